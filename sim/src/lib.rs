@@ -1,0 +1,1 @@
+//! Deterministic simulation of exoavs (madsim + a real Anvil).

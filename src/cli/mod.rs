@@ -1,0 +1,1 @@
+//! The `exoavs` command line.

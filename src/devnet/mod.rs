@@ -1,0 +1,1 @@
+//! `exoavs devnet`: provision Anvil from contracts/'s npm install, deploy, register, run all roles.

@@ -1,0 +1,19 @@
+//! exoavs: the Exocore/Imua AVS protocol.
+//!
+//! Layers (imports go downward only):
+//! - `protocol`, `crypto`: pure state machines, message bytes, quorum math, BLS. No I/O.
+//! - `chain`, `net`, `store`: the edges (alloy client, operator→aggregator wire, persistence).
+//! - `node`: async drivers that feed state machines and carry out their actions.
+//! - `cli`, `devnet`: the `exoavs` binary.
+
+pub mod crypto;
+pub mod protocol;
+
+pub mod chain;
+pub mod net;
+pub mod store;
+
+pub mod node;
+
+pub mod cli;
+pub mod devnet;

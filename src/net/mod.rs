@@ -1,0 +1,1 @@
+//! Operator → aggregator wire: bounded, length-prefixed frames over a byte stream.

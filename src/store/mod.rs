@@ -1,0 +1,1 @@
+//! Persistence of what a node must not lose across a crash.
