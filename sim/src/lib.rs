@@ -1,1 +1,16 @@
 //! Deterministic simulation of exoavs (madsim + a real Anvil).
+//!
+//! The pieces that need the simulator (`gateway`, `world`, `faults`) only exist under
+//! `--cfg madsim`; the scenario schema, the trace and the Anvil process helpers build anywhere.
+
+pub mod anvil;
+pub mod invariants;
+pub mod scenario;
+pub mod trace;
+
+#[cfg(madsim)]
+pub mod gateway;
+#[cfg(madsim)]
+pub mod faults;
+#[cfg(madsim)]
+pub mod txs;

@@ -1,0 +1,512 @@
+//! `scenarios/*.toml`: one simulated case as data.
+//!
+//! Unknown keys are errors (a typo must not silently turn a fault off), and every error names
+//! the file and the field it is about.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// How operators behave. Everything but `honest` is a wrapper around the honest operator.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Behaviour {
+    Honest,
+    /// Signs `a + b + 1`.
+    WrongSum,
+    /// Sends a signature that is not a valid BLS signature of the message.
+    InvalidSignature,
+    /// Signs the right sum for another task id.
+    SignsAnotherTask,
+    /// Claims a public key it holds no proof of possession for.
+    RogueKey,
+    /// Sends again a response it already sent, for later tasks too.
+    Replay,
+    /// Signs two different results for one task.
+    Equivocate,
+    /// Never answers.
+    Silent,
+    /// Honest, but its node crashes and restarts now and then (from its persisted state).
+    CrashRestart,
+}
+
+impl Behaviour {
+    /// Whether the operator's signature counts towards a correct quorum.
+    pub fn is_honest(self) -> bool {
+        matches!(self, Behaviour::Honest | Behaviour::CrashRestart)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Flow {
+    /// Operators send signed responses to the aggregator, which submits one aggregate.
+    Aggregated,
+    /// Operators commit then reveal on chain (the precompile's two-phase flow).
+    TwoPhase,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Special {
+    pub index: usize,
+    pub behaviour: Behaviour,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Operators {
+    pub count: usize,
+    /// Stake weights, one per operator; all equal (100) when absent.
+    #[serde(default)]
+    pub weights: Vec<u64>,
+    /// Operators that are not honest.
+    #[serde(default)]
+    pub special: Vec<Special>,
+}
+
+impl Operators {
+    pub fn weight(&self, i: usize) -> u64 {
+        self.weights.get(i).copied().unwrap_or(100)
+    }
+    pub fn behaviour(&self, i: usize) -> Behaviour {
+        self.special.iter().find(|s| s.index == i).map(|s| s.behaviour).unwrap_or(Behaviour::Honest)
+    }
+    pub fn total_weight(&self) -> u64 {
+        (0..self.count).map(|i| self.weight(i)).sum()
+    }
+    pub fn honest_weight(&self) -> u64 {
+        (0..self.count).filter(|&i| self.behaviour(i).is_honest()).map(|i| self.weight(i)).sum()
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Tasks {
+    pub count: u64,
+    pub interval_ms: u64,
+    /// How long operators may answer, in simulated ms (the contract's response period).
+    #[serde(default = "default_response_window")]
+    pub response_window_ms: u64,
+}
+
+fn default_response_window() -> u64 {
+    60_000
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Chain {
+    #[serde(default = "default_block_time")]
+    pub block_time_ms: u64,
+}
+
+impl Default for Chain {
+    fn default() -> Self {
+        Chain { block_time_ms: default_block_time() }
+    }
+}
+
+fn default_block_time() -> u64 {
+    2_000
+}
+
+/// A fault at a chosen time (or on a chosen event).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Scheduled {
+    /// Kill a node; restart it (from its persisted state) after `restart_after_ms`, or when
+    /// the faults heal if absent.
+    Crash { node: String, at_ms: u64, restart_after_ms: Option<u64> },
+    /// Kill the aggregator when it has collected a quorum for a task and before it submits.
+    CrashOnQuorum { node: String, restart_after_ms: u64 },
+    /// Cut `nodes` off from every other node (the chain gateway included).
+    Partition { nodes: Vec<String>, at_ms: u64, duration_ms: u64 },
+    /// Replace the last `depth` blocks.
+    Reorg { at_ms: u64, depth: u64 },
+    /// Every chain RPC fails for a while.
+    RpcOutage { at_ms: u64, duration_ms: u64 },
+}
+
+/// Random faults. With `swarm = true` each seed draws each rate uniformly in [0, rate], so a
+/// sweep explores many fault mixes (TigerBeetle's swarm testing).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Random {
+    #[serde(default)]
+    pub swarm: bool,
+    /// Per simulated second, per node: probability the node crashes.
+    #[serde(default)]
+    pub crash: f64,
+    #[serde(default = "default_restart_after")]
+    pub restart_after_ms: u64,
+    /// Per simulated second, per operator: probability it is partitioned for `partition_ms`.
+    #[serde(default)]
+    pub partition: f64,
+    #[serde(default = "default_partition_ms")]
+    pub partition_ms: u64,
+    /// Per operator→aggregator frame.
+    #[serde(default)]
+    pub frame_loss: f64,
+    #[serde(default)]
+    pub frame_duplicate: f64,
+    #[serde(default)]
+    pub frame_reorder: f64,
+    #[serde(default)]
+    pub frame_delay: f64,
+    #[serde(default = "default_delay_max")]
+    pub frame_delay_max_ms: u64,
+    /// Per chain RPC request.
+    #[serde(default)]
+    pub rpc_error: f64,
+    #[serde(default)]
+    pub rpc_timeout: f64,
+    #[serde(default)]
+    pub rpc_delay: f64,
+    #[serde(default = "default_delay_max")]
+    pub rpc_delay_max_ms: u64,
+    #[serde(default)]
+    pub rpc_duplicate: f64,
+    /// Per mined block.
+    #[serde(default)]
+    pub reorg: f64,
+    #[serde(default = "default_reorg_depth")]
+    pub reorg_max_depth: u64,
+}
+
+fn default_restart_after() -> u64 {
+    5_000
+}
+fn default_partition_ms() -> u64 {
+    8_000
+}
+fn default_delay_max() -> u64 {
+    2_000
+}
+fn default_reorg_depth() -> u64 {
+    2
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Faults {
+    /// Faults are active from 0 to `safety_phase_ms`; then everything heals (liveness phase).
+    #[serde(default = "default_safety_phase")]
+    pub safety_phase_ms: u64,
+    /// After healing, every task must be settled within this much simulated time.
+    #[serde(default = "default_liveness_bound")]
+    pub liveness_bound_ms: u64,
+    #[serde(default)]
+    pub scheduled: Vec<Scheduled>,
+    #[serde(default)]
+    pub random: Random,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            safety_phase_ms: default_safety_phase(),
+            liveness_bound_ms: default_liveness_bound(),
+            scheduled: Vec::new(),
+            random: Random::default(),
+        }
+    }
+}
+
+fn default_safety_phase() -> u64 {
+    60_000
+}
+fn default_liveness_bound() -> u64 {
+    120_000
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Every task is accepted (requires enough honest weight).
+    AllAccepted,
+    /// No task may be accepted (honest weight below the threshold).
+    NoneAccepted,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    pub outcome: Outcome,
+    /// Rejection reasons that must appear in the trace (the aggregator caught the byzantine).
+    #[serde(default)]
+    pub rejections: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub flow: Flow,
+    /// Percentage of total stake weight that must sign for a task to be accepted.
+    pub threshold_percent: u8,
+    pub operators: Operators,
+    pub tasks: Tasks,
+    #[serde(default)]
+    pub chain: Chain,
+    #[serde(default)]
+    pub faults: Faults,
+    pub expect: Expect,
+    /// Default seeds the test suite runs (more with `EXOAVS_SIM_SEEDS`).
+    #[serde(default)]
+    pub seeds: Vec<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{file}: cannot read: {source}")]
+    Read { file: PathBuf, source: std::io::Error },
+    #[error("{file}: field `{field}`: {message}")]
+    Parse { file: PathBuf, field: String, message: String },
+    #[error("{file}: field `{field}`: {message}")]
+    Invalid { file: PathBuf, field: String, message: String },
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ScenarioError::Read { file: path.to_path_buf(), source })?;
+        Scenario::parse(path, &text)
+    }
+
+    /// Parse and validate; `path` only names the source in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+        let s: Scenario = toml::from_str(text).map_err(|e| {
+            let field = e.span().map(|sp| field_at(text, sp.start)).unwrap_or_default();
+            let field = match unknown_field(e.message()) {
+                Some(name) if field.is_empty() => name,
+                Some(name) if !field.ends_with(&name) => format!("{field}.{name}"),
+                _ => field,
+            };
+            ScenarioError::Parse {
+                file: path.to_path_buf(),
+                field: if field.is_empty() { "(top level)".into() } else { field },
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        s.validate(path)?;
+        Ok(s)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ScenarioError> {
+        let bad = |field: &str, message: String| {
+            Err(ScenarioError::Invalid { file: path.to_path_buf(), field: field.into(), message })
+        };
+        let o = &self.operators;
+        if o.count == 0 {
+            return bad("operators.count", "at least one operator".into());
+        }
+        if !o.weights.is_empty() && o.weights.len() != o.count {
+            return bad("operators.weights", format!("{} weights for {} operators", o.weights.len(), o.count));
+        }
+        if o.weights.contains(&0) {
+            return bad("operators.weights", "weights must be positive".into());
+        }
+        for (k, sp) in o.special.iter().enumerate() {
+            if sp.index >= o.count {
+                return bad(&format!("operators.special[{k}].index"), format!("{} but only {} operators", sp.index, o.count));
+            }
+            if o.special[..k].iter().any(|p| p.index == sp.index) {
+                return bad(&format!("operators.special[{k}].index"), format!("operator {} listed twice", sp.index));
+            }
+        }
+        if self.threshold_percent == 0 || self.threshold_percent > 100 {
+            return bad("threshold_percent", format!("{} is not in 1..=100", self.threshold_percent));
+        }
+        if self.tasks.count == 0 {
+            return bad("tasks.count", "at least one task".into());
+        }
+        if self.tasks.interval_ms == 0 {
+            return bad("tasks.interval_ms", "must be positive".into());
+        }
+        if self.chain.block_time_ms < 1_000 {
+            return bad("chain.block_time_ms", "at least 1000 (block timestamps are whole seconds)".into());
+        }
+        let names = self.node_names();
+        for (k, f) in self.faults.scheduled.iter().enumerate() {
+            let nodes: Vec<&String> = match f {
+                Scheduled::Crash { node, .. } | Scheduled::CrashOnQuorum { node, .. } => vec![node],
+                Scheduled::Partition { nodes, .. } => nodes.iter().collect(),
+                _ => vec![],
+            };
+            for n in nodes {
+                if !names.contains(n) {
+                    return bad(&format!("faults.scheduled[{k}].node"), format!("no node named `{n}` (nodes: {})", names.join(", ")));
+                }
+            }
+        }
+        let r = &self.faults.random;
+        for (field, p) in [
+            ("crash", r.crash),
+            ("partition", r.partition),
+            ("frame_loss", r.frame_loss),
+            ("frame_duplicate", r.frame_duplicate),
+            ("frame_reorder", r.frame_reorder),
+            ("frame_delay", r.frame_delay),
+            ("rpc_error", r.rpc_error),
+            ("rpc_timeout", r.rpc_timeout),
+            ("rpc_delay", r.rpc_delay),
+            ("rpc_duplicate", r.rpc_duplicate),
+            ("reorg", r.reorg),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return bad(&format!("faults.random.{field}"), format!("{p} is not a probability"));
+            }
+        }
+        if r.rpc_error + r.rpc_timeout + r.rpc_delay + r.rpc_duplicate > 1.0 {
+            return bad("faults.random.rpc_error", "rpc fault probabilities add up to more than 1".into());
+        }
+        Ok(())
+    }
+
+    /// Every node of the run: generator, aggregator, challenger, operator-0..n.
+    pub fn node_names(&self) -> Vec<String> {
+        let mut v = vec!["generator".to_string(), "aggregator".to_string(), "challenger".to_string()];
+        v.extend((0..self.operators.count).map(|i| format!("operator-{i}")));
+        v
+    }
+
+    /// Whether the honest operators alone reach the threshold.
+    pub fn honest_quorum(&self) -> bool {
+        self.operators.honest_weight() * 100 >= self.threshold_percent as u64 * self.operators.total_weight()
+    }
+}
+
+/// `scenarios/` at the workspace root.
+pub fn scenarios_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+/// Every scenario file, sorted by name.
+pub fn all_files() -> Result<Vec<PathBuf>, ScenarioError> {
+    let dir = scenarios_dir();
+    let rd = std::fs::read_dir(&dir).map_err(|source| ScenarioError::Read { file: dir.clone(), source })?;
+    let mut v: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// `scenarios/<name>.toml`.
+pub fn by_name(name: &str) -> Result<Scenario, ScenarioError> {
+    Scenario::load(&scenarios_dir().join(format!("{name}.toml")))
+}
+
+fn unknown_field(message: &str) -> Option<String> {
+    let rest = message.split("unknown field `").nth(1)?;
+    Some(rest.split('`').next()?.to_string())
+}
+
+/// The dotted key path of the TOML entry at byte `pos`: the nearest table header above it and
+/// the key on its line.
+fn field_at(text: &str, pos: usize) -> String {
+    let pos = pos.min(text.len());
+    let line_start = text[..pos].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line_end = text[pos..].find('\n').map(|i| pos + i).unwrap_or(text.len());
+    let line = text[line_start..line_end].trim();
+    let key = if line.starts_with('[') {
+        String::new()
+    } else {
+        line.split('=').next().unwrap_or("").trim().to_string()
+    };
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let header_here = line.starts_with('[').then(|| line.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    match (header_here, table, key.is_empty()) {
+        (Some(h), _, _) => h,
+        (None, Some(t), false) => format!("{t}.{key}"),
+        (None, Some(t), true) => t,
+        (None, None, _) => key,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "t"
+flow = "aggregated"
+threshold_percent = 67
+[operators]
+count = 4
+special = [{ index = 3, behaviour = "wrong-sum" }]
+[tasks]
+count = 3
+interval_ms = 2000
+[expect]
+outcome = "all-accepted"
+"#;
+
+    fn err(text: &str) -> String {
+        Scenario::parse(Path::new("scenarios/x.toml"), text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn good_file_parses_with_defaults() {
+        let s = Scenario::parse(Path::new("x.toml"), GOOD).unwrap();
+        assert_eq!(s.operators.behaviour(3), Behaviour::WrongSum);
+        assert_eq!(s.operators.total_weight(), 400);
+        assert!(s.honest_quorum());
+        assert_eq!(s.chain.block_time_ms, 2000);
+    }
+
+    #[test]
+    fn unknown_field_names_file_and_field() {
+        let e = err(&GOOD.replace("interval_ms = 2000", "interval_ms = 2000\nintreval = 3"));
+        assert!(e.contains("scenarios/x.toml"), "{e}");
+        assert!(e.contains("intreval"), "{e}");
+        assert!(e.contains("tasks"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_field() {
+        let e = err(&GOOD.replace("count = 4", "count = \"four\""));
+        assert!(e.contains("scenarios/x.toml") && e.contains("operators.count"), "{e}");
+    }
+
+    #[test]
+    fn unknown_behaviour_names_the_field() {
+        let e = err(&GOOD.replace("wrong-sum", "wrong-summ"));
+        assert!(e.contains("operators.special"), "{e}");
+        assert!(e.contains("wrong-summ"), "{e}");
+    }
+
+    #[test]
+    fn missing_section_is_named() {
+        let e = err(&GOOD.replace("[expect]\noutcome = \"all-accepted\"\n", ""));
+        assert!(e.contains("expect"), "{e}");
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let e = err(&GOOD.replace("index = 3", "index = 9"));
+        assert!(e.contains("operators.special[0].index"), "{e}");
+        let e = err(&GOOD.replace("threshold_percent = 67", "threshold_percent = 0"));
+        assert!(e.contains("threshold_percent"), "{e}");
+        let e = err(&format!("{GOOD}[faults]\nscheduled = [{{ kind = \"crash\", node = \"nobody\", at_ms = 1 }}]\n"));
+        assert!(e.contains("faults.scheduled[0].node") && e.contains("nobody"), "{e}");
+    }
+
+    #[test]
+    fn every_scenario_file_parses() {
+        let files = all_files().unwrap();
+        assert!(files.len() >= 8, "at least 8 scenarios, found {}", files.len());
+        for f in files {
+            let s = Scenario::load(&f).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(Some(s.name.as_str()), f.file_stem().and_then(|x| x.to_str()), "name matches file");
+        }
+    }
+}
