@@ -14,3 +14,5 @@ pub mod gateway;
 pub mod faults;
 #[cfg(madsim)]
 pub mod txs;
+#[cfg(madsim)]
+pub mod world;

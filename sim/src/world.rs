@@ -1,0 +1,440 @@
+//! One madsim world per seed: the chain gateway node (the only path to the real Anvil), the
+//! frame proxy, and the protocol nodes of the scenario, each built with
+//! `create_node().name().ip().init(..)` so that a restart re-runs its init with the state it
+//! persisted (the store lives outside the node). Then: a safety phase with faults, a heal, and
+//! a liveness phase that must settle every task within the bound.
+//!
+//! The protocol nodes come from the crate under test through [`Roles`]; the sim never
+//! implements the protocol itself.
+
+use crate::anvil::ChainSlot;
+use crate::faults::{FaultDriver, FaultMix, FrameProxy, Nodes};
+use crate::gateway::{GATEWAY_IP, Gateway, GatewayTransport, SimClock, gateway_addr};
+use crate::invariants::{Checker, Kind, Violation};
+use crate::scenario::{Behaviour, Scenario, Scheduled};
+use crate::trace::{EventKind, Trace};
+use alloy::signers::local::PrivateKeySigner;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// Which protocol node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Generator,
+    Aggregator,
+    Challenger,
+    Operator { index: usize, behaviour: Behaviour },
+}
+
+impl Role {
+    pub fn name(&self) -> String {
+        match self {
+            Role::Generator => "generator".into(),
+            Role::Aggregator => "aggregator".into(),
+            Role::Challenger => "challenger".into(),
+            Role::Operator { index, .. } => format!("operator-{index}"),
+        }
+    }
+}
+
+/// Where the aggregator listens and where operators send (the frame proxy in front of it).
+pub const AGGREGATOR_PORT: u16 = 7000;
+pub const PROXY_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 1);
+pub const PROXY_BASE_PORT: u16 = 9000;
+
+pub fn node_ip(role: &Role) -> Ipv4Addr {
+    match role {
+        Role::Generator => Ipv4Addr::new(10, 0, 0, 10),
+        Role::Aggregator => Ipv4Addr::new(10, 0, 0, 11),
+        Role::Challenger => Ipv4Addr::new(10, 0, 0, 12),
+        Role::Operator { index, .. } => Ipv4Addr::new(10, 0, 1, *index as u8 + 1),
+    }
+}
+
+/// Records what a node did into the run's trace (and so through the invariant checker).
+#[derive(Clone)]
+pub struct Reporter {
+    pub node: String,
+    trace: Trace,
+    clock: SimClock,
+}
+
+impl Reporter {
+    pub fn event(&self, kind: EventKind) {
+        self.trace.record(self.clock.elapsed(), self.node.clone(), kind);
+    }
+}
+
+/// Everything a node needs from the world, handed to its init at every (re)start.
+pub struct NodeCtx<D, S> {
+    pub role: Role,
+    pub seed: u64,
+    pub scenario: Arc<Scenario>,
+    /// secp256k1 key of this node's chain account (funded at setup).
+    pub chain_key: PrivateKeySigner,
+    /// Where the aggregator listens (aggregator) or where to send responses (operators).
+    pub aggregator_listen: SocketAddr,
+    pub aggregator_addr: SocketAddr,
+    pub deployment: D,
+    /// Survives crashes: the same store is handed to every restart of this node.
+    pub store: S,
+    pub report: Reporter,
+}
+
+impl<D, S> NodeCtx<D, S> {
+    /// A fresh alloy `RpcClient` over the chain gateway.
+    pub fn rpc(&self) -> alloy::rpc::client::RpcClient {
+        GatewayTransport::client(gateway_addr(), RPC_TIMEOUT)
+    }
+}
+
+/// How long a node waits for one chain RPC answer (virtual time).
+pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the sim needs at setup (before faults): the funded deployer and the node keys.
+pub struct SetupCtx {
+    pub seed: u64,
+    pub scenario: Arc<Scenario>,
+    pub deployer: PrivateKeySigner,
+    pub keys: Vec<(Role, PrivateKeySigner)>,
+    pub report: Reporter,
+}
+
+impl SetupCtx {
+    pub fn rpc(&self) -> alloy::rpc::client::RpcClient {
+        GatewayTransport::client(gateway_addr(), RPC_TIMEOUT)
+    }
+}
+
+/// The protocol under test, as the crate's node drivers offer it.
+pub trait Roles: Send + Sync + 'static {
+    type Deployment: Clone + Send + Sync + 'static;
+    type Store: Clone + Send + Sync + 'static;
+
+    /// Deploy and register through the gateway (runs on a setup node, before faults start).
+    fn setup(&self, ctx: SetupCtx) -> LocalFuture<Result<Self::Deployment, String>>;
+    fn new_store(&self, role: Role) -> Self::Store;
+    /// The node's main future; it is dropped on crash and started again on restart.
+    fn node(&self, ctx: NodeCtx<Self::Deployment, Self::Store>) -> LocalFuture<()>;
+}
+
+/// The result of one seed.
+pub struct Report {
+    pub scenario: String,
+    pub seed: u64,
+    pub digest: String,
+    pub mix: String,
+    pub violation: Option<Violation>,
+    pub trace: Trace,
+    pub simulated: Duration,
+    pub wall: Duration,
+    pub tasks_created: usize,
+}
+
+impl Report {
+    /// The one command that reproduces this run.
+    pub fn repro(&self) -> String {
+        format!("cargo sim --scenario {} --seed {}", self.scenario, self.seed)
+    }
+
+    pub fn ok(&self) -> bool {
+        self.violation.is_none()
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        self.violation.as_ref().map(|v| v.kind.exit_code()).unwrap_or(0)
+    }
+
+    /// One line: verdict, and for a failure what broke and how to reproduce it.
+    pub fn line(&self) -> String {
+        match &self.violation {
+            None => format!(
+                "ok   {} seed {} digest {} ({} tasks, {:.0} s simulated in {:.2} s)",
+                self.scenario,
+                self.seed,
+                &self.digest[..16],
+                self.tasks_created,
+                self.simulated.as_secs_f64(),
+                self.wall.as_secs_f64()
+            ),
+            Some(v) => format!("FAIL {} seed {}: {v} — reproduce: {}", self.scenario, self.seed, self.repro()),
+        }
+    }
+}
+
+/// Run one seed of a scenario against the Anvil in `slot` (reset first).
+pub fn run<R: Roles>(roles: Arc<R>, scenario: Arc<Scenario>, seed: u64, slot: &mut ChainSlot) -> Report {
+    let wall = std::time::Instant::now();
+    let trace = Trace::new();
+    let checker = Arc::new(Mutex::new(Checker::new(&scenario)));
+    let c = checker.clone();
+    trace.add_listener(move |ev| c.lock().unwrap_or_else(|p| p.into_inner()).observe(ev));
+    let (simulated, mix, violation) = match slot.reset() {
+        Err(e) => (
+            Duration::ZERO,
+            String::new(),
+            Some(Violation { kind: Kind::Lost, invariant: "the chain starts", detail: e.to_string(), at_ms: 0 }),
+        ),
+        Ok(()) => {
+            let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+            let t = trace.clone();
+            let ch = checker.clone();
+            let sc = scenario.clone();
+            let anvil = slot.addr();
+            rt.block_on(async move { world(roles, sc, seed, anvil, t, ch).await })
+        }
+    };
+    let first = checker.lock().unwrap_or_else(|p| p.into_inner()).first_violation().cloned();
+    let tasks_created = checker.lock().unwrap_or_else(|p| p.into_inner()).created_tasks();
+    Report {
+        scenario: scenario.name.clone(),
+        seed,
+        digest: trace.digest(),
+        mix,
+        violation: violation.or(first),
+        trace,
+        simulated,
+        wall: wall.elapsed(),
+        tasks_created,
+    }
+}
+
+fn violated(checker: &Arc<Mutex<Checker>>) -> bool {
+    !checker.lock().unwrap_or_else(|p| p.into_inner()).violations().is_empty()
+}
+
+async fn world<R: Roles>(
+    roles: Arc<R>,
+    scenario: Arc<Scenario>,
+    seed: u64,
+    anvil: SocketAddr,
+    trace: Trace,
+    checker: Arc<Mutex<Checker>>,
+) -> (Duration, String, Option<Violation>) {
+    let clock = SimClock::start();
+    let handle = madsim::runtime::Handle::current();
+    let mut rng = madsim::rand::thread_rng();
+    let mix = FaultMix::draw(&scenario.faults.random, &mut rng);
+    trace.record(clock.elapsed(), "sim", EventKind::Note { text: format!("scenario {} seed {seed}: {}", scenario.name, mix.describe()) });
+    let block_time = Duration::from_millis(scenario.chain.block_time_ms);
+
+    // The chain gateway: never crashed, only cut off from nodes by partitions.
+    let gw = Gateway::new(anvil, trace.clone(), clock);
+    let g = gw.clone();
+    handle
+        .create_node()
+        .name("chain-gateway")
+        .ip(IpAddr::V4(GATEWAY_IP))
+        .init(move || {
+            let g = g.clone();
+            async move {
+                tokio::spawn(g.clone().run_miner(block_time));
+                g.serve().await
+            }
+        })
+        .build();
+
+    // Keys and funding, outside the simulation's fault plan.
+    let mut roles_list = vec![Role::Generator, Role::Aggregator, Role::Challenger];
+    roles_list.extend((0..scenario.operators.count).map(|i| Role::Operator { index: i, behaviour: scenario.operators.behaviour(i) }));
+    let deployer = crate::txs::derived_key(seed, "deployer", 0);
+    let keys: Vec<(Role, PrivateKeySigner)> =
+        roles_list.iter().map(|r| (*r, crate::txs::derived_key(seed, &r.name(), 0))).collect();
+    for k in std::iter::once(&deployer).chain(keys.iter().map(|(_, k)| k)) {
+        if let Err(e) = gw.admin("anvil_setBalance", serde_json::json!([k.address(), "0x56BC75E2D63100000"])) {
+            return (clock.elapsed(), mix.describe(), Some(Violation { kind: Kind::Lost, invariant: "setup", detail: e.to_string(), at_ms: 0 }));
+        }
+    }
+    for r in &roles_list {
+        gw.name_ip(IpAddr::V4(node_ip(r)), &r.name());
+    }
+
+    // Setup (deploy, register) on its own node, before any fault.
+    let setup_ip = Ipv4Addr::new(10, 0, 0, 2);
+    gw.name_ip(IpAddr::V4(setup_ip), "setup");
+    let ctx = SetupCtx {
+        seed,
+        scenario: scenario.clone(),
+        deployer,
+        keys: keys.clone(),
+        report: Reporter { node: "setup".into(), trace: trace.clone(), clock },
+    };
+    // The setup future need not be Send: run it as a node's init and hand the result back.
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let once = Arc::new(Mutex::new(Some((ctx, done_tx))));
+    let r2 = roles.clone();
+    handle
+        .create_node()
+        .name("setup")
+        .ip(IpAddr::V4(setup_ip))
+        .init(move || {
+            let job = once.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let r2 = r2.clone();
+            async move {
+                if let Some((ctx, tx)) = job {
+                    let _ = tx.send(r2.setup(ctx).await);
+                }
+            }
+        })
+        .build();
+    let deployment = match done_rx.await {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => {
+            return (clock.elapsed(), mix.describe(), Some(Violation { kind: Kind::Lost, invariant: "setup", detail: e, at_ms: clock.elapsed().as_millis() as u64 }));
+        }
+        Err(_) => {
+            return (clock.elapsed(), mix.describe(), Some(Violation { kind: Kind::Lost, invariant: "setup", detail: "setup node ended without a result".into(), at_ms: 0 }));
+        }
+    };
+
+    // The frame proxy in front of the aggregator.
+    let proxy = FrameProxy::new(trace.clone(), clock);
+    let aggregator_listen = SocketAddr::new(IpAddr::V4(node_ip(&Role::Aggregator)), AGGREGATOR_PORT);
+    let n_ops = scenario.operators.count;
+    let p = proxy.clone();
+    let proxy_node = handle
+        .create_node()
+        .name("frame-proxy")
+        .ip(IpAddr::V4(PROXY_IP))
+        .init(move || {
+            let p = p.clone();
+            async move {
+                for i in 0..n_ops {
+                    let listen = SocketAddr::new(IpAddr::V4(PROXY_IP), PROXY_BASE_PORT + i as u16);
+                    tokio::spawn(p.clone().serve(listen, aggregator_listen, format!("operator-{i}")));
+                }
+                std::future::pending::<()>().await
+            }
+        })
+        .build();
+
+    // The protocol nodes.
+    let nodes = Arc::new(Mutex::new(Nodes::default()));
+    for (role, key) in keys {
+        let name = role.name();
+        let store = roles.new_store(role);
+        let aggregator_addr = match role {
+            Role::Operator { index, .. } => SocketAddr::new(IpAddr::V4(PROXY_IP), PROXY_BASE_PORT + index as u16),
+            _ => aggregator_listen,
+        };
+        let r = roles.clone();
+        let sc = scenario.clone();
+        let dep = deployment.clone();
+        let report = Reporter { node: name.clone(), trace: trace.clone(), clock };
+        let node = handle
+            .create_node()
+            .name(name.clone())
+            .ip(IpAddr::V4(node_ip(&role)))
+            .init(move || {
+                let ctx = NodeCtx {
+                    role,
+                    seed,
+                    scenario: sc.clone(),
+                    chain_key: key.clone(),
+                    aggregator_listen,
+                    aggregator_addr,
+                    deployment: dep.clone(),
+                    store: store.clone(),
+                    report: report.clone(),
+                };
+                r.node(ctx)
+            })
+            .build();
+        nodes.lock().unwrap_or_else(|p| p.into_inner()).ids.insert(name, node.id());
+    }
+    let _ = proxy_node;
+
+    // Faults during the safety phase.
+    let driver = Arc::new(FaultDriver {
+        nodes: nodes.clone(),
+        gateway: gw.clone(),
+        proxy: proxy.clone(),
+        trace: trace.clone(),
+        mix: mix.clone(),
+        healed: Arc::new(AtomicBool::new(false)),
+    });
+    let safety = Duration::from_millis(scenario.faults.safety_phase_ms);
+    if !safety.is_zero() {
+        driver.start_random(&scenario, block_time);
+        driver.start_scheduled(&scenario.faults.scheduled);
+        for f in &scenario.faults.scheduled {
+            if let Scheduled::CrashOnQuorum { node, restart_after_ms } = f {
+                arm_crash_on_quorum(&trace, &driver, &scenario, node.clone(), Duration::from_millis(*restart_after_ms));
+            }
+        }
+    }
+    trace.record(clock.elapsed(), "sim", EventKind::PhaseChanged { phase: "safety".into() });
+
+    // Run: heal after the safety phase, stop at the first violation, when every planned task
+    // is settled, or at the liveness deadline.
+    let tasks_span = Duration::from_millis(scenario.tasks.interval_ms * (scenario.tasks.count + 1));
+    let end = safety.max(tasks_span) + Duration::from_millis(scenario.faults.liveness_bound_ms) + Duration::from_millis(scenario.tasks.response_window_ms);
+    let mut healed = safety.is_zero();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = clock.elapsed();
+        if !healed && now >= safety {
+            driver.heal();
+            healed = true;
+        }
+        if violated(&checker) {
+            break;
+        }
+        let (created, open) = {
+            let c = checker.lock().unwrap_or_else(|p| p.into_inner());
+            (c.created_tasks() as u64, c.open_tasks())
+        };
+        if healed && created >= scenario.tasks.count && open == 0 {
+            break;
+        }
+        if now >= end {
+            break;
+        }
+    }
+    let now = clock.elapsed();
+    checker.lock().unwrap_or_else(|p| p.into_inner()).finish(now.as_millis() as u64, scenario.tasks.count);
+    (now, mix.describe(), None)
+}
+
+/// Kill `node` the first time a task has collected a quorum of responses at the aggregator
+/// and before its aggregate is submitted; restart it after `restart_after`.
+fn arm_crash_on_quorum(trace: &Trace, driver: &Arc<FaultDriver>, scenario: &Scenario, node: String, restart_after: Duration) {
+    let weights: Vec<u64> = (0..scenario.operators.count).map(|i| scenario.operators.weight(i)).collect();
+    let total: u64 = weights.iter().sum();
+    let threshold = scenario.threshold_percent as u64;
+    let received: Arc<Mutex<std::collections::BTreeMap<u64, std::collections::BTreeSet<usize>>>> = Default::default();
+    let fired = Arc::new(AtomicBool::new(false));
+    // The listener runs inside whichever node records the event (the aggregator itself), so
+    // the kill and the restart are carried out by a task on the supervisor.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let d = driver.clone();
+    tokio::spawn(async move {
+        if let Some(task) = rx.recv().await {
+            d.crash(&node);
+            d.trace.record(d.gateway.clock().elapsed(), "faults", EventKind::Note { text: format!("crashed {node} at quorum of task {task}") });
+            tokio::time::sleep(restart_after).await;
+            d.restart(&node);
+        }
+    });
+    trace.add_listener(move |ev| {
+        if fired.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        if let EventKind::ResponseReceived { task, operator } = &ev.kind {
+            let mut r = received.lock().unwrap_or_else(|p| p.into_inner());
+            let set = r.entry(*task).or_default();
+            set.insert(*operator);
+            let w: u64 = set.iter().map(|&i| weights.get(i).copied().unwrap_or(0)).sum();
+            if w * 100 >= threshold * total {
+                fired.store(true, std::sync::atomic::Ordering::SeqCst);
+                let _ = tx.send(*task);
+            }
+        }
+    });
+}
