@@ -1,1 +1,3 @@
 //! `exoavs devnet`: provision Anvil from contracts/'s npm install, deploy, register, run all roles.
+
+pub mod anvil;
