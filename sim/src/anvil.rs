@@ -30,9 +30,24 @@ pub enum AnvilError {
     BadReply { method: String, text: String },
 }
 
-/// Path of the npm-installed anvil (decision 5 of the coordination rules).
+/// Path of the npm-installed anvil (decision 5 of the coordination rules): the native binary
+/// of the platform package, not the `.bin/anvil` node wrapper, which would leave the real
+/// anvil running when killed.
 pub fn anvil_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../contracts/node_modules/.bin/anvil")
+    let modules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../contracts/node_modules");
+    let native = modules.join("@foundry-rs/anvil-linux-amd64/bin/anvil");
+    if native.exists() {
+        return native;
+    }
+    if let Ok(rd) = std::fs::read_dir(modules.join("@foundry-rs")) {
+        for e in rd.flatten() {
+            let p = e.path().join("bin/anvil");
+            if e.file_name().to_string_lossy().starts_with("anvil-") && p.exists() {
+                return p;
+            }
+        }
+    }
+    modules.join(".bin/anvil")
 }
 
 /// An Anvil process on a free loopback port, killed on drop.

@@ -207,6 +207,10 @@ impl Checker {
             self.fail(Kind::Safety, "at most one accepted response per task", at, format!("task {task} accepted twice"));
             return;
         }
+        if let Some(reason) = &t.expired {
+            self.fail(Kind::Safety, "no acceptance after expiry", at, format!("task {task} accepted after it expired ({reason})"));
+            return;
+        }
         if let Some(t) = self.tasks.get_mut(&task) {
             t.accepted = Some(result);
         }

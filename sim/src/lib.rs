@@ -6,12 +6,15 @@
 pub mod anvil;
 pub mod invariants;
 pub mod scenario;
+pub mod sweep;
 pub mod trace;
 
 #[cfg(madsim)]
 pub mod gateway;
 #[cfg(madsim)]
 pub mod faults;
+#[cfg(madsim)]
+pub mod observer;
 #[cfg(madsim)]
 pub mod txs;
 #[cfg(madsim)]

@@ -120,6 +120,8 @@ pub trait Roles: Send + Sync + 'static {
     /// Deploy and register through the gateway (runs on a setup node, before faults start).
     fn setup(&self, ctx: SetupCtx) -> LocalFuture<Result<Self::Deployment, String>>;
     fn new_store(&self, role: Role) -> Self::Store;
+    /// What the chain observer (the auditor's eyes) must know about the deployment.
+    fn chain_view(&self, deployment: &Self::Deployment) -> crate::observer::ChainView;
     /// The node's main future; it is dropped on crash and started again on restart.
     fn node(&self, ctx: NodeCtx<Self::Deployment, Self::Store>) -> LocalFuture<()>;
 }
@@ -293,6 +295,13 @@ async fn world<R: Roles>(
         }
     };
 
+    // The auditor reads the chain from the supervisor, outside the fault plan, a few blocks
+    // behind the head so that no reorg can take back what it saw.
+    let mut view = roles.chain_view(&deployment);
+    view.confirmations = confirmations(&scenario);
+    let observer = crate::observer::Observer::new(view);
+    tokio::spawn(observer.run(gw.clone(), block_time));
+
     // The frame proxy in front of the aggregator.
     let proxy = FrameProxy::new(trace.clone(), clock);
     let aggregator_listen = SocketAddr::new(IpAddr::V4(node_ip(&Role::Aggregator)), AGGREGATOR_PORT);
@@ -400,6 +409,16 @@ async fn world<R: Roles>(
     let now = clock.elapsed();
     checker.lock().unwrap_or_else(|p| p.into_inner()).finish(now.as_millis() as u64, scenario.tasks.count);
     (now, mix.describe(), None)
+}
+
+/// Deeper than any reorg the scenario can cause.
+pub fn confirmations(s: &Scenario) -> u64 {
+    let scheduled = s.faults.scheduled.iter().filter_map(|f| match f {
+        Scheduled::Reorg { depth, .. } => Some(*depth),
+        _ => None,
+    });
+    let random = if s.faults.random.reorg > 0.0 { s.faults.random.reorg_max_depth } else { 0 };
+    scheduled.chain(std::iter::once(random)).max().unwrap_or(0) + 1
 }
 
 /// Kill `node` the first time a task has collected a quorum of responses at the aggregator

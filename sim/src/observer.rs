@@ -1,0 +1,200 @@
+//! The auditor's eyes on the chain: reads confirmed blocks from Anvil (outside the fault plan)
+//! and turns what the AVS service contract did into trace events — keys registered, tasks
+//! created (with their numbers), responses accepted (with the aggregate signature from the
+//! calldata), tasks whose response period ended without one. The checker judges these, not
+//! what the nodes say about themselves.
+
+use crate::gateway::Gateway;
+use crate::trace::EventKind;
+use alloy::primitives::{Address, B256};
+use alloy::sol_types::{SolCall, SolEvent};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+// The service contract's interface as H1 publishes it (coord/H1.md); only what the auditor reads.
+alloy::sol! {
+    event NewTaskCreated(uint64 indexed taskId, uint64 a, uint64 b, uint8 thresholdPercentage, uint64 startingEpoch, uint64 taskResponsePeriod, uint64 taskChallengePeriod, uint64 taskStatisticalPeriod);
+    event TaskResponded(uint64 indexed taskId, uint64 sum, uint256 signedStake, uint256 totalStake, address[] nonSigners);
+    function respondToTask(uint64 taskId, uint64 sum, address[] nonSigners, bytes nonSignerPubKeys, bytes aggregateSignature);
+    function registerBLSPublicKey(bytes pubKey, bytes popSignature) returns (bool);
+}
+
+/// What the observer must know about the deployment.
+#[derive(Clone, Debug)]
+pub struct ChainView {
+    pub service: Address,
+    /// Seconds per epoch of the AVS's epoch identifier.
+    pub epoch_seconds: u64,
+    /// Operator chain addresses by operator index.
+    pub operators: Vec<Address>,
+    /// Blocks an event must be under before the auditor believes it (deeper than any reorg).
+    pub confirmations: u64,
+}
+
+struct Open {
+    deadline_epoch: u64,
+}
+
+pub struct Observer {
+    view: ChainView,
+    next_block: u64,
+    open: BTreeMap<u64, Open>,
+    /// Operators whose BLS key the contract accepted (only they can be signers).
+    registered: BTreeSet<usize>,
+}
+
+/// EIP-2537 G1 (128 B: two 64-byte padded Fp) → 96-byte uncompressed (x ‖ y) that blst reads.
+pub fn g1_from_eip2537(b: &[u8]) -> Option<Vec<u8>> {
+    if b.len() != 128 {
+        return None;
+    }
+    Some([&b[16..64], &b[80..128]].concat())
+}
+
+/// EIP-2537 G2 (256 B: x.c0 ‖ x.c1 ‖ y.c0 ‖ y.c1, each padded to 64) → 192-byte uncompressed
+/// in the zcash order blst reads (x.c1 ‖ x.c0 ‖ y.c1 ‖ y.c0).
+pub fn g2_from_eip2537(b: &[u8]) -> Option<Vec<u8>> {
+    if b.len() != 256 {
+        return None;
+    }
+    let f = |i: usize| &b[i * 64 + 16..(i + 1) * 64];
+    Some([f(1), f(0), f(3), f(2)].concat())
+}
+
+fn hex_u64(v: &Value) -> u64 {
+    v.as_str().and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok()).unwrap_or(0)
+}
+
+fn hex_bytes(v: &Value) -> Vec<u8> {
+    v.as_str().and_then(|s| hex::decode(s.trim_start_matches("0x")).ok()).unwrap_or_default()
+}
+
+impl Observer {
+    pub fn new(view: ChainView) -> Self {
+        Observer { view, next_block: 1, open: BTreeMap::new(), registered: BTreeSet::new() }
+    }
+
+    fn index_of(&self, a: &Address) -> Option<usize> {
+        self.view.operators.iter().position(|o| o == a)
+    }
+
+    /// Read every block that became confirmed since the last call.
+    pub fn poll(&mut self, gw: &Gateway) {
+        let Ok(head) = gw.admin("eth_blockNumber", json!([])) else { return };
+        let head = hex_u64(&head);
+        while self.next_block + self.view.confirmations <= head {
+            let n = self.next_block;
+            if self.block(gw, n).is_err() {
+                return;
+            }
+            self.next_block += 1;
+        }
+    }
+
+    fn block(&mut self, gw: &Gateway, n: u64) -> Result<(), crate::anvil::AnvilError> {
+        let at = gw.clock().elapsed();
+        let record = |kind: EventKind| gw.trace().record(at, "chain", kind);
+        let block = gw.admin("eth_getBlockByNumber", json!([format!("0x{n:x}"), true]))?;
+        let ts = hex_u64(&block["timestamp"]);
+        let txs = block["transactions"].as_array().cloned().unwrap_or_default();
+        for tx in &txs {
+            let to = tx["to"].as_str().and_then(|s| s.parse::<Address>().ok());
+            if to != Some(self.view.service) {
+                continue;
+            }
+            let hash = tx["hash"].as_str().unwrap_or_default().to_string();
+            let receipt = gw.admin("eth_getTransactionReceipt", json!([hash]))?;
+            if receipt["status"].as_str() != Some("0x1") {
+                continue;
+            }
+            let from = tx["from"].as_str().and_then(|s| s.parse::<Address>().ok()).unwrap_or_default();
+            let input = hex_bytes(&tx["input"]);
+            if let Ok(call) = registerBLSPublicKeyCall::abi_decode(&input) {
+                if let (Some(i), Some(pk)) = (self.index_of(&from), g1_from_eip2537(&call.pubKey)) {
+                    self.registered.insert(i);
+                    record(EventKind::OperatorRegistered { operator: i, pubkey: hex::encode(pk) });
+                }
+            }
+            let logs = receipt["logs"].as_array().cloned().unwrap_or_default();
+            for log in logs {
+                let topics: Vec<B256> = log["topics"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|t| t.as_str().and_then(|s| s.parse().ok())).collect())
+                    .unwrap_or_default();
+                let data = hex_bytes(&log["data"]);
+                if topics.first() == Some(&NewTaskCreated::SIGNATURE_HASH) {
+                    if let Ok(e) = NewTaskCreated::decode_raw_log(topics.iter().copied(), &data) {
+                        self.open.insert(e.taskId, Open { deadline_epoch: e.startingEpoch.saturating_add(e.taskResponsePeriod) });
+                        record(EventKind::TaskCreated { task: e.taskId, a: e.a, b: e.b });
+                    }
+                } else if topics.first() == Some(&TaskResponded::SIGNATURE_HASH) {
+                    if let Ok(e) = TaskResponded::decode_raw_log(topics.iter().copied(), &data) {
+                        let sig = respondToTaskCall::abi_decode(&input)
+                            .ok()
+                            .and_then(|c| g2_from_eip2537(&c.aggregateSignature))
+                            .map(hex::encode)
+                            .unwrap_or_default();
+                        let non: BTreeSet<usize> = e.nonSigners.iter().filter_map(|a| self.index_of(a)).collect();
+                        let signers: Vec<usize> = self.registered.iter().copied().filter(|i| !non.contains(i)).collect();
+                        self.open.remove(&e.taskId);
+                        record(EventKind::TaskAccepted {
+                            task: e.taskId,
+                            result: e.sum,
+                            signers,
+                            signed_weight: u64::try_from(e.signedStake).unwrap_or(u64::MAX),
+                            aggregate_signature: sig,
+                        });
+                    }
+                }
+            }
+        }
+        // A task whose response period has ended without an accepted response is expired.
+        let epoch = ts / self.view.epoch_seconds.max(1);
+        let expired: Vec<(u64, u64)> =
+            self.open.iter().filter(|(_, o)| epoch > o.deadline_epoch).map(|(id, o)| (*id, o.deadline_epoch)).collect();
+        for (id, deadline) in expired {
+            self.open.remove(&id);
+            record(EventKind::TaskExpired {
+                task: id,
+                reason: format!("response period ended (epoch {epoch} > {deadline}) without an accepted response"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Poll after every block, forever (runs on the gateway node, next to the miner).
+    pub async fn run(mut self, gw: Arc<Gateway>, every: Duration) {
+        loop {
+            tokio::time::sleep(every).await;
+            self.poll(&gw);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eip2537_points_convert_to_what_blst_reads() {
+        let sk = blst::min_pk::SecretKey::key_gen(&[7u8; 32], &[]).unwrap();
+        let pk = sk.sk_to_pk();
+        let raw = pk.serialize(); // 96 B x ‖ y
+        let mut eip = vec![0u8; 128];
+        eip[16..64].copy_from_slice(&raw[..48]);
+        eip[80..128].copy_from_slice(&raw[48..]);
+        assert_eq!(g1_from_eip2537(&eip).unwrap(), raw.to_vec());
+
+        let sig = sk.sign(b"m", crate::invariants::DST, &[]);
+        let raw = sig.serialize(); // 192 B x.c1 ‖ x.c0 ‖ y.c1 ‖ y.c0
+        let mut eip = vec![0u8; 256];
+        for (i, part) in [1usize, 0, 3, 2].iter().enumerate() {
+            eip[part * 64 + 16..(part + 1) * 64].copy_from_slice(&raw[i * 48..(i + 1) * 48]);
+        }
+        let back = g2_from_eip2537(&eip).unwrap();
+        assert_eq!(back, raw.to_vec());
+        assert!(blst::min_pk::Signature::from_bytes(&back).is_ok());
+    }
+}
