@@ -6,8 +6,6 @@
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// Genesis timestamp of every simulated chain (2024-01-01T00:00:00Z): fixed, so block hashes
@@ -16,11 +14,9 @@ pub const GENESIS_TIMESTAMP: u64 = 1_704_067_200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnvilError {
-    #[error("anvil binary not found at {0} (run `npm ci` in contracts/)")]
-    Missing(PathBuf),
     #[error("starting anvil: {0}")]
-    Spawn(std::io::Error),
-    #[error("anvil did not answer on {0} within 20 s")]
+    Start(String),
+    #[error("anvil did not answer on {0}")]
     NotReady(SocketAddr),
     #[error("http to anvil: {0}")]
     Io(#[from] std::io::Error),
@@ -30,83 +26,31 @@ pub enum AnvilError {
     BadReply { method: String, text: String },
 }
 
-/// Path of the npm-installed anvil (decision 5 of the coordination rules): the native binary
-/// of the platform package, not the `.bin/anvil` node wrapper, which would leave the real
-/// anvil running when killed.
-pub fn anvil_binary() -> PathBuf {
-    let modules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../contracts/node_modules");
-    let native = modules.join("@foundry-rs/anvil-linux-amd64/bin/anvil");
-    if native.exists() {
-        return native;
-    }
-    if let Ok(rd) = std::fs::read_dir(modules.join("@foundry-rs")) {
-        for e in rd.flatten() {
-            let p = e.path().join("bin/anvil");
-            if e.file_name().to_string_lossy().starts_with("anvil-") && p.exists() {
-                return p;
-            }
-        }
-    }
-    modules.join(".bin/anvil")
-}
-
-/// An Anvil process on a free loopback port, killed on drop.
+/// The Anvil process: H4's `exoavs::devnet::anvil` (finds or installs the npm Anvil, free
+/// loopback port, process-group kill on drop), started without automine — the gateway mines
+/// at simulated times — and with a fixed genesis timestamp and FIFO ordering.
 pub struct AnvilProcess {
-    child: Child,
+    inner: exoavs::devnet::anvil::Anvil,
     pub addr: SocketAddr,
 }
 
 impl AnvilProcess {
-    /// Start Anvil without automine (blocks are mined by the gateway at simulated times) and
-    /// with a fixed genesis timestamp.
     pub fn start() -> Result<Self, AnvilError> {
-        let bin = anvil_binary();
-        if !bin.exists() {
-            return Err(AnvilError::Missing(bin));
-        }
-        let port = free_port()?;
-        let child = Command::new(&bin)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--no-mining",
-                "--order",
-                "fifo",
-                "--timestamp",
-                &GENESIS_TIMESTAMP.to_string(),
-                "--silent",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(AnvilError::Spawn)?;
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let mut me = AnvilProcess { child, addr };
-        let mut http = AnvilHttp::new(addr);
-        for _ in 0..200 {
-            if http.call("eth_chainId", json!([])).is_ok() {
-                return Ok(me);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = me.child.kill();
-        Err(AnvilError::NotReady(addr))
+        let opts = exoavs::devnet::anvil::AnvilOptions {
+            chain_id: Some(31337),
+            no_mining: true,
+            genesis_timestamp: Some(GENESIS_TIMESTAMP),
+            order_fifo: true,
+            ..Default::default()
+        };
+        let inner = exoavs::devnet::anvil::Anvil::start(opts).map_err(|e| AnvilError::Start(e.to_string()))?;
+        let addr = inner.addr();
+        Ok(AnvilProcess { inner, addr })
     }
-}
 
-impl Drop for AnvilProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub fn pid(&self) -> u32 {
+        self.inner.pid()
     }
-}
-
-fn free_port() -> Result<u16, AnvilError> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
 }
 
 /// Keep-alive HTTP/1.1 client for Anvil's JSON-RPC endpoint.
