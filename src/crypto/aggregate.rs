@@ -1,0 +1,218 @@
+//! The aggregator's fast path: many signatures on ONE message, public keys validated once.
+//!
+//! Honest case: sum the signatures (batched affine addition), sum the keys, check the SUM is in
+//! G2, hash the message once, one pairing check. Per signature the aggregator pays only the
+//! on-curve check of decoding (`Signature::from_bytes` on the 192-byte uncompressed form: no
+//! square root, no subgroup check). If the aggregate fails, bisection isolates the bad ones.
+//!
+//! # Why skipping the per-signature subgroup check is sound
+//! The curve group E'(Fp2) that signatures live on is G2 ⊕ T, with G2 of prime order r and T the
+//! cofactor part (gcd(r, h2) = 1). Every decoded signature splits uniquely as `s_i = σ_i + t_i`
+//! with `σ_i ∈ G2`, `t_i ∈ T`. The sum `S = Σσ_i + Σt_i` is in G2 exactly when `Σt_i = 0`, and
+//! then `S = Σσ_i`. We accept a set only if (1) `S ∈ G2` and (2) `e(Σpk_i, H(m)) = e(g1, S)`.
+//! So an accepted set is one whose G2 projections form a valid aggregate signature, and the
+//! aggregate we hand on (`S`) is a G2 point — exactly what full per-signature checking would have
+//! accepted for the same aggregate. In particular a single signature with a torsion component
+//! (`t_i ≠ 0`) can never make an aggregate pass, since honest signatures have `t_j = 0` and the
+//! sum's torsion part is then `t_i ≠ 0`. Torsion can only cancel between signatures that one
+//! adversary controls, and then the outcome is the same as if it had sent the projections — the
+//! same freedom any set of colluding signers already has (they can shift `σ_i + X`, `σ_j − X`),
+//! which aggregate verification never excludes. It cannot frame an honest signer: the accepted
+//! aggregate still proves `Σ sk_i·H(m) = S` (with keys registered under proof of possession, so
+//! no rogue-key cancellation either). Subsets checked during bisection obey the same argument, and
+//! a union of accepted subsets is accepted (sums of G2 points satisfying (2) satisfy (2)).
+//!
+//! Bisection: if a set fails, check its left half; if the left half passes, the right half is
+//! known to fail (their sum failed) and is split without being checked. For one bad signature in
+//! N that is about log2(N) pairing checks, each reusing the message hash and its precomputed
+//! Miller-loop lines.
+
+use blst::{blst_p1, blst_p1_add_or_double, blst_p1_affine, blst_p1_cneg, blst_p2_affine};
+
+use super::bls::{
+    AggregatePublicKey, PreparedMessage, PublicKey, Signature, aggregate_public_keys, sum_g1,
+    sum_g2,
+};
+
+/// What the fast path decided. Indices refer to the caller's `items`.
+#[derive(Debug, Clone)]
+pub struct AggregateOutcome {
+    /// Indices whose signatures are accepted (ascending).
+    pub valid: Vec<usize>,
+    /// Indices rejected (ascending): invalid signature, infinity, or outside the subgroup.
+    pub invalid: Vec<usize>,
+    /// Aggregate of the valid signatures (a G2 point); `None` when nothing is valid.
+    pub signature: Option<Signature>,
+    /// Aggregate of the valid signers' keys; `None` when nothing is valid.
+    pub public_key: Option<AggregatePublicKey>,
+    /// Pairing checks spent (1 when everything was valid).
+    pub pairing_checks: usize,
+}
+
+/// Aggregate-then-verify with bisection on failure. `items` are (validated, cached) keys and
+/// decoded (unchecked-subgroup) signatures, all over the message `prepared` was made from.
+pub fn verify_aggregate(prepared: &PreparedMessage, items: &[(PublicKey, Signature)]) -> AggregateOutcome {
+    let mut v = Verifier { prepared, items, valid: Vec::new(), invalid: Vec::new(), checks: 0 };
+    // An infinity signature is never valid for a (non-infinity) key; drop it before summing so
+    // a batch full of them does not cost a bisection.
+    let candidates: Vec<usize> = (0..items.len())
+        .filter(|&i| {
+            let inf = items[i].1.is_infinity();
+            if inf {
+                v.invalid.push(i);
+            }
+            !inf
+        })
+        .collect();
+    if !candidates.is_empty() {
+        v.solve(&candidates, false);
+    }
+    v.finish()
+}
+
+/// Convenience: `verify_aggregate` for a 32-byte digest.
+pub fn verify_aggregate_digest(digest: &[u8; 32], items: &[(PublicKey, Signature)]) -> AggregateOutcome {
+    verify_aggregate(&PreparedMessage::new(digest), items)
+}
+
+struct Verifier<'a> {
+    prepared: &'a PreparedMessage,
+    items: &'a [(PublicKey, Signature)],
+    valid: Vec<usize>,
+    invalid: Vec<usize>,
+    checks: usize,
+}
+
+impl Verifier<'_> {
+    fn check(&mut self, set: &[usize]) -> bool {
+        let sig_ptrs: Vec<*const blst_p2_affine> =
+            set.iter().map(|&i| &self.items[i].1.point as *const _).collect();
+        let sum = sum_g2(&sig_ptrs);
+        if !sum.in_subgroup() {
+            return false;
+        }
+        let pk_ptrs: Vec<*const blst_p1_affine> =
+            set.iter().map(|&i| self.items[i].0.point() as *const _).collect();
+        let apk = sum_g1(&pk_ptrs);
+        self.checks += 1;
+        self.prepared.pairing_check(&apk.affine(), &sum.point)
+    }
+
+    /// Sorts `set` into valid/invalid. `known_bad`: the set is already known to fail.
+    /// Returns whether the whole set was valid.
+    fn solve(&mut self, set: &[usize], known_bad: bool) -> bool {
+        if !known_bad && self.check(set) {
+            self.valid.extend_from_slice(set);
+            return true;
+        }
+        if set.len() == 1 {
+            self.invalid.push(set[0]);
+            return false;
+        }
+        let (left, right) = set.split_at(set.len() / 2);
+        let left_ok = self.solve(left, false);
+        // If the left half passed, the right half alone carries the failure.
+        self.solve(right, left_ok);
+        false
+    }
+
+    fn finish(mut self) -> AggregateOutcome {
+        self.valid.sort_unstable();
+        self.invalid.sort_unstable();
+        let (signature, public_key) = if self.valid.is_empty() {
+            (None, None)
+        } else {
+            let sig_ptrs: Vec<*const blst_p2_affine> =
+                self.valid.iter().map(|&i| &self.items[i].1.point as *const _).collect();
+            let pk_ptrs: Vec<*const blst_p1_affine> =
+                self.valid.iter().map(|&i| self.items[i].0.point() as *const _).collect();
+            (Some(sum_g2(&sig_ptrs)), Some(sum_g1(&pk_ptrs)))
+        };
+        AggregateOutcome {
+            valid: self.valid,
+            invalid: self.invalid,
+            signature,
+            public_key,
+            pairing_checks: self.checks,
+        }
+    }
+}
+
+/// The baseline most AVS aggregators use: verify every signature fully (subgroup check and one
+/// pairing each), then aggregate the good ones. Kept for the benches and as a test oracle.
+pub fn verify_each_then_aggregate(
+    prepared: &PreparedMessage,
+    items: &[(PublicKey, Signature)],
+) -> AggregateOutcome {
+    let mut valid = Vec::new();
+    let mut invalid = Vec::new();
+    for (i, (pk, sig)) in items.iter().enumerate() {
+        let ok = !sig.is_infinity() && sig.in_subgroup() && prepared.pairing_check(pk.point(), &sig.point);
+        if ok { valid.push(i) } else { invalid.push(i) }
+    }
+    let checks = items.len();
+    let (signature, public_key) = if valid.is_empty() {
+        (None, None)
+    } else {
+        let sigs: Vec<Signature> = valid.iter().map(|&i| items[i].1).collect();
+        let pks: Vec<PublicKey> = valid.iter().map(|&i| items[i].0).collect();
+        (Some(super::bls::aggregate_signatures(&sigs)), Some(aggregate_public_keys(&pks)))
+    };
+    AggregateOutcome { valid, invalid, signature, public_key, pairing_checks: checks }
+}
+
+/// The sum of all registered keys of an AVS, kept so that the signers' aggregate key is
+/// `total − Σ non-signers` (cheap when most operators sign).
+#[derive(Debug, Clone, Copy)]
+pub struct ApkCache {
+    total: AggregatePublicKey,
+    count: usize,
+}
+
+impl ApkCache {
+    pub fn new(pks: &[PublicKey]) -> Self {
+        Self { total: aggregate_public_keys(pks), count: pks.len() }
+    }
+
+    pub fn total(&self) -> AggregatePublicKey {
+        self.total
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Registers one more key.
+    pub fn insert(&mut self, pk: &PublicKey) {
+        self.total.add(pk);
+        self.count += 1;
+    }
+
+    /// Removes a key that was inserted before (deregistration).
+    pub fn remove(&mut self, pk: &PublicKey) {
+        self.total.sub(pk);
+        self.count = self.count.saturating_sub(1);
+    }
+
+    /// Aggregate key of everyone except `non_signers` (which must be members).
+    pub fn minus(&self, non_signers: &[PublicKey]) -> AggregatePublicKey {
+        if non_signers.is_empty() {
+            return self.total;
+        }
+        let mut neg: blst_p1 = aggregate_public_keys(non_signers).point;
+        let mut out = blst_p1::default();
+        // SAFETY: valid pointers.
+        unsafe {
+            blst_p1_cneg(&mut neg, true);
+            blst_p1_add_or_double(&mut out, &self.total.point, &neg);
+        }
+        AggregatePublicKey { point: out }
+    }
+}
+
+#[cfg(test)]
+mod tests;
