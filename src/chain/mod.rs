@@ -1,2 +1,14 @@
 //! The chain edge: alloy bindings from the contracts' build output, one Provider, transactions
-//! by fill + send_raw_transaction + receipt polling, and a reorg-safe event cursor.
+//! by build + sign + send_raw_transaction + receipt polling, and a reorg-safe event cursor.
+
+pub mod bindings;
+pub mod client;
+pub mod cursor;
+pub mod error;
+
+pub use client::{Client, Reader, TxConfig, TxOutcome};
+pub use cursor::{Batch, CursorConfig, EventCursor};
+pub use error::{ChainError, Revert_};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,424 @@
+//! One signer's view of the chain: a `RootProvider` over any `RpcClient` (HTTP in production,
+//! the simulator's gateway under madsim), a local nonce manager, and transactions sent by
+//! build → sign → `send_raw_transaction` → receipt polling with `tokio::time::sleep`.
+//!
+//! Nothing here uses alloy's `send_transaction`, `get_receipt`, watchers or pollers: those
+//! spawn a heartbeat on the real tokio runtime, which does not exist inside the simulation.
+
+use super::error::ChainError;
+use alloy::consensus::Transaction as _;
+use alloy::eips::eip2718::Encodable2718;
+use alloy::network::{EthereumWallet, NetworkTransactionBuilder as _, TransactionBuilder};
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::providers::{Provider, RootProvider};
+use alloy::rpc::client::RpcClient;
+use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use alloy::signers::local::PrivateKeySigner;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// Timing of requests and transactions. The defaults suit a local Anvil.
+#[derive(Clone, Debug)]
+pub struct TxConfig {
+    /// Between two receipt polls.
+    pub poll_interval: Duration,
+    /// How long to wait for a receipt before the send counts as lost.
+    pub receipt_timeout: Duration,
+    /// Attempts for one request when the transport fails.
+    pub attempts: u32,
+    /// First retry delay; doubles per attempt up to `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    /// Gas limit = estimate × (100 + margin) / 100.
+    pub gas_margin_percent: u64,
+}
+
+impl Default for TxConfig {
+    fn default() -> Self {
+        TxConfig {
+            poll_interval: Duration::from_millis(100),
+            receipt_timeout: Duration::from_secs(60),
+            attempts: 6,
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(3),
+            gas_margin_percent: 25,
+        }
+    }
+}
+
+/// What a mined transaction cost and where it landed.
+#[derive(Clone, Debug)]
+pub struct TxOutcome {
+    pub hash: B256,
+    pub block: u64,
+    pub gas_used: u64,
+    pub receipt: TransactionReceipt,
+}
+
+/// A read-only view of the chain (no signer): calls, logs, blocks.
+#[derive(Clone, Debug)]
+pub struct Reader {
+    provider: RootProvider,
+    chain_id: u64,
+    cfg: TxConfig,
+}
+
+impl Reader {
+    /// Connect over `client` and learn the chain id.
+    pub async fn new(client: RpcClient, cfg: TxConfig) -> Result<Reader, ChainError> {
+        let provider = RootProvider::new(client);
+        let mut r = Reader {
+            provider,
+            chain_id: 0,
+            cfg,
+        };
+        let p = r.provider.clone();
+        r.chain_id = r
+            .retry("eth_chainId", "chain id", || {
+                let p = p.clone();
+                async move { p.get_chain_id().await }
+            })
+            .await?;
+        Ok(r)
+    }
+
+    /// HTTP JSON-RPC (production).
+    pub async fn http(url: &str, cfg: TxConfig) -> Result<Reader, ChainError> {
+        let url = url.parse().map_err(|e| ChainError::Unexpected {
+            what: "rpc url".into(),
+            detail: format!("{url}: {e}"),
+        })?;
+        Reader::new(RpcClient::new_http(url), cfg).await
+    }
+
+    pub fn provider(&self) -> &RootProvider {
+        &self.provider
+    }
+
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    pub fn config(&self) -> &TxConfig {
+        &self.cfg
+    }
+
+    /// Run an RPC request, retrying transport failures with exponential backoff.
+    pub async fn retry<T, F, Fut>(&self, method: &'static str, what: &str, mut f: F) -> Result<T, ChainError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = alloy::transports::TransportResult<T>>,
+    {
+        let mut delay = self.cfg.backoff;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match f().await {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    let err = ChainError::from_rpc(method, what, e);
+                    if !err.is_transient() {
+                        return Err(err);
+                    }
+                    if attempt >= self.cfg.attempts {
+                        return Err(ChainError::RetriesExhausted {
+                            what: what.to_owned(),
+                            attempts: attempt,
+                            last: Box::new(err),
+                        });
+                    }
+                    tracing::debug!(%err, attempt, "retrying {what}");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(self.cfg.max_backoff);
+                }
+            }
+        }
+    }
+
+    pub async fn block_number(&self) -> Result<u64, ChainError> {
+        let p = self.provider.clone();
+        self.retry("eth_blockNumber", "block number", || {
+            let p = p.clone();
+            async move { p.get_block_number().await }
+        })
+        .await
+    }
+
+    /// The hash and timestamp of block `n`, or None if the node has no such block.
+    pub async fn block_hash(&self, n: u64) -> Result<Option<(B256, u64)>, ChainError> {
+        let p = self.provider.clone();
+        let b = self
+            .retry("eth_getBlockByNumber", "block header", || {
+                let p = p.clone();
+                async move { p.get_block_by_number(n.into()).await }
+            })
+            .await?;
+        Ok(b.map(|b| (b.header.hash, b.header.timestamp)))
+    }
+
+    pub async fn code_at(&self, a: Address) -> Result<Bytes, ChainError> {
+        let p = self.provider.clone();
+        self.retry("eth_getCode", "code", || {
+            let p = p.clone();
+            async move { p.get_code_at(a).await }
+        })
+        .await
+    }
+
+    /// `eth_call` with decoded revert on failure.
+    pub async fn call(&self, what: &str, tx: TransactionRequest) -> Result<Bytes, ChainError> {
+        let p = self.provider.clone();
+        self.retry("eth_call", what, || {
+            let p = p.clone();
+            let tx = tx.clone();
+            async move { p.call(tx).await }
+        })
+        .await
+    }
+
+    pub async fn receipt(&self, hash: B256) -> Result<Option<TransactionReceipt>, ChainError> {
+        let p = self.provider.clone();
+        self.retry("eth_getTransactionReceipt", "receipt", || {
+            let p = p.clone();
+            async move { p.get_transaction_receipt(hash).await }
+        })
+        .await
+    }
+
+    /// A raw JSON-RPC request (for anvil_* / evm_* methods in devnet and tests).
+    pub async fn raw<P, R>(&self, method: &'static str, params: P) -> Result<R, ChainError>
+    where
+        P: alloy_json_rpc::RpcSend + Clone,
+        R: alloy_json_rpc::RpcRecv,
+    {
+        let p = self.provider.clone();
+        self.retry(method, method, || {
+            let p = p.clone();
+            let params = params.clone();
+            async move { p.client().request(method, params).await }
+        })
+        .await
+    }
+
+    /// Poll for a receipt with the runtime's (possibly virtual) sleep.
+    pub async fn wait_receipt(&self, what: &str, hash: B256) -> Result<TxOutcome, ChainError> {
+        let start = tokio::time::Instant::now();
+        loop {
+            if let Some(r) = self.receipt(hash).await? {
+                let block = r.block_number.unwrap_or_default();
+                let outcome = TxOutcome {
+                    hash,
+                    block,
+                    gas_used: r.gas_used,
+                    receipt: r,
+                };
+                return Ok(outcome);
+            }
+            if start.elapsed() > self.cfg.receipt_timeout {
+                return Err(ChainError::ReceiptTimeout {
+                    what: what.to_owned(),
+                    hash,
+                    secs: self.cfg.receipt_timeout.as_secs(),
+                });
+            }
+            tokio::time::sleep(self.cfg.poll_interval).await;
+        }
+    }
+}
+
+/// A signer's client: a [`Reader`] plus a wallet and a nonce manager. Clones share the
+/// nonce manager, so one signer should use one `Client` (and its clones) only.
+#[derive(Clone, Debug)]
+pub struct Client {
+    reader: Reader,
+    wallet: EthereumWallet,
+    from: Address,
+    /// Next nonce to use; None = ask the node. The lock also serialises sends, so nonces
+    /// are handed out in order.
+    nonce: Arc<Mutex<Option<u64>>>,
+}
+
+impl std::ops::Deref for Client {
+    type Target = Reader;
+    fn deref(&self) -> &Reader {
+        &self.reader
+    }
+}
+
+impl Client {
+    pub async fn new(client: RpcClient, signer: PrivateKeySigner, cfg: TxConfig) -> Result<Client, ChainError> {
+        Ok(Client::from_reader(Reader::new(client, cfg).await?, signer))
+    }
+
+    pub async fn http(url: &str, signer: PrivateKeySigner, cfg: TxConfig) -> Result<Client, ChainError> {
+        Ok(Client::from_reader(Reader::http(url, cfg).await?, signer))
+    }
+
+    /// Another signer over the same connection.
+    pub fn from_reader(reader: Reader, signer: PrivateKeySigner) -> Client {
+        let from = signer.address();
+        Client {
+            reader,
+            wallet: EthereumWallet::from(signer),
+            from,
+            nonce: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    pub fn reader(&self) -> &Reader {
+        &self.reader
+    }
+
+    pub fn address(&self) -> Address {
+        self.from
+    }
+
+    pub async fn balance(&self) -> Result<U256, ChainError> {
+        let p = self.provider().clone();
+        let a = self.from;
+        self.retry("eth_getBalance", "balance", || {
+            let p = p.clone();
+            async move { p.get_balance(a).await }
+        })
+        .await
+    }
+
+    /// `eth_call` from this signer (so `msg.sender`/`tx.origin` checks see it).
+    pub async fn call_as(&self, what: &str, mut tx: TransactionRequest) -> Result<Bytes, ChainError> {
+        tx.set_from(self.from);
+        self.reader.call(what, tx).await
+    }
+
+    async fn pending_nonce(&self) -> Result<u64, ChainError> {
+        let p = self.provider().clone();
+        let a = self.from;
+        self.retry("eth_getTransactionCount", "nonce", || {
+            let p = p.clone();
+            async move { p.get_transaction_count(a).pending().await }
+        })
+        .await
+    }
+
+    /// Send `tx` and wait for it to be mined. `what` names it in errors and logs.
+    /// Reverts are caught at gas estimation (with the decoded custom error); a transaction
+    /// that still fails on chain is reported as [`ChainError::TxFailed`].
+    pub async fn send(&self, what: &str, tx: TransactionRequest) -> Result<TxOutcome, ChainError> {
+        let hash = self.submit(what, tx.clone()).await?;
+        let outcome = self.reader.wait_receipt(what, hash).await?;
+        if !outcome.receipt.status() {
+            let reason = self.replay_revert(&tx, outcome.block).await;
+            return Err(ChainError::TxFailed {
+                what: what.to_owned(),
+                hash,
+                block: Some(outcome.block),
+                reason,
+            });
+        }
+        Ok(outcome)
+    }
+
+    /// Sign and broadcast `tx`; returns its hash without waiting for it to be mined.
+    pub async fn submit(&self, what: &str, mut tx: TransactionRequest) -> Result<B256, ChainError> {
+        tx.set_from(self.from);
+        tx.set_chain_id(self.chain_id());
+        if tx.gas.is_none() {
+            let p = self.provider().clone();
+            let est = self
+                .retry("eth_estimateGas", what, || {
+                    let p = p.clone();
+                    let tx = tx.clone();
+                    async move { p.estimate_gas(tx).await }
+                })
+                .await?;
+            tx.set_gas_limit(est.saturating_mul(100 + self.config().gas_margin_percent) / 100);
+        }
+        if tx.max_fee_per_gas.is_none() && tx.gas_price.is_none() {
+            let p = self.provider().clone();
+            let fees = self
+                .retry("eth_feeHistory", "fees", || {
+                    let p = p.clone();
+                    async move { p.estimate_eip1559_fees().await }
+                })
+                .await?;
+            tx.set_max_fee_per_gas(fees.max_fee_per_gas);
+            tx.set_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+        }
+
+        let mut guard = self.nonce.lock().await;
+        let mut resynced = false;
+        let mut attempt = 0u32;
+        let mut delay = self.config().backoff;
+        loop {
+            attempt += 1;
+            let nonce = match *guard {
+                Some(n) => n,
+                None => self.pending_nonce().await?,
+            };
+            tx.set_nonce(nonce);
+            let envelope = tx
+                .clone()
+                .build(&self.wallet)
+                .await
+                .map_err(|e| ChainError::Sign(e.to_string()))?;
+            let hash = *envelope.tx_hash();
+            let raw = envelope.encoded_2718();
+            let sent = self.provider().send_raw_transaction(&raw).await;
+            match sent.map_err(|e| ChainError::from_rpc("eth_sendRawTransaction", what, e)) {
+                Ok(_) => {
+                    *guard = Some(nonce + 1);
+                    tracing::debug!(%hash, nonce, gas = envelope.gas_limit(), "sent {what}");
+                    return Ok(hash);
+                }
+                Err(e) if e.is_already_known() => {
+                    // An earlier attempt reached the node; its reply was lost.
+                    *guard = Some(nonce + 1);
+                    return Ok(hash);
+                }
+                Err(e) if e.is_nonce_too_low() => {
+                    // Either an earlier attempt of ours was mined (lost reply), or another
+                    // process used this key: check for ours, otherwise resync once.
+                    if matches!(self.reader.receipt(hash).await, Ok(Some(_))) {
+                        *guard = Some(nonce + 1);
+                        return Ok(hash);
+                    }
+                    if resynced {
+                        return Err(e);
+                    }
+                    resynced = true;
+                    tracing::info!(nonce, "nonce too low for {what}; resyncing from the node");
+                    *guard = Some(self.pending_nonce().await?);
+                }
+                Err(e) if e.is_transient() && attempt < self.config().attempts => {
+                    tracing::debug!(%e, attempt, "retrying send of {what}");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(self.config().max_backoff);
+                }
+                Err(e) => {
+                    // We do not know whether the node kept it: ask again next time.
+                    *guard = None;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Re-run a failed transaction as a call at its block to learn why it reverted.
+    async fn replay_revert(&self, tx: &TransactionRequest, block: u64) -> super::error::Revert_ {
+        let mut call = tx.clone();
+        call.nonce = None;
+        let p = self.provider().clone();
+        match p.call(call).block(block.saturating_sub(1).into()).await {
+            Err(e) => match ChainError::from_rpc("eth_call", "replay", e) {
+                ChainError::Revert { reason, .. } => reason,
+                other => super::error::Revert_::Message(other.to_string()),
+            },
+            Ok(_) => super::error::Revert_::Message("reverted on chain, but a replay at the parent block succeeds".into()),
+        }
+    }
+
+    /// Forget the cached nonce (e.g. after the chain was reverted under us).
+    pub async fn reset_nonce(&self) {
+        *self.nonce.lock().await = None;
+    }
+}
