@@ -185,3 +185,37 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod vectors {
+    use super::*;
+    use alloy::primitives::address;
+
+    /// imuachain `local_node.sh`: `0x3e108c058e8066DA635321Dc3018294cA82ddEdf ==
+    /// im18cggcpvwspnd5c6ny8wrqxpffj5zmhkl3agtrj`.
+    #[test]
+    fn imua_bech32_vector() {
+        let a = address!("0x3e108c058e8066DA635321Dc3018294cA82ddEdf");
+        assert_eq!(operator_bech32(a), "im18cggcpvwspnd5c6ny8wrqxpffj5zmhkl3agtrj");
+    }
+
+    /// The worked example in /work/coord/H2.md; both digests were cross-checked with `cast keccak`.
+    #[test]
+    fn worked_example() {
+        let a = address!("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+        assert_eq!(operator_bech32(a), "im17w0adeg64ky0daxwd2ugyuneellmjgnxt6eld4");
+        assert_eq!(
+            hex::encode(registration_digest("exoavs_31337", a)),
+            "a66b1b0977a0b6f1d771c04a8f7986482ac58e2aa5b1fab60963e9e7080cb49a"
+        );
+        assert_eq!(
+            hex::encode(task_response_digest(1, 3)),
+            "a15bc60c955c405d20d9149c709e2460f1c2d9a497496a7f46004d1772c3054c"
+        );
+        // Deterministic signatures from the fixed key; H1's forge tests use these bytes.
+        let sk = crate::crypto::bls::SecretKey::from_ikm(&[1u8; 32]).unwrap();
+        let pop = crate::crypto::bls::pop_prove(&sk, "exoavs_31337", a);
+        assert_eq!(hex::encode(&pop.to_eip2537()[16..24]), "0016bcd7fd231e18");
+        crate::crypto::bls::pop_verify(&sk.public_key(), "exoavs_31337", a, &pop).unwrap();
+    }
+}
