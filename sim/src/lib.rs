@@ -16,6 +16,10 @@ pub mod faults;
 #[cfg(madsim)]
 pub mod observer;
 #[cfg(madsim)]
+pub mod roles;
+#[cfg(madsim)]
+pub mod runner;
+#[cfg(madsim)]
 pub mod txs;
 #[cfg(madsim)]
 pub mod world;

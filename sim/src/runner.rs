@@ -1,0 +1,69 @@
+//! Runs (scenario, seed) pairs over worker threads, each with its own Anvil reverted between
+//! seeds, and reports one line per run.
+
+use crate::anvil::ChainSlot;
+use crate::scenario::Scenario;
+use crate::sweep::{Shard, seeds_for};
+use crate::world::{Report, Roles, run};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+/// Which runs a sweep covers.
+pub struct Plan {
+    pub scenarios: Vec<Arc<Scenario>>,
+    /// One fixed seed (a repro), or else `count` seeds per scenario.
+    pub seed: Option<u64>,
+    pub count: u64,
+    pub shard: Shard,
+    pub jobs: usize,
+}
+
+impl Plan {
+    pub fn runs(&self) -> Vec<(Arc<Scenario>, u64)> {
+        let mut v = Vec::new();
+        for s in &self.scenarios {
+            let seeds = match self.seed {
+                Some(seed) => vec![seed],
+                None => seeds_for(&s.name, &s.seeds, self.count),
+            };
+            for (pos, seed) in seeds.into_iter().enumerate() {
+                if self.seed.is_some() || self.shard.owns(pos as u64) {
+                    v.push((s.clone(), seed));
+                }
+            }
+        }
+        v
+    }
+}
+
+/// Run the plan; `each` sees every report as it finishes (for progress lines).
+pub fn sweep<R: Roles>(roles: Arc<R>, plan: &Plan, each: impl Fn(&Report) + Send + Sync) -> Result<Vec<Report>, crate::anvil::AnvilError> {
+    let runs = plan.runs();
+    let n = runs.len();
+    let queue: Arc<Mutex<VecDeque<(usize, Arc<Scenario>, u64)>>> =
+        Arc::new(Mutex::new(runs.into_iter().enumerate().map(|(i, (s, seed))| (i, s, seed)).collect()));
+    let results: Mutex<Vec<Option<Report>>> = Mutex::new((0..n).map(|_| None).collect());
+    let jobs = plan.jobs.clamp(1, n.max(1));
+    let mut slots = Vec::new();
+    for _ in 0..jobs {
+        slots.push(ChainSlot::start()?);
+    }
+    std::thread::scope(|scope| {
+        for mut slot in slots {
+            let queue = queue.clone();
+            let roles = roles.clone();
+            let results = &results;
+            let each = &each;
+            scope.spawn(move || {
+                loop {
+                    let job = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+                    let Some((i, scenario, seed)) = job else { break };
+                    let report = run(roles.clone(), scenario, seed, &mut slot);
+                    each(&report);
+                    results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(report);
+                }
+            });
+        }
+    });
+    Ok(results.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().flatten().collect())
+}
