@@ -19,17 +19,22 @@ use std::time::Duration;
 struct Run {
     digest: String,
     trace: Trace,
+    simulated: Duration,
 }
 
 /// Three nodes each send `n` transfers through the gateway; blocks every 2 simulated seconds.
 fn run(slot: &mut ChainSlot, seed: u64, n: u64, faults: RpcFaultRates) -> Run {
+    run_clients(slot, seed, 3, n, faults)
+}
+
+fn run_clients(slot: &mut ChainSlot, seed: u64, clients: u64, n: u64, faults: RpcFaultRates) -> Run {
     slot.reset().expect("reset anvil");
     let anvil = slot.addr();
     let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
     let trace = Trace::new();
     trace.keep_rpc_log();
     let t = trace.clone();
-    rt.block_on(async move {
+    let simulated = rt.block_on(async move {
         let clock = SimClock::start();
         let gw = Gateway::new(anvil, t.clone(), clock);
         let handle = madsim::runtime::Handle::current();
@@ -46,7 +51,7 @@ fn run(slot: &mut ChainSlot, seed: u64, n: u64, faults: RpcFaultRates) -> Run {
                 }
             })
             .build();
-        let keys: Vec<_> = (0..3).map(|i| txs::derived_key(seed, "client", i)).collect();
+        let keys: Vec<_> = (0..clients).map(|i| txs::derived_key(seed, "client", i)).collect();
         for k in &keys {
             gw.admin("anvil_setBalance", json!([k.address(), "0x3635C9ADC5DEA00000"])).expect("fund");
         }
@@ -79,8 +84,9 @@ fn run(slot: &mut ChainSlot, seed: u64, n: u64, faults: RpcFaultRates) -> Run {
             mined += j.await.expect("client task");
         }
         t.record(clock.elapsed(), "test", EventKind::Note { text: format!("{mined} mined") });
+        clock.elapsed()
     });
-    Run { digest: trace.digest(), trace }
+    Run { digest: trace.digest(), trace, simulated }
 }
 
 #[test]
@@ -122,4 +128,32 @@ fn faulty_gateway_is_deterministic_too() {
     let injected = a.trace.events().iter().filter(|e| matches!(e.kind, EventKind::Fault { .. })).count();
     assert!(injected > 0, "faults were injected");
     assert_eq!(a.digest, b.digest);
+}
+
+/// Speed of the simulation infrastructure alone: 4 nodes × 10 transactions each through the
+/// gateway, blocks every 2 s, the real Anvil answering every call. Numbers go to sim/RESULTS.md.
+#[test]
+fn gateway_speed() {
+    let mut slot = ChainSlot::start().expect("anvil");
+    let seeds = 20;
+    let wall = std::time::Instant::now();
+    let mut simulated = Duration::ZERO;
+    let mut calls = 0;
+    for seed in 0..seeds {
+        let r = run_clients(&mut slot, 100 + seed, 4, 10, RpcFaultRates::default());
+        let mined = r.trace.events().iter().filter(|e| matches!(e.kind, EventKind::TxMined { status: true, .. })).count();
+        assert_eq!(mined, 40);
+        simulated += r.simulated;
+        calls += r.trace.rpc_calls();
+    }
+    let wall = wall.elapsed();
+    println!(
+        "gateway speed: {seeds} seeds in {:.2} s = {:.0} seeds/min; {:.0} simulated s per wall s; {} rpc calls ({:.0}/s)",
+        wall.as_secs_f64(),
+        seeds as f64 * 60.0 / wall.as_secs_f64(),
+        simulated.as_secs_f64() / wall.as_secs_f64(),
+        calls,
+        calls as f64 / wall.as_secs_f64()
+    );
+    assert!(simulated > wall, "the simulation runs faster than real time");
 }
