@@ -654,7 +654,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
             stake += s.stake;
             bool ok;
             assembly ("memory-safe") {
-                ok := staticcall(gas(), 0x0b, add(buf, 0x20), 256, add(buf, 0x20), 128)
+                ok := staticcall(2000, 0x0b, add(buf, 0x20), 256, add(buf, 0x20), 128)
             }
             if (!ok) revert InvalidParams();
         }

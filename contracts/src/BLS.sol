@@ -44,6 +44,14 @@ library BLS {
     uint256 private constant NEG_G1_Y_HI = 0x114d1d6855d545a8aa7d76c8cf2e21f2;
     uint256 private constant NEG_G1_Y_LO = 0x67816aef1db507c96655b9d5caac42364e6f38ba0ecb751bad54dcd6b939c2ca;
 
+    // Gas forwarded to each precompile: its EIP-2537/EIP-2565 price with room to spare. A failing precompile
+    // call burns all gas it was given, so bounded amounts keep an invalid input from burning the whole tx.
+    uint256 internal constant GAS_ADD = 2_000;
+    uint256 internal constant GAS_MAP = 40_000;
+    uint256 internal constant GAS_MSM1 = 30_000;
+    uint256 internal constant GAS_PAIRING2 = 150_000;
+    uint256 internal constant GAS_MODEXP = 10_000;
+
     error BLSInvalidDst();
     error BLSInvalidLength();
     error BLSPrecompileFailed(address precompile);
@@ -51,7 +59,8 @@ library BLS {
     /// RFC 9380 section 5.3.1 expand_message_xmd with SHA-256 (b_in_bytes 32, s_in_bytes 64).
     function expandMessageXmd(bytes memory message, bytes memory dst, uint256 lenInBytes)
         internal
-        view
+        view // sha256 is precompile 0x02; solc calls it pure, the EVM does a call
+
         returns (bytes memory out)
     {
         if (dst.length > 255) revert BLSInvalidDst();
@@ -95,9 +104,9 @@ library BLS {
         assembly ("memory-safe") {
             let q := mload(0x40)
             mstore(0x40, add(q, 512))
-            ok := staticcall(gas(), 0x11, add(u, 0x20), 128, q, 256)
-            ok := and(ok, staticcall(gas(), 0x11, add(u, 0xa0), 128, add(q, 256), 256))
-            ok := and(ok, staticcall(gas(), 0x0d, q, 512, add(h, 0x20), 256))
+            ok := staticcall(GAS_MAP, 0x11, add(u, 0x20), 128, q, 256)
+            ok := and(ok, staticcall(GAS_MAP, 0x11, add(u, 0xa0), 128, add(q, 256), 256))
+            ok := and(ok, staticcall(GAS_ADD, 0x0d, q, 512, add(h, 0x20), 256))
         }
         if (!ok) revert BLSPrecompileFailed(MAP_FP2_TO_G2);
     }
@@ -114,7 +123,7 @@ library BLS {
             let m := mload(0x40)
             mcopy(m, add(pk, 0x20), 128)
             mstore(add(m, 128), 1)
-            ok := staticcall(gas(), 0x0c, m, 160, m, 128)
+            ok := staticcall(GAS_MSM1, 0x0c, m, 160, m, 128)
         }
     }
 
@@ -138,7 +147,7 @@ library BLS {
             mstore(add(m, 448), NEG_G1_Y_HI)
             mstore(add(m, 480), NEG_G1_Y_LO)
             mcopy(add(m, 512), add(sig, 0x20), 256)
-            let success := staticcall(gas(), 0x0f, m, 768, m, 32)
+            let success := staticcall(GAS_PAIRING2, 0x0f, m, 768, m, 32)
             ok := and(success, eq(mload(m), 1))
         }
     }
@@ -151,7 +160,7 @@ library BLS {
             let m := mload(0x40)
             mcopy(m, add(a, 0x20), 128)
             mcopy(add(m, 128), add(b, 0x20), 128)
-            ok := staticcall(gas(), 0x0b, m, 256, add(r, 0x20), 128)
+            ok := staticcall(GAS_ADD, 0x0b, m, 256, add(r, 0x20), 128)
         }
         if (!ok) revert BLSPrecompileFailed(G1ADD);
     }
@@ -200,7 +209,7 @@ library BLS {
             mstore(add(m, 0xc1), P_LAST16)
             let d := add(add(dst, 0x20), dstOff)
             mstore(d, 0)
-            ok := staticcall(gas(), 0x05, m, 0xd1, add(d, 16), 48)
+            ok := staticcall(GAS_MODEXP, 0x05, m, 0xd1, add(d, 16), 48)
         }
         if (!ok) revert BLSPrecompileFailed(MODEXP);
     }
