@@ -216,3 +216,53 @@ impl ApkCache {
 
 #[cfg(test)]
 mod tests;
+
+/// Random-linear-combination batch verification of same-message signatures:
+/// `e(Σ rᵢ·pkᵢ, H(m)) = e(g1, Σ rᵢ·sᵢ)` with 64-bit random `rᵢ` from the caller's RNG. It answers
+/// only "all valid?" and, unlike plain summation, needs every signature's subgroup check (random
+/// scalars do not annihilate small-order torsion), plus two multi-scalar multiplications. Kept to
+/// measure against `verify_aggregate` (benches/aggregation.rs); the aggregator does not use it.
+pub fn batch_verify_rlc<R: rand::RngCore + ?Sized>(
+    prepared: &PreparedMessage,
+    items: &[(PublicKey, Signature)],
+    rng: &mut R,
+) -> bool {
+    use blst::{
+        blst_p1_affine, blst_p1s_mult_pippenger, blst_p1s_mult_pippenger_scratch_sizeof, blst_p2,
+        blst_p2s_mult_pippenger, blst_p2s_mult_pippenger_scratch_sizeof, blst_p2_to_affine, limb_t,
+    };
+    if items.is_empty() {
+        return false;
+    }
+    if items.iter().any(|(_, s)| s.is_infinity() || !s.in_subgroup()) {
+        return false;
+    }
+    let scalars: Vec<[u8; 8]> = items
+        .iter()
+        .map(|_| {
+            let mut r = rng.next_u64();
+            if r == 0 {
+                r = 1;
+            }
+            r.to_le_bytes()
+        })
+        .collect();
+    let scalar_ptrs: Vec<*const u8> = scalars.iter().map(|s| s.as_ptr()).collect();
+    let sig_ptrs: Vec<*const blst_p2_affine> = items.iter().map(|(_, s)| &s.point as *const _).collect();
+    let pk_ptrs: Vec<*const blst_p1_affine> = items.iter().map(|(p, _)| p.point() as *const _).collect();
+    let n = items.len();
+    let limb = std::mem::size_of::<limb_t>();
+    let mut s = blst_p2::default();
+    let mut p = blst_p1::default();
+    let mut s_aff = blst_p2_affine::default();
+    // SAFETY: pointer arrays of length n to live points/scalars; scratch sized as blst asks.
+    unsafe {
+        let mut scratch2 = vec![0 as limb_t; blst_p2s_mult_pippenger_scratch_sizeof(n) / limb + 1];
+        blst_p2s_mult_pippenger(&mut s, sig_ptrs.as_ptr(), n, scalar_ptrs.as_ptr(), 64, scratch2.as_mut_ptr());
+        let mut scratch1 = vec![0 as limb_t; blst_p1s_mult_pippenger_scratch_sizeof(n) / limb + 1];
+        blst_p1s_mult_pippenger(&mut p, pk_ptrs.as_ptr(), n, scalar_ptrs.as_ptr(), 64, scratch1.as_mut_ptr());
+        blst_p2_to_affine(&mut s_aff, &s);
+    }
+    let apk = AggregatePublicKey { point: p };
+    prepared.pairing_check(&apk.affine(), &s_aff)
+}

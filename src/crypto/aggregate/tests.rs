@@ -168,3 +168,19 @@ proptest! {
         prop_assert_eq!(naive.signature, out.signature);
     }
 }
+
+#[test]
+fn rlc_batch_accepts_honest_rejects_any_bad() {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let d = task_response_digest(9, 1);
+    let (sks, mut items) = setup(33, &d);
+    let prepared = PreparedMessage::new(&d);
+    assert!(batch_verify_rlc(&prepared, &items, &mut rng));
+    assert!(batch_verify_rlc(&prepared, &items[..1], &mut rng));
+    items[4].1 = sks[4].sign(&[0u8; 32]);
+    assert!(!batch_verify_rlc(&prepared, &items, &mut rng));
+    items[4].1 = aggregate_signatures(&[sks[4].sign(&d), torsion_g2(1)]);
+    assert!(!batch_verify_rlc(&prepared, &items, &mut rng));
+    assert!(!batch_verify_rlc(&prepared, &[], &mut rng));
+}
