@@ -1,0 +1,74 @@
+//! The acceptance rule, exactly as the AVS contract computes it (H1's `respondToTask`):
+//! `signedStake * 100 >= uint256(thresholdPercentage) * totalStake` and `signedStake > 0`, in
+//! uint256, with `1 <= thresholdPercentage <= 100` enforced when the task is created.
+//! Stakes are `uint128` per operator; sums are taken in uint256 so they cannot overflow.
+
+use alloy::primitives::U256;
+use std::collections::HashSet;
+
+use super::types::{OperatorId, TaskOperator};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuorumError {
+    #[error("threshold percentage {0} is outside 1..=100")]
+    InvalidThreshold(u8),
+    #[error("signed stake {signed} exceeds total stake {total}")]
+    SignedAboveTotal { signed: U256, total: U256 },
+    #[error("arithmetic overflow in uint256")]
+    Overflow,
+    #[error("signer {0} listed twice")]
+    DuplicateSigner(OperatorId),
+    #[error("signer {0} is not in the task's snapshot")]
+    UnknownSigner(OperatorId),
+}
+
+/// Whether `threshold` is one the contract accepts at task creation.
+pub fn valid_threshold(threshold: u8) -> bool {
+    (1..=100).contains(&threshold)
+}
+
+/// The contract's decision. `Err` where the contract would revert.
+pub fn quorum_reached(threshold: u8, signed: U256, total: U256) -> Result<bool, QuorumError> {
+    if !valid_threshold(threshold) {
+        return Err(QuorumError::InvalidThreshold(threshold));
+    }
+    if signed > total {
+        return Err(QuorumError::SignedAboveTotal { signed, total });
+    }
+    let lhs = signed.checked_mul(U256::from(100u8)).ok_or(QuorumError::Overflow)?;
+    let rhs = U256::from(threshold).checked_mul(total).ok_or(QuorumError::Overflow)?;
+    Ok(!signed.is_zero() && lhs >= rhs)
+}
+
+/// Sum of every snapshot member's stake (members without a key included, as on chain).
+pub fn total_stake(snapshot: &[TaskOperator]) -> U256 {
+    // u128 summands: fewer than 2^128 members cannot overflow 256 bits.
+    snapshot.iter().fold(U256::ZERO, |acc, m| acc + U256::from(m.stake))
+}
+
+/// Sum of the signers' stake. Duplicate or unknown signers are errors, never double counts.
+pub fn signed_stake(snapshot: &[TaskOperator], signers: &[OperatorId]) -> Result<U256, QuorumError> {
+    let mut seen = HashSet::with_capacity(signers.len());
+    let mut sum = U256::ZERO;
+    for s in signers {
+        if !seen.insert(*s) {
+            return Err(QuorumError::DuplicateSigner(*s));
+        }
+        let m = snapshot.iter().find(|m| m.operator == *s).ok_or(QuorumError::UnknownSigner(*s))?;
+        sum += U256::from(m.stake);
+    }
+    Ok(sum)
+}
+
+/// The percentage the signers actually reached, rounded down (the challenge's `actualThreshold`).
+/// 0 when the total is 0; capped at 100.
+pub fn actual_threshold(signed: U256, total: U256) -> u8 {
+    if total.is_zero() {
+        return 0;
+    }
+    let pct = signed.saturating_mul(U256::from(100u8)) / total;
+    if pct >= U256::from(100u8) { 100 } else { pct.to::<u8>() }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,27 @@
+//! What the machines ask the driver to persist (`Persist(Record)` actions), and what they are
+//! rebuilt from after a restart (`restore(records)`). The store (`crate::store`) keeps these
+//! records in order and returns them unchanged.
+
+use alloy::primitives::B256;
+use serde::{Deserialize, Serialize};
+
+use super::types::{Response, TaskId};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Record {
+    /// Operator: it signed `result` for `task_id`. Written before the signature leaves the node,
+    /// so that no restart can make it sign a different result for the same task.
+    Signed { task_id: TaskId, result: u64 },
+    /// Aggregator: a response passed every check (signature included).
+    Accepted { response: Response },
+    /// Aggregator: it decided to submit `result` for `task_id` (before the transaction is sent).
+    Submitted { task_id: TaskId, result: u64 },
+    /// Aggregator / challenger: the task needs no more work (accepted on chain, expired, or challenged).
+    Closed { task_id: TaskId },
+    /// Generator: it asked for task number `seq` with these inputs.
+    Created { seq: u64, a: u64, b: u64 },
+    /// Generator: request `seq` landed on chain as `task_id` (or failed, `task_id = None`).
+    Confirmed { seq: u64, task_id: Option<TaskId> },
+    /// Any chain reader: events up to and including this block were handled.
+    Cursor { block: u64, hash: B256 },
+}
