@@ -60,6 +60,7 @@ impl FaultMix {
             },
             rpc: RpcFaultRates {
                 error: p(r.rpc_error),
+                reset: p(r.rpc_reset),
                 timeout: p(r.rpc_timeout),
                 delay: p(r.rpc_delay),
                 delay_max: Duration::from_millis(r.rpc_delay_max_ms),
@@ -73,7 +74,7 @@ impl FaultMix {
     /// One line for the run header, so a report shows the world the seed drew.
     pub fn describe(&self) -> String {
         format!(
-            "crash {:.3}/s partition {:.3}/s frame loss {:.2} dup {:.2} reorder {:.2} delay {:.2} rpc error {:.2} timeout {:.2} delay {:.2} dup {:.2} reorg {:.3}/block",
+            "crash {:.3}/s partition {:.3}/s frame loss {:.2} dup {:.2} reorder {:.2} delay {:.2} rpc error {:.2} reset {:.2} timeout {:.2} delay {:.2} dup {:.2} reorg {:.3}/block",
             self.crash,
             self.partition,
             self.frame.loss,
@@ -81,6 +82,7 @@ impl FaultMix {
             self.frame.reorder,
             self.frame.delay,
             self.rpc.error,
+            self.rpc.reset,
             self.rpc.timeout,
             self.rpc.delay,
             self.rpc.duplicate,
@@ -390,7 +392,7 @@ impl FaultDriver {
                     Scheduled::RpcOutage { at_ms, duration_ms } => {
                         tokio::time::sleep(Duration::from_millis(at_ms)).await;
                         let before = me.gateway.faults();
-                        me.gateway.set_faults(RpcFaultRates { error: 1.0, ..RpcFaultRates::default() });
+                        me.gateway.set_faults(RpcFaultRates { reset: 1.0, ..RpcFaultRates::default() });
                         me.record(EventKind::Fault { fault: "rpc outage".into() });
                         tokio::time::sleep(Duration::from_millis(duration_ms)).await;
                         if !me.is_healed() {

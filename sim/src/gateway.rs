@@ -34,8 +34,10 @@ pub fn gateway_addr() -> SocketAddr {
 /// Probabilities of chain faults per request, drawn from the seeded simulator RNG.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RpcFaultRates {
-    /// Answer with a JSON-RPC error without forwarding.
+    /// Answer with a JSON-RPC error (-32603 internal error) without forwarding.
     pub error: f64,
+    /// Close the connection without forwarding or answering (a transport failure).
+    pub reset: f64,
     /// Forward, then never answer (the client's timeout fires).
     pub timeout: f64,
     /// Hold the request for up to `delay_max` before forwarding.
@@ -49,6 +51,7 @@ pub struct RpcFaultRates {
 enum Fate {
     Normal,
     Error,
+    Reset,
     Timeout,
     Delay(Duration),
     Duplicate,
@@ -140,6 +143,10 @@ impl Gateway {
         let mut acc = r.error;
         if x < acc {
             return Fate::Error;
+        }
+        acc += r.reset;
+        if x < acc {
+            return Fate::Reset;
         }
         acc += r.timeout;
         if x < acc {
@@ -269,6 +276,7 @@ impl Gateway {
             }
             let reply = match fate {
                 Fate::Error => error_reply(&body, "injected fault: rpc error"),
+                Fate::Reset => return,
                 Fate::Delay(d) => {
                     tokio::time::sleep(d).await;
                     self.forward_or_error(&body)

@@ -155,9 +155,12 @@ pub struct Random {
     pub frame_delay: f64,
     #[serde(default = "default_delay_max")]
     pub frame_delay_max_ms: u64,
-    /// Per chain RPC request.
+    /// Per chain RPC request: a JSON-RPC error answer (-32603), not forwarded.
     #[serde(default)]
     pub rpc_error: f64,
+    /// Per chain RPC request: the connection closes without an answer, not forwarded.
+    #[serde(default)]
+    pub rpc_reset: f64,
     #[serde(default)]
     pub rpc_timeout: f64,
     #[serde(default)]
@@ -350,6 +353,7 @@ impl Scenario {
             ("frame_reorder", r.frame_reorder),
             ("frame_delay", r.frame_delay),
             ("rpc_error", r.rpc_error),
+            ("rpc_reset", r.rpc_reset),
             ("rpc_timeout", r.rpc_timeout),
             ("rpc_delay", r.rpc_delay),
             ("rpc_duplicate", r.rpc_duplicate),
@@ -359,7 +363,7 @@ impl Scenario {
                 return bad(&format!("faults.random.{field}"), format!("{p} is not a probability"));
             }
         }
-        if r.rpc_error + r.rpc_timeout + r.rpc_delay + r.rpc_duplicate > 1.0 {
+        if r.rpc_error + r.rpc_reset + r.rpc_timeout + r.rpc_delay + r.rpc_duplicate > 1.0 {
             return bad("faults.random.rpc_error", "rpc fault probabilities add up to more than 1".into());
         }
         Ok(())

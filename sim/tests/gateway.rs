@@ -118,6 +118,7 @@ fn faulty_gateway_is_deterministic_too() {
     let mut slot = ChainSlot::start().expect("anvil");
     let faults = RpcFaultRates {
         error: 0.05,
+        reset: 0.03,
         timeout: 0.03,
         delay: 0.1,
         delay_max: Duration::from_millis(800),
