@@ -8,3 +8,4 @@ pub mod types;
 
 pub use record::Record;
 pub use types::*;
+pub mod operator;

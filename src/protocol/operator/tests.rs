@@ -1,0 +1,124 @@
+use super::*;
+use crate::crypto::bls::PublicKey;
+
+fn key(n: u8) -> SecretKey {
+    SecretKey::from_ikm(&[n; 32]).unwrap()
+}
+
+fn task(id: TaskId, a: u64, b: u64) -> Task {
+    Task {
+        id,
+        a,
+        b,
+        threshold_percentage: 67,
+        starting_epoch: 10,
+        response_period: 2,
+        challenge_period: 2,
+        statistical_period: 2,
+        created_block: 1,
+    }
+}
+
+fn verify(pk: &PublicKey, task_id: TaskId, result: u64, sig: &Signature) {
+    pk.verify(&messages::task_response_digest(task_id, result), sig).unwrap();
+}
+
+#[test]
+fn aggregated_happy_path_persists_before_sending() {
+    let sk = key(1);
+    let pk = sk.public_key();
+    let addr = Address::with_last_byte(1);
+    let mut op = Operator::new(addr, sk, Flow::Aggregated);
+    let out = op.handle(10, OperatorInput::TaskSeen(task(7, 2, 3)));
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0], OperatorAction::Persist(Record::Signed { task_id: 7, result: 5 }));
+    let OperatorAction::SendResponse(r) = &out[1] else { panic!("expected a response, got {out:?}") };
+    assert_eq!((r.task_id, r.result, r.operator), (7, 5, addr));
+    assert_eq!(r.signature.len(), 192);
+    verify(&pk, 7, 5, &Signature::from_bytes(&r.signature).unwrap());
+}
+
+#[test]
+fn overflowing_sum_is_refused_not_wrapped() {
+    let mut op = Operator::new(Address::ZERO, key(1), Flow::Aggregated);
+    let out = op.handle(10, OperatorInput::TaskSeen(task(1, u64::MAX, 1)));
+    assert_eq!(out, vec![OperatorAction::Refused { task_id: 1, reason: RefuseReason::SumOverflow }]);
+    assert_eq!(op.signed(1), None);
+    // Exactly at the limit is fine.
+    let out = op.handle(10, OperatorInput::TaskSeen(task(2, u64::MAX - 1, 1)));
+    assert_eq!(out[0], OperatorAction::Persist(Record::Signed { task_id: 2, result: u64::MAX }));
+}
+
+#[test]
+fn late_task_is_not_signed() {
+    let mut op = Operator::new(Address::ZERO, key(1), Flow::Aggregated);
+    let out = op.handle(13, OperatorInput::TaskSeen(task(1, 1, 1)));
+    assert_eq!(out, vec![OperatorAction::Refused { task_id: 1, reason: RefuseReason::Late }]);
+}
+
+#[test]
+fn restart_resends_same_result_without_new_persist() {
+    let addr = Address::with_last_byte(9);
+    let mut op = Operator::new(addr, key(3), Flow::Aggregated);
+    let first = op.handle(10, OperatorInput::TaskSeen(task(4, 20, 22)));
+    let records: Vec<Record> = first
+        .iter()
+        .filter_map(|a| if let OperatorAction::Persist(r) = a { Some(r.clone()) } else { None })
+        .collect();
+    let mut op2 = Operator::restore(addr, key(3), Flow::Aggregated, &records);
+    // Seen again, even after the window: the same answer, no second ledger entry.
+    let again = op2.handle(11, OperatorInput::TaskSeen(task(4, 20, 22)));
+    assert_eq!(again, vec![first[1].clone()]);
+}
+
+#[test]
+fn never_signs_a_different_result_for_a_task() {
+    let addr = Address::with_last_byte(9);
+    let records = vec![Record::Signed { task_id: 4, result: 42 }];
+    let mut op = Operator::restore(addr, key(3), Flow::Aggregated, &records);
+    // The task event now says something else (e.g. a reorg replaced it).
+    let out = op.handle(10, OperatorInput::TaskSeen(task(4, 1, 1)));
+    assert_eq!(
+        out,
+        vec![OperatorAction::Refused { task_id: 4, reason: RefuseReason::LedgerConflict { signed: 42, now: 2 } }]
+    );
+}
+
+#[test]
+fn two_phase_prepare_then_commit_in_windows() {
+    let sk = key(5);
+    let pk = sk.public_key();
+    let mut op = Operator::new(Address::with_last_byte(5), sk, Flow::TwoPhase);
+    let t = task(3, 4, 5); // prepare ≤ 12, commit 13..=14
+    let out = op.handle(11, OperatorInput::TaskSeen(t.clone()));
+    assert_eq!(out[0], OperatorAction::Persist(Record::Signed { task_id: 3, result: 9 }));
+    let OperatorAction::SubmitPrepare { task_id: 3, signature } = out[1] else { panic!("{out:?}") };
+    verify(&pk, 3, 9, &signature);
+    assert_eq!(out.len(), 2);
+    assert!(op.handle(12, OperatorInput::Tick).is_empty());
+    op.handle(12, OperatorInput::Confirmed { task_id: 3, phase: Phase::Prepare });
+    let out = op.handle(13, OperatorInput::Tick);
+    assert_eq!(
+        out,
+        vec![OperatorAction::SubmitCommit {
+            task_id: 3,
+            result: 9,
+            response_bytes: messages::task_response_bytes(3, 9),
+            signature
+        }]
+    );
+    // Only once.
+    assert!(op.handle(14, OperatorInput::Tick).is_empty());
+    op.handle(14, OperatorInput::Confirmed { task_id: 3, phase: Phase::Commit });
+    assert!(op.handle(15, OperatorInput::Tick).is_empty());
+}
+
+#[test]
+fn two_phase_task_seen_in_commit_window_after_restart_commits() {
+    let addr = Address::with_last_byte(5);
+    let records = vec![Record::Signed { task_id: 3, result: 9 }];
+    let mut op = Operator::restore(addr, key(5), Flow::TwoPhase, &records);
+    let out = op.handle(13, OperatorInput::TaskSeen(task(3, 4, 5)));
+    assert_eq!(out.len(), 1);
+    assert!(matches!(out[0], OperatorAction::SubmitCommit { task_id: 3, result: 9, .. }));
+}
