@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {AvsBase, TestBLS} from "./AvsBase.sol";
+import {AvsPrecompile} from "../src/AvsPrecompile.sol";
+import {AvsServiceContract} from "../src/AvsServiceContract.sol";
+import "../src/IAVSManager.sol";
+
+/// The seed's aggregated flow: respondToTask accepts exactly the valid, sufficient, first, timely response.
+contract AvsServiceContractTest is AvsBase {
+    uint64 id;
+
+    function setUp() public override {
+        super.setUp();
+        // stakes 10, 20, 30, 40 (total 100)
+        for (uint256 i = 0; i < 4; i++) _addOperator(i, uint128(10 * (i + 1)));
+        id = _createTask(40, 2, 60);
+    }
+
+    function _skip(uint256 a) internal view returns (bool[] memory s) {
+        s = _none();
+        s[a] = true;
+    }
+
+    function test_createNewTask_event() public {
+        vm.expectEmit(true, false, false, true, address(avs));
+        emit AvsServiceContract.NewTaskCreated(2, 7, 8, 67, uint64(_epoch() + 1), RESP, CHAL, STAT);
+        _createTask(7, 8, 67);
+        (bool exists,,,, uint64 a, uint64 b,,,,) = avs.tasks(2);
+        assertTrue(exists);
+        assertEq(a, 7);
+        assertEq(b, 8);
+    }
+
+    function test_createNewTask_rejectsBadThresholdAndOverflow() public {
+        vm.startPrank(owner, owner);
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.InvalidThreshold.selector, 0));
+        avs.createNewTask(1, 2, 0, RESP, CHAL, STAT);
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.InvalidThreshold.selector, 101));
+        avs.createNewTask(1, 2, 101, RESP, CHAL, STAT);
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.SumOverflows.selector, type(uint64).max, 1));
+        avs.createNewTask(type(uint64).max, 1, 50, RESP, CHAL, STAT);
+        vm.stopPrank();
+    }
+
+    function test_respond_allSign() public {
+        (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _none());
+        vm.expectEmit(true, false, false, true, address(avs));
+        emit AvsServiceContract.TaskResponded(id, 42, 100, 100, ns);
+        avs.respondToTask(id, 42, ns, keys, sig);
+        (, bool responded,,,,,,,,) = avs.tasks(id);
+        assertTrue(responded);
+    }
+
+    function test_respond_withNonSigners_exactThreshold() public {
+        // 60 % needed; without the 40-stake operator exactly 60 sign: accepted (>=)
+        (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _skip(3));
+        avs.respondToTask(id, 42, ns, keys, sig);
+    }
+
+    function test_respond_belowThreshold() public {
+        bool[] memory s = _none();
+        s[3] = true;
+        s[0] = true; // 20 + 30 = 50 < 60
+        (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, s);
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.ThresholdNotMet.selector, 50, 100, 60));
+        avs.respondToTask(id, 42, ns, keys, sig);
+    }
+
+    function test_respond_wrongSum() public {
+        (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 43, _none());
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.WrongSum.selector, id, 43, 42));
+        avs.respondToTask(id, 43, ns, keys, sig);
+    }
+
+    function test_respond_secondResponse() public {
+        (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _none());
+        avs.respondToTask(id, 42, ns, keys, sig);
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.AlreadyResponded.selector, id));
+        avs.respondToTask(id, 42, ns, keys, sig);
+    }
+
+    function test_respond_outsideWindow() public {
+        (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _none());
+        uint256 last = _epoch() + 1 + RESP;
+        _warpToEpoch(last + 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                AvsServiceContract.ResponseWindowClosed.selector, id, int64(uint64(last + 1)), int64(uint64(last))
+            )
+        );
+        avs.respondToTask(id, 42, ns, keys, sig);
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.TaskUnknown.selector, 99));
+        avs.respondToTask(99, 42, ns, keys, sig);
+    }
+
+    function test_respond_lastEpochOfWindowStillAccepted() public {
+        (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _none());
+        _warpToEpoch(_epoch() + 1 + RESP);
+        vm.warp(block.timestamp + _epochSeconds() - 1);
+        avs.respondToTask(id, 42, ns, keys, sig);
+    }
+
+    function test_respond_tamperedSignature() public {
+        (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _none());
+        // a valid G2 point that is not the signature: signature of another sum
+        (,, bytes memory other) = _aggregate(id, 41, _none());
+        vm.expectRevert(AvsServiceContract.InvalidAggregateSignature.selector);
+        avs.respondToTask(id, 42, ns, keys, other);
+        sig[255] ^= 0x01; // off the curve
+        vm.expectRevert(AvsServiceContract.InvalidAggregateSignature.selector);
+        avs.respondToTask(id, 42, ns, keys, sig);
+    }
+
+    function test_respond_missingSigner() public {
+        // The signature lacks operator 0 but the response claims everyone signed.
+        (,, bytes memory sig) = _aggregate(id, 42, _skip(0));
+        vm.expectRevert(AvsServiceContract.InvalidAggregateSignature.selector);
+        avs.respondToTask(id, 42, new address[](0), "", sig);
+    }
+
+    function test_respond_duplicateOrUnsortedNonSigners() public {
+        bool[] memory s = _none();
+        s[0] = true;
+        (address[] memory ns, bytes memory keys,) = _aggregate(id, 42, s);
+        address[] memory dup = new address[](2);
+        dup[0] = ns[0];
+        dup[1] = ns[0];
+        bytes memory dupKeys = bytes.concat(keys, keys);
+        (,, bytes memory sig) = _aggregate(id, 42, s);
+        vm.expectRevert(AvsServiceContract.NonSignersNotSorted.selector);
+        avs.respondToTask(id, 42, dup, dupKeys, sig);
+        s[1] = true;
+        bytes memory keys2;
+        (ns, keys2, sig) = _aggregate(id, 42, s);
+        address[] memory rev = new address[](2);
+        rev[0] = ns[1];
+        rev[1] = ns[0];
+        bytes memory revKeys =
+            bytes.concat(pre.getRegisteredPubkey(ns[1], address(avs)), pre.getRegisteredPubkey(ns[0], address(avs)));
+        vm.expectRevert(AvsServiceContract.NonSignersNotSorted.selector);
+        avs.respondToTask(id, 42, rev, revKeys, sig);
+        // the right order is accepted
+        avs.respondToTask(id, 42, ns, keys2, sig);
+    }
+
+    function test_respond_nonSignerNotInSnapshotOrWrongKey() public {
+        // an operator that joined after the task cannot be named as a non-signer
+        address late = _addOperator(7, 50);
+        (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _none());
+        // _aggregate now includes `late` as a signer; build the list by hand: all of the snapshot sign,
+        // and `late` is (falsely) declared a non-signer.
+        address[] memory lateList = new address[](1);
+        lateList[0] = late;
+        bytes memory lateKey = pre.getRegisteredPubkey(late, address(avs));
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.NotInSnapshot.selector, late));
+        avs.respondToTask(id, 42, lateList, lateKey, sig);
+        // a non-signer with someone else's key
+        address[] memory one = new address[](1);
+        one[0] = ops[0];
+        bytes memory wrongKey = pre.getRegisteredPubkey(ops[1], address(avs));
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.NonSignerKeyMismatch.selector, ops[0]));
+        avs.respondToTask(id, 42, one, wrongKey, sig);
+        ns;
+        keys;
+    }
+
+    function test_respond_lateJoinerSignatureDoesNotCount() public {
+        // a task snapshotted with 4 operators; a 5th joins and signs along: the aggregate no longer matches
+        _addOperator(7, 1000);
+        (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _none());
+        vm.expectRevert(AvsServiceContract.InvalidAggregateSignature.selector);
+        avs.respondToTask(id, 42, ns, keys, sig);
+    }
+
+    function test_respond_keylessOperatorCannotHelp() public {
+        // an opted-in operator without a key adds stake to the total but can never sign
+        address k = _opAddr(9);
+        vm.startPrank(k, k);
+        pre.registerOperator();
+        avs.registerOperatorToAVS();
+        vm.stopPrank();
+        pre.setOperatorStake(address(avs), k, 100);
+        uint64 id2 = _createTask(1, 1, 51);
+        (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id2, 2, _none());
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.ThresholdNotMet.selector, 100, 200, 51));
+        avs.respondToTask(id2, 2, ns, keys, sig);
+    }
+
+    // ---------------------------------------------------------------- slashing and rewards
+    function test_settlement_rewardsSignersSlashesSilentAndWrong() public {
+        // operators 0..2 sign the aggregate; 3 is silent
+        (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _skip(3));
+        avs.respondToTask(id, 42, ns, keys, sig);
+        // operator 1 also signed a wrong sum: fraud proof
+        bytes memory wrongSig = TestBLS.sign32(_sk(1), avs.messageOf(id, 41));
+        avs.proveWrongSum(id, ops[1], 41, wrongSig);
+        // a non-proof (a signature over the right sum) is refused
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.NotAWrongSum.selector, id, 42));
+        avs.proveWrongSum(id, ops[0], 42, wrongSig);
+        bytes memory notHers = TestBLS.sign32(_sk(2), avs.messageOf(id, 41));
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.InvalidFraudProof.selector, ops[0]));
+        avs.proveWrongSum(id, ops[0], 41, notHers);
+
+        _warpToEpoch(_epoch() + 1 + RESP + STAT + 1);
+        // the nonSigners must be those of the accepted response
+        vm.prank(owner, owner);
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.NonSignersMismatch.selector, id));
+        avs.challenge(id, new address[](0));
+        vm.prank(owner, owner);
+        avs.challenge(id, ns);
+
+        // rewarded: ops 0 and 2 (stakes 10 + 30 = 40 % < 60 %: the task is not "expected" and no reward is paid)
+        TaskInfo memory info = pre.getTaskInfo(address(avs), id);
+        assertEq(info.eligibleRewardOperators.length, 2);
+        assertEq(info.eligibleSlashOperators.length, 2);
+        assertEq(info.actualThreshold, "40");
+        assertFalse(info.isExpected);
+        assertEq(pre.rewardOf(address(avs), ops[0]), 0);
+        // slashed 20 % of current stake: op1 (20 -> 16), op3 (40 -> 32)
+        assertEq(pre.slashedOf(address(avs), ops[1]), 4);
+        assertEq(pre.slashedOf(address(avs), ops[3]), 8);
+        assertEq(pre.getOperatorOptedUSDValue(address(avs), ops[3]), 32);
+    }
+
+    function test_settlement_rewardSplitAmongSigners() public {
+        (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _skip(0));
+        avs.respondToTask(id, 42, ns, keys, sig);
+        _warpToEpoch(_epoch() + 1 + RESP + STAT + 1);
+        vm.prank(owner, owner);
+        avs.challenge(id, ns);
+        // pool = 100 * 10 % = 10, split 20:30:40 over 90 -> 2, 3, 4 (floor)
+        assertEq(pre.rewardOf(address(avs), ops[1]), 2);
+        assertEq(pre.rewardOf(address(avs), ops[2]), 3);
+        assertEq(pre.rewardOf(address(avs), ops[3]), 4);
+        assertEq(pre.rewardOf(address(avs), ops[0]), 0);
+        assertEq(pre.slashedOf(address(avs), ops[0]), 2); // silent: 20 % of 10
+        assertTrue(pre.getTaskInfo(address(avs), id).isExpected);
+    }
+
+    function test_settlement_twoPhaseCommitsCount() public {
+        // No aggregate; op 0 commits the right sum in the two-phase flow, op 1 a wrong one.
+        bytes memory right = abi.encode(id, uint64(42));
+        bytes memory wrong = abi.encode(id, uint64(41));
+        bytes memory s0 = TestBLS.sign32(_sk(0), keccak256(right));
+        bytes memory s1 = TestBLS.sign32(_sk(1), keccak256(wrong));
+        uint256 start = _epoch() + 1;
+        vm.prank(ops[0], ops[0]);
+        avs.operatorSubmitTask(id, "", s0, 1);
+        vm.prank(ops[1], ops[1]);
+        avs.operatorSubmitTask(id, "", s1, 1);
+        _warpToEpoch(start + RESP + 1);
+        vm.prank(ops[0], ops[0]);
+        avs.operatorSubmitTask(id, right, s0, 2);
+        vm.prank(ops[1], ops[1]);
+        avs.operatorSubmitTask(id, wrong, s1, 2);
+        _warpToEpoch(start + RESP + STAT + 1);
+        vm.prank(owner, owner);
+        avs.challenge(id, new address[](0));
+        TaskInfo memory info = pre.getTaskInfo(address(avs), id);
+        assertEq(info.eligibleRewardOperators.length, 1);
+        assertEq(info.eligibleRewardOperators[0], ops[0]);
+        assertEq(info.eligibleSlashOperators.length, 3);
+        assertEq(info.signedOperators.length, 2);
+    }
+
+    // ---------------------------------------------------------------- fuzz: the quorum rule
+    function testFuzz_quorumRule(uint8 mask, uint8 threshold, uint64 s0, uint64 s1, uint64 s2, uint64 s3) public {
+        threshold = uint8(bound(threshold, 1, 100));
+        mask = mask & 15;
+        vm.assume(mask != 15); // an empty signer set has an infinity aggregate key: covered by unit tests
+        (uint256 signed, uint256 total) = _setStakes([s0 % 1e12, s1 % 1e12, s2 % 1e12, s3 % 1e12], mask);
+        vm.assume(total > 0);
+        uint64 t = _createTask(1, 2, threshold);
+        bool expectOk = signed > 0 && signed * 100 >= uint256(threshold) * total;
+        _respondExpecting(t, mask, expectOk, abi.encodeWithSelector(AvsServiceContract.ThresholdNotMet.selector, signed, total, threshold));
+        (, bool responded,,,,,,,,) = avs.tasks(t);
+        assertEq(responded, expectOk);
+    }
+
+    function _setStakes(uint64[4] memory st, uint8 mask) internal returns (uint256 signed, uint256 total) {
+        for (uint256 i = 0; i < 4; i++) {
+            pre.setOperatorStake(address(avs), ops[i], st[i]);
+            total += st[i];
+            if ((mask >> i) & 1 == 0) signed += st[i];
+        }
+    }
+
+    function _respondExpecting(uint64 t, uint8 mask, bool ok, bytes memory err) internal {
+        bool[] memory skip = _none();
+        for (uint256 i = 0; i < 4; i++) skip[i] = (mask >> i) & 1 == 1;
+        (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(t, 3, skip);
+        if (!ok) vm.expectRevert(err);
+        avs.respondToTask(t, 3, ns, keys, sig);
+    }
+}
