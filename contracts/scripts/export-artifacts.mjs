@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// Writes contracts/artifacts/<Name>.json = {abi, bytecode, deployedBytecode} from forge's out/ for the
+// contracts the Rust side binds (alloy::sol! reads these files). Usage:
+//   node scripts/export-artifacts.mjs [outDir]   (default: artifacts/, relative to contracts/)
+import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const outDir = resolve(root, process.argv[2] ?? "artifacts");
+const contracts = [
+  ["AvsPrecompile.sol", "AvsPrecompile"],
+  ["AvsServiceContract.sol", "AvsServiceContract"],
+  ["IAVSManager.sol", "IAVSManager"],
+  ["IAVSManagerExt.sol", "IAVSManagerExt"],
+];
+
+mkdirSync(outDir, { recursive: true });
+for (const [file, name] of contracts) {
+  const src = join(root, "out", file, `${name}.json`);
+  let built;
+  try {
+    built = JSON.parse(readFileSync(src, "utf8"));
+  } catch (e) {
+    console.error(`export-artifacts: cannot read ${src} (run 'npx forge build' first): ${e.message}`);
+    process.exit(1);
+  }
+  const artifact = {
+    abi: built.abi,
+    bytecode: built.bytecode.object,
+    deployedBytecode: built.deployedBytecode.object,
+  };
+  writeFileSync(join(outDir, `${name}.json`), JSON.stringify(artifact, null, 2) + "\n");
+}
+console.log(`export-artifacts: wrote ${contracts.length} artifacts to ${outDir}`);
