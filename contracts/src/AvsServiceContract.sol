@@ -165,7 +165,7 @@ contract AvsServiceContract {
         }
         SumTask storage t = tasks[taskId];
         t.responded = true;
-        t.nonSignersHash = keccak256(abi.encode(nonSigners));
+        if (nonSigners.length != 0) t.nonSignersHash = _listHash(nonSigners); // none: no 22k SSTORE
         emit TaskResponded(taskId, sum, signedStake, totalStake, nonSigners);
     }
 
@@ -222,7 +222,7 @@ contract AvsServiceContract {
         SumTask storage t = tasks[taskId];
         if (!t.exists) revert TaskUnknown(taskId);
         if (t.settled) revert AlreadySettled(taskId);
-        if (t.responded ? keccak256(abi.encode(nonSigners)) != t.nonSignersHash : nonSigners.length != 0) {
+        if ((t.responded ? _listHash(nonSigners) : bytes32(0)) != t.nonSignersHash || (!t.responded && nonSigners.length != 0)) {
             revert NonSignersMismatch(taskId);
         }
         t.settled = true;
@@ -294,6 +294,10 @@ contract AvsServiceContract {
         TaskResultInfo memory r = AVS.getOperatorTaskResponse(address(this), op, taskId);
         committed = r.phase == 2;
         committedCorrect = committed && keccak256(r.taskResponse) == correct;
+    }
+
+    function _listHash(address[] calldata list) private pure returns (bytes32) {
+        return list.length == 0 ? bytes32(0) : keccak256(abi.encode(list));
     }
 
     function _sortedContains(address[] calldata list, address x) private pure returns (bool) {
