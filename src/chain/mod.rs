@@ -1,6 +1,7 @@
 //! The chain edge: alloy bindings from the contracts' build output, one Provider, transactions
 //! by build + sign + send_raw_transaction + receipt polling, and a reorg-safe event cursor.
 
+pub mod avs;
 pub mod bindings;
 pub mod client;
 pub mod cursor;

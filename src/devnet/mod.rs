@@ -1,3 +1,4 @@
 //! `exoavs devnet`: provision Anvil from contracts/'s npm install, deploy, register, run all roles.
 
 pub mod anvil;
+pub mod setup;

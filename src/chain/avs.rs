@@ -1,0 +1,441 @@
+//! Typed calls of the AVS service contract and of the avs precompile (our emulation of it on
+//! Anvil): calldata from the `sol!` bindings, sent through [`Client`] / read through [`Reader`].
+
+use super::bindings::{precompile::AvsPrecompile as P, service::AvsServiceContract as S};
+use super::client::{Client, Reader, TxOutcome};
+use super::error::ChainError;
+use crate::crypto::bls::PublicKey;
+use crate::protocol::{Task, TaskId, TaskOperator};
+use alloy::network::TransactionBuilder;
+use alloy::primitives::{Address, Bytes, U256, address};
+use alloy::rpc::types::{Filter, Log, TransactionRequest};
+use alloy::sol_types::{SolCall, SolEvent};
+
+/// Where the avs precompile lives on Imua, and where devnet installs the emulation.
+pub const PRECOMPILE: Address = address!("0000000000000000000000000000000000000901");
+
+/// The chain id string the emulation puts in the key-registration message on devnets.
+pub const DEVNET_CHAIN_ID: &str = "exoavs_31337";
+
+/// A view call: encode, `eth_call`, decode.
+pub async fn view<C: SolCall>(r: &Reader, to: Address, what: &str, call: C) -> Result<C::Return, ChainError> {
+    let tx = TransactionRequest::default().with_to(to).with_input(call.abi_encode());
+    let out = r.call(what, tx).await?;
+    C::abi_decode_returns(&out).map_err(|e| ChainError::Unexpected {
+        what: what.to_owned(),
+        detail: format!("cannot decode the return value: {e}"),
+    })
+}
+
+/// A transaction request calling `call` on `to`.
+pub fn call_tx<C: SolCall>(to: Address, call: &C) -> TransactionRequest {
+    TransactionRequest::default().with_to(to).with_input(call.abi_encode())
+}
+
+/// The AVS's registration parameters (those devnet and `avs register` set; the rest follow
+/// the Imua defaults of an AVS without asset restrictions).
+#[derive(Clone, Debug)]
+pub struct AvsParams {
+    pub name: String,
+    pub owners: Vec<Address>,
+    pub epoch_identifier: String,
+    pub min_stake: u64,
+    pub reward_proportion: u64,
+    pub slash_proportion: u64,
+    pub min_opt_in_operators: u64,
+}
+
+/// The contract's record of one task (`tasks(id)`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskState {
+    pub exists: bool,
+    pub responded: bool,
+    pub settled: bool,
+    pub a: u64,
+    pub b: u64,
+    pub threshold: u8,
+    pub starting_epoch: u64,
+}
+
+/// The `TaskResponded` event: an aggregate the contract accepted.
+#[derive(Clone, Debug)]
+pub struct Accepted {
+    pub task_id: TaskId,
+    pub sum: u64,
+    pub signed_stake: U256,
+    pub total_stake: U256,
+    pub non_signers: Vec<Address>,
+    pub block: Option<u64>,
+}
+
+/// The deployed AVS service contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Avs {
+    pub address: Address,
+}
+
+impl Avs {
+    pub fn at(address: Address) -> Avs {
+        Avs { address }
+    }
+
+    /// Deploy a fresh AvsServiceContract from the artifact's creation code.
+    pub async fn deploy(c: &Client) -> Result<(Avs, TxOutcome), ChainError> {
+        let tx = TransactionRequest::default().with_deploy_code(S::BYTECODE.clone());
+        let out = c.send("deploy AvsServiceContract", tx).await?;
+        let address = out.receipt.contract_address.ok_or_else(|| ChainError::Unexpected {
+            what: "deploy AvsServiceContract".into(),
+            detail: "receipt has no contract address".into(),
+        })?;
+        Ok((Avs { address }, out))
+    }
+
+    /// `registerAVS`, sent by the AVS owner (it becomes `params.sender`).
+    pub async fn register(&self, c: &Client, p: &AvsParams) -> Result<TxOutcome, ChainError> {
+        let params = S::AVSParams {
+            sender: c.address(),
+            avsName: p.name.clone(),
+            minStakeAmount: p.min_stake,
+            taskAddress: self.address,
+            slashAddress: self.address,
+            rewardAddress: self.address,
+            avsOwnerAddresses: p.owners.clone(),
+            whitelistAddresses: Vec::new(),
+            assetIDs: Vec::new(),
+            avsUnbondingPeriod: 0,
+            minSelfDelegation: 0,
+            epochIdentifier: p.epoch_identifier.clone(),
+            miniOptInOperators: p.min_opt_in_operators,
+            minTotalStakeAmount: 0,
+            avsRewardProportion: p.reward_proportion,
+            avsSlashProportion: p.slash_proportion,
+        };
+        c.send("registerAVS", call_tx(self.address, &S::registerAVSCall { params })).await
+    }
+
+    pub async fn opt_in(&self, c: &Client) -> Result<TxOutcome, ChainError> {
+        c.send("registerOperatorToAVS (opt in)", call_tx(self.address, &S::registerOperatorToAVSCall {}))
+            .await
+    }
+
+    pub async fn opt_out(&self, c: &Client) -> Result<TxOutcome, ChainError> {
+        c.send(
+            "deregisterOperatorFromAVS (opt out)",
+            call_tx(self.address, &S::deregisterOperatorFromAVSCall {}),
+        )
+        .await
+    }
+
+    /// Register the operator's BLS key: 128-byte EIP-2537 G1 key, 256-byte EIP-2537 G2 PoP.
+    pub async fn register_bls_key(&self, c: &Client, pubkey: &[u8], pop: &[u8]) -> Result<TxOutcome, ChainError> {
+        let call = S::registerBLSPublicKeyCall {
+            pubKey: Bytes::copy_from_slice(pubkey),
+            signature: Bytes::copy_from_slice(pop),
+        };
+        c.send("registerBLSPublicKey", call_tx(self.address, &call)).await
+    }
+
+    /// `createNewTask`; returns the task as its event announced it.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_task(
+        &self,
+        c: &Client,
+        a: u64,
+        b: u64,
+        threshold: u8,
+        response_period: u64,
+        challenge_period: u64,
+        statistical_period: u64,
+    ) -> Result<(Task, TxOutcome), ChainError> {
+        let call = S::createNewTaskCall {
+            a,
+            b,
+            thresholdPercentage: threshold,
+            taskResponsePeriod: response_period,
+            taskChallengePeriod: challenge_period,
+            taskStatisticalPeriod: statistical_period,
+        };
+        let out = c.send("createNewTask", call_tx(self.address, &call)).await?;
+        let task = out
+            .receipt
+            .inner
+            .logs()
+            .iter()
+            .find_map(|l| self.decode_task_created(l))
+            .ok_or_else(|| ChainError::Unexpected {
+                what: "createNewTask".into(),
+                detail: "receipt carries no NewTaskCreated event".into(),
+            })?;
+        Ok((task, out))
+    }
+
+    /// `respondToTask` with the aggregate (non-signers ascending, their keys in that order).
+    pub async fn respond(
+        &self,
+        c: &Client,
+        task_id: TaskId,
+        sum: u64,
+        non_signers: Vec<Address>,
+        non_signer_pubkeys: Vec<u8>,
+        aggregate_signature_eip2537: Vec<u8>,
+    ) -> Result<TxOutcome, ChainError> {
+        let call = S::respondToTaskCall {
+            taskId: task_id,
+            sum,
+            nonSigners: non_signers,
+            nonSignerPubKeys: non_signer_pubkeys.into(),
+            signature: aggregate_signature_eip2537.into(),
+        };
+        c.send(&format!("respondToTask({task_id})"), call_tx(self.address, &call)).await
+    }
+
+    /// Two-phase flow: phase 1 (prepare: empty response) or 2 (commit: the 64 response bytes).
+    pub async fn operator_submit(
+        &self,
+        c: &Client,
+        task_id: TaskId,
+        response: Vec<u8>,
+        signature_eip2537: Vec<u8>,
+        phase: u8,
+    ) -> Result<TxOutcome, ChainError> {
+        let call = S::operatorSubmitTaskCall {
+            taskID: task_id,
+            taskResponse: response.into(),
+            blsSignature: signature_eip2537.into(),
+            phase,
+        };
+        c.send(&format!("operatorSubmitTask({task_id}, phase {phase})"), call_tx(self.address, &call))
+            .await
+    }
+
+    /// Settle a task after its statistical window (rewards and slashing).
+    pub async fn challenge(&self, c: &Client, task_id: TaskId, non_signers: Vec<Address>) -> Result<TxOutcome, ChainError> {
+        let call = S::challengeCall {
+            taskId: task_id,
+            nonSigners: non_signers,
+        };
+        c.send(&format!("challenge({task_id})"), call_tx(self.address, &call)).await
+    }
+
+    /// Fraud proof against an operator that signed a wrong sum.
+    pub async fn prove_wrong_sum(
+        &self,
+        c: &Client,
+        task_id: TaskId,
+        operator: Address,
+        wrong_sum: u64,
+        signature_eip2537: Vec<u8>,
+    ) -> Result<TxOutcome, ChainError> {
+        let call = S::proveWrongSumCall {
+            taskId: task_id,
+            operator,
+            wrongSum: wrong_sum,
+            signature: signature_eip2537.into(),
+        };
+        c.send(&format!("proveWrongSum({task_id}, {operator})"), call_tx(self.address, &call))
+            .await
+    }
+
+    pub async fn task(&self, r: &Reader, task_id: TaskId) -> Result<TaskState, ChainError> {
+        let t = view(r, self.address, "tasks", S::tasksCall(task_id)).await?;
+        Ok(TaskState {
+            exists: t.exists,
+            responded: t.responded,
+            settled: t.settled,
+            a: t.a,
+            b: t.b,
+            threshold: t.thresholdPercentage,
+            starting_epoch: t.startingEpoch,
+        })
+    }
+
+    pub fn task_created_filter(&self) -> Filter {
+        Filter::new().address(self.address).event_signature(S::NewTaskCreated::SIGNATURE_HASH)
+    }
+
+    pub fn task_responded_filter(&self) -> Filter {
+        Filter::new().address(self.address).event_signature(S::TaskResponded::SIGNATURE_HASH)
+    }
+
+    /// Everything the contract emits (tasks created, responded, settled).
+    pub fn all_events_filter(&self) -> Filter {
+        Filter::new().address(self.address)
+    }
+
+    pub fn decode_task_created(&self, log: &alloy::rpc::types::Log) -> Option<Task> {
+        if log.address() != self.address {
+            return None;
+        }
+        let ev = S::NewTaskCreated::decode_log(&log.inner).ok()?;
+        Some(Task {
+            id: ev.taskId,
+            a: ev.a,
+            b: ev.b,
+            threshold_percentage: ev.thresholdPercentage,
+            starting_epoch: ev.startingEpoch,
+            response_period: ev.taskResponsePeriod,
+            challenge_period: ev.taskChallengePeriod,
+            statistical_period: ev.taskStatisticalPeriod,
+            created_block: log.block_number.unwrap_or_default(),
+        })
+    }
+
+    pub fn decode_task_responded(&self, log: &Log) -> Option<Accepted> {
+        if log.address() != self.address {
+            return None;
+        }
+        let ev = S::TaskResponded::decode_log(&log.inner).ok()?;
+        Some(Accepted {
+            task_id: ev.taskId,
+            sum: ev.sum,
+            signed_stake: ev.signedStake,
+            total_stake: ev.totalStake,
+            non_signers: ev.nonSigners.clone(),
+            block: log.block_number,
+        })
+    }
+
+    /// The task settled (`TaskSettled`): (task, actual threshold, rewarded, slashed).
+    pub fn decode_task_settled(&self, log: &Log) -> Option<(TaskId, u8, Vec<Address>, Vec<Address>)> {
+        if log.address() != self.address {
+            return None;
+        }
+        let ev = S::TaskSettled::decode_log(&log.inner).ok()?;
+        Some((ev.taskId, ev.actualThreshold, ev.rewarded.clone(), ev.slashed.clone()))
+    }
+
+    /// Seconds per epoch of this AVS's epoch identifier.
+    pub async fn epoch_seconds(&self, r: &Reader) -> Result<u64, ChainError> {
+        let id = view(r, PRECOMPILE, "getAVSEpochIdentifier", P::getAVSEpochIdentifierCall {
+            avsAddress: self.address,
+        })
+        .await?;
+        view(r, PRECOMPILE, "epochDuration", P::epochDurationCall { epochIdentifier: id }).await
+    }
+
+    /// The operators a task snapshotted: opted in at creation, with stake and key (if any).
+    pub async fn snapshot(&self, r: &Reader, task_id: TaskId) -> Result<Vec<TaskOperator>, ChainError> {
+        let snap = view(r, PRECOMPILE, "taskSnapshot", P::taskSnapshotCall {
+            taskContractAddress: self.address,
+            taskID: task_id,
+        })
+        .await?;
+        let version = snap.version;
+        let known = view(r, PRECOMPILE, "getKnownOperators", P::getKnownOperatorsCall {
+            avsAddress: self.address,
+        })
+        .await?;
+        let mut out = Vec::new();
+        for op in known {
+            let at = view(r, PRECOMPILE, "operatorAt", P::operatorAtCall {
+                avsAddress: self.address,
+                operator: op,
+                version,
+            })
+            .await?;
+            if !at.optedIn {
+                continue;
+            }
+            let pubkey = if at.hasKey {
+                let raw = view(r, PRECOMPILE, "getRegisteredPubkey", P::getRegisteredPubkeyCall {
+                    operatorAddress: op,
+                    avsAddress: self.address,
+                })
+                .await?;
+                // A key the precompile accepted is valid; if it does not parse, the operator
+                // simply cannot sign (it still counts in the total stake).
+                PublicKey::from_eip2537(&raw).ok()
+            } else {
+                None
+            };
+            out.push(TaskOperator {
+                operator: op,
+                stake: at.stake.saturating_to(),
+                pubkey,
+            });
+        }
+        out.sort_by_key(|o| o.operator);
+        Ok(out)
+    }
+
+    /// The AVS's current epoch (from the latest block's timestamp, as the emulation computes it).
+    pub async fn current_epoch(&self, r: &Reader) -> Result<u64, ChainError> {
+        let id = view(r, PRECOMPILE, "getAVSEpochIdentifier", P::getAVSEpochIdentifierCall {
+            avsAddress: self.address,
+        })
+        .await?;
+        let e = view(r, PRECOMPILE, "getCurrentEpoch", P::getCurrentEpochCall { epochIdentifier: id }).await?;
+        Ok(e.max(0) as u64)
+    }
+
+    pub async fn reward_of(&self, r: &Reader, op: Address) -> Result<U256, ChainError> {
+        view(r, PRECOMPILE, "rewardOf", P::rewardOfCall { avsAddress: self.address, operator: op }).await
+    }
+
+    pub async fn slashed_of(&self, r: &Reader, op: Address) -> Result<U256, ChainError> {
+        view(r, PRECOMPILE, "slashedOf", P::slashedOfCall { avsAddress: self.address, operator: op }).await
+    }
+
+    pub async fn opted_in_operators(&self, r: &Reader) -> Result<Vec<Address>, ChainError> {
+        view(r, PRECOMPILE, "getOptInOperators", P::getOptInOperatorsCall { avsAddress: self.address }).await
+    }
+
+    pub async fn registered_pubkey(&self, r: &Reader, op: Address) -> Result<Bytes, ChainError> {
+        view(r, PRECOMPILE, "getRegisteredPubkey", P::getRegisteredPubkeyCall {
+            operatorAddress: op,
+            avsAddress: self.address,
+        })
+        .await
+    }
+}
+
+/// The emulation of the avs precompile: installing it on an Anvil, and its admin functions
+/// that stand in for Exocore's operator and restaking modules.
+pub mod emulation {
+    use super::*;
+
+    /// `anvil_setCode` the emulation at 0x…0901 and initialize it with `admin` as admin.
+    /// Only for Anvil (dev chains): a real Imua chain has the precompile built in.
+    pub async fn install(admin: &Client, chain_id_without_revision: &str) -> Result<TxOutcome, ChainError> {
+        let code = P::DEPLOYED_BYTECODE.clone();
+        let _: serde_json::Value = admin.raw("anvil_setCode", (PRECOMPILE, code)).await?;
+        let call = P::initializeCall {
+            admin_: admin.address(),
+            chainId: chain_id_without_revision.to_owned(),
+        };
+        admin.send("initialize the avs precompile emulation", call_tx(PRECOMPILE, &call)).await
+    }
+
+    /// Is the emulation installed and initialized?
+    pub async fn installed(r: &Reader) -> Result<bool, ChainError> {
+        if r.code_at(PRECOMPILE).await?.is_empty() {
+            return Ok(false);
+        }
+        let admin = view(r, PRECOMPILE, "admin", P::adminCall {}).await?;
+        Ok(admin != Address::ZERO)
+    }
+
+    /// The operator registers itself as an Imua operator (Exocore's operator module).
+    pub async fn register_operator(c: &Client) -> Result<TxOutcome, ChainError> {
+        c.send("registerOperator", call_tx(PRECOMPILE, &P::registerOperatorCall {})).await
+    }
+
+    pub async fn is_operator(r: &Reader, op: Address) -> Result<bool, ChainError> {
+        view(r, PRECOMPILE, "isOperator", P::isOperatorCall { operatorAddress: op }).await
+    }
+
+    /// Admin: the operator's stake for the AVS (Exocore's restaking, emulated).
+    pub async fn set_stake(admin: &Client, avs: Address, op: Address, amount: u128) -> Result<TxOutcome, ChainError> {
+        let call = P::setOperatorStakeCall {
+            avsAddress: avs,
+            operator: op,
+            amount,
+        };
+        admin.send("setOperatorStake", call_tx(PRECOMPILE, &call)).await
+    }
+
+    /// The chain id string the emulation uses in the key-registration message.
+    pub async fn chain_id_string(r: &Reader) -> Result<String, ChainError> {
+        view(r, PRECOMPILE, "chainIdWithoutRevision", P::chainIdWithoutRevisionCall {}).await
+    }
+}

@@ -1,0 +1,135 @@
+//! Provision a dev chain: install the precompile emulation, deploy and register the AVS,
+//! register operators (Imua operator, stake, opt-in, BLS key with proof of possession).
+//! Used by `exoavs devnet`, the integration tests and the simulator.
+
+use crate::chain::avs::{Avs, AvsParams, DEVNET_CHAIN_ID, emulation};
+use crate::chain::{ChainError, Client};
+use crate::crypto::bls::{SecretKey, pop_prove};
+use crate::protocol::Flow;
+use alloy::primitives::Address;
+
+/// Epoch identifiers of the emulation (H1): real ones and the short devnet ones.
+pub const EPOCH_MINUTE: &str = "minute";
+pub const EPOCH_DEVNET_1S: &str = "devnet-1s";
+pub const EPOCH_DEVNET_2S: &str = "devnet-2s";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("{step}: {source}")]
+    Chain {
+        step: String,
+        #[source]
+        source: ChainError,
+    },
+}
+
+fn at(step: impl Into<String>) -> impl FnOnce(ChainError) -> SetupError {
+    let step = step.into();
+    move |source| SetupError::Chain { step, source }
+}
+
+/// The AVS's parameters on a dev chain.
+#[derive(Clone, Debug)]
+pub struct AvsSetup {
+    pub name: String,
+    pub epoch_identifier: String,
+    pub reward_proportion: u64,
+    pub slash_proportion: u64,
+}
+
+impl AvsSetup {
+    /// Aggregated flow: minute epochs (a task's response window is minutes of wall clock).
+    /// Two-phase flow: one-second epochs, so that a task settles in seconds.
+    pub fn for_flow(flow: Flow) -> AvsSetup {
+        AvsSetup {
+            name: "exoavs-sum".into(),
+            epoch_identifier: match flow {
+                Flow::Aggregated => EPOCH_MINUTE.into(),
+                Flow::TwoPhase => EPOCH_DEVNET_1S.into(),
+            },
+            reward_proportion: 10,
+            slash_proportion: 10,
+        }
+    }
+}
+
+/// One registered operator: its ECDSA client and BLS key.
+pub struct OperatorAccount {
+    pub client: Client,
+    pub bls: SecretKey,
+    pub stake: u128,
+}
+
+impl OperatorAccount {
+    pub fn address(&self) -> Address {
+        self.client.address()
+    }
+}
+
+/// What provisioning produced.
+pub struct Deployment {
+    pub avs: Avs,
+    /// Emulation admin, AVS owner and task creator.
+    pub admin: Client,
+    /// Block of the AVS deployment: drivers read events from here.
+    pub start_block: u64,
+    pub chain_id_string: String,
+}
+
+/// Install the emulation (if absent) and deploy + register the AVS, as `admin`.
+pub async fn deploy_avs(admin: &Client, setup: &AvsSetup) -> Result<Deployment, SetupError> {
+    if !emulation::installed(admin.reader()).await.map_err(at("probe the precompile emulation"))? {
+        emulation::install(admin, DEVNET_CHAIN_ID)
+            .await
+            .map_err(at("install the precompile emulation at 0x…0901"))?;
+    }
+    let chain_id_string = emulation::chain_id_string(admin.reader())
+        .await
+        .map_err(at("read the emulation's chain id"))?;
+    let (avs, out) = Avs::deploy(admin).await.map_err(at("deploy AvsServiceContract"))?;
+    let params = AvsParams {
+        name: setup.name.clone(),
+        owners: vec![admin.address()],
+        epoch_identifier: setup.epoch_identifier.clone(),
+        min_stake: 0,
+        reward_proportion: setup.reward_proportion,
+        slash_proportion: setup.slash_proportion,
+        min_opt_in_operators: 0,
+    };
+    avs.register(admin, &params).await.map_err(at("registerAVS"))?;
+    Ok(Deployment {
+        avs,
+        admin: admin.clone(),
+        start_block: out.block,
+        chain_id_string,
+    })
+}
+
+/// Make `op` a full operator of the AVS: Imua operator, stake, opt-in, BLS key + PoP.
+pub async fn register_operator(
+    dep: &Deployment,
+    op: &Client,
+    bls: &SecretKey,
+    stake: u128,
+) -> Result<(), SetupError> {
+    let who = op.address();
+    if !emulation::is_operator(op.reader(), who).await.map_err(at("isOperator"))? {
+        emulation::register_operator(op).await.map_err(at(format!("registerOperator {who}")))?;
+    }
+    emulation::set_stake(&dep.admin, dep.avs.address, who, stake)
+        .await
+        .map_err(at(format!("setOperatorStake {who}")))?;
+    dep.avs.opt_in(op).await.map_err(at(format!("opt in {who}")))?;
+    register_bls_key(dep, op, bls).await
+}
+
+/// Register `bls` as `op`'s key for the AVS, with its proof of possession.
+pub async fn register_bls_key(dep: &Deployment, op: &Client, bls: &SecretKey) -> Result<(), SetupError> {
+    let who = op.address();
+    let pop = pop_prove(bls, &dep.chain_id_string, who);
+    dep.avs
+        .register_bls_key(op, &bls.public_key().to_eip2537(), &pop.to_eip2537())
+        .await
+        .map_err(at(format!("registerBLSPublicKey {who}")))?;
+    Ok(())
+}

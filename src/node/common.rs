@@ -1,0 +1,105 @@
+//! What every driver shares: the chain it talks to, the epoch clock read from block
+//! timestamps, and the optional event sink the devnet display and the simulator listen on.
+
+use crate::chain::avs::Avs;
+use crate::chain::{ChainError, Client, CursorConfig};
+use crate::protocol::{Epoch, RejectReason, TaskId};
+use alloy::primitives::{Address, B256};
+use std::time::Duration;
+
+/// What a driver reports as it works. The devnet display prints these; the simulator's trace
+/// records them. Sending never blocks and a closed sink is ignored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeEvent {
+    TaskCreated { task: TaskId, a: u64, b: u64, block: u64, gas: u64 },
+    ResponseSent { task: TaskId, operator: Address, result: u64 },
+    ResponseSendFailed { task: TaskId, operator: Address, error: String },
+    ResponseReceived { task: TaskId, operator: Address },
+    ResponseRejected { task: TaskId, operator: Address, reason: String },
+    /// Responses accepted so far for the task, and how many operators it snapshotted.
+    Progress { task: TaskId, responses: usize, operators: usize },
+    AggregateSubmitted { task: TaskId, signers: usize, non_signers: usize, tx: B256, gas: u64 },
+    SubmitFailed { task: TaskId, error: String },
+    TaskAccepted { task: TaskId, block: u64 },
+    TaskExpired { task: TaskId, reason: String },
+    PhaseSubmitted { task: TaskId, operator: Address, phase: u8, gas: u64 },
+    Settled { task: TaskId, rewarded: Vec<Address>, slashed: Vec<Address>, gas: u64 },
+    Refused { task: TaskId, operator: Address, reason: String },
+}
+
+pub type Events = tokio::sync::mpsc::UnboundedSender<NodeEvent>;
+
+/// Optional sink; `emit` is a no-op without one.
+#[derive(Clone, Debug, Default)]
+pub struct EventSink(Option<Events>);
+
+impl EventSink {
+    pub fn new(tx: Events) -> EventSink {
+        EventSink(Some(tx))
+    }
+
+    pub fn none() -> EventSink {
+        EventSink(None)
+    }
+
+    pub fn emit(&self, ev: NodeEvent) {
+        if let Some(tx) = &self.0 {
+            let _ = tx.send(ev);
+        }
+    }
+}
+
+impl From<Option<Events>> for EventSink {
+    fn from(v: Option<Events>) -> Self {
+        EventSink(v)
+    }
+}
+
+/// How a driver watches the chain.
+#[derive(Clone, Debug)]
+pub struct ChainWatch {
+    /// First block to read events from (the AVS's deployment block is a good choice).
+    pub start_block: u64,
+    pub cursor: CursorConfig,
+    /// Between two polls of the chain.
+    pub poll_interval: Duration,
+}
+
+impl Default for ChainWatch {
+    fn default() -> Self {
+        ChainWatch {
+            start_block: 0,
+            cursor: CursorConfig::default(),
+            poll_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+/// The AVS's epoch as the emulation computes it: latest block timestamp / epoch length.
+#[derive(Clone, Debug)]
+pub struct EpochClock {
+    seconds: u64,
+}
+
+impl EpochClock {
+    pub async fn for_avs(chain: &Client, avs: &Avs) -> Result<EpochClock, ChainError> {
+        let seconds = avs.epoch_seconds(chain.reader()).await?.max(1);
+        Ok(EpochClock { seconds })
+    }
+
+    pub fn seconds(&self) -> u64 {
+        self.seconds
+    }
+
+    /// The epoch of the chain's latest block.
+    pub async fn now(&self, chain: &Client) -> Result<Epoch, ChainError> {
+        let head = chain.block_number().await?;
+        let ts = chain.block_hash(head).await?.map(|(_, ts)| ts).unwrap_or_default();
+        Ok(ts / self.seconds)
+    }
+}
+
+/// Log line and event for a rejected response.
+pub fn reject_text(reason: &RejectReason) -> String {
+    format!("{} ({reason})", reason.slug())
+}
