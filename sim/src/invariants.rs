@@ -189,6 +189,18 @@ impl Checker {
                         self.fail(Kind::Lost, "every expiry has a reason", at, format!("task {task} expired without a reason"));
                     } else {
                         t.expired = Some(reason.clone());
+                        // Expiring during the fault phase is allowed (with its reason); once
+                        // healed, an operator majority must get every task accepted instead.
+                        let task = *task;
+                        let demanded = self.outcome == Outcome::AllAccepted && self.honest_quorum;
+                        if demanded && self.healed_at_ms.is_some_and(|h| at > h) {
+                            self.fail(
+                                Kind::Liveness,
+                                "every task accepted within the bound after healing",
+                                at,
+                                format!("task {task} expired after the faults healed: {reason}"),
+                            );
+                        }
                     }
                 }
             },
@@ -254,7 +266,7 @@ impl Checker {
         let late: Vec<(u64, u64)> = self
             .tasks
             .iter()
-            .filter(|(_, t)| t.accepted.is_none())
+            .filter(|(_, t)| t.accepted.is_none() && t.expired.is_none())
             .filter_map(|(id, t)| self.deadline(t).filter(|d| now > *d).map(|d| (*id, d)))
             .collect();
         for (id, d) in late {

@@ -122,6 +122,10 @@ pub trait Roles: Send + Sync + 'static {
     fn new_store(&self, role: Role) -> Self::Store;
     /// What the chain observer (the auditor's eyes) must know about the deployment.
     fn chain_view(&self, deployment: &Self::Deployment) -> crate::observer::ChainView;
+    /// Whether this protocol has the role at all (a node is created only for those).
+    fn has(&self, _role: &Role) -> bool {
+        true
+    }
     /// The node's main future; it is dropped on crash and started again on restart.
     fn node(&self, ctx: NodeCtx<Self::Deployment, Self::Store>) -> LocalFuture<()>;
 }
@@ -245,6 +249,7 @@ async fn world<R: Roles>(
     // Keys and funding, outside the simulation's fault plan.
     let mut roles_list = vec![Role::Generator, Role::Aggregator, Role::Challenger];
     roles_list.extend((0..scenario.operators.count).map(|i| Role::Operator { index: i, behaviour: scenario.operators.behaviour(i) }));
+    roles_list.retain(|r| roles.has(r));
     let deployer = crate::txs::derived_key(seed, "deployer", 0);
     let keys: Vec<(Role, PrivateKeySigner)> =
         roles_list.iter().map(|r| (*r, crate::txs::derived_key(seed, &r.name(), 0))).collect();
@@ -372,6 +377,19 @@ async fn world<R: Roles>(
     if !safety.is_zero() {
         driver.start_random(&scenario, block_time);
         driver.start_scheduled(&scenario.faults.scheduled);
+        // Operators that crash by habit: down every ~10 s for 3 s while faults last.
+        let habitual: Vec<Scheduled> = (0..scenario.operators.count)
+            .filter(|&i| scenario.operators.behaviour(i) == Behaviour::CrashRestart)
+            .flat_map(|i| {
+                let every = 10_000u64;
+                (1..=scenario.faults.safety_phase_ms / every).map(move |k| Scheduled::Crash {
+                    node: format!("operator-{i}"),
+                    at_ms: k * every - 3_000 + (i as u64 * 700) % 2_000,
+                    restart_after_ms: Some(3_000),
+                })
+            })
+            .collect();
+        driver.start_scheduled(&habitual);
         for f in &scenario.faults.scheduled {
             if let Scheduled::CrashOnQuorum { node, restart_after_ms } = f {
                 arm_crash_on_quorum(&trace, &driver, &scenario, node.clone(), Duration::from_millis(*restart_after_ms));
