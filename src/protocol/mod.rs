@@ -9,3 +9,4 @@ pub mod types;
 pub use record::Record;
 pub use types::*;
 pub mod operator;
+pub mod aggregator;

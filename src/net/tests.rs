@@ -1,0 +1,116 @@
+use super::*;
+use alloy::primitives::Address;
+use proptest::prelude::*;
+
+fn response() -> Response {
+    Response { task_id: 7, result: 42, operator: Address::with_last_byte(3), signature: vec![0x11; 192] }
+}
+
+#[test]
+fn codec_round_trips() {
+    for m in [
+        Message::Response(response()),
+        Message::Ack,
+        Message::Reject { code: 9, text: "invalid signature".into() },
+        Message::reject(&RejectReason::Conflicting { previous: 5 }),
+    ] {
+        assert_eq!(codec::decode(&codec::encode(&m).unwrap()), Ok(m));
+    }
+    let body = codec::encode(&Message::Response(response())).unwrap();
+    assert_eq!(body.len(), 232);
+}
+
+#[test]
+fn codec_is_strict() {
+    let body = codec::encode(&Message::Response(response())).unwrap();
+    assert_eq!(codec::decode(&[]), Err(CodecError::Empty));
+    assert_eq!(codec::decode(&[2, 2]), Err(CodecError::Version(2)));
+    assert_eq!(codec::decode(&[1, 9]), Err(CodecError::Kind(9)));
+    assert_eq!(codec::decode(&body[..body.len() - 1]), Err(CodecError::Truncated));
+    let mut long = body.clone();
+    long.push(0);
+    assert_eq!(codec::decode(&long), Err(CodecError::Trailing(1)));
+    let mut big = response();
+    big.signature = vec![0; codec::MAX_SIGNATURE + 1];
+    assert!(codec::encode(&Message::Response(big)).is_err());
+}
+
+proptest! {
+    #[test]
+    fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        let _ = codec::decode(&bytes);
+    }
+
+    #[test]
+    fn decoding_mutated_responses_never_panics(flips in prop::collection::vec((0usize..232, any::<u8>()), 1..8), cut in 0usize..240) {
+        let mut body = codec::encode(&Message::Response(response())).unwrap();
+        for (i, b) in flips { body[i] ^= b; }
+        body.truncate(cut);
+        if let Ok(Message::Response(r)) = codec::decode(&body) {
+            // Whatever decodes re-encodes to the same bytes: no two readings of one frame.
+            prop_assert_eq!(codec::encode(&Message::Response(r)).unwrap(), body);
+        }
+    }
+}
+
+#[tokio::test]
+async fn frames_are_bounded() {
+    let (mut a, mut b) = tokio::io::duplex(1 << 16);
+    write_frame(&mut a, b"hello").await.unwrap();
+    assert_eq!(read_frame(&mut b).await.unwrap(), Some(b"hello".to_vec()));
+    assert!(matches!(write_frame(&mut a, &vec![0; MAX_FRAME + 1]).await, Err(NetError::FrameTooLarge(_))));
+    a.write_all(&((MAX_FRAME as u32 + 1).to_be_bytes())).await.unwrap();
+    assert!(matches!(read_frame(&mut b).await, Err(NetError::FrameTooLarge(4097))));
+    drop(a);
+    assert!(matches!(read_frame(&mut b).await, Ok(None)));
+}
+
+/// A real TCP server: good responses get the handler's verdict, garbage gets a Reject and the
+/// server keeps serving, an oversized frame closes only its own connection.
+#[tokio::test]
+async fn server_replies_and_survives_garbage() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, mut rx) = mpsc::channel::<Incoming>(8);
+    tokio::spawn(serve(listener, tx));
+    tokio::spawn(async move {
+        while let Some((r, reply)) = rx.recv().await {
+            let v = if r.result == 42 { Ok(()) } else { Err(RejectReason::WrongResult { expected: Some(42), got: r.result }) };
+            let _ = reply.send(v);
+        }
+    });
+    let t = Duration::from_secs(5);
+    assert_eq!(send_response(addr, &response(), t).await.unwrap(), Reply::Ack);
+    let mut wrong = response();
+    wrong.result = 1;
+    let Reply::Rejected { code, .. } = send_response(addr, &wrong, t).await.unwrap() else { panic!("expected a reject") };
+    assert_eq!(code, 10);
+
+    // Garbage body on a live connection: Reject(malformed), connection stays usable.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    write_frame(&mut s, &[1, 1, 0, 0]).await.unwrap();
+    let reply = codec::decode(&read_frame(&mut s).await.unwrap().unwrap()).unwrap();
+    assert!(matches!(reply, Message::Reject { code: 1, .. }));
+    assert_eq!(exchange(&mut s, &response(), t).await.unwrap(), Reply::Ack);
+
+    // Oversized frame: rejected, that connection closed, the server still answers others.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(&(1u32 << 30).to_be_bytes()).await.unwrap();
+    let reply = codec::decode(&read_frame(&mut s).await.unwrap().unwrap()).unwrap();
+    assert!(matches!(reply, Message::Reject { code: 1, .. }));
+    assert!(matches!(read_frame(&mut s).await, Ok(None) | Err(_)));
+    assert_eq!(send_response(addr, &response(), t).await.unwrap(), Reply::Ack);
+}
+
+#[tokio::test]
+async fn client_times_out_on_a_silent_server() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Accepts but never answers.
+    let _keep = tokio::spawn(async move {
+        let (_s, _) = listener.accept().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    });
+    let err = send_response(addr, &response(), Duration::from_millis(200)).await.unwrap_err();
+    assert!(matches!(err, NetError::Timeout(_)), "{err}");
+}
