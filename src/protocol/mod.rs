@@ -10,3 +10,4 @@ pub use record::Record;
 pub use types::*;
 pub mod operator;
 pub mod aggregator;
+pub mod generator;
