@@ -8,6 +8,7 @@
 
 pub mod aggregate;
 pub mod bls;
+pub mod keystore;
 
 pub mod messages;
 
