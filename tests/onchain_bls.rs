@@ -35,13 +35,19 @@ struct Op {
 
 /// Anvil + emulation + AVS + `n` registered operators (stake 100 each, blst keys with their PoP).
 async fn world(anvil: &Anvil, n: usize) -> (Deployment, Vec<Op>) {
-    let admin = Client::http(&anvil.url(), anvil.signer(0).expect("dev key 0"), fast()).await.expect("admin client");
-    let dep = setup::deploy_avs(&admin, &AvsSetup::for_flow(Flow::Aggregated)).await.expect("deploy");
+    let admin = Client::http(&anvil.url(), anvil.signer(0).expect("dev key 0"), fast())
+        .await
+        .expect("admin client");
+    let dep = setup::deploy_avs(&admin, &AvsSetup::for_flow(Flow::Aggregated))
+        .await
+        .expect("deploy");
     let mut ops = Vec::new();
     for i in 1..=n {
         let client = Client::from_reader(admin.reader().clone(), anvil.signer(i).expect("dev key"));
         let key = bls(i as u8);
-        setup::register_operator(&dep, &client, &key, 100).await.expect("register operator with blst PoP");
+        setup::register_operator(&dep, &client, &key, 100)
+            .await
+            .expect("register operator with blst PoP");
         ops.push(Op { client, key });
     }
     // ascending addresses, the order the contract wants non-signers in
@@ -72,11 +78,19 @@ async fn blst_keys_and_signatures_verify_on_chain() {
     let r = dep.admin.reader().clone();
     // Registration went through: the chain accepted four blst proofs of possession.
     for op in &ops {
-        let key = dep.avs.registered_pubkey(&r, op.client.address()).await.expect("key");
+        let key = dep
+            .avs
+            .registered_pubkey(&r, op.client.address())
+            .await
+            .expect("key");
         assert_eq!(key.as_ref(), &op.key.public_key().to_eip2537()[..]);
     }
 
-    let (task, _) = dep.avs.create_task(&dep.admin, 20, 22, 67, 5, 5, 5).await.expect("task");
+    let (task, _) = dep
+        .avs
+        .create_task(&dep.admin, 20, 22, 67, 5, 5, 5)
+        .await
+        .expect("task");
     let digest = task_response_digest(task.id, 42);
     let three = [true, true, true, false];
 
@@ -95,7 +109,14 @@ async fn blst_keys_and_signatures_verify_on_chain() {
     let (_, _, other) = response(&ops, &three, &task_response_digest(task.id, 43));
     let err = dep
         .avs
-        .respond(&dep.admin, task.id, 42, ns.clone(), keys.clone(), other.to_eip2537().to_vec())
+        .respond(
+            &dep.admin,
+            task.id,
+            42,
+            ns.clone(),
+            keys.clone(),
+            other.to_eip2537().to_vec(),
+        )
         .await
         .expect_err("signature over another message");
     assert!(reverted_with(&err, "InvalidAggregateSignature"), "{err}");
@@ -104,7 +125,14 @@ async fn blst_keys_and_signatures_verify_on_chain() {
     let (_, _, two) = response(&ops, &[true, true, false, false], &digest);
     let err = dep
         .avs
-        .respond(&dep.admin, task.id, 42, ns.clone(), keys.clone(), two.to_eip2537().to_vec())
+        .respond(
+            &dep.admin,
+            task.id,
+            42,
+            ns.clone(),
+            keys.clone(),
+            two.to_eip2537().to_vec(),
+        )
         .await
         .expect_err("missing signer");
     assert!(reverted_with(&err, "InvalidAggregateSignature"), "{err}");
@@ -126,8 +154,16 @@ async fn blst_keys_and_signatures_verify_on_chain() {
     assert!(dep.avs.task(&r, task.id).await.expect("task").responded);
 
     // A single blst signature (one signer, all others non-signers) verifies too, on a 25 % task.
-    let (task2, _) = dep.avs.create_task(&dep.admin, 1, 2, 25, 5, 5, 5).await.expect("task 2");
-    let (ns, keys, one) = response(&ops, &[false, false, true, false], &task_response_digest(task2.id, 3));
+    let (task2, _) = dep
+        .avs
+        .create_task(&dep.admin, 1, 2, 25, 5, 5, 5)
+        .await
+        .expect("task 2");
+    let (ns, keys, one) = response(
+        &ops,
+        &[false, false, true, false],
+        &task_response_digest(task2.id, 3),
+    );
     dep.avs
         .respond(&dep.admin, task2.id, 3, ns, keys, one.to_eip2537().to_vec())
         .await
@@ -143,8 +179,13 @@ async fn rogue_key_without_proof_of_possession_is_refused() {
 
     // The attacker knows x and publishes rogue = x·G − pk_victim: then pk_victim + rogue = x·G, so the
     // attacker alone could produce "both" signatures — unless registration demands a proof of possession.
-    let attacker = Client::from_reader(dep.admin.reader().clone(), anvil.signer(5).expect("dev key 5"));
-    exoavs::chain::avs::emulation::register_operator(&attacker).await.expect("imua operator");
+    let attacker = Client::from_reader(
+        dep.admin.reader().clone(),
+        anvil.signer(5).expect("dev key 5"),
+    );
+    exoavs::chain::avs::emulation::register_operator(&attacker)
+        .await
+        .expect("imua operator");
     dep.avs.opt_in(&attacker).await.expect("opt in");
     let x = bls(99);
     let mut rogue = AggregatePublicKey::identity();
@@ -153,7 +194,11 @@ async fn rogue_key_without_proof_of_possession_is_refused() {
     let mut both = AggregatePublicKey::identity();
     both.add(&victim.key.public_key());
     both.add(&rogue.to_public_key().expect("rogue key is a valid point"));
-    assert_eq!(both.to_eip2537(), x.public_key().to_eip2537(), "the attack works off chain");
+    assert_eq!(
+        both.to_eip2537(),
+        x.public_key().to_eip2537(),
+        "the attack works off chain"
+    );
 
     // Its best "proof": x signing the attacker's registration message. Refused.
     let fake_pop = x.sign(&registration_digest(&chain_id, attacker.address()));
@@ -166,14 +211,22 @@ async fn rogue_key_without_proof_of_possession_is_refused() {
 
     // A replayed proof (the victim's own, for the victim's address) does not register the victim's key
     // for the attacker either: the key is taken, and the message names another operator.
-    let replay = victim.key.sign(&registration_digest(&chain_id, victim.client.address()));
+    let replay = victim
+        .key
+        .sign(&registration_digest(&chain_id, victim.client.address()));
     let err = dep
         .avs
-        .register_bls_key(&attacker, &victim.key.public_key().to_eip2537(), &replay.to_eip2537())
+        .register_bls_key(
+            &attacker,
+            &victim.key.public_key().to_eip2537(),
+            &replay.to_eip2537(),
+        )
         .await
         .expect_err("replayed PoP");
     assert!(reverted_with(&err, "InvalidPopSignature"), "{err}");
 
     // The same attacker with a real key and its real proof of possession is accepted.
-    setup::register_bls_key(&dep, &attacker, &x).await.expect("honest registration");
+    setup::register_bls_key(&dep, &attacker, &x)
+        .await
+        .expect("honest registration");
 }
