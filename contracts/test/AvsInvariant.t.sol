@@ -7,6 +7,13 @@ import {AvsBase, TestBLS} from "./AvsBase.sol";
 import {AvsPrecompile} from "../src/AvsPrecompile.sol";
 import {AvsServiceContract} from "../src/AvsServiceContract.sol";
 import "../src/IAVSManager.sol";
+import {BLS} from "../src/BLS.sol";
+
+library BLSAdd {
+    function add(bytes memory a, bytes memory b) internal view returns (bytes memory) {
+        return BLS.g1Add(a, b);
+    }
+}
 
 /// The auditor: keeps its own model of the operator set (opt-in, keys, stakes), snapshots it at each task,
 /// and judges every response only by the model. Actors: the AVS owner (tasks), the admin (stakes), the
@@ -196,6 +203,23 @@ contract AvsHandler is Test {
     function taskCount() external view returns (uint256) {
         return taskIds.length;
     }
+
+    function taskAt(uint256 k) external view returns (uint64) {
+        return taskIds[k];
+    }
+
+    /// The model's snapshot of a task: stake of all opted-in operators, stake and key sum of the members.
+    function modelSnapshot(uint64 id) external view returns (uint256 opted, uint256 keyedStake, bytes memory apk) {
+        Snapshot storage s = snaps[id];
+        apk = new bytes(128);
+        for (uint256 i = 0; i < ops.length; i++) {
+            if (s.opted[i]) opted += s.stake[i];
+            if (s.member[i]) {
+                keyedStake += s.stake[i];
+                apk = BLSAdd.add(apk, TestBLS.publicKey(sks[i]));
+            }
+        }
+    }
 }
 
 contract AvsInvariantTest is StdInvariant, AvsBase {
@@ -253,6 +277,20 @@ contract AvsInvariantTest is StdInvariant, AvsBase {
         assertEq(handler.ghostAcceptedWrongly(), 0);
         assertEq(handler.ghostRejectedWrongly(), 0);
         assertEq(handler.ghostCheatsTried(), 4); // modes 1, 2, 4 on task 2 (no outsider yet) + mode 3 on task 3
+    }
+
+    /// The versioned operator set: every task's snapshot (aggregate key, keyed stake, opted-in stake) equals
+    /// the model's, whatever opt-ins, opt-outs and stake changes happened after it.
+    function invariant_snapshotsMatchModel() public view {
+        uint256 n = handler.taskCount();
+        for (uint256 k = 0; k < n; k++) {
+            uint64 id = handler.taskAt(k);
+            (, uint256 opted, uint256 keyedStake, bytes memory apk) = pre.taskSnapshot(address(avs), id);
+            (uint256 mOpted, uint256 mKeyed, bytes memory mApk) = handler.modelSnapshot(id);
+            assertEq(opted, mOpted, "opted-in stake");
+            assertEq(keyedStake, mKeyed, "keyed stake");
+            assertEq(apk, mApk, "aggregate key");
+        }
     }
 
     function invariant_neverAcceptedWrongly() public view {
