@@ -11,3 +11,4 @@ pub use types::*;
 pub mod operator;
 pub mod aggregator;
 pub mod generator;
+pub mod challenger;

@@ -1,0 +1,106 @@
+use super::*;
+use alloy::primitives::Address;
+use proptest::prelude::*;
+
+use crate::crypto::bls::SecretKey;
+
+fn op(i: u8) -> Address {
+    Address::with_last_byte(i)
+}
+
+fn snapshot(stakes: &[u128]) -> Vec<TaskOperator> {
+    let pk = SecretKey::from_ikm(&[1; 32]).unwrap().public_key();
+    stakes.iter().enumerate().map(|(i, s)| TaskOperator { operator: op(i as u8 + 1), stake: *s, pubkey: Some(pk) }).collect()
+}
+
+fn task(threshold: u8) -> Task {
+    Task {
+        id: 5,
+        a: 1,
+        b: 2,
+        threshold_percentage: threshold,
+        starting_epoch: 10,
+        response_period: 2,
+        challenge_period: 2,
+        statistical_period: 2,
+        created_block: 1,
+    }
+}
+
+fn two_phase(commits: Vec<(Address, u64)>, stakes: &[u128], threshold: u8) -> TaskReport {
+    TaskReport { task: task(threshold), snapshot: snapshot(stakes), flow: Flow::TwoPhase, aggregate: None, commits, proven_wrong: vec![] }
+}
+
+#[test]
+fn two_phase_rewards_correct_slashes_wrong_and_silent() {
+    let r = two_phase(vec![(op(1), 3), (op(2), 3), (op(3), 4)], &[10, 10, 10, 10], 50);
+    let c = settle(&r);
+    assert_eq!(c.reward, vec![op(1), op(2)]);
+    assert_eq!(c.wrong, vec![op(3)]);
+    assert_eq!(c.silent, vec![op(4)]);
+    assert_eq!(c.slash, vec![op(3), op(4)]);
+    assert_eq!(c.non_signers, vec![op(3), op(4)]);
+    assert_eq!((c.actual_threshold, c.is_expected), (50, true));
+    let c = settle(&two_phase(vec![(op(1), 3), (op(2), 3)], &[10, 10, 10, 10], 51));
+    assert_eq!((c.actual_threshold, c.is_expected), (50, false));
+}
+
+#[test]
+fn two_phase_double_commit_is_wrong() {
+    let c = settle(&two_phase(vec![(op(1), 3), (op(1), 9)], &[10, 10], 50));
+    assert_eq!(c.wrong, vec![op(1)]);
+    assert!(c.reward.is_empty());
+}
+
+#[test]
+fn aggregated_flow_and_fraud_proofs() {
+    let mut r = TaskReport {
+        task: task(60),
+        snapshot: snapshot(&[10, 10, 10]),
+        flow: Flow::Aggregated,
+        aggregate: Some(AcceptedAggregate { result: 3, non_signers: vec![op(3)] }),
+        commits: vec![],
+        proven_wrong: vec![],
+    };
+    let c = settle(&r);
+    assert_eq!((c.reward.clone(), c.silent.clone(), c.actual_threshold, c.is_expected), (vec![op(1), op(2)], vec![op(3)], 66, true));
+    // op(3) signed a wrong sum elsewhere (fraud proof): wrong, not silent.
+    r.proven_wrong = vec![op(3)];
+    let c = settle(&r);
+    assert_eq!((c.wrong.clone(), c.silent.clone()), (vec![op(3)], vec![]));
+    // Nothing accepted: all silent, nothing expected.
+    r.aggregate = None;
+    r.proven_wrong.clear();
+    let c = settle(&r);
+    assert_eq!((c.silent.len(), c.actual_threshold, c.is_expected), (3, 0, false));
+}
+
+#[test]
+fn waits_for_the_window_then_challenges_once() {
+    let mut ch = Challenger::new();
+    let r = two_phase(vec![(op(1), 3)], &[10], 50);
+    assert!(ch.handle(14, ChallengerInput::Report(r.clone())).is_empty()); // statistical end = 14
+    let out = ch.handle(15, ChallengerInput::Tick);
+    assert_eq!(out.len(), 1);
+    assert!(ch.handle(16, ChallengerInput::Tick).is_empty());
+    assert!(ch.handle(16, ChallengerInput::Report(r.clone())).is_empty());
+    let out = ch.handle(16, ChallengerInput::Settled { task_id: 5 });
+    assert_eq!(out, vec![ChallengerAction::Persist(Record::Closed { task_id: 5 })]);
+    // After a restart, settled tasks are not challenged again.
+    let mut ch = Challenger::restore(&[Record::Closed { task_id: 5 }]);
+    assert!(ch.handle(20, ChallengerInput::Report(r)).is_empty());
+}
+
+proptest! {
+    /// `actual >= threshold` (the reference's isExpected) is the contract's quorum rule.
+    #[test]
+    fn is_expected_equals_quorum_rule(stakes in prop::collection::vec(0u128..=u128::MAX, 1..8), mask in any::<u8>(), t in 1u8..=100) {
+        let snap = snapshot(&stakes);
+        let commits: Vec<(Address, u64)> = snap.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, m)| (m.operator, 3)).collect();
+        let r = TaskReport { task: task(t), snapshot: snap, flow: Flow::TwoPhase, aggregate: None, commits, proven_wrong: vec![] };
+        let c = settle(&r);
+        let rule = quorum::quorum_reached(t, c.signed_stake, c.total_stake).unwrap();
+        prop_assert_eq!(c.is_expected, rule);
+        prop_assert_eq!(c.reward.len() + c.slash.len(), r.snapshot.len());
+    }
+}
