@@ -78,7 +78,17 @@ struct Pending {
     committed: bool,
 }
 
+/// Switches that plant known bugs, so the simulator can prove it catches them. Off by default;
+/// never turn them on outside tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OperatorBugs {
+    /// Forget the signed-task ledger (as if it were never persisted): after a restart the
+    /// operator signs whatever the task event now says, even if it signed another result before.
+    pub ignore_ledger: bool,
+}
+
 pub struct Operator {
+    bugs: OperatorBugs,
     address: Address,
     key: SecretKey,
     flow: Flow,
@@ -90,7 +100,15 @@ pub struct Operator {
 
 impl Operator {
     pub fn new(address: Address, key: SecretKey, flow: Flow) -> Self {
-        Self { address, key, flow, ledger: HashMap::new(), two_phase: BTreeMap::new() }
+        Self { bugs: OperatorBugs::default(), address, key, flow, ledger: HashMap::new(), two_phase: BTreeMap::new() }
+    }
+
+    /// Plant bugs (tests only). `ignore_ledger` drops what `restore` loaded.
+    pub fn set_bugs(&mut self, bugs: OperatorBugs) {
+        self.bugs = bugs;
+        if bugs.ignore_ledger {
+            self.ledger.clear();
+        }
     }
 
     /// Rebuild from the store's records (other record kinds are ignored).
@@ -145,14 +163,14 @@ impl Operator {
         };
         let mut out = Vec::new();
         match self.ledger.get(&task_id) {
-            Some(&signed) if signed != result => {
+            Some(&signed) if signed != result && !self.bugs.ignore_ledger => {
                 return vec![OperatorAction::Refused {
                     task_id,
                     reason: RefuseReason::LedgerConflict { signed, now: result },
                 }];
             }
-            Some(_) => {}
-            None => {
+            Some(&signed) if signed == result => {}
+            _ => {
                 // A task first seen after its window is left alone: signing it helps nobody.
                 if !task.in_response_window(now) {
                     return vec![OperatorAction::Refused { task_id, reason: RefuseReason::Late }];

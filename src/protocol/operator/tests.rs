@@ -122,3 +122,14 @@ fn two_phase_task_seen_in_commit_window_after_restart_commits() {
     assert_eq!(out.len(), 1);
     assert!(matches!(out[0], OperatorAction::SubmitCommit { task_id: 3, result: 9, .. }));
 }
+
+#[test]
+fn planted_ignore_ledger_signs_a_second_result() {
+    let addr = Address::with_last_byte(9);
+    let records = vec![Record::Signed { task_id: 4, result: 42 }];
+    let mut op = Operator::restore(addr, key(3), Flow::Aggregated, &records);
+    op.set_bugs(OperatorBugs { ignore_ledger: true });
+    let out = op.handle(10, OperatorInput::TaskSeen(task(4, 1, 1)));
+    assert_eq!(out[0], OperatorAction::Persist(Record::Signed { task_id: 4, result: 2 }));
+    assert!(matches!(&out[1], OperatorAction::SendResponse(r) if r.result == 2));
+}
