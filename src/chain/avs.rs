@@ -439,3 +439,26 @@ pub mod emulation {
         view(r, PRECOMPILE, "chainIdWithoutRevision", P::chainIdWithoutRevisionCall {}).await
     }
 }
+
+impl Avs {
+    /// Two-phase flow: the operator's submission for a task as the precompile stores it:
+    /// (phase, response bytes). Phase 0 = nothing submitted.
+    pub async fn operator_response(&self, r: &Reader, op: Address, task_id: TaskId) -> Result<(u8, Bytes), ChainError> {
+        let info = view(r, PRECOMPILE, "getOperatorTaskResponse", P::getOperatorTaskResponseCall {
+            taskAddress: self.address,
+            operator: op,
+            taskID: task_id,
+        })
+        .await?;
+        Ok((info.phase, info.taskResponse))
+    }
+
+    /// `WrongSumProven`: (task, operator, wrong sum).
+    pub fn decode_wrong_sum_proven(&self, log: &Log) -> Option<(TaskId, Address, u64)> {
+        if log.address() != self.address {
+            return None;
+        }
+        let ev = S::WrongSumProven::decode_log(&log.inner).ok()?;
+        Some((ev.taskId, ev.operator, ev.wrongSum))
+    }
+}

@@ -2,3 +2,130 @@
 //! one function per subcommand.
 
 pub mod config;
+mod keys;
+mod roles;
+
+use crate::devnet::run::{DevnetOptions, FlowArg};
+use clap::{Args, Parser, Subcommand};
+use config::parse_duration;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "exoavs",
+    version,
+    about = "Exocore/Imua AVS: operators BLS-sign the sum of two integers, an aggregator submits once the stake threshold is reached",
+    long_about = "Exocore/Imua AVS: a task generator creates tasks on the AVS contract, operators compute \
+                  the sum of the task's two integers and BLS-sign it, an aggregator aggregates the \
+                  signatures and submits them once the signers hold the task's stake threshold; the \
+                  contract verifies the aggregate (EIP-2537). A challenger settles rewards and slashing.\n\n\
+                  Quick start: `exoavs devnet` runs everything against a local Anvil.\n\
+                  Logs: RUST_LOG (e.g. RUST_LOG=exoavs=debug)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    /// Log filter when RUST_LOG is unset: devnet prints its own progress, so only warnings.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Devnet(_) => "warn",
+            _ => "info",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a whole AVS on a local Anvil: deploy, register N operators, create tasks, aggregate, submit.
+    Devnet(DevnetArgs),
+    /// BLS keys in EIP-2335 keystores.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Deploy and register the AVS contract.
+    #[command(subcommand)]
+    Avs(roles::AvsCommand),
+    /// Register, opt out, or run an operator.
+    #[command(subcommand)]
+    Operator(roles::OperatorCommand),
+    /// The aggregator: collects signed responses and submits the aggregate.
+    #[command(subcommand)]
+    Aggregator(roles::AggregatorCommand),
+    /// The task generator: creates a task every interval.
+    #[command(subcommand)]
+    Generator(roles::GeneratorCommand),
+    /// The challenger: settles each task after its window (rewards and slashing).
+    #[command(subcommand)]
+    Challenger(roles::ChallengerCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DevnetArgs {
+    /// Exit 0 once this many tasks were accepted on chain (default: run until Ctrl-C).
+    #[arg(long)]
+    pub tasks: Option<u64>,
+    /// Time between two tasks (e.g. 500ms, 2s, 1m).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// Number of operators to register and run.
+    #[arg(long, default_value_t = 4)]
+    pub operators: usize,
+    /// aggregated: operators → aggregator → one aggregate on chain (the seed's flow).
+    /// two-phase: each operator submits prepare then commit itself; a challenger settles (Imua's flow).
+    #[arg(long, value_enum, default_value_t = FlowArg::Aggregated)]
+    pub flow: FlowArg,
+    /// Stake threshold of each task, in percent.
+    #[arg(long, default_value_t = 67, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub threshold: u8,
+    /// Operators (counted from the last) that sign a wrong sum, to show rejection.
+    #[arg(long, default_value_t = 0)]
+    pub wrong_operators: usize,
+    /// Use this anvil binary instead of contracts/node_modules' (also: EXOAVS_ANVIL).
+    #[arg(long, env = "EXOAVS_ANVIL")]
+    pub anvil: Option<PathBuf>,
+    /// Give up (exit 1) if the requested tasks are not all accepted within this time.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+/// Run the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Devnet(a) => {
+            let opts = DevnetOptions {
+                operators: a.operators,
+                tasks: a.tasks,
+                interval: a.interval,
+                flow: a.flow,
+                threshold: a.threshold,
+                wrong_operators: a.wrong_operators,
+                anvil: a.anvil,
+                timeout: a.timeout,
+            };
+            let report = crate::devnet::run::run(opts, shutdown_signal()).await?;
+            if let Some(want) = a.tasks
+                && report.accepted < want
+            {
+                anyhow::bail!("stopped after {} of {want} tasks", report.accepted);
+            }
+            Ok(())
+        }
+        Command::Keys(k) => keys::run(k),
+        Command::Avs(c) => roles::avs(c).await,
+        Command::Operator(c) => roles::operator(c).await,
+        Command::Aggregator(c) => roles::aggregator(c).await,
+        Command::Generator(c) => roles::generator(c).await,
+        Command::Challenger(c) => roles::challenger(c).await,
+    }
+}
+
+/// Resolves on Ctrl-C.
+pub async fn shutdown_signal() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        // No signal handling available: run until killed.
+        std::future::pending::<()>().await;
+    }
+}

@@ -2,3 +2,4 @@
 
 pub mod anvil;
 pub mod setup;
+pub mod run;

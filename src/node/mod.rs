@@ -3,7 +3,11 @@
 //! production (real tokio, HTTP to the node) and under madsim (simulated runtime, the
 //! simulator's RpcClient and store).
 
+pub mod aggregator;
+pub mod challenger;
 pub mod common;
+pub mod generator;
+pub mod operator;
 
 pub use common::{ChainWatch, EpochClock, EventSink, Events, NodeEvent};
 
@@ -13,6 +17,8 @@ use crate::chain::ChainError;
 pub enum NodeError {
     #[error(transparent)]
     Chain(#[from] ChainError),
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
     #[error("{0}")]
     Io(String),
     #[error("configuration: {0}")]

@@ -1,0 +1,461 @@
+//! `exoavs avs|operator|aggregator|generator|challenger`: the production roles. Every value
+//! comes from a flag or the TOML config file (`--config`); a flag wins.
+
+use super::config::{FileConfig, config_duration, parse_duration};
+use super::keys::load_bls_key;
+use crate::chain::avs::{Avs, AvsParams, DEVNET_CHAIN_ID, emulation};
+use crate::chain::{Client, CursorConfig, TxConfig};
+use crate::devnet::run::FlowArg;
+use crate::devnet::setup::{self, Deployment};
+use crate::node::aggregator::{AggregatorNode, AggregatorNodeConfig};
+use crate::node::challenger::{ChallengerNode, ChallengerNodeConfig};
+use crate::node::generator::{GeneratorNode, GeneratorNodeConfig};
+use crate::node::operator::{OperatorConfig, OperatorNode};
+use crate::node::{ChainWatch, EventSink};
+use crate::protocol::Flow;
+use crate::store::{FileStore, Store};
+use alloy::primitives::Address;
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Environment variable with the hex ECDSA private key (alternative to --ecdsa-key-file).
+pub const ECDSA_KEY_ENV: &str = "EXOAVS_ECDSA_KEY";
+
+#[derive(Debug, Args, Clone)]
+pub struct ChainArgs {
+    /// TOML config file (see the README); flags override its values.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// JSON-RPC endpoint of the chain.
+    #[arg(long)]
+    pub rpc_url: Option<String>,
+    /// Address of the AvsServiceContract.
+    #[arg(long)]
+    pub avs: Option<Address>,
+    /// File holding the hex ECDSA key that signs transactions (else EXOAVS_ECDSA_KEY).
+    #[arg(long)]
+    pub ecdsa_key_file: Option<PathBuf>,
+    /// First block to read task events from.
+    #[arg(long)]
+    pub start_block: Option<u64>,
+    /// Blocks an event must be buried under before it is acted on.
+    #[arg(long)]
+    pub confirmations: Option<u64>,
+    /// Between two polls of the chain (e.g. 500ms).
+    #[arg(long, value_parser = parse_duration)]
+    pub poll_interval: Option<Duration>,
+}
+
+/// Flags merged over the config file.
+struct Resolved {
+    file: FileConfig,
+    client: Client,
+    avs: Option<Avs>,
+    watch: ChainWatch,
+}
+
+impl ChainArgs {
+    async fn resolve(&self) -> anyhow::Result<Resolved> {
+        let file = FileConfig::load_opt(self.config.as_deref())?;
+        let url = self
+            .rpc_url
+            .clone()
+            .or_else(|| file.rpc_url.clone())
+            .context("missing the chain's RPC URL: pass --rpc-url or set `rpc_url` in the config file")?;
+        let signer = ecdsa_signer(self.ecdsa_key_file.as_deref().or(file.ecdsa_key_file.as_deref()))?;
+        let client = Client::http(&url, signer, TxConfig::default())
+            .await
+            .with_context(|| format!("connecting to {url}"))?;
+        let avs = self.avs.or(file.avs).map(Avs::at);
+        let poll = match self.poll_interval {
+            Some(d) => d,
+            None => config_duration("poll_interval", file.poll_interval.as_ref())?.unwrap_or(Duration::from_millis(500)),
+        };
+        let watch = ChainWatch {
+            start_block: self.start_block.or(file.start_block).unwrap_or(0),
+            cursor: CursorConfig {
+                confirmations: self.confirmations.or(file.confirmations).unwrap_or(1),
+                ..CursorConfig::default()
+            },
+            poll_interval: poll,
+        };
+        Ok(Resolved { file, client, avs, watch })
+    }
+}
+
+impl Resolved {
+    fn avs(&self) -> anyhow::Result<Avs> {
+        self.avs
+            .context("missing the AVS address: pass --avs or set `avs` in the config file")
+    }
+}
+
+fn ecdsa_signer(file: Option<&Path>) -> anyhow::Result<PrivateKeySigner> {
+    let text = match file {
+        Some(f) => std::fs::read_to_string(f).with_context(|| format!("reading ECDSA key file {}", f.display()))?,
+        None => std::env::var(ECDSA_KEY_ENV).map_err(|_| {
+            anyhow::anyhow!("no ECDSA key: pass --ecdsa-key-file or set {ECDSA_KEY_ENV}")
+        })?,
+    };
+    text.trim()
+        .parse::<PrivateKeySigner>()
+        .context("the ECDSA key is not a 32-byte hex private key")
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BlsArgs {
+    /// EIP-2335 keystore of the operator's BLS key.
+    #[arg(long)]
+    pub bls_keystore: Option<PathBuf>,
+    /// File whose first line is the keystore password (else EXOAVS_KEY_PASSWORD).
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+}
+
+impl BlsArgs {
+    fn load(&self, file: &FileConfig) -> anyhow::Result<crate::crypto::bls::SecretKey> {
+        let ks = self
+            .bls_keystore
+            .as_deref()
+            .or(file.operator.bls_keystore.as_deref())
+            .context("missing the BLS keystore: pass --bls-keystore or set [operator] bls_keystore")?;
+        load_bls_key(ks, self.password_file.as_deref().or(file.operator.password_file.as_deref()))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AvsCommand {
+    /// Deploy a new AvsServiceContract (prints its address).
+    Deploy {
+        #[command(flatten)]
+        chain: ChainArgs,
+        /// Dev chains (Anvil) only: install the avs precompile emulation at 0x…0901 first,
+        /// with the sender as its admin.
+        #[arg(long)]
+        install_emulation: bool,
+    },
+    /// Register the AVS with the avs precompile (the sender becomes its owner).
+    Register {
+        #[command(flatten)]
+        chain: ChainArgs,
+        #[arg(long, default_value = "exoavs-sum")]
+        name: String,
+        /// Epoch identifier of the AVS's periods (minute, hour, day, week; devnet-1s, devnet-2s on the emulation).
+        #[arg(long, default_value = "minute")]
+        epoch_identifier: String,
+        /// Percent of a task's reward paid out to rewarded operators.
+        #[arg(long, default_value_t = 10)]
+        reward_proportion: u64,
+        /// Percent of stake slashed from slashed operators.
+        #[arg(long, default_value_t = 10)]
+        slash_proportion: u64,
+        #[arg(long, default_value_t = 0)]
+        min_stake: u64,
+        /// Additional owners allowed to create tasks (the sender always is one).
+        #[arg(long)]
+        owner: Vec<Address>,
+    },
+    /// Emulation admin only: set an operator's stake for the AVS (stands in for Exocore restaking).
+    SetStake {
+        #[command(flatten)]
+        chain: ChainArgs,
+        #[arg(long)]
+        operator: Address,
+        #[arg(long)]
+        amount: u128,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Register as an operator of the AVS: (emulation: Imua operator,) opt in, BLS key with proof of possession.
+    Register {
+        #[command(flatten)]
+        chain: ChainArgs,
+        #[command(flatten)]
+        bls: BlsArgs,
+    },
+    /// Opt out of the AVS (tasks created before stay yours).
+    OptOut {
+        #[command(flatten)]
+        chain: ChainArgs,
+    },
+    /// Run the operator: answer every task (sum, BLS signature) to the aggregator, or on chain in the two-phase flow.
+    Run {
+        #[command(flatten)]
+        chain: ChainArgs,
+        #[command(flatten)]
+        bls: BlsArgs,
+        /// The aggregator's address (host:port).
+        #[arg(long)]
+        aggregator: Option<String>,
+        /// Journal of signed tasks (never sign two results for one task across restarts).
+        #[arg(long)]
+        store: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = FlowArg::Aggregated)]
+        flow: FlowArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AggregatorCommand {
+    /// Collect responses, aggregate, submit once the threshold is reached.
+    Run {
+        #[command(flatten)]
+        chain: ChainArgs,
+        /// Where operators connect (host:port).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Journal of accepted responses and submissions.
+        #[arg(long)]
+        store: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GeneratorCommand {
+    /// Create a task (two random integers to add) every interval.
+    Run {
+        #[command(flatten)]
+        chain: ChainArgs,
+        /// e.g. 20s (default), 2s.
+        #[arg(long, value_parser = parse_duration)]
+        interval: Option<Duration>,
+        /// Stake threshold of each task in percent.
+        #[arg(long)]
+        threshold: Option<u8>,
+        /// Response window, in epochs of the AVS's epoch identifier.
+        #[arg(long)]
+        response_period: Option<u64>,
+        #[arg(long)]
+        challenge_period: Option<u64>,
+        #[arg(long)]
+        statistical_period: Option<u64>,
+        #[arg(long)]
+        store: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChallengerCommand {
+    /// Settle each task after its statistical window: reward the correct operators, slash the wrong and the silent.
+    Run {
+        #[command(flatten)]
+        chain: ChainArgs,
+        #[arg(long)]
+        store: Option<PathBuf>,
+    },
+}
+
+fn open_store(path: Option<&Path>, default: &str) -> anyhow::Result<Arc<dyn Store>> {
+    let p = path.map(Path::to_owned).unwrap_or_else(|| PathBuf::from(default));
+    let s = FileStore::open(&p).with_context(|| format!("opening store {}", p.display()))?;
+    tracing::info!(store = %p.display(), "store opened");
+    Ok(Arc::new(s))
+}
+
+fn parse_addr(s: &str, what: &str) -> anyhow::Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    s.to_socket_addrs()
+        .with_context(|| format!("{what} {s:?} is not host:port"))?
+        .next()
+        .with_context(|| format!("{what} {s:?} resolves to nothing"))
+}
+
+pub async fn avs(cmd: AvsCommand) -> anyhow::Result<()> {
+    match cmd {
+        AvsCommand::Deploy { chain, install_emulation } => {
+            let r = chain.resolve().await?;
+            if install_emulation && !emulation::installed(r.client.reader()).await? {
+                emulation::install(&r.client, DEVNET_CHAIN_ID).await?;
+                println!("avs precompile emulation installed at {}", crate::chain::avs::PRECOMPILE);
+            }
+            let (avs, out) = Avs::deploy(&r.client).await?;
+            println!("AvsServiceContract deployed at {} (block {}, gas {})", avs.address, out.block, out.gas_used);
+            Ok(())
+        }
+        AvsCommand::Register {
+            chain,
+            name,
+            epoch_identifier,
+            reward_proportion,
+            slash_proportion,
+            min_stake,
+            owner,
+        } => {
+            let r = chain.resolve().await?;
+            let avs = r.avs()?;
+            let mut owners = vec![r.client.address()];
+            owners.extend(owner);
+            let p = AvsParams {
+                name,
+                owners,
+                epoch_identifier,
+                min_stake,
+                reward_proportion,
+                slash_proportion,
+                min_opt_in_operators: 0,
+            };
+            let out = avs.register(&r.client, &p).await?;
+            println!("AVS {} registered (gas {})", avs.address, out.gas_used);
+            Ok(())
+        }
+        AvsCommand::SetStake { chain, operator, amount } => {
+            let r = chain.resolve().await?;
+            let avs = r.avs()?;
+            emulation::set_stake(&r.client, avs.address, operator, amount).await?;
+            println!("stake of {operator} for {} set to {amount}", avs.address);
+            Ok(())
+        }
+    }
+}
+
+pub async fn operator(cmd: OperatorCommand) -> anyhow::Result<()> {
+    match cmd {
+        OperatorCommand::Register { chain, bls } => {
+            let r = chain.resolve().await?;
+            let avs = r.avs()?;
+            let key = bls.load(&r.file)?;
+            let reader = r.client.reader();
+            if !emulation::is_operator(reader, r.client.address()).await? {
+                emulation::register_operator(&r.client).await.context("registering as an Imua operator")?;
+            }
+            let opted = avs.opted_in_operators(reader).await?;
+            if !opted.contains(&r.client.address()) {
+                avs.opt_in(&r.client).await.context("opting in")?;
+            }
+            let dep = Deployment {
+                avs,
+                admin: r.client.clone(),
+                start_block: 0,
+                chain_id_string: emulation::chain_id_string(reader).await?,
+            };
+            if avs.registered_pubkey(reader, r.client.address()).await?.is_empty() {
+                setup::register_bls_key(&dep, &r.client, &key).await?;
+            }
+            println!(
+                "operator {} opted in to {} with BLS key {}",
+                r.client.address(),
+                avs.address,
+                hex::encode(key.public_key().to_bytes())
+            );
+            Ok(())
+        }
+        OperatorCommand::OptOut { chain } => {
+            let r = chain.resolve().await?;
+            let avs = r.avs()?;
+            avs.opt_out(&r.client).await?;
+            println!("operator {} opted out of {}", r.client.address(), avs.address);
+            Ok(())
+        }
+        OperatorCommand::Run {
+            chain,
+            bls,
+            aggregator,
+            store,
+            flow,
+        } => {
+            let r = chain.resolve().await?;
+            let avs = r.avs()?;
+            let key = bls.load(&r.file)?;
+            let flow: Flow = flow.into();
+            let aggregator = match aggregator.or_else(|| r.file.operator.aggregator.clone()) {
+                Some(a) => Some(parse_addr(&a, "aggregator")?),
+                None if flow == Flow::Aggregated => {
+                    bail!("missing the aggregator address: pass --aggregator or set [operator] aggregator")
+                }
+                None => None,
+            };
+            let store = open_store(
+                store.as_deref().or(r.file.operator.store.as_deref()),
+                &format!("exoavs-operator-{}.journal", r.client.address()),
+            )?;
+            let cfg = OperatorConfig {
+                flow,
+                aggregator,
+                watch: r.watch.clone(),
+                ..OperatorConfig::default()
+            };
+            let node = OperatorNode::new(r.client.clone(), avs, key, store, cfg, EventSink::none()).await?;
+            tracing::info!(operator = %r.client.address(), avs = %avs.address, "operator running");
+            run_until_ctrl_c(node.run()).await
+        }
+    }
+}
+
+pub async fn aggregator(cmd: AggregatorCommand) -> anyhow::Result<()> {
+    let AggregatorCommand::Run { chain, listen, store } = cmd;
+    let r = chain.resolve().await?;
+    let avs = r.avs()?;
+    let listen = listen
+        .or_else(|| r.file.aggregator.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:7171".into());
+    let store = open_store(store.as_deref().or(r.file.aggregator.store.as_deref()), "exoavs-aggregator.journal")?;
+    let cfg = AggregatorNodeConfig {
+        listen: parse_addr(&listen, "listen address")?,
+        watch: r.watch.clone(),
+        ..AggregatorNodeConfig::default()
+    };
+    let node = AggregatorNode::new(r.client.clone(), avs, store, cfg, EventSink::none()).await?;
+    println!("aggregator listening on {}", node.local_addr());
+    run_until_ctrl_c(node.run()).await
+}
+
+pub async fn generator(cmd: GeneratorCommand) -> anyhow::Result<()> {
+    let GeneratorCommand::Run {
+        chain,
+        interval,
+        threshold,
+        response_period,
+        challenge_period,
+        statistical_period,
+        store,
+    } = cmd;
+    let r = chain.resolve().await?;
+    let avs = r.avs()?;
+    let g = &r.file.generator;
+    let interval = match interval {
+        Some(i) => i,
+        None => config_duration("generator.interval", g.interval.as_ref())?.unwrap_or(Duration::from_secs(20)),
+    };
+    let d = GeneratorNodeConfig::default();
+    let cfg = GeneratorNodeConfig {
+        interval,
+        threshold: threshold.or(g.threshold).unwrap_or(d.threshold),
+        response_period: response_period.or(g.response_period).unwrap_or(d.response_period),
+        challenge_period: challenge_period.or(g.challenge_period).unwrap_or(d.challenge_period),
+        statistical_period: statistical_period.or(g.statistical_period).unwrap_or(d.statistical_period),
+        ..d
+    };
+    let store = open_store(store.as_deref(), "exoavs-generator.journal")?;
+    let node = GeneratorNode::new(r.client.clone(), avs, store, cfg, EventSink::none()).await?;
+    run_until_ctrl_c(node.run()).await
+}
+
+pub async fn challenger(cmd: ChallengerCommand) -> anyhow::Result<()> {
+    let ChallengerCommand::Run { chain, store } = cmd;
+    let r = chain.resolve().await?;
+    let avs = r.avs()?;
+    let store = open_store(store.as_deref(), "exoavs-challenger.journal")?;
+    let cfg = ChallengerNodeConfig {
+        watch: r.watch.clone(),
+        ..ChallengerNodeConfig::default()
+    };
+    let node = ChallengerNode::new(r.client.clone(), avs, store, cfg, EventSink::none()).await?;
+    run_until_ctrl_c(node.run()).await
+}
+
+async fn run_until_ctrl_c(node: impl std::future::Future<Output = Result<(), crate::node::NodeError>>) -> anyhow::Result<()> {
+    tokio::select! {
+        r = node => r.map_err(anyhow::Error::from),
+        _ = super::shutdown_signal() => {
+            tracing::info!("stopping (Ctrl-C)");
+            Ok(())
+        }
+    }
+}

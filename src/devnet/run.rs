@@ -1,0 +1,374 @@
+//! `exoavs devnet`: start Anvil, provision the AVS and N operators, run generator, operators,
+//! aggregator (or, in the two-phase flow, a challenger) in this process, and show each task's
+//! life as it happens.
+
+use super::anvil::{Anvil, AnvilError, AnvilOptions};
+use super::setup::{self, AvsSetup, Deployment, SetupError};
+use crate::chain::{ChainError, Client, TxConfig};
+use crate::crypto::bls::SecretKey;
+use crate::node::aggregator::{AggregatorNode, AggregatorNodeConfig};
+use crate::node::challenger::{ChallengerNode, ChallengerNodeConfig};
+use crate::node::generator::{GeneratorNode, GeneratorNodeConfig};
+use crate::node::operator::{OperatorConfig, OperatorNode, ResponseHook};
+use crate::node::{ChainWatch, EventSink, NodeError, NodeEvent};
+use crate::protocol::{Flow, TaskId};
+use crate::store::MemoryStore;
+use alloy::primitives::Address;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FlowArg {
+    Aggregated,
+    TwoPhase,
+}
+
+impl From<FlowArg> for Flow {
+    fn from(f: FlowArg) -> Flow {
+        match f {
+            FlowArg::Aggregated => Flow::Aggregated,
+            FlowArg::TwoPhase => Flow::TwoPhase,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct DevnetOptions {
+    pub operators: usize,
+    pub tasks: Option<u64>,
+    pub interval: Duration,
+    pub flow: FlowArg,
+    pub threshold: u8,
+    pub wrong_operators: usize,
+    pub anvil: Option<PathBuf>,
+    pub timeout: Duration,
+}
+
+impl Default for DevnetOptions {
+    fn default() -> Self {
+        DevnetOptions {
+            operators: 4,
+            tasks: None,
+            interval: Duration::from_secs(2),
+            flow: FlowArg::Aggregated,
+            threshold: 67,
+            wrong_operators: 0,
+            anvil: None,
+            timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevnetError {
+    #[error("anvil: {0}")]
+    Anvil(#[from] AnvilError),
+    #[error("provisioning: {0}")]
+    Setup(#[from] SetupError),
+    #[error("chain: {0}")]
+    Chain(#[from] ChainError),
+    #[error("{role}: {source}")]
+    Node {
+        role: String,
+        #[source]
+        source: NodeError,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("timed out after {0:?} with {1} task(s) accepted")]
+    Timeout(Duration, u64),
+}
+
+/// What a devnet run achieved.
+#[derive(Debug, Default)]
+pub struct DevnetReport {
+    pub rpc_url: String,
+    pub avs: Address,
+    /// Tasks accepted on chain and confirmed by reading the contract.
+    pub accepted: u64,
+}
+
+/// One task as the display follows it.
+#[derive(Default)]
+struct TaskView {
+    created_at: Option<Instant>,
+    responses: usize,
+    operators: usize,
+    done: bool,
+}
+
+/// Run a devnet until `opts.tasks` tasks are accepted (or `shutdown` resolves).
+pub async fn run(opts: DevnetOptions, shutdown: impl Future<Output = ()>) -> Result<DevnetReport, DevnetError> {
+    if opts.operators == 0 {
+        return Err(DevnetError::Invalid("--operators must be at least 1".into()));
+    }
+    if opts.wrong_operators > opts.operators {
+        return Err(DevnetError::Invalid("--wrong-operators exceeds --operators".into()));
+    }
+    let flow: Flow = opts.flow.into();
+    let accounts = u32::try_from(opts.operators + 2).map_err(|_| DevnetError::Invalid("too many operators".into()))?;
+    let anvil_opts = AnvilOptions {
+        accounts: Some(accounts.max(10)),
+        // The two-phase flow needs time to pass without transactions (epoch windows), so
+        // blocks come every second; the aggregated flow mines on each transaction.
+        block_time: (flow == Flow::TwoPhase).then_some(Duration::from_secs(1)),
+        binary: opts.anvil.clone(),
+        ..AnvilOptions::default()
+    };
+    eprintln!("starting Anvil…");
+    let anvil = tokio::task::spawn_blocking(move || Anvil::start(anvil_opts))
+        .await
+        .map_err(|e| DevnetError::Invalid(format!("anvil start task: {e}")))??;
+    let url = anvil.url();
+    println!("Anvil RPC {url}  (chain id {}; try `cast block-number --rpc-url {url}`)", anvil.chain_id());
+
+    let cfg = TxConfig {
+        poll_interval: Duration::from_millis(50),
+        ..TxConfig::default()
+    };
+    let signer = |i: usize| {
+        anvil
+            .signer(i)
+            .ok_or_else(|| DevnetError::Invalid(format!("anvil has no dev account {i}")))
+    };
+    let admin = Client::http(&url, signer(0)?, cfg.clone()).await?;
+    let dep = setup::deploy_avs(&admin, &AvsSetup::for_flow(flow)).await?;
+    println!(
+        "AVS contract {} (precompile emulation at 0x0000000000000000000000000000000000000901), flow {:?}",
+        dep.avs.address, flow
+    );
+
+    let mut operators = Vec::new();
+    for i in 0..opts.operators {
+        let client = Client::from_reader(admin.reader().clone(), signer(i + 1)?);
+        let mut ikm = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut ikm);
+        let key = SecretKey::from_ikm(&ikm).map_err(|e| DevnetError::Invalid(format!("bls key: {e}")))?;
+        setup::register_operator(&dep, &client, &key, 100).await?;
+        println!("operator {} registered: stake 100, BLS key {}", client.address(), hex::encode(key.public_key().to_bytes()));
+        operators.push((client, key));
+    }
+    let challenger = Client::from_reader(admin.reader().clone(), signer(opts.operators + 1)?);
+
+    let (tx, mut rx) = mpsc::unbounded_channel::<NodeEvent>();
+    let sink = EventSink::new(tx);
+    let mut tasks = tokio::task::JoinSet::new();
+    let watch = ChainWatch {
+        start_block: dep.start_block,
+        poll_interval: Duration::from_millis(200),
+        ..ChainWatch::default()
+    };
+    spawn_roles(&mut tasks, &opts, flow, &dep, operators, challenger, watch, sink).await?;
+
+    let report = follow(&opts, flow, &dep, &url, &mut rx, &mut tasks, shutdown).await;
+    tasks.abort_all();
+    drop(anvil);
+    report
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn spawn_roles(
+    tasks: &mut tokio::task::JoinSet<(String, Result<(), NodeError>)>,
+    opts: &DevnetOptions,
+    flow: Flow,
+    dep: &Deployment,
+    operators: Vec<(Client, SecretKey)>,
+    challenger: Client,
+    watch: ChainWatch,
+    sink: EventSink,
+) -> Result<(), DevnetError> {
+    let node_err = |role: &str| {
+        let role = role.to_owned();
+        move |source| DevnetError::Node { role, source }
+    };
+    let mut aggregator_addr = None;
+    if flow == Flow::Aggregated {
+        let cfg = AggregatorNodeConfig {
+            watch: watch.clone(),
+            ..AggregatorNodeConfig::default()
+        };
+        let node = AggregatorNode::new(dep.admin.clone(), dep.avs, Arc::new(MemoryStore::default()), cfg, sink.clone())
+            .await
+            .map_err(node_err("aggregator"))?;
+        aggregator_addr = Some(node.local_addr());
+        tasks.spawn(async move { ("aggregator".to_owned(), node.run().await) });
+    }
+    let n = operators.len();
+    for (i, (client, key)) in operators.into_iter().enumerate() {
+        let wrong = i >= n - opts.wrong_operators;
+        let hook: Option<ResponseHook> = if wrong {
+            let copy = SecretKey::from_bytes(&key.to_bytes()[..]).map_err(|e| DevnetError::Invalid(format!("bls key: {e}")))?;
+            Some(wrong_sum_hook(copy))
+        } else {
+            None
+        };
+        let cfg = OperatorConfig {
+            flow,
+            aggregator: aggregator_addr,
+            watch: watch.clone(),
+            hook,
+            ..OperatorConfig::default()
+        };
+        let role = format!("operator {}", client.address());
+        let node = OperatorNode::new(client, dep.avs, key, Arc::new(MemoryStore::default()), cfg, sink.clone())
+            .await
+            .map_err(node_err(&role))?;
+        tasks.spawn(async move { (role, node.run().await) });
+    }
+    let (response_period, statistical_period) = match flow {
+        Flow::Aggregated => (5, 0),
+        Flow::TwoPhase => (2, 2),
+    };
+    let gen_cfg = GeneratorNodeConfig {
+        interval: opts.interval,
+        threshold: opts.threshold,
+        response_period,
+        challenge_period: 0,
+        statistical_period,
+        ..GeneratorNodeConfig::default()
+    };
+    let gen_node = GeneratorNode::new(dep.admin.clone(), dep.avs, Arc::new(MemoryStore::default()), gen_cfg, sink.clone())
+        .await
+        .map_err(node_err("generator"))?;
+    tasks.spawn(async move { ("generator".to_owned(), gen_node.run().await) });
+    if flow == Flow::TwoPhase {
+        let cfg = ChallengerNodeConfig {
+            watch,
+            ..ChallengerNodeConfig::default()
+        };
+        let node = ChallengerNode::new(challenger, dep.avs, Arc::new(MemoryStore::default()), cfg, sink)
+            .await
+            .map_err(node_err("challenger"))?;
+        tasks.spawn(async move { ("challenger".to_owned(), node.run().await) });
+    }
+    Ok(())
+}
+
+/// An operator that signs `a + b + 1` instead of the sum: the aggregator must reject it.
+fn wrong_sum_hook(key: SecretKey) -> ResponseHook {
+    Arc::new(move |r: &mut crate::protocol::Response| {
+        r.result = r.result.wrapping_add(1);
+        let digest = crate::crypto::messages::task_response_digest(r.task_id, r.result);
+        r.signature = key.sign(&digest).to_uncompressed().to_vec();
+    })
+}
+
+/// Print each task's life and count accepted tasks (each checked by reading the contract).
+#[allow(clippy::too_many_arguments)]
+async fn follow(
+    opts: &DevnetOptions,
+    flow: Flow,
+    dep: &Deployment,
+    url: &str,
+    rx: &mut mpsc::UnboundedReceiver<NodeEvent>,
+    tasks: &mut tokio::task::JoinSet<(String, Result<(), NodeError>)>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<DevnetReport, DevnetError> {
+    let mut report = DevnetReport {
+        rpc_url: url.to_owned(),
+        avs: dep.avs.address,
+        accepted: 0,
+    };
+    let mut views: BTreeMap<TaskId, TaskView> = BTreeMap::new();
+    let mut phases: HashMap<(TaskId, u8), usize> = HashMap::new();
+    let deadline = tokio::time::sleep(opts.timeout);
+    tokio::pin!(deadline);
+    tokio::pin!(shutdown);
+    let reader = dep.admin.reader().clone();
+    loop {
+        let ev = tokio::select! {
+            _ = &mut shutdown => {
+                println!("stopping (Ctrl-C); {} task(s) accepted", report.accepted);
+                return Ok(report);
+            }
+            _ = &mut deadline => return Err(DevnetError::Timeout(opts.timeout, report.accepted)),
+            Some(done) = tasks.join_next() => {
+                let (role, result) = done.map_err(|e| DevnetError::Invalid(format!("a node task failed: {e}")))?;
+                return Err(match result {
+                    Err(source) => DevnetError::Node { role, source },
+                    Ok(()) => DevnetError::Invalid(format!("{role} stopped")),
+                });
+            }
+            ev = rx.recv() => match ev {
+                Some(ev) => ev,
+                None => return Ok(report),
+            },
+        };
+        match ev {
+            NodeEvent::TaskCreated { task, a, b, block, gas } => {
+                let v = views.entry(task).or_default();
+                v.created_at = Some(Instant::now());
+                v.operators = opts.operators;
+                println!("task {task}: created  {a} + {b}  (block {block}, gas {gas})");
+            }
+            NodeEvent::Progress { task, responses, operators } => {
+                let v = views.entry(task).or_default();
+                v.responses = responses;
+                if operators > 0 {
+                    v.operators = operators;
+                }
+                println!("task {task}: {responses}/{} responses", v.operators);
+            }
+            NodeEvent::ResponseRejected { task, operator, reason } => {
+                println!("task {task}: rejected response from {operator}: {reason}");
+            }
+            NodeEvent::AggregateSubmitted { task, signers, non_signers, tx, gas } => {
+                println!("task {task}: submitted aggregate of {signers} signatures ({non_signers} non-signers), gas {gas}, tx {tx}");
+            }
+            NodeEvent::SubmitFailed { task, error } => println!("task {task}: submission failed: {error}"),
+            NodeEvent::TaskExpired { task, reason } => println!("task {task}: expired: {reason}"),
+            NodeEvent::PhaseSubmitted { task, phase, .. } => {
+                let n = phases.entry((task, phase)).or_default();
+                *n += 1;
+                let what = if phase == 1 { "prepared" } else { "committed" };
+                println!("task {task}: {n}/{} operators {what}", opts.operators);
+            }
+            NodeEvent::TaskAccepted { task, block } if flow == Flow::Aggregated => {
+                let state = dep.avs.task(&reader, task).await?;
+                let v = views.entry(task).or_default();
+                if v.done {
+                    continue;
+                }
+                if !state.responded {
+                    println!("task {task}: event seen but the contract says not responded (reorg?)");
+                    continue;
+                }
+                v.done = true;
+                report.accepted += 1;
+                let latency = v.created_at.map(|t| format!("{:.2}s", t.elapsed().as_secs_f64())).unwrap_or_default();
+                println!(
+                    "task {task}: accepted in block {block}: tasks({task}).responded = true, sum {} ({latency} after creation)",
+                    state.a.wrapping_add(state.b)
+                );
+            }
+            NodeEvent::Settled { task, rewarded, slashed, gas } => {
+                let state = dep.avs.task(&reader, task).await?;
+                let v = views.entry(task).or_default();
+                if v.done || !state.settled {
+                    continue;
+                }
+                v.done = true;
+                println!(
+                    "task {task}: settled (gas {gas}): {} rewarded, {} slashed; tasks({task}).settled = true",
+                    rewarded.len(),
+                    slashed.len()
+                );
+                if flow == Flow::TwoPhase {
+                    report.accepted += 1;
+                }
+            }
+            _ => {}
+        }
+        if let Some(want) = opts.tasks
+            && report.accepted >= want
+        {
+            println!("{want} task(s) accepted on chain; done. (Anvil at {url} stops now.)");
+            return Ok(report);
+        }
+    }
+}

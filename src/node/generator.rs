@@ -1,0 +1,171 @@
+//! The task generator driver: wakes when [`protocol::generator::Generator`] asks (its
+//! `poll_timeout`), and turns its `CreateTask` requests into `createNewTask` transactions.
+
+use super::common::{EventSink, NodeEvent};
+use super::NodeError;
+use crate::chain::avs::Avs;
+use crate::chain::Client;
+use crate::protocol::generator::{Generator, GeneratorAction, GeneratorConfig, GeneratorInput, PairSource, RngPairs};
+use crate::store::Store;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct GeneratorNodeConfig {
+    pub interval: Duration,
+    pub threshold: u8,
+    pub response_period: u64,
+    pub challenge_period: u64,
+    pub statistical_period: u64,
+    /// Created but unconfirmed tasks beyond which the generator waits (chain lag).
+    pub max_pending: usize,
+    /// Stop after this many tasks.
+    pub max_tasks: Option<u64>,
+    /// Largest summand (keeps sums readable; the contract takes any uint64 pair that does not overflow).
+    pub max_summand: u64,
+}
+
+impl Default for GeneratorNodeConfig {
+    fn default() -> Self {
+        let d = GeneratorConfig::default();
+        GeneratorNodeConfig {
+            interval: Duration::from_millis(d.interval_ms),
+            threshold: d.threshold_percentage,
+            response_period: d.response_period,
+            challenge_period: d.challenge_period,
+            statistical_period: d.statistical_period,
+            max_pending: d.max_pending,
+            max_tasks: d.max_tasks,
+            max_summand: 1_000_000,
+        }
+    }
+}
+
+pub struct GeneratorNode {
+    chain: Client,
+    avs: Avs,
+    machine: Generator,
+    store: Arc<dyn Store>,
+    events: EventSink,
+    start: tokio::time::Instant,
+}
+
+impl GeneratorNode {
+    /// A generator drawing its summands from the OS's randomness.
+    pub async fn new(
+        chain: Client,
+        avs: Avs,
+        store: Arc<dyn Store>,
+        cfg: GeneratorNodeConfig,
+        events: EventSink,
+    ) -> Result<GeneratorNode, NodeError> {
+        use rand::SeedableRng;
+        let source = RngPairs {
+            rng: rand::rngs::StdRng::from_rng(rand::rngs::OsRng).map_err(|e| NodeError::Io(format!("rng: {e}")))?,
+            max: cfg.max_summand,
+        };
+        GeneratorNode::with_source(chain, avs, store, cfg, Box::new(source), events)
+    }
+
+    /// A generator with the caller's summands (the simulator passes a seeded source).
+    pub fn with_source(
+        chain: Client,
+        avs: Avs,
+        store: Arc<dyn Store>,
+        cfg: GeneratorNodeConfig,
+        source: Box<dyn PairSource>,
+        events: EventSink,
+    ) -> Result<GeneratorNode, NodeError> {
+        let mcfg = GeneratorConfig {
+            interval_ms: u64::try_from(cfg.interval.as_millis()).unwrap_or(u64::MAX),
+            max_pending: cfg.max_pending,
+            max_tasks: cfg.max_tasks,
+            threshold_percentage: cfg.threshold,
+            response_period: cfg.response_period,
+            challenge_period: cfg.challenge_period,
+            statistical_period: cfg.statistical_period,
+            ..GeneratorConfig::default()
+        };
+        let records = store.load()?;
+        let machine = Generator::restore(mcfg, source, records.iter());
+        Ok(GeneratorNode {
+            chain,
+            avs,
+            machine,
+            store,
+            events,
+            start: tokio::time::Instant::now(),
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Create tasks until `max_tasks` (forever without it).
+    pub async fn run(mut self) -> Result<(), NodeError> {
+        loop {
+            let now = self.now_ms();
+            let actions = self.machine.handle(now, GeneratorInput::Tick);
+            if self.execute(actions).await? {
+                return Ok(());
+            }
+            let wake = self.machine.poll_timeout().unwrap_or(now + 1_000);
+            let wait = wake.saturating_sub(self.now_ms()).clamp(10, 1_000);
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+    }
+
+    /// Carry out actions in order; true once the generator is finished.
+    async fn execute(&mut self, actions: Vec<GeneratorAction>) -> Result<bool, NodeError> {
+        let mut queue: VecDeque<GeneratorAction> = actions.into();
+        let mut finished = false;
+        while let Some(a) = queue.pop_front() {
+            match a {
+                GeneratorAction::Persist(r) => self.store.append(&r)?,
+                GeneratorAction::CreateTask(req) => {
+                    let res = self
+                        .avs
+                        .create_task(
+                            &self.chain,
+                            req.a,
+                            req.b,
+                            req.threshold_percentage,
+                            req.response_period,
+                            req.challenge_period,
+                            req.statistical_period,
+                        )
+                        .await;
+                    let now = self.now_ms();
+                    match res {
+                        Ok((task, out)) => {
+                            tracing::info!(task = task.id, a = req.a, b = req.b, gas = out.gas_used, "task created");
+                            self.events.emit(NodeEvent::TaskCreated {
+                                task: task.id,
+                                a: req.a,
+                                b: req.b,
+                                block: out.block,
+                                gas: out.gas_used,
+                            });
+                            queue.extend(self.machine.handle(now, GeneratorInput::Confirmed {
+                                seq: req.seq,
+                                task_id: task.id,
+                            }));
+                        }
+                        Err(e) => {
+                            tracing::warn!(seq = req.seq, "createNewTask failed: {e}");
+                            queue.extend(self.machine.handle(now, GeneratorInput::Failed { seq: req.seq }));
+                        }
+                    }
+                }
+                GeneratorAction::Backpressure { pending } => {
+                    tracing::warn!(pending, "chain lags: waiting before the next task");
+                }
+                GeneratorAction::Abandoned { seq } => tracing::warn!(seq, "task request abandoned"),
+                GeneratorAction::Finished => finished = true,
+            }
+        }
+        Ok(finished)
+    }
+}

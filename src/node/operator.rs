@@ -1,0 +1,260 @@
+//! The operator driver: task events from the chain cursor and epoch ticks go into
+//! [`protocol::operator::Operator`]; its actions become store appends, frames to the
+//! aggregator (aggregated flow) or `operatorSubmitTask` transactions (two-phase flow).
+
+use super::common::{ChainWatch, EpochClock, EventSink, NodeEvent};
+use super::NodeError;
+use crate::chain::avs::Avs;
+use crate::chain::{Client, EventCursor};
+use crate::crypto::bls::SecretKey;
+use crate::net;
+use crate::protocol::operator::{Operator, OperatorAction, OperatorInput, Phase};
+use crate::protocol::{Epoch, Flow, Response, TaskId};
+use crate::store::Store;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Lets a test or the simulator alter a response before it is framed (byzantine operators).
+pub type ResponseHook = Arc<dyn Fn(&mut Response) + Send + Sync>;
+
+#[derive(Clone)]
+pub struct OperatorConfig {
+    pub flow: Flow,
+    /// The aggregator (aggregated flow).
+    pub aggregator: Option<SocketAddr>,
+    /// Per attempt to deliver a response.
+    pub send_timeout: Duration,
+    pub watch: ChainWatch,
+    pub hook: Option<ResponseHook>,
+    /// Attempts per two-phase transaction before the operator gives up on that phase.
+    pub tx_attempts: u32,
+}
+
+impl Default for OperatorConfig {
+    fn default() -> Self {
+        OperatorConfig {
+            flow: Flow::Aggregated,
+            aggregator: None,
+            send_timeout: Duration::from_secs(5),
+            watch: ChainWatch::default(),
+            hook: None,
+            tx_attempts: 3,
+        }
+    }
+}
+
+impl std::fmt::Debug for OperatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorConfig")
+            .field("flow", &self.flow)
+            .field("aggregator", &self.aggregator)
+            .field("hook", &self.hook.is_some())
+            .finish()
+    }
+}
+
+/// A response not yet acknowledged by the aggregator; retried until its task's window closes.
+struct Outgoing {
+    response: Response,
+    deadline: Epoch,
+}
+
+pub struct OperatorNode {
+    chain: Client,
+    avs: Avs,
+    clock: EpochClock,
+    cursor: EventCursor,
+    machine: Operator,
+    store: Arc<dyn Store>,
+    cfg: OperatorConfig,
+    events: EventSink,
+    outgoing: Vec<Outgoing>,
+    deadlines: HashMap<TaskId, Epoch>,
+}
+
+impl OperatorNode {
+    /// Restore the operator's signing ledger from `store` and start watching from
+    /// `cfg.watch.start_block` (tasks seen again are answered with the recorded result).
+    pub async fn new(
+        chain: Client,
+        avs: Avs,
+        key: SecretKey,
+        store: Arc<dyn Store>,
+        cfg: OperatorConfig,
+        events: EventSink,
+    ) -> Result<OperatorNode, NodeError> {
+        if cfg.flow == Flow::Aggregated && cfg.aggregator.is_none() {
+            return Err(NodeError::Config("the aggregated flow needs the aggregator's address".into()));
+        }
+        let records = store.load()?;
+        let machine = Operator::restore(chain.address(), key, cfg.flow, records.iter());
+        let clock = EpochClock::for_avs(&chain, &avs).await?;
+        let cursor = EventCursor::new(avs.task_created_filter(), cfg.watch.start_block, cfg.watch.cursor.clone());
+        Ok(OperatorNode {
+            chain,
+            avs,
+            clock,
+            cursor,
+            machine,
+            store,
+            cfg,
+            events,
+            outgoing: Vec::new(),
+            deadlines: HashMap::new(),
+        })
+    }
+
+    pub fn address(&self) -> alloy::primitives::Address {
+        self.chain.address()
+    }
+
+    /// Run until the task is dropped. Chain and network errors are logged and retried; a store
+    /// error ends the node (it must not sign what it cannot record).
+    pub async fn run(mut self) -> Result<(), NodeError> {
+        loop {
+            match self.step().await {
+                Ok(()) => {}
+                Err(NodeError::Chain(e)) => tracing::warn!(operator = %self.address(), "chain: {e}"),
+                Err(e) => return Err(e),
+            }
+            tokio::time::sleep(self.cfg.watch.poll_interval).await;
+        }
+    }
+
+    /// One round: read new task events, tick, deliver pending responses.
+    pub async fn step(&mut self) -> Result<(), NodeError> {
+        let now = self.clock.now(&self.chain).await?;
+        let batch = self.cursor.poll(self.chain.reader()).await?;
+        for log in &batch.logs {
+            if let Some(task) = self.avs.decode_task_created(log) {
+                tracing::debug!(task = task.id, operator = %self.address(), "task seen");
+                self.deadlines.insert(task.id, task.response_deadline());
+                let actions = self.machine.handle(now, OperatorInput::TaskSeen(task));
+                self.execute(now, actions).await?;
+            }
+        }
+        let actions = self.machine.handle(now, OperatorInput::Tick);
+        self.execute(now, actions).await?;
+        self.deliver(now).await;
+        Ok(())
+    }
+
+    async fn execute(&mut self, now: Epoch, actions: Vec<OperatorAction>) -> Result<(), NodeError> {
+        let mut queue: std::collections::VecDeque<OperatorAction> = actions.into();
+        while let Some(action) = queue.pop_front() {
+            match action {
+                OperatorAction::Persist(record) => self.store.append(&record)?,
+                OperatorAction::SendResponse(mut response) => {
+                    if let Some(hook) = &self.cfg.hook {
+                        hook(&mut response);
+                    }
+                    let deadline = self.deadlines.get(&response.task_id).copied().unwrap_or(now);
+                    self.outgoing.retain(|o| o.response.task_id != response.task_id);
+                    self.outgoing.push(Outgoing { response, deadline });
+                }
+                OperatorAction::SubmitPrepare { task_id, signature } => {
+                    if self.submit(task_id, Vec::new(), signature.to_eip2537().to_vec(), Phase::Prepare).await {
+                        queue.extend(self.machine.handle(now, OperatorInput::Confirmed {
+                            task_id,
+                            phase: Phase::Prepare,
+                        }));
+                    }
+                }
+                OperatorAction::SubmitCommit {
+                    task_id,
+                    response_bytes,
+                    signature,
+                    ..
+                } => {
+                    if self
+                        .submit(task_id, response_bytes.to_vec(), signature.to_eip2537().to_vec(), Phase::Commit)
+                        .await
+                    {
+                        queue.extend(self.machine.handle(now, OperatorInput::Confirmed {
+                            task_id,
+                            phase: Phase::Commit,
+                        }));
+                    }
+                }
+                OperatorAction::Refused { task_id, reason } => {
+                    tracing::info!(task = task_id, operator = %self.address(), "not signing: {reason}");
+                    self.events.emit(NodeEvent::Refused {
+                        task: task_id,
+                        operator: self.address(),
+                        reason: reason.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A two-phase transaction, retried a few times. Returns whether it landed.
+    async fn submit(&self, task_id: TaskId, response: Vec<u8>, sig: Vec<u8>, phase: Phase) -> bool {
+        let phase_no = phase as u8;
+        for attempt in 1..=self.cfg.tx_attempts.max(1) {
+            match self
+                .avs
+                .operator_submit(&self.chain, task_id, response.clone(), sig.clone(), phase_no)
+                .await
+            {
+                Ok(out) => {
+                    tracing::info!(task = task_id, operator = %self.address(), phase = phase_no, gas = out.gas_used, "submitted");
+                    self.events.emit(NodeEvent::PhaseSubmitted {
+                        task: task_id,
+                        operator: self.address(),
+                        phase: phase_no,
+                        gas: out.gas_used,
+                    });
+                    return true;
+                }
+                Err(e) if e.is_transient() && attempt < self.cfg.tx_attempts => {
+                    tracing::debug!(task = task_id, "retrying phase {phase_no}: {e}");
+                    tokio::time::sleep(self.cfg.watch.poll_interval).await;
+                }
+                Err(e) => {
+                    tracing::warn!(task = task_id, operator = %self.address(), phase = phase_no, "operatorSubmitTask failed: {e}");
+                    return false;
+                }
+            }
+        }
+        false
+    }
+
+    /// Try to hand every pending response to the aggregator once.
+    async fn deliver(&mut self, now: Epoch) {
+        let Some(addr) = self.cfg.aggregator else {
+            return;
+        };
+        let mut keep = Vec::new();
+        for o in std::mem::take(&mut self.outgoing) {
+            let task = o.response.task_id;
+            match net::send_response(addr, &o.response, self.cfg.send_timeout).await {
+                Ok(reply) => {
+                    tracing::debug!(task, operator = %self.address(), ?reply, "response delivered");
+                    self.events.emit(NodeEvent::ResponseSent {
+                        task,
+                        operator: self.address(),
+                        result: o.response.result,
+                    });
+                }
+                Err(e) => {
+                    self.events.emit(NodeEvent::ResponseSendFailed {
+                        task,
+                        operator: self.address(),
+                        error: e.to_string(),
+                    });
+                    if now <= o.deadline {
+                        tracing::debug!(task, "aggregator unreachable ({e}); will retry");
+                        keep.push(o);
+                    } else {
+                        tracing::warn!(task, "giving up on the response: window closed ({e})");
+                    }
+                }
+            }
+        }
+        self.outgoing = keep;
+    }
+}
