@@ -230,3 +230,50 @@ async fn rogue_key_without_proof_of_possession_is_refused() {
         .await
         .expect("honest registration");
 }
+
+/// The bytes of `contracts/test/fixtures/blst.json`, which the forge test `BlstFixtureTest` verifies with
+/// the EVM code (offline, without Anvil): keys, single and aggregate signatures and proofs of possession,
+/// all made by blst. Deterministic (fixed IKMs), so the committed file can be checked against blst here.
+fn blst_fixture() -> serde_json::Value {
+    let chain_id = exoavs::chain::avs::DEVNET_CHAIN_ID;
+    let (task_id, sum) = (7u64, 42u64);
+    let digest = task_response_digest(task_id, sum);
+    let hex0x = |b: &[u8]| format!("0x{}", hex::encode(b));
+    let keys: Vec<SecretKey> = (1..=3u8).map(bls).collect();
+    let operators: Vec<Address> = (1..=3u8).map(|i| Address::from([i; 20])).collect();
+    let sigs: Vec<Signature> = keys.iter().map(|k| k.sign(&digest)).collect();
+    serde_json::json!({
+        "chainId": chain_id,
+        "taskId": task_id,
+        "sum": sum,
+        "message": hex0x(&digest),
+        "keys": keys.iter().map(|k| hex0x(&k.public_key().to_eip2537())).collect::<Vec<_>>(),
+        "keysCompressed": keys.iter().map(|k| hex0x(&k.public_key().to_bytes())).collect::<Vec<_>>(),
+        "signatures": sigs.iter().map(|s| hex0x(&s.to_eip2537())).collect::<Vec<_>>(),
+        "aggregateSignature": hex0x(&aggregate_signatures(&sigs).to_eip2537()),
+        "operators": operators.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "pops": keys
+            .iter()
+            .zip(&operators)
+            .map(|(k, a)| hex0x(&k.sign(&registration_digest(chain_id, *a)).to_eip2537()))
+            .collect::<Vec<_>>(),
+    })
+}
+
+#[test]
+fn forge_fixture_is_what_blst_produces() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts/test/fixtures/blst.json");
+    let expected = blst_fixture();
+    if std::env::var_os("EXOAVS_WRITE_FIXTURES").is_some() {
+        let text = serde_json::to_string_pretty(&expected).expect("json") + "\n";
+        std::fs::write(&path, text).expect("write fixture");
+    }
+    let text = std::fs::read_to_string(&path)
+        .expect("contracts/test/fixtures/blst.json (EXOAVS_WRITE_FIXTURES=1 writes it)");
+    let committed: serde_json::Value = serde_json::from_str(&text).expect("fixture is JSON");
+    assert_eq!(
+        committed, expected,
+        "the forge fixture differs from what blst produces now"
+    );
+}
