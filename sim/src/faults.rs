@@ -391,6 +391,9 @@ impl FaultDriver {
                     }
                     Scheduled::RpcOutage { at_ms, duration_ms } => {
                         tokio::time::sleep(Duration::from_millis(at_ms)).await;
+                        if me.is_healed() {
+                            return;
+                        }
                         let before = me.gateway.faults();
                         me.gateway.set_faults(RpcFaultRates { reset: 1.0, ..RpcFaultRates::default() });
                         me.record(EventKind::Fault { fault: "rpc outage".into() });

@@ -112,7 +112,7 @@ impl Checker {
             tasks: BTreeMap::new(),
             signed: BTreeMap::new(),
             rejections: BTreeSet::new(),
-            healed_at_ms: if s.faults.safety_phase_ms == 0 { Some(0) } else { None },
+            healed_at_ms: None,
             violations: Vec::new(),
         }
     }
@@ -427,6 +427,7 @@ outcome = "all-accepted"
     fn liveness_fires_at_the_first_event_past_the_bound_and_lost_tasks_at_the_end() {
         let s = scenario("");
         let mut c = Checker::new(&s);
+        c.observe(&ev(0, EventKind::PhaseChanged { phase: "liveness".into() }));
         c.observe(&ev(1000, EventKind::TaskCreated { task: 1, a: 1, b: 1 }));
         c.observe(&ev(11_000, EventKind::Note { text: String::new() }));
         assert!(c.violations().is_empty());

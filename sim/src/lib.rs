@@ -16,6 +16,8 @@ pub mod faults;
 #[cfg(madsim)]
 pub mod observer;
 #[cfg(madsim)]
+pub mod protocol_roles;
+#[cfg(madsim)]
 pub mod roles;
 #[cfg(madsim)]
 pub mod runner;

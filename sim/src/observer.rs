@@ -19,6 +19,7 @@ alloy::sol! {
     event TaskResponded(uint64 indexed taskId, uint64 sum, uint256 signedStake, uint256 totalStake, address[] nonSigners);
     function respondToTask(uint64 taskId, uint64 sum, address[] nonSigners, bytes nonSignerPubKeys, bytes aggregateSignature);
     function registerBLSPublicKey(bytes pubKey, bytes popSignature) returns (bool);
+    event TaskSubmittedByOperator(address indexed taskContractAddress, uint64 indexed taskID, address sender, bytes taskResponse, bytes blsSignature, uint8 phase);
 }
 
 /// What the observer must know about the deployment.
@@ -31,10 +32,17 @@ pub struct ChainView {
     pub operators: Vec<Address>,
     /// Blocks an event must be under before the auditor believes it (deeper than any reorg).
     pub confirmations: u64,
+    /// Two-phase flow: a task is accepted when phase-2 commits of one result reach its threshold.
+    pub two_phase: bool,
+    /// Stake of each operator (by index), as the setup gave it.
+    pub stakes: Vec<u64>,
 }
 
 struct Open {
     deadline_epoch: u64,
+    threshold: u8,
+    /// Two-phase commits: operator → (result, uncompressed signature).
+    commits: BTreeMap<usize, (u64, Vec<u8>)>,
 }
 
 pub struct Observer {
@@ -126,8 +134,18 @@ impl Observer {
                 let data = hex_bytes(&log["data"]);
                 if topics.first() == Some(&NewTaskCreated::SIGNATURE_HASH) {
                     if let Ok(e) = NewTaskCreated::decode_raw_log(topics.iter().copied(), &data) {
-                        self.open.insert(e.taskId, Open { deadline_epoch: e.startingEpoch.saturating_add(e.taskResponsePeriod) });
+                        let mut deadline = e.startingEpoch.saturating_add(e.taskResponsePeriod);
+                        if self.view.two_phase {
+                            deadline = deadline.saturating_add(e.taskStatisticalPeriod);
+                        }
+                        self.open.insert(e.taskId, Open { deadline_epoch: deadline, threshold: e.thresholdPercentage, commits: BTreeMap::new() });
                         record(EventKind::TaskCreated { task: e.taskId, a: e.a, b: e.b });
+                    }
+                } else if topics.first() == Some(&TaskSubmittedByOperator::SIGNATURE_HASH) {
+                    if let Ok(e) = TaskSubmittedByOperator::decode_raw_log(topics.iter().copied(), &data) {
+                        if e.phase == 2 && e.taskContractAddress == self.view.service {
+                            self.commit(gw, e.taskID, &e.sender, &e.taskResponse, &e.blsSignature, at);
+                        }
                     }
                 } else if topics.first() == Some(&TaskResponded::SIGNATURE_HASH) {
                     if let Ok(e) = TaskResponded::decode_raw_log(topics.iter().copied(), &data) {
@@ -162,6 +180,33 @@ impl Observer {
             });
         }
         Ok(())
+    }
+
+    /// A phase-2 commit; once the commits of one result carry the task's threshold of stake,
+    /// the task counts as accepted with the aggregate of those operators' signatures.
+    fn commit(&mut self, gw: &Gateway, task: u64, sender: &Address, response: &[u8], sig: &[u8], at: Duration) {
+        let Some(op) = self.index_of(sender) else { return };
+        if response.len() != 64 || !self.registered.contains(&op) {
+            return;
+        }
+        let result = u64::from_be_bytes(response[56..64].try_into().unwrap_or_default());
+        let Some(sig) = g2_from_eip2537(sig) else { return };
+        let total: u64 = self.view.stakes.iter().sum();
+        let Some(open) = self.open.get_mut(&task) else { return };
+        open.commits.entry(op).or_insert((result, sig));
+        let signers: Vec<usize> = open.commits.iter().filter(|(_, (r, _))| *r == result).map(|(i, _)| *i).collect();
+        let signed: u64 = signers.iter().map(|&i| self.view.stakes.get(i).copied().unwrap_or(0)).sum();
+        if signed * 100 < open.threshold as u64 * total || signed == 0 {
+            return;
+        }
+        let sigs: Vec<blst::min_pk::Signature> =
+            signers.iter().filter_map(|i| open.commits.get(i)).filter_map(|(_, s)| blst::min_pk::Signature::from_bytes(s).ok()).collect();
+        let refs: Vec<&blst::min_pk::Signature> = sigs.iter().collect();
+        let aggregate = blst::min_pk::AggregateSignature::aggregate(&refs, true)
+            .map(|a| hex::encode(a.to_signature().to_bytes()))
+            .unwrap_or_default();
+        self.open.remove(&task);
+        gw.trace().record(at, "chain", EventKind::TaskAccepted { task, result, signers, signed_weight: signed, aggregate_signature: aggregate });
     }
 
     /// Poll after every block, forever (runs on the gateway node, next to the miner).

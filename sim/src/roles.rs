@@ -1,12 +1,11 @@
-//! The protocol under test, as `exoavs::node`'s drivers offer it, adapted to [`Roles`].
+//! The protocol under test, as `exoavs`'s setup and node drivers offer it.
 
+use crate::protocol_roles::Exoavs;
 use crate::runner::Plan;
 use crate::world::Report;
+use std::sync::Arc;
 
 /// Run a sweep with the crate's real node drivers.
-pub fn sweep(_plan: &Plan, _each: impl Fn(&Report) + Send + Sync) -> Result<Vec<Report>, String> {
-    Err("the protocol node drivers (exoavs::node) are not in the crate yet: the sim's gateway, faults, \
-         invariants and determinism tests run (`cargo test -p exoavs-sim` under --cfg madsim), scenarios \
-         run as soon as the drivers land"
-        .into())
+pub fn sweep(plan: &Plan, each: impl Fn(&Report) + Send + Sync) -> Result<Vec<Report>, String> {
+    crate::runner::sweep(Arc::new(Exoavs), plan, each).map_err(|e| e.to_string())
 }

@@ -304,6 +304,8 @@ async fn world<R: Roles>(
     // behind the head so that no reorg can take back what it saw.
     let mut view = roles.chain_view(&deployment);
     view.confirmations = confirmations(&scenario);
+    view.two_phase = scenario.flow == crate::scenario::Flow::TwoPhase;
+    view.stakes = (0..scenario.operators.count).map(|i| scenario.operators.weight(i)).collect();
     let observer = crate::observer::Observer::new(view);
     tokio::spawn(observer.run(gw.clone(), block_time));
 
@@ -396,17 +398,25 @@ async fn world<R: Roles>(
             }
         }
     }
-    trace.record(clock.elapsed(), "sim", EventKind::PhaseChanged { phase: "safety".into() });
+    // Fault times and the phases count from here, after setup.
+    let started = clock.elapsed();
+    trace.record(started, "sim", EventKind::PhaseChanged { phase: "safety".into() });
 
     // Run: heal after the safety phase, stop at the first violation, when every planned task
     // is settled, or at the liveness deadline.
     let tasks_span = Duration::from_millis(scenario.tasks.interval_ms * (scenario.tasks.count + 1));
-    let end = safety.max(tasks_span) + Duration::from_millis(scenario.faults.liveness_bound_ms) + Duration::from_millis(scenario.tasks.response_window_ms);
+    let end = started
+        + safety.max(tasks_span)
+        + Duration::from_millis(scenario.faults.liveness_bound_ms)
+        + Duration::from_millis(scenario.tasks.response_window_ms);
     let mut healed = safety.is_zero();
+    if healed {
+        trace.record(started, "sim", EventKind::PhaseChanged { phase: "liveness".into() });
+    }
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let now = clock.elapsed();
-        if !healed && now >= safety {
+        if !healed && now >= started + safety {
             driver.heal();
             healed = true;
         }

@@ -1,0 +1,266 @@
+//! The protocol under test: `exoavs`'s own setup (`devnet::setup`), node drivers
+//! (`node::operator`, `node::aggregator`) and stores, adapted to the world's [`Roles`].
+//! Byzantine operators are the honest driver with a response hook; silent ones never start.
+
+use crate::observer::ChainView;
+use crate::scenario::{Behaviour, Flow as ScenarioFlow};
+use crate::trace::EventKind;
+use crate::world::{LocalFuture, NodeCtx, Reporter, Role, Roles, SetupCtx};
+use alloy::primitives::{Address, keccak256};
+use exoavs::chain::avs::Avs;
+use exoavs::chain::{Client, CursorConfig, TxConfig};
+use exoavs::crypto::bls::SecretKey;
+use exoavs::crypto::messages::task_response_digest;
+use exoavs::devnet::setup::{AvsSetup, deploy_avs, register_operator};
+use exoavs::node::aggregator::{AggregatorNode, AggregatorNodeConfig};
+use exoavs::node::operator::{OperatorConfig, OperatorNode, ResponseHook};
+use exoavs::node::{ChainWatch, EventSink, NodeEvent};
+use exoavs::protocol::{Flow, Response};
+use exoavs::store::{MemoryStore, Store};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Seconds per epoch of the simulated AVS (the emulation's "devnet-1s").
+pub const EPOCH_SECONDS: u64 = 1;
+
+#[derive(Clone)]
+pub struct Deployed {
+    pub avs: Avs,
+    pub start_block: u64,
+    pub operators: Vec<Address>,
+    pub admin: alloy::signers::local::PrivateKeySigner,
+}
+
+/// The operator's BLS key material, derived from the seed (the sim hands it to the node and
+/// re-signs with it for byzantine behaviours).
+pub fn bls_ikm(seed: u64, index: usize) -> [u8; 32] {
+    let mut m = b"exoavs-sim bls".to_vec();
+    m.extend_from_slice(&seed.to_be_bytes());
+    m.extend_from_slice(&(index as u64).to_be_bytes());
+    keccak256(&m).0
+}
+
+fn flow(f: ScenarioFlow) -> Flow {
+    match f {
+        ScenarioFlow::Aggregated => Flow::Aggregated,
+        ScenarioFlow::TwoPhase => Flow::TwoPhase,
+    }
+}
+
+fn tx_config() -> TxConfig {
+    TxConfig { poll_interval: Duration::from_millis(500), ..TxConfig::default() }
+}
+
+fn watch(start_block: u64) -> ChainWatch {
+    ChainWatch { start_block, cursor: CursorConfig::default(), poll_interval: Duration::from_millis(500) }
+}
+
+pub struct Exoavs;
+
+impl Roles for Exoavs {
+    type Deployment = Deployed;
+    type Store = MemoryStore;
+
+    fn setup(&self, ctx: SetupCtx) -> LocalFuture<Result<Deployed, String>> {
+        Box::pin(async move {
+            let admin = Client::new(ctx.rpc(), ctx.deployer.clone(), tx_config()).await.map_err(|e| e.to_string())?;
+            let mut setup = AvsSetup::for_flow(flow(ctx.scenario.flow));
+            setup.epoch_identifier = exoavs::devnet::setup::EPOCH_DEVNET_1S.into();
+            let dep = deploy_avs(&admin, &setup).await.map_err(|e| e.to_string())?;
+            let mut operators = Vec::new();
+            for (role, key) in &ctx.keys {
+                let Role::Operator { index, behaviour } = role else { continue };
+                operators.push(key.address());
+                let op = Client::new(ctx.rpc(), key.clone(), tx_config()).await.map_err(|e| e.to_string())?;
+                let bls = SecretKey::from_ikm(&bls_ikm(ctx.seed, *index)).map_err(|e| e.to_string())?;
+                let stake = ctx.scenario.operators.weight(*index) as u128;
+                let registered = if *behaviour == Behaviour::RogueKey {
+                    // A rogue key comes without a valid proof of possession: registering it
+                    // must fail, and the operator then signs with a key the chain does not know.
+                    let rogue = SecretKey::from_ikm(&bls_ikm(ctx.seed ^ 0xdead, *index)).map_err(|e| e.to_string())?;
+                    let pop = exoavs::crypto::bls::pop_prove(&bls, &dep.chain_id_string, key.address());
+                    use exoavs::chain::avs::emulation;
+                    let joined = async {
+                        emulation::register_operator(&op).await?;
+                        emulation::set_stake(&dep.admin, dep.avs.address, key.address(), stake).await?;
+                        dep.avs.opt_in(&op).await
+                    }
+                    .await;
+                    let rogue_reg = dep.avs.register_bls_key(&op, &rogue.public_key().to_eip2537(), &pop.to_eip2537()).await;
+                    ctx.report.event(EventKind::Note {
+                        text: format!("operator-{index} rogue key registration: {}", if rogue_reg.is_ok() { "ACCEPTED" } else { "refused" }),
+                    });
+                    joined.map(|_| ()).map_err(|e| e.to_string())
+                } else {
+                    register_operator(&dep, &op, &bls, stake).await.map_err(|e| e.to_string())
+                };
+                registered?;
+            }
+            Ok(Deployed { avs: dep.avs, start_block: dep.start_block, operators, admin: ctx.deployer.clone() })
+        })
+    }
+
+    /// No challenger driver yet in `exoavs::node`.
+    fn has(&self, role: &Role) -> bool {
+        !matches!(role, Role::Challenger)
+    }
+
+    fn new_store(&self, _role: Role) -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn chain_view(&self, d: &Deployed) -> ChainView {
+        ChainView {
+            service: d.avs.address,
+            epoch_seconds: EPOCH_SECONDS,
+            operators: d.operators.clone(),
+            confirmations: 1,
+            two_phase: false,
+            stakes: Vec::new(),
+        }
+    }
+
+    fn node(&self, ctx: NodeCtx<Deployed, MemoryStore>) -> LocalFuture<()> {
+        Box::pin(async move {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(forward(rx, ctx.report.clone(), ctx.deployment.operators.clone()));
+            let events = EventSink::new(tx);
+            let store: Arc<dyn Store> = Arc::new(ctx.store.clone());
+            // Like a process under a service manager: a node whose driver gives up (a chain
+            // call failed for good, say) starts again a second later from its store.
+            loop {
+                let result = match ctx.role {
+                    Role::Generator => generator(&ctx).await,
+                    Role::Aggregator => aggregator(&ctx, store.clone(), events.clone()).await,
+                    Role::Operator { behaviour: Behaviour::Silent, .. } => {
+                        std::future::pending::<()>().await;
+                        Ok(())
+                    }
+                    Role::Operator { index, behaviour } => operator(&ctx, index, behaviour, store.clone(), events.clone()).await,
+                    Role::Challenger => return,
+                };
+                match result {
+                    Ok(()) => return,
+                    Err(e) => ctx.report.event(EventKind::Note { text: format!("node stopped, restarting in 1 s: {e}") }),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    }
+}
+
+/// Driver events into the trace, operators named by index.
+async fn forward(mut rx: tokio::sync::mpsc::UnboundedReceiver<NodeEvent>, report: Reporter, operators: Vec<Address>) {
+    let idx = |a: &Address| operators.iter().position(|o| o == a).unwrap_or(usize::MAX);
+    while let Some(ev) = rx.recv().await {
+        let kind = match ev {
+            NodeEvent::ResponseSent { task, operator, result } => EventKind::ResponseSent { task, operator: idx(&operator), result },
+            NodeEvent::ResponseReceived { task, operator } => EventKind::ResponseReceived { task, operator: idx(&operator) },
+            NodeEvent::ResponseRejected { task, operator, reason } => EventKind::ResponseRejected {
+                task,
+                operator: idx(&operator),
+                reason: reason.split(" (").next().unwrap_or_default().to_string(),
+            },
+            NodeEvent::AggregateSubmitted { task, .. } => EventKind::Note { text: format!("aggregate submitted for task {task}") },
+            other => EventKind::Note { text: format!("{other:?}") },
+        };
+        report.event(kind);
+    }
+}
+
+async fn generator(ctx: &NodeCtx<Deployed, MemoryStore>) -> Result<(), String> {
+    let admin = Client::new(ctx.rpc(), ctx.deployment.admin.clone(), tx_config()).await.map_err(|e| e.to_string())?;
+    let s = &ctx.scenario;
+    // Tasks already on chain (created before a crash) are not created again.
+    let filter = ctx.deployment.avs.task_created_filter().from_block(ctx.deployment.start_block);
+    let existing = {
+        use alloy::providers::Provider;
+        admin.reader().provider().get_logs(&filter).await.map_err(|e| e.to_string())?.len() as u64
+    };
+    for i in existing..s.tasks.count {
+        tokio::time::sleep(Duration::from_millis(s.tasks.interval_ms)).await;
+        let h = keccak256([ctx.seed.to_be_bytes(), i.to_be_bytes()].concat());
+        let a = u64::from_be_bytes(h[..8].try_into().unwrap_or_default()) % 1_000_000;
+        let b = u64::from_be_bytes(h[8..16].try_into().unwrap_or_default()) % 1_000_000;
+        let period = (s.tasks.response_window_ms / 1000).max(1);
+        // A task the chain did not take is retried; the generator does not skip numbers.
+        loop {
+            match ctx.deployment.avs.create_task(&admin, a, b, s.threshold_percent, period, 10, 10).await {
+                Ok(_) => break,
+                Err(e) => ctx.report.event(EventKind::Note { text: format!("createNewTask failed, retrying: {e}") }),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+async fn aggregator(ctx: &NodeCtx<Deployed, MemoryStore>, store: Arc<dyn Store>, events: EventSink) -> Result<(), String> {
+    let chain = Client::new(ctx.rpc(), ctx.chain_key.clone(), tx_config()).await.map_err(|e| e.to_string())?;
+    let cfg = AggregatorNodeConfig { listen: ctx.aggregator_listen, watch: watch(ctx.deployment.start_block), ..AggregatorNodeConfig::default() };
+    let node = AggregatorNode::new(chain, ctx.deployment.avs, store, cfg, events).await.map_err(|e| e.to_string())?;
+    node.run().await.map_err(|e| e.to_string())
+}
+
+async fn operator(
+    ctx: &NodeCtx<Deployed, MemoryStore>,
+    index: usize,
+    behaviour: Behaviour,
+    store: Arc<dyn Store>,
+    events: EventSink,
+) -> Result<(), String> {
+    let chain = Client::new(ctx.rpc(), ctx.chain_key.clone(), tx_config()).await.map_err(|e| e.to_string())?;
+    let key = SecretKey::from_ikm(&bls_ikm(ctx.seed, index)).map_err(|e| e.to_string())?;
+    let cfg = OperatorConfig {
+        flow: flow(ctx.scenario.flow),
+        aggregator: Some(ctx.aggregator_addr),
+        watch: watch(ctx.deployment.start_block),
+        hook: byzantine_hook(ctx.seed, index, behaviour)?,
+        ..OperatorConfig::default()
+    };
+    let node = OperatorNode::new(chain, ctx.deployment.avs, key, store, cfg, events).await.map_err(|e| e.to_string())?;
+    node.run().await.map_err(|e| e.to_string())
+}
+
+/// The byzantine behaviours, as alterations of the honest operator's signed response.
+fn byzantine_hook(seed: u64, index: usize, behaviour: Behaviour) -> Result<Option<ResponseHook>, String> {
+    let own = SecretKey::from_ikm(&bls_ikm(seed, index)).map_err(|e| e.to_string())?;
+    let stranger = SecretKey::from_ikm(&bls_ikm(seed ^ 0xdead, index)).map_err(|e| e.to_string())?;
+    let sign = move |k: &SecretKey, task: u64, result: u64| k.sign(&task_response_digest(task, result)).to_uncompressed().to_vec();
+    let hook: ResponseHook = match behaviour {
+        Behaviour::Honest | Behaviour::CrashRestart | Behaviour::Silent => return Ok(None),
+        Behaviour::WrongSum => Arc::new(move |r: &mut Response| {
+            r.result = r.result.wrapping_add(1);
+            r.signature = sign(&own, r.task_id, r.result);
+        }),
+        Behaviour::InvalidSignature => Arc::new(move |r: &mut Response| r.signature = sign(&stranger, r.task_id, r.result)),
+        Behaviour::SignsAnotherTask => Arc::new(move |r: &mut Response| r.signature = sign(&own, r.task_id.wrapping_add(1), r.result)),
+        Behaviour::RogueKey => Arc::new(move |r: &mut Response| r.signature = sign(&stranger, r.task_id, r.result)),
+        Behaviour::Replay => {
+            let last: Arc<Mutex<Option<Response>>> = Arc::default();
+            Arc::new(move |r: &mut Response| {
+                let mut l = last.lock().unwrap_or_else(|p| p.into_inner());
+                let current = r.clone();
+                if let Some(prev) = l.as_ref() {
+                    if prev.task_id != r.task_id {
+                        *r = prev.clone();
+                    }
+                }
+                *l = Some(current);
+            })
+        }
+        Behaviour::Equivocate => {
+            let flip: Arc<Mutex<bool>> = Arc::default();
+            Arc::new(move |r: &mut Response| {
+                let mut f = flip.lock().unwrap_or_else(|p| p.into_inner());
+                if *f {
+                    r.result = r.result.wrapping_add(7);
+                    r.signature = sign(&own, r.task_id, r.result);
+                }
+                *f = !*f;
+            })
+        }
+    };
+    Ok(Some(hook))
+}
