@@ -27,11 +27,15 @@
 //! N that is about log2(N) pairing checks, each reusing the message hash and its precomputed
 //! Miller-loop lines.
 
-use blst::{blst_p1, blst_p1_add_or_double, blst_p1_affine, blst_p1_cneg, blst_p2_affine};
+use blst::{
+    blst_fp12, blst_fp12_conjugate, blst_fp12_is_one, blst_fp12_mul, blst_p1, blst_p1_add_or_double,
+    blst_p1_affine, blst_p1_cneg, blst_p1_is_inf, blst_p2, blst_p2_add_or_double, blst_p2_affine,
+    blst_p2_cneg, blst_p2_in_g2, blst_p2_is_inf, blst_p2_to_affine,
+};
 
 use super::bls::{
     AggregatePublicKey, PreparedMessage, PublicKey, Signature, aggregate_public_keys, sum_g1,
-    sum_g2,
+    sum_g2, sum_g2_projective,
 };
 
 /// What the fast path decided. Indices refer to the caller's `items`.
@@ -65,7 +69,9 @@ pub fn verify_aggregate(prepared: &PreparedMessage, items: &[(PublicKey, Signatu
         })
         .collect();
     if !candidates.is_empty() {
-        v.solve(&candidates, false);
+        let (s, apk) = v.sums(&candidates);
+        let verdict = v.evaluate(&s, &apk);
+        v.solve(&candidates, s, apk, verdict);
     }
     v.finish()
 }
@@ -83,37 +89,114 @@ struct Verifier<'a> {
     checks: usize,
 }
 
+/// Verdict on a set. `Invalid(Some(d))` carries the set's defect `d = e(apk, H)·e(g1, S)⁻¹` (after
+/// final exponentiation; 1 iff valid), known only when `S ∈ G2` — bilinearity, and so
+/// `d_parent = d_left · d_right`, holds only there.
+enum Verdict {
+    Valid,
+    Invalid(Option<blst_fp12>),
+}
+
+fn neg_p2(p: &blst_p2) -> blst_p2 {
+    let mut n = *p;
+    // SAFETY: valid pointer.
+    unsafe { blst_p2_cneg(&mut n, true) };
+    n
+}
+
+fn neg_p1(p: &blst_p1) -> blst_p1 {
+    let mut n = *p;
+    // SAFETY: valid pointer.
+    unsafe { blst_p1_cneg(&mut n, true) };
+    n
+}
+
 impl Verifier<'_> {
-    fn check(&mut self, set: &[usize]) -> bool {
+    fn sums(&self, set: &[usize]) -> (blst_p2, blst_p1) {
         let sig_ptrs: Vec<*const blst_p2_affine> =
             set.iter().map(|&i| &self.items[i].1.point as *const _).collect();
-        let sum = sum_g2(&sig_ptrs);
-        if !sum.in_subgroup() {
-            return false;
-        }
         let pk_ptrs: Vec<*const blst_p1_affine> =
             set.iter().map(|&i| self.items[i].0.point() as *const _).collect();
-        let apk = sum_g1(&pk_ptrs);
-        self.checks += 1;
-        self.prepared.pairing_check(&apk.affine(), &sum.point)
+        (sum_g2_projective(&sig_ptrs), sum_g1(&pk_ptrs).point)
     }
 
-    /// Sorts `set` into valid/invalid. `known_bad`: the set is already known to fail.
-    /// Returns whether the whole set was valid.
-    fn solve(&mut self, set: &[usize], known_bad: bool) -> bool {
-        if !known_bad && self.check(set) {
-            self.valid.extend_from_slice(set);
-            return true;
+    /// One subgroup check and (if that passes) one pairing.
+    fn evaluate(&mut self, s: &blst_p2, apk: &blst_p1) -> Verdict {
+        // SAFETY: valid pointers.
+        unsafe {
+            if !blst_p2_in_g2(s) {
+                return Verdict::Invalid(None);
+            }
+            if blst_p2_is_inf(s) || blst_p1_is_inf(apk) {
+                // Not checkable by the pairing shortcut; leaves decide.
+                return Verdict::Invalid(None);
+            }
         }
+        self.checks += 1;
+        let apk_aff = AggregatePublicKey { point: *apk }.affine();
+        let mut s_aff = blst_p2_affine::default();
+        // SAFETY: valid pointers.
+        unsafe { blst_p2_to_affine(&mut s_aff, s) };
+        let d = self.prepared.defect(&apk_aff, &s_aff);
+        // SAFETY: valid pointer.
+        if unsafe { blst_fp12_is_one(&d) } { Verdict::Valid } else { Verdict::Invalid(Some(d)) }
+    }
+
+    /// Sorts `set` (whose sums are `s`, `apk` and whose verdict is `verdict`) into valid/invalid.
+    fn solve(&mut self, set: &[usize], s: blst_p2, apk: blst_p1, verdict: Verdict) {
+        let parent_defect = match verdict {
+            Verdict::Valid => {
+                self.valid.extend_from_slice(set);
+                return;
+            }
+            Verdict::Invalid(d) => d,
+        };
         if set.len() == 1 {
             self.invalid.push(set[0]);
-            return false;
+            return;
         }
         let (left, right) = set.split_at(set.len() / 2);
-        let left_ok = self.solve(left, false);
-        // If the left half passed, the right half alone carries the failure.
-        self.solve(right, left_ok);
-        false
+        let (s_l, apk_l) = self.sums(left);
+        let mut s_r = blst_p2::default();
+        let mut apk_r = blst_p1::default();
+        // SAFETY: valid pointers.
+        unsafe {
+            blst_p2_add_or_double(&mut s_r, &s, &neg_p2(&s_l));
+            blst_p1_add_or_double(&mut apk_r, &apk, &neg_p1(&apk_l));
+        }
+        let v_l = self.evaluate(&s_l, &apk_l);
+        // The right half's defect is the parent's divided by the left's (GT elements after the
+        // final exponentiation are unitary: inverse = conjugate), when both are known and
+        // S_right ∈ G2; otherwise it costs its own pairing.
+        let left_defect = match &v_l {
+            Verdict::Valid => Some(None),
+            Verdict::Invalid(Some(d)) => Some(Some(*d)),
+            Verdict::Invalid(None) => None,
+        };
+        // SAFETY: valid pointer.
+        let r_in_g2 = unsafe { blst_p2_in_g2(&s_r) };
+        let v_r = match (parent_defect, left_defect) {
+            (_, _) if !r_in_g2 => Verdict::Invalid(None),
+            (Some(dp), Some(dl)) => {
+                let d_r = match dl {
+                    None => dp,
+                    Some(mut dl) => {
+                        let mut out = blst_fp12::default();
+                        // SAFETY: valid pointers.
+                        unsafe {
+                            blst_fp12_conjugate(&mut dl);
+                            blst_fp12_mul(&mut out, &dp, &dl);
+                        }
+                        out
+                    }
+                };
+                // SAFETY: valid pointer.
+                if unsafe { blst_fp12_is_one(&d_r) } { Verdict::Valid } else { Verdict::Invalid(Some(d_r)) }
+            }
+            _ => self.evaluate(&s_r, &apk_r),
+        };
+        self.solve(left, s_l, apk_l, v_l);
+        self.solve(right, s_r, apk_r, v_r);
     }
 
     fn finish(mut self) -> AggregateOutcome {

@@ -20,7 +20,7 @@ use blst::{
     blst_p2_affine_is_inf, blst_p2_affine_serialize, blst_p2_deserialize, blst_p2_to_affine,
     blst_p2_uncompress, blst_p2s_add, blst_precompute_lines, blst_scalar,
     blst_bendian_from_scalar, blst_scalar_from_bendian, blst_sign_pk_in_g1, blst_sk_check,
-    blst_sk_to_pk_in_g1, blst_fp12_finalverify,
+    blst_sk_to_pk_in_g1, blst_fp12_finalverify, blst_fp12_conjugate, blst_fp12_mul, blst_final_exp,
 };
 use rand::RngCore;
 use zeroize::Zeroizing;
@@ -460,16 +460,20 @@ pub fn aggregate_signatures(sigs: &[Signature]) -> Signature {
 }
 
 pub(crate) fn sum_g2(ptrs: &[*const blst_p2_affine]) -> Signature {
-    let mut sum = blst_p2::default();
+    let sum = sum_g2_projective(ptrs);
     let mut aff = blst_p2_affine::default();
+    // SAFETY: valid pointers.
+    unsafe { blst_p2_to_affine(&mut aff, &sum) };
+    Signature { point: aff }
+}
+
+pub(crate) fn sum_g2_projective(ptrs: &[*const blst_p2_affine]) -> blst_p2 {
+    let mut sum = blst_p2::default();
     if !ptrs.is_empty() {
         // SAFETY: every pointer refers to a live affine point for the duration of the call.
-        unsafe {
-            blst_p2s_add(&mut sum, ptrs.as_ptr(), ptrs.len());
-            blst_p2_to_affine(&mut aff, &sum);
-        }
+        unsafe { blst_p2s_add(&mut sum, ptrs.as_ptr(), ptrs.len()) };
     }
-    Signature { point: aff }
+    sum
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -517,6 +521,24 @@ impl PreparedMessage {
             blst_miller_loop(&mut rhs, sig, blst_p1_affine_generator());
             blst_fp12_finalverify(&lhs, &rhs)
         }
+    }
+
+    /// `e(pk, H(m)) · e(g1, sig)⁻¹` after final exponentiation: 1 iff the pair verifies, and
+    /// multiplicative over sums of G1/G2 points (bisection derives halves from it).
+    pub(crate) fn defect(&self, pk: &blst_p1_affine, sig: &blst_p2_affine) -> blst_fp12 {
+        let mut lhs = blst_fp12::default();
+        let mut rhs = blst_fp12::default();
+        let mut prod = blst_fp12::default();
+        let mut out = blst_fp12::default();
+        // SAFETY: valid pointers; lines were filled by `blst_precompute_lines`.
+        unsafe {
+            blst_miller_loop_lines(&mut lhs, self.lines.as_ptr(), pk);
+            blst_miller_loop(&mut rhs, sig, blst_p1_affine_generator());
+            blst_fp12_conjugate(&mut rhs);
+            blst_fp12_mul(&mut prod, &lhs, &rhs);
+            blst_final_exp(&mut out, &prod);
+        }
+        out
     }
 }
 
