@@ -222,7 +222,7 @@ async fn spawn_roles(
     }
     let (response_period, statistical_period) = match flow {
         Flow::Aggregated => (5, 0),
-        Flow::TwoPhase => (2, 2),
+        Flow::TwoPhase => (3, 3),
     };
     let gen_cfg = GeneratorNodeConfig {
         interval: opts.interval,
@@ -353,8 +353,9 @@ async fn follow(
                     continue;
                 }
                 v.done = true;
+                let _ = gas;
                 println!(
-                    "task {task}: settled (gas {gas}): {} rewarded, {} slashed; tasks({task}).settled = true",
+                    "task {task}: settled: {} rewarded, {} slashed; tasks({task}).settled = true",
                     rewarded.len(),
                     slashed.len()
                 );

@@ -135,6 +135,8 @@ impl OperatorNode {
                 self.execute(now, actions).await?;
             }
         }
+        // Submissions above may have taken blocks: decide commits on a fresh epoch.
+        let now = if batch.logs.is_empty() { now } else { self.clock.now(&self.chain).await? };
         let actions = self.machine.handle(now, OperatorInput::Tick);
         self.execute(now, actions).await?;
         self.deliver(now).await;
