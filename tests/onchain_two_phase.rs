@@ -49,8 +49,9 @@ async fn two_phase_with_blst_signatures_and_settlement() {
         ops.push((c, key));
     }
 
-    // Long enough windows that the transactions of one phase fit in them on a busy machine.
-    let (resp, stat) = (4u64, 4u64);
+    // Epochs are wall-clock seconds between the explicit jumps: windows of several seconds leave room
+    // for a busy machine (each phase takes a few transactions).
+    let (resp, stat) = (6u64, 8u64);
     let (task, _) = dep
         .avs
         .create_task(&admin, 19, 23, 50, resp, 1, stat)
