@@ -55,6 +55,14 @@ pub struct AggregatorNode {
     sizes: HashMap<TaskId, usize>,
     accepted: HashMap<TaskId, usize>,
     closed: HashSet<TaskId>,
+    /// The connection acceptor; stopped with the node, so a restarted node can bind again.
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for AggregatorNode {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
 }
 
 impl AggregatorNode {
@@ -78,7 +86,7 @@ impl AggregatorNode {
             .local_addr()
             .map_err(|e| NodeError::Io(format!("local address: {e}")))?;
         let (tx, rx) = mpsc::channel::<Incoming>(cfg.queue.max(1));
-        tokio::spawn(net::serve(listener, tx));
+        let server = tokio::spawn(net::serve(listener, tx));
         tracing::info!(%local_addr, "aggregator listening");
         Ok(AggregatorNode {
             chain,
@@ -94,6 +102,7 @@ impl AggregatorNode {
             sizes: HashMap::new(),
             accepted: HashMap::new(),
             closed: HashSet::new(),
+            server,
         })
     }
 
