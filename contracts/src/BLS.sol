@@ -59,7 +59,7 @@ library BLS {
     /// RFC 9380 section 5.3.1 expand_message_xmd with SHA-256 (b_in_bytes 32, s_in_bytes 64).
     function expandMessageXmd(bytes memory message, bytes memory dst, uint256 lenInBytes)
         internal
-        view // sha256 is precompile 0x02; solc calls it pure, the EVM does a call
+        pure
 
         returns (bytes memory out)
     {
