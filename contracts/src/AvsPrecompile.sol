@@ -564,7 +564,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         for (uint256 i = 0; i < rewardOps.length; i++) {
             OpState memory s = _opAt(avs, rewardOps[i], v);
             if (!s.optedIn) revert NotInSnapshot(rewardOps[i]);
-            _markOnce(0, rewardOps[i]);
+            _markOnce(t.taskID, 0, rewardOps[i]);
             rewardStake += s.stake;
         }
         if (t.isExpected && rewardStake != 0) {
@@ -579,7 +579,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         for (uint256 i = 0; i < slashOps.length; i++) {
             address op = slashOps[i];
             if (!_opAt(avs, op, v).optedIn) revert NotInSnapshot(op);
-            _markOnce(1, op);
+            _markOnce(t.taskID, 1, op);
             uint128 cur = _latest[avs][op].stake;
             uint128 cut = uint128(uint256(cur) * slashProportion / 100);
             if (cut != 0) {
@@ -590,9 +590,10 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         }
     }
 
-    /// Rejects an operator listed twice in the same list of one call (transient storage, O(1) each).
-    function _markOnce(uint256 list, address op) private {
-        bytes32 slot = keccak256(abi.encode("AvsPrecompile.markOnce", list, op));
+    /// Rejects an operator listed twice in the same list of one challenge (transient storage, O(1) each). The
+    /// key names the task contract and task, so several challenges in one transaction do not collide.
+    function _markOnce(uint64 taskID, uint256 list, address op) private {
+        bytes32 slot = keccak256(abi.encode("AvsPrecompile.markOnce", msg.sender, taskID, list, op));
         uint256 seen;
         assembly {
             seen := tload(slot)

@@ -198,3 +198,35 @@ contract AvsPrecompileRawTest is AvsBase {
         assertEq(list[0].taskResponseHash, vm.toString(keccak256(resp)));
     }
 }
+
+/// Two challenges in one transaction (a batching AVS) must not see each other's duplicate marks.
+contract BatchingAvs is RawAvs {
+    function challengeTwo(address sender, uint64 a, uint64 b, address[] calldata reward) external {
+        AVSMANAGER_CONTRACT.challenge(sender, a, address(this), 100, true, reward, new address[](0));
+        AVSMANAGER_CONTRACT.challenge(sender, b, address(this), 100, true, reward, new address[](0));
+    }
+}
+
+contract AvsPrecompileBatchTest is AvsBase {
+    function test_twoChallengesInOneTransaction() public {
+        BatchingAvs b = new BatchingAvs();
+        vm.prank(owner, owner);
+        b.registerAVS(_params(address(0)));
+        address op = address(0x6001);
+        vm.startPrank(op, op);
+        pre.registerOperator();
+        b.optIn(op);
+        vm.stopPrank();
+        pre.setOperatorStake(address(b), op, 10);
+        vm.startPrank(owner, owner);
+        uint64 t1 = b.createTask(owner, 50);
+        uint64 t2 = b.createTask(owner, 50);
+        vm.stopPrank();
+        _warpToEpoch(_epoch() + 4);
+        address[] memory reward = new address[](1);
+        reward[0] = op;
+        vm.prank(owner, owner);
+        b.challengeTwo(owner, t1, t2, reward);
+        assertEq(pre.rewardOf(address(b), op), 2); // 1 per task: 10 * 10 %
+    }
+}
