@@ -21,7 +21,7 @@ import {Bech32} from "./Bech32.sol";
 /// registered key; the epoch hook's statistics (signed / unsigned operators, power), computed lazily once
 /// the statistical window is over; challenge once, after the statistical window, by the task's AVS.
 ///
-/// Deliberate differences (documented in /work/coord/H1.md):
+/// Deliberate differences (also in contracts/README.md):
 /// - Points are EIP-2537 encoded (key 128 bytes, signature 256 bytes), not compressed (48/96).
 /// - Epochs are block.timestamp / duration; besides minute/hour/day/week there are the emulation-only
 ///   identifiers "devnet-1s" and "devnet-2s" so that two-phase tasks settle in seconds.
