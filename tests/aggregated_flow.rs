@@ -22,46 +22,86 @@ async fn accepted_logs(w: &World) -> Vec<Accepted> {
         .get_logs(&w.avs().task_responded_filter().from_block(0))
         .await
         .expect("logs");
-    logs.iter().filter_map(|l| w.avs().decode_task_responded(l)).collect()
+    logs.iter()
+        .filter_map(|l| w.avs().decode_task_responded(l))
+        .collect()
 }
 
 #[tokio::test]
 async fn round_trip_with_a_wrong_operator() {
     let mut w = world(4, "minute").await;
-    let (task, _) = w.avs().create_task(&w.dep.admin, 20, 22, 67, 5, 0, 0).await.expect("task");
-    let (agg, h) = w.start_aggregator(LOOPBACK_ANY, Arc::new(MemoryStore::default())).await;
+    let (task, _) = w
+        .avs()
+        .create_task(&w.dep.admin, 20, 22, 67, 5, 0, 0)
+        .await
+        .expect("task");
+    let (agg, h) = w
+        .start_aggregator(LOOPBACK_ANY, Arc::new(MemoryStore::default()))
+        .await;
     w.keep(h);
     // The wrong operator answers first, so its rejection is certain (not a late arrival).
     let wrong = w.ops[3].0.address();
     let key = exoavs::crypto::bls::SecretKey::from_bytes(&w.ops[3].1.to_bytes()[..]).expect("key");
-    w.start_operator(3, Flow::Aggregated, Some(agg), Some(wrong_sum(key))).await;
-    let ev = w
-        .wait_for(20, |e| matches!(e, NodeEvent::ResponseRejected { operator, .. } if *operator == wrong))
+    w.start_operator(3, Flow::Aggregated, Some(agg), Some(wrong_sum(key)))
         .await;
-    let NodeEvent::ResponseRejected { reason, .. } = ev else { unreachable!() };
-    assert!(reason.starts_with("wrong-sum"), "rejected for the wrong reason: {reason}");
+    let ev = w
+        .wait_for(
+            20,
+            |e| matches!(e, NodeEvent::ResponseRejected { operator, .. } if *operator == wrong),
+        )
+        .await;
+    let NodeEvent::ResponseRejected { reason, .. } = ev else {
+        unreachable!()
+    };
+    assert!(
+        reason.starts_with("wrong-sum"),
+        "rejected for the wrong reason: {reason}"
+    );
 
     for i in 0..3 {
         w.start_operator(i, Flow::Aggregated, Some(agg), None).await;
     }
-    w.wait_for(30, |e| matches!(e, NodeEvent::TaskAccepted { task: t, .. } if *t == task.id)).await;
-    let state = w.avs().task(w.dep.admin.reader(), task.id).await.expect("state");
+    w.wait_for(
+        30,
+        |e| matches!(e, NodeEvent::TaskAccepted { task: t, .. } if *t == task.id),
+    )
+    .await;
+    let state = w
+        .avs()
+        .task(w.dep.admin.reader(), task.id)
+        .await
+        .expect("state");
     assert!(state.responded);
     let acc = accepted_logs(&w).await;
     assert_eq!(acc.len(), 1);
     assert_eq!(acc[0].sum, 42);
-    assert_eq!(acc[0].non_signers, vec![wrong], "the wrong operator is not counted");
+    assert_eq!(
+        acc[0].non_signers,
+        vec![wrong],
+        "the wrong operator is not counted"
+    );
     assert_eq!(acc[0].signed_stake, alloy::primitives::U256::from(300));
 
     // Its signature over the wrong sum went to the contract as a fraud proof (slashable).
     let r = w.dep.admin.reader();
-    let logs = r.provider().get_logs(&w.avs().all_events_filter().from_block(0)).await.expect("logs");
-    let proofs: Vec<_> = logs.iter().filter_map(|l| w.avs().decode_wrong_sum_proven(l)).collect();
+    let logs = r
+        .provider()
+        .get_logs(&w.avs().all_events_filter().from_block(0))
+        .await
+        .expect("logs");
+    let proofs: Vec<_> = logs
+        .iter()
+        .filter_map(|l| w.avs().decode_wrong_sum_proven(l))
+        .collect();
     assert_eq!(proofs, vec![(task.id, wrong, 43)]);
 }
 
 /// Send one raw frame body, return the decoded reply (None if the server closed instead).
-async fn raw_exchange(addr: std::net::SocketAddr, body: &[u8], declared_len: Option<u32>) -> Option<Message> {
+async fn raw_exchange(
+    addr: std::net::SocketAddr,
+    body: &[u8],
+    declared_len: Option<u32>,
+) -> Option<Message> {
     use tokio::io::AsyncWriteExt;
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     match declared_len {
@@ -71,7 +111,10 @@ async fn raw_exchange(addr: std::net::SocketAddr, body: &[u8], declared_len: Opt
         }
         None => net::write_frame(&mut s, body).await.expect("frame"),
     }
-    let reply = tokio::time::timeout(Duration::from_secs(5), net::read_frame(&mut s)).await.ok()?.ok()??;
+    let reply = tokio::time::timeout(Duration::from_secs(5), net::read_frame(&mut s))
+        .await
+        .ok()?
+        .ok()??;
     codec::decode(&reply).ok()
 }
 
@@ -85,14 +128,24 @@ fn code_of(reply: &Reply) -> Option<u16> {
 #[tokio::test]
 async fn aggregator_rejects_hostile_responses_and_keeps_serving() {
     let mut w = world(3, "minute").await;
-    let (task, _) = w.avs().create_task(&w.dep.admin, 1, 2, 100, 5, 0, 0).await.expect("task");
-    let (agg, h) = w.start_aggregator(LOOPBACK_ANY, Arc::new(MemoryStore::default())).await;
+    let (task, _) = w
+        .avs()
+        .create_task(&w.dep.admin, 1, 2, 100, 5, 0, 0)
+        .await
+        .expect("task");
+    let (agg, h) = w
+        .start_aggregator(LOOPBACK_ANY, Arc::new(MemoryStore::default()))
+        .await;
     w.keep(h);
     // Let the aggregator learn the task before we talk to it.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let t = Duration::from_secs(5);
     let (op0, key0) = (&w.ops[0].0.address(), &w.ops[0].1);
-    let sign = |task_id, result| key0.sign(&task_response_digest(task_id, result)).to_uncompressed().to_vec();
+    let sign = |task_id, result| {
+        key0.sign(&task_response_digest(task_id, result))
+            .to_uncompressed()
+            .to_vec()
+    };
     let good = Response {
         task_id: task.id,
         result: 3,
@@ -102,22 +155,34 @@ async fn aggregator_rejects_hostile_responses_and_keeps_serving() {
 
     // Malformed: not a message at all.
     let m = raw_exchange(agg, b"\x01\x09garbage", None).await;
-    assert!(matches!(m, Some(Message::Reject { code: 1, .. })), "malformed: {m:?}");
+    assert!(
+        matches!(m, Some(Message::Reject { code: 1, .. })),
+        "malformed: {m:?}"
+    );
     // Oversized: a length prefix far beyond the limit; refused without reading it.
     let m = raw_exchange(agg, &[0u8; 16], Some(1 << 20)).await;
-    assert!(!matches!(m, Some(Message::Ack)), "oversized frame was acknowledged");
+    assert!(
+        !matches!(m, Some(Message::Ack)),
+        "oversized frame was acknowledged"
+    );
     // Unknown operator: a key and address nobody registered.
     let stranger = exoavs::crypto::bls::SecretKey::from_ikm(&[7u8; 32]).expect("ikm");
     let bad = Response {
         operator: Address::repeat_byte(0x77),
-        signature: stranger.sign(&task_response_digest(task.id, 3)).to_uncompressed().to_vec(),
+        signature: stranger
+            .sign(&task_response_digest(task.id, 3))
+            .to_uncompressed()
+            .to_vec(),
         ..good.clone()
     };
     let r = net::send_response(agg, &bad, t).await.expect("reply");
     assert_eq!(code_of(&r), Some(4), "unknown operator: {r:?}");
     // Invalid signature: op0's address, someone else's signature.
     let bad = Response {
-        signature: stranger.sign(&task_response_digest(task.id, 3)).to_uncompressed().to_vec(),
+        signature: stranger
+            .sign(&task_response_digest(task.id, 3))
+            .to_uncompressed()
+            .to_vec(),
         ..good.clone()
     };
     let r = net::send_response(agg, &bad, t).await.expect("reply");
@@ -139,17 +204,33 @@ async fn aggregator_rejects_hostile_responses_and_keeps_serving() {
     for i in 0..3 {
         w.start_operator(i, Flow::Aggregated, Some(agg), None).await;
     }
-    w.wait_for(30, |e| matches!(e, NodeEvent::TaskAccepted { task: x, .. } if *x == task.id)).await;
-    assert!(w.avs().task(w.dep.admin.reader(), task.id).await.expect("state").responded);
+    w.wait_for(
+        30,
+        |e| matches!(e, NodeEvent::TaskAccepted { task: x, .. } if *x == task.id),
+    )
+    .await;
+    assert!(
+        w.avs()
+            .task(w.dep.admin.reader(), task.id)
+            .await
+            .expect("state")
+            .responded
+    );
 }
 
 #[tokio::test]
 async fn threshold_not_reached_means_no_submission() {
     let mut w = world(3, "devnet-1s").await;
-    let (agg, h) = w.start_aggregator(LOOPBACK_ANY, Arc::new(MemoryStore::default())).await;
+    let (agg, h) = w
+        .start_aggregator(LOOPBACK_ANY, Arc::new(MemoryStore::default()))
+        .await;
     w.keep(h);
     // 2 of 3 equal stakes = 66% < 67%.
-    let (task, _) = w.avs().create_task(&w.dep.admin, 5, 6, 67, 2, 0, 0).await.expect("task");
+    let (task, _) = w
+        .avs()
+        .create_task(&w.dep.admin, 5, 6, 67, 2, 0, 0)
+        .await
+        .expect("task");
     w.start_operator(0, Flow::Aggregated, Some(agg), None).await;
     w.start_operator(1, Flow::Aggregated, Some(agg), None).await;
     let mut seen = Vec::new();
@@ -161,14 +242,26 @@ async fn threshold_not_reached_means_no_submission() {
         .await;
     assert!(matches!(ev, NodeEvent::TaskExpired { .. }));
     assert!(
-        seen.iter().filter(|e| matches!(e, NodeEvent::Progress { .. })).count() == 2,
+        seen.iter()
+            .filter(|e| matches!(e, NodeEvent::Progress { .. }))
+            .count()
+            == 2,
         "both responses were accepted: {seen:?}"
     );
     assert!(
-        !seen.iter().any(|e| matches!(e, NodeEvent::AggregateSubmitted { .. } | NodeEvent::SubmitFailed { .. })),
+        !seen.iter().any(|e| matches!(
+            e,
+            NodeEvent::AggregateSubmitted { .. } | NodeEvent::SubmitFailed { .. }
+        )),
         "nothing may be submitted below the threshold: {seen:?}"
     );
-    assert!(!w.avs().task(w.dep.admin.reader(), task.id).await.expect("state").responded);
+    assert!(
+        !w.avs()
+            .task(w.dep.admin.reader(), task.id)
+            .await
+            .expect("state")
+            .responded
+    );
     assert!(accepted_logs(&w).await.is_empty());
 }
 
@@ -176,26 +269,56 @@ async fn threshold_not_reached_means_no_submission() {
 async fn aggregator_killed_mid_task_restarts_and_submits_once() {
     let mut w = world(3, "minute").await;
     let store = MemoryStore::default();
-    let (task, _) = w.avs().create_task(&w.dep.admin, 40, 2, 100, 5, 0, 0).await.expect("task");
-    let (addr, first) = w.start_aggregator(LOOPBACK_ANY, Arc::new(store.clone())).await;
-    w.start_operator(0, Flow::Aggregated, Some(addr), None).await;
-    w.start_operator(1, Flow::Aggregated, Some(addr), None).await;
-    w.wait_for(30, |e| matches!(e, NodeEvent::Progress { responses: 2, .. })).await;
+    let (task, _) = w
+        .avs()
+        .create_task(&w.dep.admin, 40, 2, 100, 5, 0, 0)
+        .await
+        .expect("task");
+    let (addr, first) = w
+        .start_aggregator(LOOPBACK_ANY, Arc::new(store.clone()))
+        .await;
+    w.start_operator(0, Flow::Aggregated, Some(addr), None)
+        .await;
+    w.start_operator(1, Flow::Aggregated, Some(addr), None)
+        .await;
+    w.wait_for(30, |e| {
+        matches!(e, NodeEvent::Progress { responses: 2, .. })
+    })
+    .await;
     // Crash: the node is gone, its memory with it; only the store survives.
     first.abort();
     let _ = first.await;
-    assert!(!w.avs().task(w.dep.admin.reader(), task.id).await.expect("state").responded);
+    assert!(
+        !w.avs()
+            .task(w.dep.admin.reader(), task.id)
+            .await
+            .expect("state")
+            .responded
+    );
 
     let (addr2, second) = w.start_aggregator(addr, Arc::new(store)).await;
     assert_eq!(addr2, addr);
     w.keep(second);
-    w.start_operator(2, Flow::Aggregated, Some(addr), None).await;
-    w.wait_for(30, |e| matches!(e, NodeEvent::TaskAccepted { task: x, .. } if *x == task.id)).await;
+    w.start_operator(2, Flow::Aggregated, Some(addr), None)
+        .await;
+    w.wait_for(
+        30,
+        |e| matches!(e, NodeEvent::TaskAccepted { task: x, .. } if *x == task.id),
+    )
+    .await;
     let acc = accepted_logs(&w).await;
     assert_eq!(acc.len(), 1, "submitted once");
-    assert!(acc[0].non_signers.is_empty(), "all three signatures, two of them restored from the store");
+    assert!(
+        acc[0].non_signers.is_empty(),
+        "all three signatures, two of them restored from the store"
+    );
     // Nothing else gets submitted afterwards.
     let later = w.drain_for(Duration::from_secs(2)).await;
-    assert!(!later.iter().any(|e| matches!(e, NodeEvent::AggregateSubmitted { .. })), "{later:?}");
+    assert!(
+        !later
+            .iter()
+            .any(|e| matches!(e, NodeEvent::AggregateSubmitted { .. })),
+        "{later:?}"
+    );
     assert_eq!(accepted_logs(&w).await.len(), 1);
 }

@@ -18,8 +18,15 @@ pub const PRECOMPILE: Address = address!("00000000000000000000000000000000000009
 pub const DEVNET_CHAIN_ID: &str = "exoavs_31337";
 
 /// A view call: encode, `eth_call`, decode.
-pub async fn view<C: SolCall>(r: &Reader, to: Address, what: &str, call: C) -> Result<C::Return, ChainError> {
-    let tx = TransactionRequest::default().with_to(to).with_input(call.abi_encode());
+pub async fn view<C: SolCall>(
+    r: &Reader,
+    to: Address,
+    what: &str,
+    call: C,
+) -> Result<C::Return, ChainError> {
+    let tx = TransactionRequest::default()
+        .with_to(to)
+        .with_input(call.abi_encode());
     let out = r.call(what, tx).await?;
     C::abi_decode_returns(&out).map_err(|e| ChainError::Unexpected {
         what: what.to_owned(),
@@ -29,7 +36,9 @@ pub async fn view<C: SolCall>(r: &Reader, to: Address, what: &str, call: C) -> R
 
 /// A transaction request calling `call` on `to`.
 pub fn call_tx<C: SolCall>(to: Address, call: &C) -> TransactionRequest {
-    TransactionRequest::default().with_to(to).with_input(call.abi_encode())
+    TransactionRequest::default()
+        .with_to(to)
+        .with_input(call.abi_encode())
 }
 
 /// The AVS's registration parameters (those devnet and `avs register` set; the rest follow
@@ -83,10 +92,13 @@ impl Avs {
     pub async fn deploy(c: &Client) -> Result<(Avs, TxOutcome), ChainError> {
         let tx = TransactionRequest::default().with_deploy_code(S::BYTECODE.clone());
         let out = c.send("deploy AvsServiceContract", tx).await?;
-        let address = out.receipt.contract_address.ok_or_else(|| ChainError::Unexpected {
-            what: "deploy AvsServiceContract".into(),
-            detail: "receipt has no contract address".into(),
-        })?;
+        let address = out
+            .receipt
+            .contract_address
+            .ok_or_else(|| ChainError::Unexpected {
+                what: "deploy AvsServiceContract".into(),
+                detail: "receipt has no contract address".into(),
+            })?;
         Ok((Avs { address }, out))
     }
 
@@ -110,12 +122,19 @@ impl Avs {
             avsRewardProportion: p.reward_proportion,
             avsSlashProportion: p.slash_proportion,
         };
-        c.send("registerAVS", call_tx(self.address, &S::registerAVSCall { params })).await
+        c.send(
+            "registerAVS",
+            call_tx(self.address, &S::registerAVSCall { params }),
+        )
+        .await
     }
 
     pub async fn opt_in(&self, c: &Client) -> Result<TxOutcome, ChainError> {
-        c.send("registerOperatorToAVS (opt in)", call_tx(self.address, &S::registerOperatorToAVSCall {}))
-            .await
+        c.send(
+            "registerOperatorToAVS (opt in)",
+            call_tx(self.address, &S::registerOperatorToAVSCall {}),
+        )
+        .await
     }
 
     pub async fn opt_out(&self, c: &Client) -> Result<TxOutcome, ChainError> {
@@ -127,12 +146,18 @@ impl Avs {
     }
 
     /// Register the operator's BLS key: 128-byte EIP-2537 G1 key, 256-byte EIP-2537 G2 PoP.
-    pub async fn register_bls_key(&self, c: &Client, pubkey: &[u8], pop: &[u8]) -> Result<TxOutcome, ChainError> {
+    pub async fn register_bls_key(
+        &self,
+        c: &Client,
+        pubkey: &[u8],
+        pop: &[u8],
+    ) -> Result<TxOutcome, ChainError> {
         let call = S::registerBLSPublicKeyCall {
             pubKey: Bytes::copy_from_slice(pubkey),
             signature: Bytes::copy_from_slice(pop),
         };
-        c.send("registerBLSPublicKey", call_tx(self.address, &call)).await
+        c.send("registerBLSPublicKey", call_tx(self.address, &call))
+            .await
     }
 
     /// `createNewTask`; returns the task as its event announced it.
@@ -155,7 +180,9 @@ impl Avs {
             taskChallengePeriod: challenge_period,
             taskStatisticalPeriod: statistical_period,
         };
-        let out = c.send("createNewTask", call_tx(self.address, &call)).await?;
+        let out = c
+            .send("createNewTask", call_tx(self.address, &call))
+            .await?;
         let task = out
             .receipt
             .inner
@@ -186,7 +213,11 @@ impl Avs {
             nonSignerPubKeys: non_signer_pubkeys.into(),
             signature: aggregate_signature_eip2537.into(),
         };
-        c.send(&format!("respondToTask({task_id})"), call_tx(self.address, &call)).await
+        c.send(
+            &format!("respondToTask({task_id})"),
+            call_tx(self.address, &call),
+        )
+        .await
     }
 
     /// Two-phase flow: phase 1 (prepare: empty response) or 2 (commit: the 64 response bytes).
@@ -204,17 +235,29 @@ impl Avs {
             blsSignature: signature_eip2537.into(),
             phase,
         };
-        c.send(&format!("operatorSubmitTask({task_id}, phase {phase})"), call_tx(self.address, &call))
-            .await
+        c.send(
+            &format!("operatorSubmitTask({task_id}, phase {phase})"),
+            call_tx(self.address, &call),
+        )
+        .await
     }
 
     /// Settle a task after its statistical window (rewards and slashing).
-    pub async fn challenge(&self, c: &Client, task_id: TaskId, non_signers: Vec<Address>) -> Result<TxOutcome, ChainError> {
+    pub async fn challenge(
+        &self,
+        c: &Client,
+        task_id: TaskId,
+        non_signers: Vec<Address>,
+    ) -> Result<TxOutcome, ChainError> {
         let call = S::challengeCall {
             taskId: task_id,
             nonSigners: non_signers,
         };
-        c.send(&format!("challenge({task_id})"), call_tx(self.address, &call)).await
+        c.send(
+            &format!("challenge({task_id})"),
+            call_tx(self.address, &call),
+        )
+        .await
     }
 
     /// Fraud proof against an operator that signed a wrong sum.
@@ -232,8 +275,11 @@ impl Avs {
             wrongSum: wrong_sum,
             signature: signature_eip2537.into(),
         };
-        c.send(&format!("proveWrongSum({task_id}, {operator})"), call_tx(self.address, &call))
-            .await
+        c.send(
+            &format!("proveWrongSum({task_id}, {operator})"),
+            call_tx(self.address, &call),
+        )
+        .await
     }
 
     pub async fn task(&self, r: &Reader, task_id: TaskId) -> Result<TaskState, ChainError> {
@@ -250,11 +296,15 @@ impl Avs {
     }
 
     pub fn task_created_filter(&self) -> Filter {
-        Filter::new().address(self.address).event_signature(S::NewTaskCreated::SIGNATURE_HASH)
+        Filter::new()
+            .address(self.address)
+            .event_signature(S::NewTaskCreated::SIGNATURE_HASH)
     }
 
     pub fn task_responded_filter(&self) -> Filter {
-        Filter::new().address(self.address).event_signature(S::TaskResponded::SIGNATURE_HASH)
+        Filter::new()
+            .address(self.address)
+            .event_signature(S::TaskResponded::SIGNATURE_HASH)
     }
 
     /// Everything the contract emits (tasks created, responded, settled).
@@ -296,51 +346,96 @@ impl Avs {
     }
 
     /// The task settled (`TaskSettled`): (task, actual threshold, rewarded, slashed).
-    pub fn decode_task_settled(&self, log: &Log) -> Option<(TaskId, u8, Vec<Address>, Vec<Address>)> {
+    pub fn decode_task_settled(
+        &self,
+        log: &Log,
+    ) -> Option<(TaskId, u8, Vec<Address>, Vec<Address>)> {
         if log.address() != self.address {
             return None;
         }
         let ev = S::TaskSettled::decode_log(&log.inner).ok()?;
-        Some((ev.taskId, ev.actualThreshold, ev.rewarded.clone(), ev.slashed.clone()))
+        Some((
+            ev.taskId,
+            ev.actualThreshold,
+            ev.rewarded.clone(),
+            ev.slashed.clone(),
+        ))
     }
 
     /// Seconds per epoch of this AVS's epoch identifier.
     pub async fn epoch_seconds(&self, r: &Reader) -> Result<u64, ChainError> {
-        let id = view(r, PRECOMPILE, "getAVSEpochIdentifier", P::getAVSEpochIdentifierCall {
-            avsAddress: self.address,
-        })
+        let id = view(
+            r,
+            PRECOMPILE,
+            "getAVSEpochIdentifier",
+            P::getAVSEpochIdentifierCall {
+                avsAddress: self.address,
+            },
+        )
         .await?;
-        view(r, PRECOMPILE, "epochDuration", P::epochDurationCall { epochIdentifier: id }).await
+        view(
+            r,
+            PRECOMPILE,
+            "epochDuration",
+            P::epochDurationCall {
+                epochIdentifier: id,
+            },
+        )
+        .await
     }
 
     /// The operators a task snapshotted: opted in at creation, with stake and key (if any).
-    pub async fn snapshot(&self, r: &Reader, task_id: TaskId) -> Result<Vec<TaskOperator>, ChainError> {
-        let snap = view(r, PRECOMPILE, "taskSnapshot", P::taskSnapshotCall {
-            taskContractAddress: self.address,
-            taskID: task_id,
-        })
+    pub async fn snapshot(
+        &self,
+        r: &Reader,
+        task_id: TaskId,
+    ) -> Result<Vec<TaskOperator>, ChainError> {
+        let snap = view(
+            r,
+            PRECOMPILE,
+            "taskSnapshot",
+            P::taskSnapshotCall {
+                taskContractAddress: self.address,
+                taskID: task_id,
+            },
+        )
         .await?;
         let version = snap.version;
-        let known = view(r, PRECOMPILE, "getKnownOperators", P::getKnownOperatorsCall {
-            avsAddress: self.address,
-        })
+        let known = view(
+            r,
+            PRECOMPILE,
+            "getKnownOperators",
+            P::getKnownOperatorsCall {
+                avsAddress: self.address,
+            },
+        )
         .await?;
         let mut out = Vec::new();
         for op in known {
-            let at = view(r, PRECOMPILE, "operatorAt", P::operatorAtCall {
-                avsAddress: self.address,
-                operator: op,
-                version,
-            })
+            let at = view(
+                r,
+                PRECOMPILE,
+                "operatorAt",
+                P::operatorAtCall {
+                    avsAddress: self.address,
+                    operator: op,
+                    version,
+                },
+            )
             .await?;
             if !at.optedIn {
                 continue;
             }
             let pubkey = if at.hasKey {
-                let raw = view(r, PRECOMPILE, "getRegisteredPubkey", P::getRegisteredPubkeyCall {
-                    operatorAddress: op,
-                    avsAddress: self.address,
-                })
+                let raw = view(
+                    r,
+                    PRECOMPILE,
+                    "getRegisteredPubkey",
+                    P::getRegisteredPubkeyCall {
+                        operatorAddress: op,
+                        avsAddress: self.address,
+                    },
+                )
                 .await?;
                 // A key the precompile accepted is valid; if it does not parse, the operator
                 // simply cannot sign (it still counts in the total stake).
@@ -360,31 +455,75 @@ impl Avs {
 
     /// The AVS's current epoch (from the latest block's timestamp, as the emulation computes it).
     pub async fn current_epoch(&self, r: &Reader) -> Result<u64, ChainError> {
-        let id = view(r, PRECOMPILE, "getAVSEpochIdentifier", P::getAVSEpochIdentifierCall {
-            avsAddress: self.address,
-        })
+        let id = view(
+            r,
+            PRECOMPILE,
+            "getAVSEpochIdentifier",
+            P::getAVSEpochIdentifierCall {
+                avsAddress: self.address,
+            },
+        )
         .await?;
-        let e = view(r, PRECOMPILE, "getCurrentEpoch", P::getCurrentEpochCall { epochIdentifier: id }).await?;
+        let e = view(
+            r,
+            PRECOMPILE,
+            "getCurrentEpoch",
+            P::getCurrentEpochCall {
+                epochIdentifier: id,
+            },
+        )
+        .await?;
         Ok(e.max(0) as u64)
     }
 
     pub async fn reward_of(&self, r: &Reader, op: Address) -> Result<U256, ChainError> {
-        view(r, PRECOMPILE, "rewardOf", P::rewardOfCall { avsAddress: self.address, operator: op }).await
+        view(
+            r,
+            PRECOMPILE,
+            "rewardOf",
+            P::rewardOfCall {
+                avsAddress: self.address,
+                operator: op,
+            },
+        )
+        .await
     }
 
     pub async fn slashed_of(&self, r: &Reader, op: Address) -> Result<U256, ChainError> {
-        view(r, PRECOMPILE, "slashedOf", P::slashedOfCall { avsAddress: self.address, operator: op }).await
+        view(
+            r,
+            PRECOMPILE,
+            "slashedOf",
+            P::slashedOfCall {
+                avsAddress: self.address,
+                operator: op,
+            },
+        )
+        .await
     }
 
     pub async fn opted_in_operators(&self, r: &Reader) -> Result<Vec<Address>, ChainError> {
-        view(r, PRECOMPILE, "getOptInOperators", P::getOptInOperatorsCall { avsAddress: self.address }).await
+        view(
+            r,
+            PRECOMPILE,
+            "getOptInOperators",
+            P::getOptInOperatorsCall {
+                avsAddress: self.address,
+            },
+        )
+        .await
     }
 
     pub async fn registered_pubkey(&self, r: &Reader, op: Address) -> Result<Bytes, ChainError> {
-        view(r, PRECOMPILE, "getRegisteredPubkey", P::getRegisteredPubkeyCall {
-            operatorAddress: op,
-            avsAddress: self.address,
-        })
+        view(
+            r,
+            PRECOMPILE,
+            "getRegisteredPubkey",
+            P::getRegisteredPubkeyCall {
+                operatorAddress: op,
+                avsAddress: self.address,
+            },
+        )
         .await
     }
 }
@@ -396,14 +535,22 @@ pub mod emulation {
 
     /// `anvil_setCode` the emulation at 0x…0901 and initialize it with `admin` as admin.
     /// Only for Anvil (dev chains): a real Imua chain has the precompile built in.
-    pub async fn install(admin: &Client, chain_id_without_revision: &str) -> Result<TxOutcome, ChainError> {
+    pub async fn install(
+        admin: &Client,
+        chain_id_without_revision: &str,
+    ) -> Result<TxOutcome, ChainError> {
         let code = P::DEPLOYED_BYTECODE.clone();
         let _: serde_json::Value = admin.raw("anvil_setCode", (PRECOMPILE, code)).await?;
         let call = P::initializeCall {
             admin_: admin.address(),
             chainId: chain_id_without_revision.to_owned(),
         };
-        admin.send("initialize the avs precompile emulation", call_tx(PRECOMPILE, &call)).await
+        admin
+            .send(
+                "initialize the avs precompile emulation",
+                call_tx(PRECOMPILE, &call),
+            )
+            .await
     }
 
     /// Is the emulation installed and initialized?
@@ -417,38 +564,73 @@ pub mod emulation {
 
     /// The operator registers itself as an Imua operator (Exocore's operator module).
     pub async fn register_operator(c: &Client) -> Result<TxOutcome, ChainError> {
-        c.send("registerOperator", call_tx(PRECOMPILE, &P::registerOperatorCall {})).await
+        c.send(
+            "registerOperator",
+            call_tx(PRECOMPILE, &P::registerOperatorCall {}),
+        )
+        .await
     }
 
     pub async fn is_operator(r: &Reader, op: Address) -> Result<bool, ChainError> {
-        view(r, PRECOMPILE, "isOperator", P::isOperatorCall { operatorAddress: op }).await
+        view(
+            r,
+            PRECOMPILE,
+            "isOperator",
+            P::isOperatorCall {
+                operatorAddress: op,
+            },
+        )
+        .await
     }
 
     /// Admin: the operator's stake for the AVS (Exocore's restaking, emulated).
-    pub async fn set_stake(admin: &Client, avs: Address, op: Address, amount: u128) -> Result<TxOutcome, ChainError> {
+    pub async fn set_stake(
+        admin: &Client,
+        avs: Address,
+        op: Address,
+        amount: u128,
+    ) -> Result<TxOutcome, ChainError> {
         let call = P::setOperatorStakeCall {
             avsAddress: avs,
             operator: op,
             amount,
         };
-        admin.send("setOperatorStake", call_tx(PRECOMPILE, &call)).await
+        admin
+            .send("setOperatorStake", call_tx(PRECOMPILE, &call))
+            .await
     }
 
     /// The chain id string the emulation uses in the key-registration message.
     pub async fn chain_id_string(r: &Reader) -> Result<String, ChainError> {
-        view(r, PRECOMPILE, "chainIdWithoutRevision", P::chainIdWithoutRevisionCall {}).await
+        view(
+            r,
+            PRECOMPILE,
+            "chainIdWithoutRevision",
+            P::chainIdWithoutRevisionCall {},
+        )
+        .await
     }
 }
 
 impl Avs {
     /// Two-phase flow: the operator's submission for a task as the precompile stores it:
     /// (phase, response bytes). Phase 0 = nothing submitted.
-    pub async fn operator_response(&self, r: &Reader, op: Address, task_id: TaskId) -> Result<(u8, Bytes), ChainError> {
-        let info = view(r, PRECOMPILE, "getOperatorTaskResponse", P::getOperatorTaskResponseCall {
-            taskAddress: self.address,
-            operator: op,
-            taskID: task_id,
-        })
+    pub async fn operator_response(
+        &self,
+        r: &Reader,
+        op: Address,
+        task_id: TaskId,
+    ) -> Result<(u8, Bytes), ChainError> {
+        let info = view(
+            r,
+            PRECOMPILE,
+            "getOperatorTaskResponse",
+            P::getOperatorTaskResponseCall {
+                taskAddress: self.address,
+                operator: op,
+                taskID: task_id,
+            },
+        )
         .await?;
         Ok((info.phase, info.taskResponse))
     }

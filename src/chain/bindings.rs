@@ -4,6 +4,8 @@
 
 use alloy::json_abi::JsonAbi;
 
+// Generated code: argument counts follow the contracts' functions.
+#[allow(clippy::too_many_arguments)]
 pub mod service {
     alloy::sol!(
         #[derive(Debug)]
@@ -12,6 +14,7 @@ pub mod service {
     );
 }
 
+#[allow(clippy::too_many_arguments)]
 pub mod precompile {
     alloy::sol!(
         #[derive(Debug)]
@@ -21,8 +24,14 @@ pub mod precompile {
 }
 
 const ARTIFACTS: [(&str, &str); 2] = [
-    ("AvsServiceContract", include_str!("../../contracts/artifacts/AvsServiceContract.json")),
-    ("AvsPrecompile", include_str!("../../contracts/artifacts/AvsPrecompile.json")),
+    (
+        "AvsServiceContract",
+        include_str!("../../contracts/artifacts/AvsServiceContract.json"),
+    ),
+    (
+        "AvsPrecompile",
+        include_str!("../../contracts/artifacts/AvsPrecompile.json"),
+    ),
 ];
 
 /// Every contract ABI whose custom errors a revert may carry.

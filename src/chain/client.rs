@@ -105,7 +105,12 @@ impl Reader {
     }
 
     /// Run an RPC request, retrying transport failures with exponential backoff.
-    pub async fn retry<T, F, Fut>(&self, method: &'static str, what: &str, mut f: F) -> Result<T, ChainError>
+    pub async fn retry<T, F, Fut>(
+        &self,
+        method: &'static str,
+        what: &str,
+        mut f: F,
+    ) -> Result<T, ChainError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = alloy::transports::TransportResult<T>>,
@@ -247,11 +252,19 @@ impl std::ops::Deref for Client {
 }
 
 impl Client {
-    pub async fn new(client: RpcClient, signer: PrivateKeySigner, cfg: TxConfig) -> Result<Client, ChainError> {
+    pub async fn new(
+        client: RpcClient,
+        signer: PrivateKeySigner,
+        cfg: TxConfig,
+    ) -> Result<Client, ChainError> {
         Ok(Client::from_reader(Reader::new(client, cfg).await?, signer))
     }
 
-    pub async fn http(url: &str, signer: PrivateKeySigner, cfg: TxConfig) -> Result<Client, ChainError> {
+    pub async fn http(
+        url: &str,
+        signer: PrivateKeySigner,
+        cfg: TxConfig,
+    ) -> Result<Client, ChainError> {
         Ok(Client::from_reader(Reader::http(url, cfg).await?, signer))
     }
 
@@ -285,7 +298,11 @@ impl Client {
     }
 
     /// `eth_call` from this signer (so `msg.sender`/`tx.origin` checks see it).
-    pub async fn call_as(&self, what: &str, mut tx: TransactionRequest) -> Result<Bytes, ChainError> {
+    pub async fn call_as(
+        &self,
+        what: &str,
+        mut tx: TransactionRequest,
+    ) -> Result<Bytes, ChainError> {
         tx.set_from(self.from);
         self.reader.call(what, tx).await
     }
@@ -413,7 +430,9 @@ impl Client {
                 ChainError::Revert { reason, .. } => reason,
                 other => super::error::Revert_::Message(other.to_string()),
             },
-            Ok(_) => super::error::Revert_::Message("reverted on chain, but a replay at the parent block succeeds".into()),
+            Ok(_) => super::error::Revert_::Message(
+                "reverted on chain, but a replay at the parent block succeeds".into(),
+            ),
         }
     }
 

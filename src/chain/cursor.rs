@@ -149,7 +149,10 @@ impl EventCursor {
             }
         }
         self.next = self.floor;
-        tracing::warn!(block = self.floor, "chain reorganised below the remembered blocks; re-reading");
+        tracing::warn!(
+            block = self.floor,
+            "chain reorganised below the remembered blocks; re-reading"
+        );
         Ok(Some(self.floor))
     }
 }

@@ -3,7 +3,7 @@
 use alloy::dyn_abi::{DynSolValue, JsonAbiExt};
 use alloy::json_abi::JsonAbi;
 use alloy::primitives::{Address, B256, Bytes, FixedBytes};
-use alloy::sol_types::{Revert, SolError, Panic};
+use alloy::sol_types::{Panic, Revert, SolError};
 use alloy::transports::{RpcError, TransportErrorKind};
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -52,7 +52,10 @@ pub enum ChainError {
 impl ChainError {
     /// Errors on which a retry of the same request may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, ChainError::Transport(_) | ChainError::ReceiptTimeout { .. })
+        matches!(
+            self,
+            ChainError::Transport(_) | ChainError::ReceiptTimeout { .. }
+        )
     }
 
     /// The decoded revert, if this error is one.
@@ -72,7 +75,11 @@ impl ChainError {
     }
 
     /// Classify an RPC error from `method`; reverts are decoded with the known ABIs.
-    pub fn from_rpc(method: &'static str, what: &str, e: RpcError<TransportErrorKind>) -> ChainError {
+    pub fn from_rpc(
+        method: &'static str,
+        what: &str,
+        e: RpcError<TransportErrorKind>,
+    ) -> ChainError {
         match &e {
             RpcError::ErrorResp(p) => {
                 if let Some(data) = p.as_revert_data() {
@@ -93,12 +100,12 @@ impl ChainError {
                     message: p.message.to_string(),
                 }
             }
-            RpcError::SerError(_) | RpcError::UnsupportedFeature(_) | RpcError::LocalUsageError(_) => {
-                ChainError::Unexpected {
-                    what: what.to_owned(),
-                    detail: e.to_string(),
-                }
-            }
+            RpcError::SerError(_)
+            | RpcError::UnsupportedFeature(_)
+            | RpcError::LocalUsageError(_) => ChainError::Unexpected {
+                what: what.to_owned(),
+                detail: e.to_string(),
+            },
             // Transport failures, null and undecodable replies: a retry may see a good one
             // (the simulator's gateway drops and mangles replies on purpose).
             _ => ChainError::Transport(format!("{method}: {e}")),
@@ -220,10 +227,19 @@ mod tests {
     #[test]
     fn decodes_error_string_and_panic() {
         let data = Revert::from("no such task").abi_encode();
-        assert_eq!(decode_revert(&data), Revert_::Message("no such task".into()));
-        let data = Panic { code: alloy::primitives::U256::from(0x11) }.abi_encode();
+        assert_eq!(
+            decode_revert(&data),
+            Revert_::Message("no such task".into())
+        );
+        let data = Panic {
+            code: alloy::primitives::U256::from(0x11),
+        }
+        .abi_encode();
         assert_eq!(decode_revert(&data), Revert_::Panic(0x11));
-        assert_eq!(decode_revert(&[1, 2]), Revert_::Raw(Bytes::from(vec![1, 2])));
+        assert_eq!(
+            decode_revert(&[1, 2]),
+            Revert_::Raw(Bytes::from(vec![1, 2]))
+        );
     }
 
     #[test]

@@ -9,9 +9,15 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("reading config {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config {path}: {source}")]
-    Parse { path: PathBuf, source: toml::de::Error },
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
     #[error("{what}: {value:?} is not a duration (use e.g. 500ms, 2s, 1m, 1h)")]
     Duration { what: String, value: String },
     #[error("missing {what}: pass {flag} or set `{key}` in the config file")]
@@ -101,7 +107,9 @@ impl FileConfig {
 
     /// The file at `path`, or an empty config when no file was named.
     pub fn load_opt(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
-        path.map(FileConfig::load).transpose().map(Option::unwrap_or_default)
+        path.map(FileConfig::load)
+            .transpose()
+            .map(Option::unwrap_or_default)
     }
 }
 
@@ -123,7 +131,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "h" => n * 3600.0,
         _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h)")),
     };
-    if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
         return Err(format!("{s:?} is out of range"));
     }
     Ok(Duration::from_secs_f64(secs))

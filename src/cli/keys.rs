@@ -57,7 +57,8 @@ pub fn password(args: &PasswordArgs) -> anyhow::Result<String> {
 
 pub fn password_from(file: Option<&Path>) -> anyhow::Result<String> {
     if let Some(f) = file {
-        let text = std::fs::read_to_string(f).with_context(|| format!("reading password file {}", f.display()))?;
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("reading password file {}", f.display()))?;
         return Ok(text.lines().next().unwrap_or_default().to_owned());
     }
     match std::env::var(PASSWORD_ENV) {
@@ -68,10 +69,12 @@ pub fn password_from(file: Option<&Path>) -> anyhow::Result<String> {
 
 /// Decrypt the keystore at `path`.
 pub fn load_bls_key(path: &Path, password_file: Option<&Path>) -> anyhow::Result<SecretKey> {
-    let json = std::fs::read_to_string(path).with_context(|| format!("reading keystore {}", path.display()))?;
+    let json = std::fs::read_to_string(path)
+        .with_context(|| format!("reading keystore {}", path.display()))?;
     let ks = Keystore::from_json(&json).with_context(|| format!("keystore {}", path.display()))?;
     let pw = password_from(password_file)?;
-    ks.decrypt(&pw).with_context(|| format!("decrypting {}", path.display()))
+    ks.decrypt(&pw)
+        .with_context(|| format!("decrypting {}", path.display()))
 }
 
 fn write_new(out: &Path, json: &str) -> anyhow::Result<()> {
@@ -102,7 +105,13 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<()> {
             } else {
                 Kdf::SCRYPT_DEFAULT
             };
-            let ks = Keystore::encrypt(&sk, &pw, &EncryptParams::from_rng(kdf, &mut rng), "", "exoavs operator BLS key")?;
+            let ks = Keystore::encrypt(
+                &sk,
+                &pw,
+                &EncryptParams::from_rng(kdf, &mut rng),
+                "",
+                "exoavs operator BLS key",
+            )?;
             write_new(&out, &ks.to_json())?;
             println!("wrote {}", out.display());
             println!("public key {}", hex::encode(sk.public_key().to_bytes()));
@@ -113,7 +122,8 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<()> {
             decrypt,
             password: pw,
         } => {
-            let json = std::fs::read_to_string(&keystore).with_context(|| format!("reading {}", keystore.display()))?;
+            let json = std::fs::read_to_string(&keystore)
+                .with_context(|| format!("reading {}", keystore.display()))?;
             let ks = Keystore::from_json(&json)?;
             let pk = if decrypt {
                 let sk = ks.decrypt(&password(&pw)?)?;
@@ -131,9 +141,14 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        KeysCommand::ImportImua { file, out, password: pw } => {
+        KeysCommand::ImportImua {
+            file,
+            out,
+            password: pw,
+        } => {
             let pw = password(&pw)?;
-            let json = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let json = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
             let sk = import_imua_sdk_key(&json, &pw)?;
             let ks = Keystore::encrypt(
                 &sk,
@@ -143,7 +158,11 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<()> {
                 "imported from the Imua AVS SDK",
             )?;
             write_new(&out, &ks.to_json())?;
-            println!("wrote {}; public key {}", out.display(), hex::encode(sk.public_key().to_bytes()));
+            println!(
+                "wrote {}; public key {}",
+                out.display(),
+                hex::encode(sk.public_key().to_bytes())
+            );
             Ok(())
         }
     }

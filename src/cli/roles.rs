@@ -66,15 +66,22 @@ impl ChainArgs {
             .rpc_url
             .clone()
             .or_else(|| file.rpc_url.clone())
-            .context("missing the chain's RPC URL: pass --rpc-url or set `rpc_url` in the config file")?;
-        let signer = ecdsa_signer(self.ecdsa_key_file.as_deref().or(file.ecdsa_key_file.as_deref()))?;
+            .context(
+                "missing the chain's RPC URL: pass --rpc-url or set `rpc_url` in the config file",
+            )?;
+        let signer = ecdsa_signer(
+            self.ecdsa_key_file
+                .as_deref()
+                .or(file.ecdsa_key_file.as_deref()),
+        )?;
         let client = Client::http(&url, signer, TxConfig::default())
             .await
             .with_context(|| format!("connecting to {url}"))?;
         let avs = self.avs.or(file.avs).map(Avs::at);
         let poll = match self.poll_interval {
             Some(d) => d,
-            None => config_duration("poll_interval", file.poll_interval.as_ref())?.unwrap_or(Duration::from_millis(500)),
+            None => config_duration("poll_interval", file.poll_interval.as_ref())?
+                .unwrap_or(Duration::from_millis(500)),
         };
         let watch = ChainWatch {
             start_block: self.start_block.or(file.start_block).unwrap_or(0),
@@ -84,7 +91,12 @@ impl ChainArgs {
             },
             poll_interval: poll,
         };
-        Ok(Resolved { file, client, avs, watch })
+        Ok(Resolved {
+            file,
+            client,
+            avs,
+            watch,
+        })
     }
 }
 
@@ -97,7 +109,8 @@ impl Resolved {
 
 fn ecdsa_signer(file: Option<&Path>) -> anyhow::Result<PrivateKeySigner> {
     let text = match file {
-        Some(f) => std::fs::read_to_string(f).with_context(|| format!("reading ECDSA key file {}", f.display()))?,
+        Some(f) => std::fs::read_to_string(f)
+            .with_context(|| format!("reading ECDSA key file {}", f.display()))?,
         None => std::env::var(ECDSA_KEY_ENV).map_err(|_| {
             anyhow::anyhow!("no ECDSA key: pass --ecdsa-key-file or set {ECDSA_KEY_ENV}")
         })?,
@@ -123,8 +136,15 @@ impl BlsArgs {
             .bls_keystore
             .as_deref()
             .or(file.operator.bls_keystore.as_deref())
-            .context("missing the BLS keystore: pass --bls-keystore or set [operator] bls_keystore")?;
-        load_bls_key(ks, self.password_file.as_deref().or(file.operator.password_file.as_deref()))
+            .context(
+                "missing the BLS keystore: pass --bls-keystore or set [operator] bls_keystore",
+            )?;
+        load_bls_key(
+            ks,
+            self.password_file
+                .as_deref()
+                .or(file.operator.password_file.as_deref()),
+        )
     }
 }
 
@@ -253,7 +273,9 @@ pub enum ChallengerCommand {
 }
 
 fn open_store(path: Option<&Path>, default: &str) -> anyhow::Result<Arc<dyn Store>> {
-    let p = path.map(Path::to_owned).unwrap_or_else(|| PathBuf::from(default));
+    let p = path
+        .map(Path::to_owned)
+        .unwrap_or_else(|| PathBuf::from(default));
     let s = FileStore::open(&p).with_context(|| format!("opening store {}", p.display()))?;
     tracing::info!(store = %p.display(), "store opened");
     Ok(Arc::new(s))
@@ -269,14 +291,23 @@ fn parse_addr(s: &str, what: &str) -> anyhow::Result<SocketAddr> {
 
 pub async fn avs(cmd: AvsCommand) -> anyhow::Result<()> {
     match cmd {
-        AvsCommand::Deploy { chain, install_emulation } => {
+        AvsCommand::Deploy {
+            chain,
+            install_emulation,
+        } => {
             let r = chain.resolve().await?;
             if install_emulation && !emulation::installed(r.client.reader()).await? {
                 emulation::install(&r.client, DEVNET_CHAIN_ID).await?;
-                println!("avs precompile emulation installed at {}", crate::chain::avs::PRECOMPILE);
+                println!(
+                    "avs precompile emulation installed at {}",
+                    crate::chain::avs::PRECOMPILE
+                );
             }
             let (avs, out) = Avs::deploy(&r.client).await?;
-            println!("AvsServiceContract deployed at {} (block {}, gas {})", avs.address, out.block, out.gas_used);
+            println!(
+                "AvsServiceContract deployed at {} (block {}, gas {})",
+                avs.address, out.block, out.gas_used
+            );
             Ok(())
         }
         AvsCommand::Register {
@@ -305,7 +336,11 @@ pub async fn avs(cmd: AvsCommand) -> anyhow::Result<()> {
             println!("AVS {} registered (gas {})", avs.address, out.gas_used);
             Ok(())
         }
-        AvsCommand::SetStake { chain, operator, amount } => {
+        AvsCommand::SetStake {
+            chain,
+            operator,
+            amount,
+        } => {
             let r = chain.resolve().await?;
             let avs = r.avs()?;
             emulation::set_stake(&r.client, avs.address, operator, amount).await?;
@@ -323,7 +358,9 @@ pub async fn operator(cmd: OperatorCommand) -> anyhow::Result<()> {
             let key = bls.load(&r.file)?;
             let reader = r.client.reader();
             if !emulation::is_operator(reader, r.client.address()).await? {
-                emulation::register_operator(&r.client).await.context("registering as an Imua operator")?;
+                emulation::register_operator(&r.client)
+                    .await
+                    .context("registering as an Imua operator")?;
             }
             let opted = avs.opted_in_operators(reader).await?;
             if !opted.contains(&r.client.address()) {
@@ -335,7 +372,11 @@ pub async fn operator(cmd: OperatorCommand) -> anyhow::Result<()> {
                 start_block: 0,
                 chain_id_string: emulation::chain_id_string(reader).await?,
             };
-            if avs.registered_pubkey(reader, r.client.address()).await?.is_empty() {
+            if avs
+                .registered_pubkey(reader, r.client.address())
+                .await?
+                .is_empty()
+            {
                 setup::register_bls_key(&dep, &r.client, &key).await?;
             }
             println!(
@@ -350,7 +391,11 @@ pub async fn operator(cmd: OperatorCommand) -> anyhow::Result<()> {
             let r = chain.resolve().await?;
             let avs = r.avs()?;
             avs.opt_out(&r.client).await?;
-            println!("operator {} opted out of {}", r.client.address(), avs.address);
+            println!(
+                "operator {} opted out of {}",
+                r.client.address(),
+                avs.address
+            );
             Ok(())
         }
         OperatorCommand::Run {
@@ -367,7 +412,9 @@ pub async fn operator(cmd: OperatorCommand) -> anyhow::Result<()> {
             let aggregator = match aggregator.or_else(|| r.file.operator.aggregator.clone()) {
                 Some(a) => Some(parse_addr(&a, "aggregator")?),
                 None if flow == Flow::Aggregated => {
-                    bail!("missing the aggregator address: pass --aggregator or set [operator] aggregator")
+                    bail!(
+                        "missing the aggregator address: pass --aggregator or set [operator] aggregator"
+                    )
                 }
                 None => None,
             };
@@ -381,7 +428,8 @@ pub async fn operator(cmd: OperatorCommand) -> anyhow::Result<()> {
                 watch: r.watch.clone(),
                 ..OperatorConfig::default()
             };
-            let node = OperatorNode::new(r.client.clone(), avs, key, store, cfg, EventSink::none()).await?;
+            let node = OperatorNode::new(r.client.clone(), avs, key, store, cfg, EventSink::none())
+                .await?;
             tracing::info!(operator = %r.client.address(), avs = %avs.address, "operator running");
             run_until_ctrl_c(node.run()).await
         }
@@ -389,13 +437,20 @@ pub async fn operator(cmd: OperatorCommand) -> anyhow::Result<()> {
 }
 
 pub async fn aggregator(cmd: AggregatorCommand) -> anyhow::Result<()> {
-    let AggregatorCommand::Run { chain, listen, store } = cmd;
+    let AggregatorCommand::Run {
+        chain,
+        listen,
+        store,
+    } = cmd;
     let r = chain.resolve().await?;
     let avs = r.avs()?;
     let listen = listen
         .or_else(|| r.file.aggregator.listen.clone())
         .unwrap_or_else(|| "127.0.0.1:7171".into());
-    let store = open_store(store.as_deref().or(r.file.aggregator.store.as_deref()), "exoavs-aggregator.journal")?;
+    let store = open_store(
+        store.as_deref().or(r.file.aggregator.store.as_deref()),
+        "exoavs-aggregator.journal",
+    )?;
     let cfg = AggregatorNodeConfig {
         listen: parse_addr(&listen, "listen address")?,
         watch: r.watch.clone(),
@@ -421,15 +476,22 @@ pub async fn generator(cmd: GeneratorCommand) -> anyhow::Result<()> {
     let g = &r.file.generator;
     let interval = match interval {
         Some(i) => i,
-        None => config_duration("generator.interval", g.interval.as_ref())?.unwrap_or(Duration::from_secs(20)),
+        None => config_duration("generator.interval", g.interval.as_ref())?
+            .unwrap_or(Duration::from_secs(20)),
     };
     let d = GeneratorNodeConfig::default();
     let cfg = GeneratorNodeConfig {
         interval,
         threshold: threshold.or(g.threshold).unwrap_or(d.threshold),
-        response_period: response_period.or(g.response_period).unwrap_or(d.response_period),
-        challenge_period: challenge_period.or(g.challenge_period).unwrap_or(d.challenge_period),
-        statistical_period: statistical_period.or(g.statistical_period).unwrap_or(d.statistical_period),
+        response_period: response_period
+            .or(g.response_period)
+            .unwrap_or(d.response_period),
+        challenge_period: challenge_period
+            .or(g.challenge_period)
+            .unwrap_or(d.challenge_period),
+        statistical_period: statistical_period
+            .or(g.statistical_period)
+            .unwrap_or(d.statistical_period),
         ..d
     };
     let store = open_store(store.as_deref(), "exoavs-generator.journal")?;
@@ -450,7 +512,9 @@ pub async fn challenger(cmd: ChallengerCommand) -> anyhow::Result<()> {
     run_until_ctrl_c(node.run()).await
 }
 
-async fn run_until_ctrl_c(node: impl std::future::Future<Output = Result<(), crate::node::NodeError>>) -> anyhow::Result<()> {
+async fn run_until_ctrl_c(
+    node: impl std::future::Future<Output = Result<(), crate::node::NodeError>>,
+) -> anyhow::Result<()> {
     tokio::select! {
         r = node => r.map_err(anyhow::Error::from),
         _ = super::shutdown_signal() => {

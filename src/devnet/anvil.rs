@@ -28,16 +28,27 @@ pub enum AnvilError {
     NoContractsDir { searched: String },
     #[error("anvil binary {0} does not exist")]
     BinaryMissing(PathBuf),
-    #[error("anvil is not installed and `npm` was not found on PATH; install Node.js (npm) or pass --anvil / set {ANVIL_ENV}")]
+    #[error(
+        "anvil is not installed and `npm` was not found on PATH; install Node.js (npm) or pass --anvil / set {ANVIL_ENV}"
+    )]
     NpmMissing,
     #[error("`npm ci` in {dir} failed ({status}); see its output above")]
-    NpmFailed { dir: PathBuf, status: std::process::ExitStatus },
+    NpmFailed {
+        dir: PathBuf,
+        status: std::process::ExitStatus,
+    },
     #[error("`npm ci` in {dir} finished but {expected} is still missing")]
     NotInstalled { dir: PathBuf, expected: PathBuf },
     #[error("starting {bin}: {source}")]
-    Spawn { bin: PathBuf, source: std::io::Error },
+    Spawn {
+        bin: PathBuf,
+        source: std::io::Error,
+    },
     #[error("anvil exited before it was ready ({status}); last output:\n{log}")]
-    Exited { status: std::process::ExitStatus, log: String },
+    Exited {
+        status: std::process::ExitStatus,
+        log: String,
+    },
     #[error("anvil did not become ready within {0:?}; last output:\n{1}")]
     NotReady(Duration, String),
     #[error("anvil's --config-out file {path}: {reason}")]
@@ -187,15 +198,16 @@ impl Anvil {
                     self.addr.set_port(port);
                 }
             }
-            if self.addr.port() != 0 && config_path.exists() {
-                if let Ok(v) = self.rpc("eth_chainId", json!([])) {
-                    self.chain_id = parse_quantity(&v).ok_or_else(|| AnvilError::BadReply {
-                        method: "eth_chainId".into(),
-                        text: v.to_string(),
-                    })?;
-                    self.keys = read_keys(config_path)?;
-                    return Ok(());
-                }
+            if self.addr.port() != 0
+                && config_path.exists()
+                && let Ok(v) = self.rpc("eth_chainId", json!([]))
+            {
+                self.chain_id = parse_quantity(&v).ok_or_else(|| AnvilError::BadReply {
+                    method: "eth_chainId".into(),
+                    text: v.to_string(),
+                })?;
+                self.keys = read_keys(config_path)?;
+                return Ok(());
             }
             if Instant::now() > deadline {
                 return Err(AnvilError::NotReady(READY_TIMEOUT, tail(log_path)));
@@ -377,7 +389,10 @@ pub fn installed_anvil(contracts: &Path) -> Option<PathBuf> {
 
 /// Where anvil is, without installing: the override, then `$EXOAVS_ANVIL`, then npm's.
 pub fn locate_anvil(override_path: Option<&Path>) -> Result<PathBuf, AnvilError> {
-    if let Some(p) = override_path.map(Path::to_owned).or_else(|| std::env::var_os(ANVIL_ENV).map(PathBuf::from)) {
+    if let Some(p) = override_path
+        .map(Path::to_owned)
+        .or_else(|| std::env::var_os(ANVIL_ENV).map(PathBuf::from))
+    {
         return if p.exists() {
             Ok(p)
         } else {
@@ -402,7 +417,9 @@ pub fn ensure_anvil(override_path: Option<&Path>, install: bool) -> Result<PathB
         return Ok(p);
     }
     if !install {
-        return Err(AnvilError::BinaryMissing(contracts.join("node_modules/.bin/anvil")));
+        return Err(AnvilError::BinaryMissing(
+            contracts.join("node_modules/.bin/anvil"),
+        ));
     }
     let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(p) = installed_anvil(&contracts) {
@@ -464,11 +481,17 @@ mod tests {
         let v = anvil
             .rpc("eth_getBalance", json!([signer.address(), "latest"]))
             .expect("balance");
-        assert!(v.as_str().is_some_and(|s| s.len() > 3), "funded dev account: {v}");
+        assert!(
+            v.as_str().is_some_and(|s| s.len() > 3),
+            "funded dev account: {v}"
+        );
         let addr = anvil.addr();
         let pid = anvil.pid() as i32;
         drop(anvil);
-        assert!(rpc_call(addr, "eth_chainId", json!([])).is_err(), "anvil still answers after drop");
+        assert!(
+            rpc_call(addr, "eth_chainId", json!([])).is_err(),
+            "anvil still answers after drop"
+        );
         // SAFETY: signal 0 only checks whether the pid exists.
         let alive = unsafe { libc::kill(pid, 0) } == 0;
         assert!(!alive, "anvil process {pid} survived drop");
@@ -482,8 +505,14 @@ mod tests {
             ..Default::default()
         })
         .expect("anvil starts");
-        assert_eq!(anvil.rpc("eth_blockNumber", json!([])).ok(), Some(json!("0x0")));
+        assert_eq!(
+            anvil.rpc("eth_blockNumber", json!([])).ok(),
+            Some(json!("0x0"))
+        );
         anvil.rpc("evm_mine", json!([])).expect("mine");
-        assert_eq!(anvil.rpc("eth_blockNumber", json!([])).ok(), Some(json!("0x1")));
+        assert_eq!(
+            anvil.rpc("eth_blockNumber", json!([])).ok(),
+            Some(json!("0x1"))
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! `exoavs devnet`: provision Anvil from contracts/'s npm install, deploy, register, run all roles.
 
 pub mod anvil;
-pub mod setup;
 pub mod run;
+pub mod setup;

@@ -2,6 +2,9 @@
 //! aggregator (or, in the two-phase flow, a challenger) in this process, and show each task's
 //! life as it happens.
 
+// Errors here end the command once; their size does not matter.
+#![allow(clippy::result_large_err)]
+
 use super::anvil::{Anvil, AnvilError, AnvilOptions};
 use super::setup::{self, AvsSetup, Deployment, SetupError};
 use crate::chain::{ChainError, Client, TxConfig};
@@ -103,15 +106,23 @@ struct TaskView {
 }
 
 /// Run a devnet until `opts.tasks` tasks are accepted (or `shutdown` resolves).
-pub async fn run(opts: DevnetOptions, shutdown: impl Future<Output = ()>) -> Result<DevnetReport, DevnetError> {
+pub async fn run(
+    opts: DevnetOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<DevnetReport, DevnetError> {
     if opts.operators == 0 {
-        return Err(DevnetError::Invalid("--operators must be at least 1".into()));
+        return Err(DevnetError::Invalid(
+            "--operators must be at least 1".into(),
+        ));
     }
     if opts.wrong_operators > opts.operators {
-        return Err(DevnetError::Invalid("--wrong-operators exceeds --operators".into()));
+        return Err(DevnetError::Invalid(
+            "--wrong-operators exceeds --operators".into(),
+        ));
     }
     let flow: Flow = opts.flow.into();
-    let accounts = u32::try_from(opts.operators + 2).map_err(|_| DevnetError::Invalid("too many operators".into()))?;
+    let accounts = u32::try_from(opts.operators + 2)
+        .map_err(|_| DevnetError::Invalid("too many operators".into()))?;
     let anvil_opts = AnvilOptions {
         accounts: Some(accounts.max(10)),
         // The two-phase flow needs time to pass without transactions (epoch windows), so
@@ -121,11 +132,13 @@ pub async fn run(opts: DevnetOptions, shutdown: impl Future<Output = ()>) -> Res
         ..AnvilOptions::default()
     };
     eprintln!("starting Anvil…");
-    let anvil = tokio::task::spawn_blocking(move || Anvil::start(anvil_opts))
-        .await
-        .map_err(|e| DevnetError::Invalid(format!("anvil start task: {e}")))??;
+    // Blocking for the second Anvil takes to start is fine here: nothing else runs yet.
+    let anvil = Anvil::start(anvil_opts)?;
     let url = anvil.url();
-    println!("Anvil RPC {url}  (chain id {}; try `cast block-number --rpc-url {url}`)", anvil.chain_id());
+    println!(
+        "Anvil RPC {url}  (chain id {}; try `cast block-number --rpc-url {url}`)",
+        anvil.chain_id()
+    );
 
     let cfg = TxConfig {
         poll_interval: Duration::from_millis(50),
@@ -148,22 +161,30 @@ pub async fn run(opts: DevnetOptions, shutdown: impl Future<Output = ()>) -> Res
         let client = Client::from_reader(admin.reader().clone(), signer(i + 1)?);
         let mut ikm = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut ikm);
-        let key = SecretKey::from_ikm(&ikm).map_err(|e| DevnetError::Invalid(format!("bls key: {e}")))?;
+        let key =
+            SecretKey::from_ikm(&ikm).map_err(|e| DevnetError::Invalid(format!("bls key: {e}")))?;
         setup::register_operator(&dep, &client, &key, 100).await?;
-        println!("operator {} registered: stake 100, BLS key {}", client.address(), hex::encode(key.public_key().to_bytes()));
+        println!(
+            "operator {} registered: stake 100, BLS key {}",
+            client.address(),
+            hex::encode(key.public_key().to_bytes())
+        );
         operators.push((client, key));
     }
     let challenger = Client::from_reader(admin.reader().clone(), signer(opts.operators + 1)?);
 
     let (tx, mut rx) = mpsc::unbounded_channel::<NodeEvent>();
     let sink = EventSink::new(tx);
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut tasks = Roles::default();
     let watch = ChainWatch {
         start_block: dep.start_block,
         poll_interval: Duration::from_millis(200),
         ..ChainWatch::default()
     };
-    spawn_roles(&mut tasks, &opts, flow, &dep, operators, challenger, watch, sink).await?;
+    spawn_roles(
+        &mut tasks, &opts, flow, &dep, operators, challenger, watch, sink,
+    )
+    .await?;
 
     let report = follow(&opts, flow, &dep, &url, &mut rx, &mut tasks, shutdown).await;
     tasks.abort_all();
@@ -171,9 +192,47 @@ pub async fn run(opts: DevnetOptions, shutdown: impl Future<Output = ()>) -> Res
     report
 }
 
+/// The running roles: their tasks, and a channel on which each reports why it stopped.
+struct Roles {
+    handles: Vec<tokio::task::JoinHandle<()>>,
+    exit_tx: mpsc::UnboundedSender<(String, Result<(), NodeError>)>,
+    exit_rx: mpsc::UnboundedReceiver<(String, Result<(), NodeError>)>,
+}
+
+impl Default for Roles {
+    fn default() -> Self {
+        let (exit_tx, exit_rx) = mpsc::unbounded_channel();
+        Roles {
+            handles: Vec::new(),
+            exit_tx,
+            exit_rx,
+        }
+    }
+}
+
+impl Roles {
+    fn spawn(
+        &mut self,
+        role: String,
+        fut: impl Future<Output = Result<(), NodeError>> + Send + 'static,
+    ) {
+        let tx = self.exit_tx.clone();
+        self.handles.push(tokio::spawn(async move {
+            let r = fut.await;
+            let _ = tx.send((role, r));
+        }));
+    }
+
+    fn abort_all(&mut self) {
+        for h in self.handles.drain(..) {
+            h.abort();
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn spawn_roles(
-    tasks: &mut tokio::task::JoinSet<(String, Result<(), NodeError>)>,
+    tasks: &mut Roles,
     opts: &DevnetOptions,
     flow: Flow,
     dep: &Deployment,
@@ -192,17 +251,24 @@ async fn spawn_roles(
             watch: watch.clone(),
             ..AggregatorNodeConfig::default()
         };
-        let node = AggregatorNode::new(dep.admin.clone(), dep.avs, Arc::new(MemoryStore::default()), cfg, sink.clone())
-            .await
-            .map_err(node_err("aggregator"))?;
+        let node = AggregatorNode::new(
+            dep.admin.clone(),
+            dep.avs,
+            Arc::new(MemoryStore::default()),
+            cfg,
+            sink.clone(),
+        )
+        .await
+        .map_err(node_err("aggregator"))?;
         aggregator_addr = Some(node.local_addr());
-        tasks.spawn(async move { ("aggregator".to_owned(), node.run().await) });
+        tasks.spawn("aggregator".to_owned(), node.run());
     }
     let n = operators.len();
     for (i, (client, key)) in operators.into_iter().enumerate() {
         let wrong = i >= n - opts.wrong_operators;
         let hook: Option<ResponseHook> = if wrong {
-            let copy = SecretKey::from_bytes(&key.to_bytes()[..]).map_err(|e| DevnetError::Invalid(format!("bls key: {e}")))?;
+            let copy = SecretKey::from_bytes(&key.to_bytes()[..])
+                .map_err(|e| DevnetError::Invalid(format!("bls key: {e}")))?;
             Some(wrong_sum_hook(copy))
         } else {
             None
@@ -215,10 +281,17 @@ async fn spawn_roles(
             ..OperatorConfig::default()
         };
         let role = format!("operator {}", client.address());
-        let node = OperatorNode::new(client, dep.avs, key, Arc::new(MemoryStore::default()), cfg, sink.clone())
-            .await
-            .map_err(node_err(&role))?;
-        tasks.spawn(async move { (role, node.run().await) });
+        let node = OperatorNode::new(
+            client,
+            dep.avs,
+            key,
+            Arc::new(MemoryStore::default()),
+            cfg,
+            sink.clone(),
+        )
+        .await
+        .map_err(node_err(&role))?;
+        tasks.spawn(role, node.run());
     }
     let (response_period, statistical_period) = match flow {
         Flow::Aggregated => (5, 0),
@@ -232,19 +305,31 @@ async fn spawn_roles(
         statistical_period,
         ..GeneratorNodeConfig::default()
     };
-    let gen_node = GeneratorNode::new(dep.admin.clone(), dep.avs, Arc::new(MemoryStore::default()), gen_cfg, sink.clone())
-        .await
-        .map_err(node_err("generator"))?;
-    tasks.spawn(async move { ("generator".to_owned(), gen_node.run().await) });
+    let gen_node = GeneratorNode::new(
+        dep.admin.clone(),
+        dep.avs,
+        Arc::new(MemoryStore::default()),
+        gen_cfg,
+        sink.clone(),
+    )
+    .await
+    .map_err(node_err("generator"))?;
+    tasks.spawn("generator".to_owned(), gen_node.run());
     if flow == Flow::TwoPhase {
         let cfg = ChallengerNodeConfig {
             watch,
             ..ChallengerNodeConfig::default()
         };
-        let node = ChallengerNode::new(challenger, dep.avs, Arc::new(MemoryStore::default()), cfg, sink)
-            .await
-            .map_err(node_err("challenger"))?;
-        tasks.spawn(async move { ("challenger".to_owned(), node.run().await) });
+        let node = ChallengerNode::new(
+            challenger,
+            dep.avs,
+            Arc::new(MemoryStore::default()),
+            cfg,
+            sink,
+        )
+        .await
+        .map_err(node_err("challenger"))?;
+        tasks.spawn("challenger".to_owned(), node.run());
     }
     Ok(())
 }
@@ -266,7 +351,7 @@ async fn follow(
     dep: &Deployment,
     url: &str,
     rx: &mut mpsc::UnboundedReceiver<NodeEvent>,
-    tasks: &mut tokio::task::JoinSet<(String, Result<(), NodeError>)>,
+    tasks: &mut Roles,
     shutdown: impl Future<Output = ()>,
 ) -> Result<DevnetReport, DevnetError> {
     let mut report = DevnetReport {
@@ -287,8 +372,7 @@ async fn follow(
                 return Ok(report);
             }
             _ = &mut deadline => return Err(DevnetError::Timeout(opts.timeout, report.accepted)),
-            Some(done) = tasks.join_next() => {
-                let (role, result) = done.map_err(|e| DevnetError::Invalid(format!("a node task failed: {e}")))?;
+            Some((role, result)) = tasks.exit_rx.recv() => {
                 return Err(match result {
                     Err(source) => DevnetError::Node { role, source },
                     Ok(()) => DevnetError::Invalid(format!("{role} stopped")),
@@ -300,13 +384,23 @@ async fn follow(
             },
         };
         match ev {
-            NodeEvent::TaskCreated { task, a, b, block, gas } => {
+            NodeEvent::TaskCreated {
+                task,
+                a,
+                b,
+                block,
+                gas,
+            } => {
                 let v = views.entry(task).or_default();
                 v.created_at = Some(Instant::now());
                 v.operators = opts.operators;
                 println!("task {task}: created  {a} + {b}  (block {block}, gas {gas})");
             }
-            NodeEvent::Progress { task, responses, operators } => {
+            NodeEvent::Progress {
+                task,
+                responses,
+                operators,
+            } => {
                 let v = views.entry(task).or_default();
                 v.responses = responses;
                 if operators > 0 {
@@ -314,13 +408,27 @@ async fn follow(
                 }
                 println!("task {task}: {responses}/{} responses", v.operators);
             }
-            NodeEvent::ResponseRejected { task, operator, reason } => {
+            NodeEvent::ResponseRejected {
+                task,
+                operator,
+                reason,
+            } => {
                 println!("task {task}: rejected response from {operator}: {reason}");
             }
-            NodeEvent::AggregateSubmitted { task, signers, non_signers, tx, gas } => {
-                println!("task {task}: submitted aggregate of {signers} signatures ({non_signers} non-signers), gas {gas}, tx {tx}");
+            NodeEvent::AggregateSubmitted {
+                task,
+                signers,
+                non_signers,
+                tx,
+                gas,
+            } => {
+                println!(
+                    "task {task}: submitted aggregate of {signers} signatures ({non_signers} non-signers), gas {gas}, tx {tx}"
+                );
             }
-            NodeEvent::SubmitFailed { task, error } => println!("task {task}: submission failed: {error}"),
+            NodeEvent::SubmitFailed { task, error } => {
+                println!("task {task}: submission failed: {error}")
+            }
             NodeEvent::TaskExpired { task, reason } => println!("task {task}: expired: {reason}"),
             NodeEvent::PhaseSubmitted { task, phase, .. } => {
                 let n = phases.entry((task, phase)).or_default();
@@ -335,18 +443,28 @@ async fn follow(
                     continue;
                 }
                 if !state.responded {
-                    println!("task {task}: event seen but the contract says not responded (reorg?)");
+                    println!(
+                        "task {task}: event seen but the contract says not responded (reorg?)"
+                    );
                     continue;
                 }
                 v.done = true;
                 report.accepted += 1;
-                let latency = v.created_at.map(|t| format!("{:.2}s", t.elapsed().as_secs_f64())).unwrap_or_default();
+                let latency = v
+                    .created_at
+                    .map(|t| format!("{:.2}s", t.elapsed().as_secs_f64()))
+                    .unwrap_or_default();
                 println!(
                     "task {task}: accepted in block {block}: tasks({task}).responded = true, sum {} ({latency} after creation)",
                     state.a.wrapping_add(state.b)
                 );
             }
-            NodeEvent::Settled { task, rewarded, slashed, gas } => {
+            NodeEvent::Settled {
+                task,
+                rewarded,
+                slashed,
+                gas,
+            } => {
                 let state = dep.avs.task(&reader, task).await?;
                 let v = views.entry(task).or_default();
                 if v.done || !state.settled {

@@ -78,7 +78,10 @@ pub struct Deployment {
 
 /// Install the emulation (if absent) and deploy + register the AVS, as `admin`.
 pub async fn deploy_avs(admin: &Client, setup: &AvsSetup) -> Result<Deployment, SetupError> {
-    if !emulation::installed(admin.reader()).await.map_err(at("probe the precompile emulation"))? {
+    if !emulation::installed(admin.reader())
+        .await
+        .map_err(at("probe the precompile emulation"))?
+    {
         emulation::install(admin, DEVNET_CHAIN_ID)
             .await
             .map_err(at("install the precompile emulation at 0x…0901"))?;
@@ -86,7 +89,9 @@ pub async fn deploy_avs(admin: &Client, setup: &AvsSetup) -> Result<Deployment, 
     let chain_id_string = emulation::chain_id_string(admin.reader())
         .await
         .map_err(at("read the emulation's chain id"))?;
-    let (avs, out) = Avs::deploy(admin).await.map_err(at("deploy AvsServiceContract"))?;
+    let (avs, out) = Avs::deploy(admin)
+        .await
+        .map_err(at("deploy AvsServiceContract"))?;
     let params = AvsParams {
         name: setup.name.clone(),
         owners: vec![admin.address()],
@@ -96,7 +101,9 @@ pub async fn deploy_avs(admin: &Client, setup: &AvsSetup) -> Result<Deployment, 
         slash_proportion: setup.slash_proportion,
         min_opt_in_operators: 0,
     };
-    avs.register(admin, &params).await.map_err(at("registerAVS"))?;
+    avs.register(admin, &params)
+        .await
+        .map_err(at("registerAVS"))?;
     Ok(Deployment {
         avs,
         admin: admin.clone(),
@@ -113,18 +120,30 @@ pub async fn register_operator(
     stake: u128,
 ) -> Result<(), SetupError> {
     let who = op.address();
-    if !emulation::is_operator(op.reader(), who).await.map_err(at("isOperator"))? {
-        emulation::register_operator(op).await.map_err(at(format!("registerOperator {who}")))?;
+    if !emulation::is_operator(op.reader(), who)
+        .await
+        .map_err(at("isOperator"))?
+    {
+        emulation::register_operator(op)
+            .await
+            .map_err(at(format!("registerOperator {who}")))?;
     }
     emulation::set_stake(&dep.admin, dep.avs.address, who, stake)
         .await
         .map_err(at(format!("setOperatorStake {who}")))?;
-    dep.avs.opt_in(op).await.map_err(at(format!("opt in {who}")))?;
+    dep.avs
+        .opt_in(op)
+        .await
+        .map_err(at(format!("opt in {who}")))?;
     register_bls_key(dep, op, bls).await
 }
 
 /// Register `bls` as `op`'s key for the AVS, with its proof of possession.
-pub async fn register_bls_key(dep: &Deployment, op: &Client, bls: &SecretKey) -> Result<(), SetupError> {
+pub async fn register_bls_key(
+    dep: &Deployment,
+    op: &Client,
+    bls: &SecretKey,
+) -> Result<(), SetupError> {
     let who = op.address();
     let pop = pop_prove(bls, &dep.chain_id_string, who);
     dep.avs

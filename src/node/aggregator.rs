@@ -5,12 +5,14 @@
 //! One loop owns the state machine; connections hand their responses to it over a channel and
 //! wait for the verdict, so the machine never sees two inputs at once.
 
-use super::common::{ChainWatch, EpochClock, EventSink, NodeEvent, reject_text};
 use super::NodeError;
+use super::common::{ChainWatch, EpochClock, EventSink, NodeEvent, reject_text};
 use crate::chain::avs::Avs;
 use crate::chain::{Client, EventCursor};
 use crate::net;
-use crate::protocol::aggregator::{Aggregator, AggregatorAction, AggregatorConfig, AggregatorInput, Submission};
+use crate::protocol::aggregator::{
+    Aggregator, AggregatorAction, AggregatorConfig, AggregatorInput, Submission,
+};
 use crate::protocol::{Epoch, RejectReason, Response, TaskId};
 use crate::store::Store;
 use std::collections::{HashMap, HashSet};
@@ -78,7 +80,11 @@ impl AggregatorNode {
         let records = store.load()?;
         let machine = Aggregator::restore(cfg.machine.clone(), records.iter());
         let clock = EpochClock::for_avs(&chain, &avs).await?;
-        let cursor = EventCursor::new(avs.all_events_filter(), cfg.watch.start_block, cfg.watch.cursor.clone());
+        let cursor = EventCursor::new(
+            avs.all_events_filter(),
+            cfg.watch.start_block,
+            cfg.watch.cursor.clone(),
+        );
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
             .map_err(|e| NodeError::Io(format!("bind {}: {e}", cfg.listen)))?;
@@ -136,10 +142,17 @@ impl AggregatorNode {
         }
     }
 
-    async fn on_response(&mut self, now: Epoch, response: Response) -> Result<Result<(), RejectReason>, NodeError> {
+    async fn on_response(
+        &mut self,
+        now: Epoch,
+        response: Response,
+    ) -> Result<Result<(), RejectReason>, NodeError> {
         let (task, operator) = (response.task_id, response.operator);
-        self.events.emit(NodeEvent::ResponseReceived { task, operator });
-        let actions = self.machine.handle(now, AggregatorInput::Response(response));
+        self.events
+            .emit(NodeEvent::ResponseReceived { task, operator });
+        let actions = self
+            .machine
+            .handle(now, AggregatorInput::Response(response));
         // The first verdict is the reply to this sender; later ones concern buffered responses.
         let verdict = actions
             .iter()
@@ -161,7 +174,9 @@ impl AggregatorNode {
             if let Some(task) = self.avs.decode_task_created(log) {
                 let snapshot = self.avs.snapshot(self.chain.reader(), task.id).await?;
                 self.sizes.insert(task.id, snapshot.len());
-                let actions = self.machine.handle(now, AggregatorInput::TaskCreated { task, snapshot });
+                let actions = self
+                    .machine
+                    .handle(now, AggregatorInput::TaskCreated { task, snapshot });
                 self.execute(actions).await?;
             } else if let Some(acc) = self.avs.decode_task_responded(log) {
                 if self.closed.insert(acc.task_id) {
@@ -170,7 +185,12 @@ impl AggregatorNode {
                         block: acc.block.unwrap_or_default(),
                     });
                 }
-                let actions = self.machine.handle(now, AggregatorInput::ChainAccepted { task_id: acc.task_id });
+                let actions = self.machine.handle(
+                    now,
+                    AggregatorInput::ChainAccepted {
+                        task_id: acc.task_id,
+                    },
+                );
                 self.execute(actions).await?;
             }
         }
@@ -193,7 +213,11 @@ impl AggregatorNode {
                         operators: self.sizes.get(&task_id).copied().unwrap_or_default(),
                     });
                 }
-                AggregatorAction::Rejected { task_id, operator, reason } => {
+                AggregatorAction::Rejected {
+                    task_id,
+                    operator,
+                    reason,
+                } => {
                     // Late answers to a finished task are routine; everything else is suspect.
                     if matches!(reason, RejectReason::TaskClosed) {
                         tracing::info!(task = task_id, %operator, reason = reason.slug(), "response rejected: {reason}");
@@ -230,7 +254,13 @@ impl AggregatorNode {
                     tracing::warn!(task = task_id, %operator, result, "operator signed a wrong sum; submitting the fraud proof");
                     if let Err(e) = self
                         .avs
-                        .prove_wrong_sum(&self.chain, task_id, operator, result, signature.to_eip2537().to_vec())
+                        .prove_wrong_sum(
+                            &self.chain,
+                            task_id,
+                            operator,
+                            result,
+                            signature.to_eip2537().to_vec(),
+                        )
                         .await
                     {
                         tracing::warn!(task = task_id, %operator, "proveWrongSum failed: {e}");
@@ -254,20 +284,37 @@ impl AggregatorNode {
         if sub.resubmit {
             match self.avs.task(self.chain.reader(), task_id).await {
                 Ok(t) if t.responded => {
-                    tracing::info!(task = task_id, "already accepted on chain; not resubmitting");
+                    tracing::info!(
+                        task = task_id,
+                        "already accepted on chain; not resubmitting"
+                    );
                     return;
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(task = task_id, "cannot read the task before resubmitting: {e}"),
+                Err(e) => tracing::warn!(
+                    task = task_id,
+                    "cannot read the task before resubmitting: {e}"
+                ),
             }
         }
         let signers = sub.signers.len();
         let non_signers = sub.non_signers.len();
-        let pubkeys: Vec<u8> = sub.non_signer_pubkeys.iter().flat_map(|k| k.to_eip2537()).collect();
+        let pubkeys: Vec<u8> = sub
+            .non_signer_pubkeys
+            .iter()
+            .flat_map(|k| k.to_eip2537())
+            .collect();
         let sig = sub.aggregate_signature.to_eip2537().to_vec();
         match self
             .avs
-            .respond(&self.chain, task_id, sub.result, sub.non_signers.clone(), pubkeys, sig)
+            .respond(
+                &self.chain,
+                task_id,
+                sub.result,
+                sub.non_signers.clone(),
+                pubkeys,
+                sig,
+            )
             .await
         {
             Ok(out) => {
@@ -293,4 +340,3 @@ impl AggregatorNode {
         }
     }
 }
-

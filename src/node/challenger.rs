@@ -2,8 +2,8 @@
 //! once a task's statistical window is over it reads the two-phase commits, hands
 //! [`protocol::challenger::Challenger`] the task's report, and sends the `challenge` it computes.
 
-use super::common::{ChainWatch, EpochClock, EventSink, NodeEvent};
 use super::NodeError;
+use super::common::{ChainWatch, EpochClock, EventSink, NodeEvent};
 use crate::chain::avs::Avs;
 use crate::chain::{Client, EventCursor};
 use crate::crypto::messages::decode_task_response;
@@ -60,7 +60,11 @@ impl ChallengerNode {
         let records = store.load()?;
         let machine = Challenger::restore(records.iter());
         let clock = EpochClock::for_avs(&chain, &avs).await?;
-        let cursor = EventCursor::new(avs.all_events_filter(), cfg.watch.start_block, cfg.watch.cursor.clone());
+        let cursor = EventCursor::new(
+            avs.all_events_filter(),
+            cfg.watch.start_block,
+            cfg.watch.cursor.clone(),
+        );
         Ok(ChallengerNode {
             chain,
             avs,
@@ -96,15 +100,21 @@ impl ChallengerNode {
             if let Some(task) = self.avs.decode_task_created(log) {
                 self.tasks.insert(task.id, task);
             } else if let Some(acc) = self.avs.decode_task_responded(log) {
-                self.aggregates.insert(acc.task_id, AcceptedAggregate {
-                    result: acc.sum,
-                    non_signers: acc.non_signers,
-                });
+                self.aggregates.insert(
+                    acc.task_id,
+                    AcceptedAggregate {
+                        result: acc.sum,
+                        non_signers: acc.non_signers,
+                    },
+                );
             } else if let Some((task, op, _)) = self.avs.decode_wrong_sum_proven(log) {
                 self.proven_wrong.entry(task).or_default().push(op);
-            } else if let Some((task_id, _, rewarded, slashed)) = self.avs.decode_task_settled(log) {
+            } else if let Some((task_id, _, rewarded, slashed)) = self.avs.decode_task_settled(log)
+            {
                 self.tasks.remove(&task_id);
-                let actions = self.machine.handle(now, ChallengerInput::Settled { task_id });
+                let actions = self
+                    .machine
+                    .handle(now, ChallengerInput::Settled { task_id });
                 self.execute(now, actions).await?;
                 self.events.emit(NodeEvent::Settled {
                     task: task_id,
@@ -159,7 +169,11 @@ impl ChallengerNode {
         })
     }
 
-    async fn execute(&mut self, now: Epoch, actions: Vec<ChallengerAction>) -> Result<(), NodeError> {
+    async fn execute(
+        &mut self,
+        now: Epoch,
+        actions: Vec<ChallengerAction>,
+    ) -> Result<(), NodeError> {
         for a in actions {
             match a {
                 ChallengerAction::Persist(r) => self.store.append(&r)?,
@@ -188,15 +202,24 @@ impl ChallengerNode {
                     gas = out.gas_used,
                     "task settled"
                 );
-                let actions = self.machine.handle(now, ChallengerInput::Settled { task_id });
+                let actions = self
+                    .machine
+                    .handle(now, ChallengerInput::Settled { task_id });
                 for a in actions {
                     if let ChallengerAction::Persist(r) = a {
                         self.store.append(&r)?;
                     }
                 }
             }
-            Err(e) if matches!(e.revert_name(), Some("AlreadySettled") | Some("AlreadyChallenged")) => {
-                let actions = self.machine.handle(now, ChallengerInput::Settled { task_id });
+            Err(e)
+                if matches!(
+                    e.revert_name(),
+                    Some("AlreadySettled") | Some("AlreadyChallenged")
+                ) =>
+            {
+                let actions = self
+                    .machine
+                    .handle(now, ChallengerInput::Settled { task_id });
                 for a in actions {
                     if let ChallengerAction::Persist(r) = a {
                         self.store.append(&r)?;

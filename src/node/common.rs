@@ -11,20 +11,74 @@ use std::time::Duration;
 /// records them. Sending never blocks and a closed sink is ignored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NodeEvent {
-    TaskCreated { task: TaskId, a: u64, b: u64, block: u64, gas: u64 },
-    ResponseSent { task: TaskId, operator: Address, result: u64 },
-    ResponseSendFailed { task: TaskId, operator: Address, error: String },
-    ResponseReceived { task: TaskId, operator: Address },
-    ResponseRejected { task: TaskId, operator: Address, reason: String },
+    TaskCreated {
+        task: TaskId,
+        a: u64,
+        b: u64,
+        block: u64,
+        gas: u64,
+    },
+    ResponseSent {
+        task: TaskId,
+        operator: Address,
+        result: u64,
+    },
+    ResponseSendFailed {
+        task: TaskId,
+        operator: Address,
+        error: String,
+    },
+    ResponseReceived {
+        task: TaskId,
+        operator: Address,
+    },
+    ResponseRejected {
+        task: TaskId,
+        operator: Address,
+        reason: String,
+    },
     /// Responses accepted so far for the task, and how many operators it snapshotted.
-    Progress { task: TaskId, responses: usize, operators: usize },
-    AggregateSubmitted { task: TaskId, signers: usize, non_signers: usize, tx: B256, gas: u64 },
-    SubmitFailed { task: TaskId, error: String },
-    TaskAccepted { task: TaskId, block: u64 },
-    TaskExpired { task: TaskId, reason: String },
-    PhaseSubmitted { task: TaskId, operator: Address, phase: u8, gas: u64 },
-    Settled { task: TaskId, rewarded: Vec<Address>, slashed: Vec<Address>, gas: u64 },
-    Refused { task: TaskId, operator: Address, reason: String },
+    Progress {
+        task: TaskId,
+        responses: usize,
+        operators: usize,
+    },
+    AggregateSubmitted {
+        task: TaskId,
+        signers: usize,
+        non_signers: usize,
+        tx: B256,
+        gas: u64,
+    },
+    SubmitFailed {
+        task: TaskId,
+        error: String,
+    },
+    TaskAccepted {
+        task: TaskId,
+        block: u64,
+    },
+    TaskExpired {
+        task: TaskId,
+        reason: String,
+    },
+    PhaseSubmitted {
+        task: TaskId,
+        operator: Address,
+        phase: u8,
+        gas: u64,
+    },
+    Settled {
+        task: TaskId,
+        rewarded: Vec<Address>,
+        slashed: Vec<Address>,
+        gas: u64,
+    },
+    Refused {
+        task: TaskId,
+        operator: Address,
+        reason: String,
+    },
 }
 
 pub type Events = tokio::sync::mpsc::UnboundedSender<NodeEvent>;
@@ -94,7 +148,11 @@ impl EpochClock {
     /// The epoch of the chain's latest block.
     pub async fn now(&self, chain: &Client) -> Result<Epoch, ChainError> {
         let head = chain.block_number().await?;
-        let ts = chain.block_hash(head).await?.map(|(_, ts)| ts).unwrap_or_default();
+        let ts = chain
+            .block_hash(head)
+            .await?
+            .map(|(_, ts)| ts)
+            .unwrap_or_default();
         Ok(ts / self.seconds)
     }
 }

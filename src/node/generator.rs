@@ -1,11 +1,13 @@
 //! The task generator driver: wakes when [`protocol::generator::Generator`] asks (its
 //! `poll_timeout`), and turns its `CreateTask` requests into `createNewTask` transactions.
 
-use super::common::{EventSink, NodeEvent};
 use super::NodeError;
-use crate::chain::avs::Avs;
+use super::common::{EventSink, NodeEvent};
 use crate::chain::Client;
-use crate::protocol::generator::{Generator, GeneratorAction, GeneratorConfig, GeneratorInput, PairSource, RngPairs};
+use crate::chain::avs::Avs;
+use crate::protocol::generator::{
+    Generator, GeneratorAction, GeneratorConfig, GeneratorInput, PairSource, RngPairs,
+};
 use crate::store::Store;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -62,7 +64,8 @@ impl GeneratorNode {
     ) -> Result<GeneratorNode, NodeError> {
         use rand::SeedableRng;
         let source = RngPairs {
-            rng: rand::rngs::StdRng::from_rng(rand::rngs::OsRng).map_err(|e| NodeError::Io(format!("rng: {e}")))?,
+            rng: rand::rngs::StdRng::from_rng(rand::rngs::OsRng)
+                .map_err(|e| NodeError::Io(format!("rng: {e}")))?,
             max: cfg.max_summand,
         };
         GeneratorNode::with_source(chain, avs, store, cfg, Box::new(source), events)
@@ -140,7 +143,13 @@ impl GeneratorNode {
                     let now = self.now_ms();
                     match res {
                         Ok((task, out)) => {
-                            tracing::info!(task = task.id, a = req.a, b = req.b, gas = out.gas_used, "task created");
+                            tracing::info!(
+                                task = task.id,
+                                a = req.a,
+                                b = req.b,
+                                gas = out.gas_used,
+                                "task created"
+                            );
                             self.events.emit(NodeEvent::TaskCreated {
                                 task: task.id,
                                 a: req.a,
@@ -148,14 +157,20 @@ impl GeneratorNode {
                                 block: out.block,
                                 gas: out.gas_used,
                             });
-                            queue.extend(self.machine.handle(now, GeneratorInput::Confirmed {
-                                seq: req.seq,
-                                task_id: task.id,
-                            }));
+                            queue.extend(self.machine.handle(
+                                now,
+                                GeneratorInput::Confirmed {
+                                    seq: req.seq,
+                                    task_id: task.id,
+                                },
+                            ));
                         }
                         Err(e) => {
                             tracing::warn!(seq = req.seq, "createNewTask failed: {e}");
-                            queue.extend(self.machine.handle(now, GeneratorInput::Failed { seq: req.seq }));
+                            queue.extend(
+                                self.machine
+                                    .handle(now, GeneratorInput::Failed { seq: req.seq }),
+                            );
                         }
                     }
                 }

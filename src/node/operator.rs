@@ -2,8 +2,8 @@
 //! [`protocol::operator::Operator`]; its actions become store appends, frames to the
 //! aggregator (aggregated flow) or `operatorSubmitTask` transactions (two-phase flow).
 
-use super::common::{ChainWatch, EpochClock, EventSink, NodeEvent};
 use super::NodeError;
+use super::common::{ChainWatch, EpochClock, EventSink, NodeEvent};
 use crate::chain::avs::Avs;
 use crate::chain::{Client, EventCursor};
 use crate::crypto::bls::SecretKey;
@@ -86,12 +86,18 @@ impl OperatorNode {
         events: EventSink,
     ) -> Result<OperatorNode, NodeError> {
         if cfg.flow == Flow::Aggregated && cfg.aggregator.is_none() {
-            return Err(NodeError::Config("the aggregated flow needs the aggregator's address".into()));
+            return Err(NodeError::Config(
+                "the aggregated flow needs the aggregator's address".into(),
+            ));
         }
         let records = store.load()?;
         let machine = Operator::restore(chain.address(), key, cfg.flow, records.iter());
         let clock = EpochClock::for_avs(&chain, &avs).await?;
-        let cursor = EventCursor::new(avs.task_created_filter(), cfg.watch.start_block, cfg.watch.cursor.clone());
+        let cursor = EventCursor::new(
+            avs.task_created_filter(),
+            cfg.watch.start_block,
+            cfg.watch.cursor.clone(),
+        );
         Ok(OperatorNode {
             chain,
             avs,
@@ -116,7 +122,9 @@ impl OperatorNode {
         loop {
             match self.step().await {
                 Ok(()) => {}
-                Err(NodeError::Chain(e)) => tracing::warn!(operator = %self.address(), "chain: {e}"),
+                Err(NodeError::Chain(e)) => {
+                    tracing::warn!(operator = %self.address(), "chain: {e}")
+                }
                 Err(e) => return Err(e),
             }
             tokio::time::sleep(self.cfg.watch.poll_interval).await;
@@ -136,7 +144,11 @@ impl OperatorNode {
             }
         }
         // Submissions above may have taken blocks: decide commits on a fresh epoch.
-        let now = if batch.logs.is_empty() { now } else { self.clock.now(&self.chain).await? };
+        let now = if batch.logs.is_empty() {
+            now
+        } else {
+            self.clock.now(&self.chain).await?
+        };
         let actions = self.machine.handle(now, OperatorInput::Tick);
         self.execute(now, actions).await?;
         self.deliver(now).await;
@@ -152,16 +164,32 @@ impl OperatorNode {
                     if let Some(hook) = &self.cfg.hook {
                         hook(&mut response);
                     }
-                    let deadline = self.deadlines.get(&response.task_id).copied().unwrap_or(now);
-                    self.outgoing.retain(|o| o.response.task_id != response.task_id);
+                    let deadline = self
+                        .deadlines
+                        .get(&response.task_id)
+                        .copied()
+                        .unwrap_or(now);
+                    self.outgoing
+                        .retain(|o| o.response.task_id != response.task_id);
                     self.outgoing.push(Outgoing { response, deadline });
                 }
                 OperatorAction::SubmitPrepare { task_id, signature } => {
-                    if self.submit(task_id, Vec::new(), signature.to_eip2537().to_vec(), Phase::Prepare).await {
-                        queue.extend(self.machine.handle(now, OperatorInput::Confirmed {
+                    if self
+                        .submit(
                             task_id,
-                            phase: Phase::Prepare,
-                        }));
+                            Vec::new(),
+                            signature.to_eip2537().to_vec(),
+                            Phase::Prepare,
+                        )
+                        .await
+                    {
+                        queue.extend(self.machine.handle(
+                            now,
+                            OperatorInput::Confirmed {
+                                task_id,
+                                phase: Phase::Prepare,
+                            },
+                        ));
                     }
                 }
                 OperatorAction::SubmitCommit {
@@ -171,13 +199,21 @@ impl OperatorNode {
                     ..
                 } => {
                     if self
-                        .submit(task_id, response_bytes.to_vec(), signature.to_eip2537().to_vec(), Phase::Commit)
+                        .submit(
+                            task_id,
+                            response_bytes.to_vec(),
+                            signature.to_eip2537().to_vec(),
+                            Phase::Commit,
+                        )
                         .await
                     {
-                        queue.extend(self.machine.handle(now, OperatorInput::Confirmed {
-                            task_id,
-                            phase: Phase::Commit,
-                        }));
+                        queue.extend(self.machine.handle(
+                            now,
+                            OperatorInput::Confirmed {
+                                task_id,
+                                phase: Phase::Commit,
+                            },
+                        ));
                     }
                 }
                 OperatorAction::Refused { task_id, reason } => {
@@ -199,7 +235,13 @@ impl OperatorNode {
         for attempt in 1..=self.cfg.tx_attempts.max(1) {
             match self
                 .avs
-                .operator_submit(&self.chain, task_id, response.clone(), sig.clone(), phase_no)
+                .operator_submit(
+                    &self.chain,
+                    task_id,
+                    response.clone(),
+                    sig.clone(),
+                    phase_no,
+                )
                 .await
             {
                 Ok(out) => {

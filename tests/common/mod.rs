@@ -67,7 +67,9 @@ pub async fn world(n_ops: usize, epoch: &str) -> World {
     for i in 0..n_ops {
         let c = Client::from_reader(admin.reader().clone(), anvil.signer(i + 1).expect("key"));
         let k = bls(i as u8);
-        setup::register_operator(&dep, &c, &k, 100).await.expect("register operator");
+        setup::register_operator(&dep, &c, &k, 100)
+            .await
+            .expect("register operator");
         ops.push((c, k));
     }
     // Sorted by address: the contract's order, handy for assertions.
@@ -101,7 +103,11 @@ impl World {
     }
 
     /// Start an aggregator (admin's account) on `listen` with `store`; returns its address and task.
-    pub async fn start_aggregator(&mut self, listen: SocketAddr, store: Arc<dyn Store>) -> (SocketAddr, JoinHandle<()>) {
+    pub async fn start_aggregator(
+        &mut self,
+        listen: SocketAddr,
+        store: Arc<dyn Store>,
+    ) -> (SocketAddr, JoinHandle<()>) {
         let cfg = AggregatorNodeConfig {
             listen,
             watch: self.watch(),
@@ -120,7 +126,13 @@ impl World {
     }
 
     /// Start operator `i` of `self.ops` against `aggregator`.
-    pub async fn start_operator(&mut self, i: usize, flow: Flow, aggregator: Option<SocketAddr>, hook: Option<ResponseHook>) {
+    pub async fn start_operator(
+        &mut self,
+        i: usize,
+        flow: Flow,
+        aggregator: Option<SocketAddr>,
+        hook: Option<ResponseHook>,
+    ) {
         let (client, key) = &self.ops[i];
         let key = SecretKey::from_bytes(&key.to_bytes()[..]).expect("key copy");
         let cfg = OperatorConfig {
@@ -131,9 +143,16 @@ impl World {
             send_timeout: Duration::from_secs(2),
             ..OperatorConfig::default()
         };
-        let node = OperatorNode::new(client.clone(), self.avs(), key, Arc::new(MemoryStore::default()), cfg, self.sink())
-            .await
-            .expect("operator");
+        let node = OperatorNode::new(
+            client.clone(),
+            self.avs(),
+            key,
+            Arc::new(MemoryStore::default()),
+            cfg,
+            self.sink(),
+        )
+        .await
+        .expect("operator");
         self.handles.push(tokio::spawn(async move {
             if let Err(e) = node.run().await {
                 panic!("operator stopped: {e}");
@@ -146,7 +165,11 @@ impl World {
     }
 
     /// Wait (up to `secs`) for an event matching `f`.
-    pub async fn wait_for(&mut self, secs: u64, mut f: impl FnMut(&NodeEvent) -> bool) -> NodeEvent {
+    pub async fn wait_for(
+        &mut self,
+        secs: u64,
+        mut f: impl FnMut(&NodeEvent) -> bool,
+    ) -> NodeEvent {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {
             match tokio::time::timeout_at(deadline, self.events.recv()).await {
@@ -177,4 +200,5 @@ pub fn wrong_sum(key: SecretKey) -> ResponseHook {
     })
 }
 
-pub const LOOPBACK_ANY: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+pub const LOOPBACK_ANY: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
