@@ -6,6 +6,7 @@
 //!   root — H2's measurements; the aggregator also takes 96-byte compressed).
 //! - `kind 2` Ack.
 //! - `kind 3` Reject: `code u16 | text_len u16 | text (UTF-8)`; codes are `RejectReason::code`.
+//!
 //! Trailing bytes, unknown versions and kinds are errors. Decoding never panics.
 
 use alloy::primitives::Address;
@@ -38,7 +39,10 @@ impl Message {
             }
             text.truncate(cut);
         }
-        Message::Reject { code: reason.code(), text }
+        Message::Reject {
+            code: reason.code(),
+            text,
+        }
     }
 }
 
@@ -132,7 +136,12 @@ pub fn decode(bytes: &[u8]) -> Result<Message, CodecError> {
                 return Err(CodecError::TooLong("signature"));
             }
             let signature = r.take(len)?.to_vec();
-            Message::Response(Response { task_id, result, operator, signature })
+            Message::Response(Response {
+                task_id,
+                result,
+                operator,
+                signature,
+            })
         }
         KIND_ACK => Message::Ack,
         KIND_REJECT => {
@@ -141,7 +150,9 @@ pub fn decode(bytes: &[u8]) -> Result<Message, CodecError> {
             if len > MAX_REJECT_TEXT {
                 return Err(CodecError::TooLong("reject text"));
             }
-            let text = std::str::from_utf8(r.take(len)?).map_err(|_| CodecError::Utf8)?.to_string();
+            let text = std::str::from_utf8(r.take(len)?)
+                .map_err(|_| CodecError::Utf8)?
+                .to_string();
             Message::Reject { code, text }
         }
         k => return Err(CodecError::Kind(k)),

@@ -52,7 +52,11 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Vec<u8
     while got < 4 {
         let n = r.read(&mut len[got..]).await?;
         if n == 0 {
-            return if got == 0 { Ok(None) } else { Err(NetError::Closed) };
+            return if got == 0 {
+                Ok(None)
+            } else {
+                Err(NetError::Closed)
+            };
         }
         got += n;
     }
@@ -80,8 +84,14 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, body: &[u8]) -> Resul
     Ok(())
 }
 
-async fn within<T>(d: Duration, what: &'static str, f: impl Future<Output = Result<T, NetError>>) -> Result<T, NetError> {
-    tokio::time::timeout(d, f).await.map_err(|_| NetError::Timeout(what))?
+async fn within<T>(
+    d: Duration,
+    what: &'static str,
+    f: impl Future<Output = Result<T, NetError>>,
+) -> Result<T, NetError> {
+    tokio::time::timeout(d, f)
+        .await
+        .map_err(|_| NetError::Timeout(what))?
 }
 
 /// Send one response on an open stream and wait for the reply, all within `timeout`.
@@ -92,7 +102,9 @@ pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<Reply, NetError> {
     let body = codec::encode(&Message::Response(response.clone()))?;
     within(timeout, "sending the response", write_frame(stream, &body)).await?;
-    let reply = within(timeout, "waiting for the reply", read_frame(stream)).await?.ok_or(NetError::Closed)?;
+    let reply = within(timeout, "waiting for the reply", read_frame(stream))
+        .await?
+        .ok_or(NetError::Closed)?;
     match codec::decode(&reply)? {
         Message::Ack => Ok(Reply::Ack),
         Message::Reject { code, text } => Ok(Reply::Rejected { code, text }),
@@ -101,9 +113,15 @@ pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Connect to the aggregator (within `timeout`), send one response, return its reply.
-pub async fn send_response(addr: SocketAddr, response: &Response, timeout: Duration) -> Result<Reply, NetError> {
+pub async fn send_response(
+    addr: SocketAddr,
+    response: &Response,
+    timeout: Duration,
+) -> Result<Reply, NetError> {
     let mut stream = within(timeout, "connecting", async {
-        tokio::net::TcpStream::connect(addr).await.map_err(NetError::from)
+        tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(NetError::from)
     })
     .await?;
     exchange(&mut stream, response, timeout).await
@@ -126,7 +144,11 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { max_connections: 256, idle_timeout: Duration::from_secs(30), reply_timeout: Duration::from_secs(10) }
+        Self {
+            max_connections: 256,
+            idle_timeout: Duration::from_secs(30),
+            reply_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -138,10 +160,16 @@ pub async fn serve(listener: tokio::net::TcpListener, tx: mpsc::Sender<Incoming>
     serve_with(listener, tx, ServerConfig::default()).await
 }
 
-pub async fn serve_with(listener: tokio::net::TcpListener, tx: mpsc::Sender<Incoming>, cfg: ServerConfig) {
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    tx: mpsc::Sender<Incoming>,
+    cfg: ServerConfig,
+) {
     let slots = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
     loop {
-        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
         if tx.is_closed() {
             return;
         }
@@ -177,7 +205,8 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(Ok(None)) => return Ok(()),
             Ok(Ok(Some(f))) => f,
             Ok(Err(NetError::FrameTooLarge(n))) => {
-                let reason = RejectReason::Malformed(format!("frame of {n} bytes exceeds {MAX_FRAME}"));
+                let reason =
+                    RejectReason::Malformed(format!("frame of {n} bytes exceeds {MAX_FRAME}"));
                 let _ = within(cfg.reply_timeout, "replying", reply(stream, &Err(reason))).await;
                 return Err(NetError::FrameTooLarge(n));
             }

@@ -3,7 +3,12 @@ use alloy::primitives::Address;
 use proptest::prelude::*;
 
 fn response() -> Response {
-    Response { task_id: 7, result: 42, operator: Address::with_last_byte(3), signature: vec![0x11; 192] }
+    Response {
+        task_id: 7,
+        result: 42,
+        operator: Address::with_last_byte(3),
+        signature: vec![0x11; 192],
+    }
 }
 
 #[test]
@@ -11,7 +16,10 @@ fn codec_round_trips() {
     for m in [
         Message::Response(response()),
         Message::Ack,
-        Message::Reject { code: 9, text: "invalid signature".into() },
+        Message::Reject {
+            code: 9,
+            text: "invalid signature".into(),
+        },
         Message::reject(&RejectReason::Conflicting { previous: 5 }),
     ] {
         assert_eq!(codec::decode(&codec::encode(&m).unwrap()), Ok(m));
@@ -26,7 +34,10 @@ fn codec_is_strict() {
     assert_eq!(codec::decode(&[]), Err(CodecError::Empty));
     assert_eq!(codec::decode(&[2, 2]), Err(CodecError::Version(2)));
     assert_eq!(codec::decode(&[1, 9]), Err(CodecError::Kind(9)));
-    assert_eq!(codec::decode(&body[..body.len() - 1]), Err(CodecError::Truncated));
+    assert_eq!(
+        codec::decode(&body[..body.len() - 1]),
+        Err(CodecError::Truncated)
+    );
     let mut long = body.clone();
     long.push(0);
     assert_eq!(codec::decode(&long), Err(CodecError::Trailing(1)));
@@ -58,9 +69,17 @@ async fn frames_are_bounded() {
     let (mut a, mut b) = tokio::io::duplex(1 << 16);
     write_frame(&mut a, b"hello").await.unwrap();
     assert_eq!(read_frame(&mut b).await.unwrap(), Some(b"hello".to_vec()));
-    assert!(matches!(write_frame(&mut a, &vec![0; MAX_FRAME + 1]).await, Err(NetError::FrameTooLarge(_))));
-    a.write_all(&((MAX_FRAME as u32 + 1).to_be_bytes())).await.unwrap();
-    assert!(matches!(read_frame(&mut b).await, Err(NetError::FrameTooLarge(4097))));
+    assert!(matches!(
+        write_frame(&mut a, &vec![0; MAX_FRAME + 1]).await,
+        Err(NetError::FrameTooLarge(_))
+    ));
+    a.write_all(&((MAX_FRAME as u32 + 1).to_be_bytes()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        read_frame(&mut b).await,
+        Err(NetError::FrameTooLarge(4097))
+    ));
     drop(a);
     assert!(matches!(read_frame(&mut b).await, Ok(None)));
 }
@@ -75,15 +94,27 @@ async fn server_replies_and_survives_garbage() {
     tokio::spawn(serve(listener, tx));
     tokio::spawn(async move {
         while let Some((r, reply)) = rx.recv().await {
-            let v = if r.result == 42 { Ok(()) } else { Err(RejectReason::WrongResult { expected: Some(42), got: r.result }) };
+            let v = if r.result == 42 {
+                Ok(())
+            } else {
+                Err(RejectReason::WrongResult {
+                    expected: Some(42),
+                    got: r.result,
+                })
+            };
             let _ = reply.send(v);
         }
     });
     let t = Duration::from_secs(5);
-    assert_eq!(send_response(addr, &response(), t).await.unwrap(), Reply::Ack);
+    assert_eq!(
+        send_response(addr, &response(), t).await.unwrap(),
+        Reply::Ack
+    );
     let mut wrong = response();
     wrong.result = 1;
-    let Reply::Rejected { code, .. } = send_response(addr, &wrong, t).await.unwrap() else { panic!("expected a reject") };
+    let Reply::Rejected { code, .. } = send_response(addr, &wrong, t).await.unwrap() else {
+        panic!("expected a reject")
+    };
     assert_eq!(code, 10);
 
     // Garbage body on a live connection: Reject(malformed), connection stays usable.
@@ -99,7 +130,10 @@ async fn server_replies_and_survives_garbage() {
     let reply = codec::decode(&read_frame(&mut s).await.unwrap().unwrap()).unwrap();
     assert!(matches!(reply, Message::Reject { code: 1, .. }));
     assert!(matches!(read_frame(&mut s).await, Ok(None) | Err(_)));
-    assert_eq!(send_response(addr, &response(), t).await.unwrap(), Reply::Ack);
+    assert_eq!(
+        send_response(addr, &response(), t).await.unwrap(),
+        Reply::Ack
+    );
 }
 
 #[tokio::test]
@@ -111,6 +145,8 @@ async fn client_times_out_on_a_silent_server() {
         let (_s, _) = listener.accept().await.unwrap();
         tokio::time::sleep(Duration::from_secs(60)).await;
     });
-    let err = send_response(addr, &response(), Duration::from_millis(200)).await.unwrap_err();
+    let err = send_response(addr, &response(), Duration::from_millis(200))
+        .await
+        .unwrap_err();
     assert!(matches!(err, NetError::Timeout(_)), "{err}");
 }

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::U256;
 
 use super::quorum::{self, QuorumError};
 use super::record::Record;
@@ -46,17 +46,26 @@ pub struct AggregatorConfig {
 
 impl Default for AggregatorConfig {
     fn default() -> Self {
-        Self { early_buffer: 1024, bugs: AggregatorBugs::default() }
+        Self {
+            early_buffer: 1024,
+            bugs: AggregatorBugs::default(),
+        }
     }
 }
 
 #[derive(Debug, Clone)]
 pub enum AggregatorInput {
     /// A task and its operator snapshot, read from the chain (repeats are ignored).
-    TaskCreated { task: Task, snapshot: Vec<TaskOperator> },
+    TaskCreated {
+        task: Task,
+        snapshot: Vec<TaskOperator>,
+    },
     /// An operator's BLS key became known (registration event), so that an operator outside a
     /// task's snapshot is told `NotOptedIn` rather than `UnknownOperator`.
-    OperatorRegistered { operator: OperatorId, pubkey: PublicKey },
+    OperatorRegistered {
+        operator: OperatorId,
+        pubkey: PublicKey,
+    },
     /// A response from the wire.
     Response(Response),
     /// Time moved: tasks whose window is over without a quorum expire.
@@ -86,15 +95,26 @@ pub struct Submission {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExpiryReason {
-    ThresholdNotReached { signed: U256, total: U256, threshold: u8 },
+    ThresholdNotReached {
+        signed: U256,
+        total: U256,
+        threshold: u8,
+    },
     InvalidThreshold(u8),
 }
 
 impl std::fmt::Display for ExpiryReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ExpiryReason::ThresholdNotReached { signed, total, threshold } => {
-                write!(f, "window over: signed stake {signed} of {total} is below {threshold}%")
+            ExpiryReason::ThresholdNotReached {
+                signed,
+                total,
+                threshold,
+            } => {
+                write!(
+                    f,
+                    "window over: signed stake {signed} of {total} is below {threshold}%"
+                )
             }
             ExpiryReason::InvalidThreshold(t) => write!(f, "threshold {t}% can never be met"),
         }
@@ -117,16 +137,36 @@ pub enum AggregatorAction {
     /// Verdicts. For a `Response` input exactly one of `Accepted`, `Queued`, `Rejected` comes
     /// first (after a `Persist`, if any) and is the reply to the sender; verdicts on responses
     /// replayed from the early buffer are for logs only.
-    Accepted { task_id: TaskId, operator: OperatorId },
-    Queued { task_id: TaskId, operator: OperatorId },
-    Rejected { task_id: TaskId, operator: OperatorId, reason: RejectReason },
+    Accepted {
+        task_id: TaskId,
+        operator: OperatorId,
+    },
+    Queued {
+        task_id: TaskId,
+        operator: OperatorId,
+    },
+    Rejected {
+        task_id: TaskId,
+        operator: OperatorId,
+        reason: RejectReason,
+    },
     Submit(Submission),
-    Expired { task_id: TaskId, reason: ExpiryReason },
+    Expired {
+        task_id: TaskId,
+        reason: ExpiryReason,
+    },
     /// Evidence for slashing (`proveWrongSum` takes the wrong-result one).
     Equivocation(Equivocation),
-    WrongResult { task_id: TaskId, operator: OperatorId, result: u64, signature: Signature },
+    WrongResult {
+        task_id: TaskId,
+        operator: OperatorId,
+        result: u64,
+        signature: Signature,
+    },
     /// The task is finished (accepted on chain).
-    Done { task_id: TaskId },
+    Done {
+        task_id: TaskId,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,14 +211,19 @@ impl Aggregator {
 
     /// Rebuild from the store's records (other record kinds are ignored). Tasks come back when
     /// the chain reader feeds `TaskCreated` again.
-    pub fn restore<'a>(cfg: AggregatorConfig, records: impl IntoIterator<Item = &'a Record>) -> Self {
+    pub fn restore<'a>(
+        cfg: AggregatorConfig,
+        records: impl IntoIterator<Item = &'a Record>,
+    ) -> Self {
         let forget = cfg.bugs.forget_on_restart;
         let mut agg = Self::new(cfg);
         for r in records {
             match r {
-                Record::Accepted { response } if !forget => {
-                    agg.restored.entry(response.task_id).or_default().push(response.clone())
-                }
+                Record::Accepted { response } if !forget => agg
+                    .restored
+                    .entry(response.task_id)
+                    .or_default()
+                    .push(response.clone()),
                 Record::Submitted { task_id, .. } if !forget => {
                     agg.restored_submitted.insert(*task_id);
                 }
@@ -206,7 +251,9 @@ impl Aggregator {
     pub fn handle(&mut self, now: Epoch, input: AggregatorInput) -> Vec<AggregatorAction> {
         let mut out = Vec::new();
         match input {
-            AggregatorInput::TaskCreated { task, snapshot } => self.on_task(now, task, snapshot, &mut out),
+            AggregatorInput::TaskCreated { task, snapshot } => {
+                self.on_task(now, task, snapshot, &mut out)
+            }
             AggregatorInput::OperatorRegistered { operator, pubkey } => {
                 self.known.insert(operator, pubkey);
             }
@@ -224,7 +271,13 @@ impl Aggregator {
         out
     }
 
-    fn on_task(&mut self, now: Epoch, task: Task, snapshot: Vec<TaskOperator>, out: &mut Vec<AggregatorAction>) {
+    fn on_task(
+        &mut self,
+        now: Epoch,
+        task: Task,
+        snapshot: Vec<TaskOperator>,
+        out: &mut Vec<AggregatorAction>,
+    ) {
         let task_id = task.id;
         if self.closed.contains(&task_id) || self.tasks.contains_key(&task_id) {
             return;
@@ -235,14 +288,24 @@ impl Aggregator {
             }
         }
         let total = quorum::total_stake(&snapshot);
-        self.tasks.insert(task_id, TaskState { task, snapshot, total, signed: BTreeMap::new(), status: Status::Open });
+        self.tasks.insert(
+            task_id,
+            TaskState {
+                task,
+                snapshot,
+                total,
+                signed: BTreeMap::new(),
+                status: Status::Open,
+            },
+        );
         if let Some(restored) = self.restored.remove(&task_id) {
             for r in restored {
                 self.on_response(now, r, Origin::Store, out);
             }
         }
         let early: Vec<Response> = {
-            let (mine, rest): (Vec<_>, Vec<_>) = self.early.drain(..).partition(|r| r.task_id == task_id);
+            let (mine, rest): (Vec<_>, Vec<_>) =
+                self.early.drain(..).partition(|r| r.task_id == task_id);
             self.early = rest.into();
             mine
         };
@@ -254,26 +317,42 @@ impl Aggregator {
         self.on_tick(now, out);
     }
 
-    fn on_response(&mut self, now: Epoch, r: Response, origin: Origin, out: &mut Vec<AggregatorAction>) {
+    fn on_response(
+        &mut self,
+        now: Epoch,
+        r: Response,
+        origin: Origin,
+        out: &mut Vec<AggregatorAction>,
+    ) {
         let task_id = r.task_id;
         let operator = r.operator;
         match self.check(now, &r, origin) {
             Err((reason, evidence)) => {
                 out.extend(evidence);
                 if origin != Origin::Store {
-                    out.push(AggregatorAction::Rejected { task_id, operator, reason });
+                    out.push(AggregatorAction::Rejected {
+                        task_id,
+                        operator,
+                        reason,
+                    });
                 }
             }
             Ok(Verdict::Queue) => {
                 if self.early.len() >= self.cfg.early_buffer {
-                    out.push(AggregatorAction::Rejected { task_id, operator, reason: RejectReason::Overloaded });
+                    out.push(AggregatorAction::Rejected {
+                        task_id,
+                        operator,
+                        reason: RejectReason::Overloaded,
+                    });
                 } else {
                     self.early.push_back(r);
                     out.push(AggregatorAction::Queued { task_id, operator });
                 }
             }
             Ok(Verdict::Accept(sig)) => {
-                let Some(st) = self.tasks.get_mut(&task_id) else { return };
+                let Some(st) = self.tasks.get_mut(&task_id) else {
+                    return;
+                };
                 st.signed.insert(operator, (r.result, sig));
                 if origin != Origin::Store {
                     out.push(AggregatorAction::Persist(Record::Accepted { response: r }));
@@ -285,7 +364,12 @@ impl Aggregator {
     }
 
     /// Every check a response goes through, cheapest first.
-    fn check(&self, now: Epoch, r: &Response, origin: Origin) -> Result<Verdict, (RejectReason, Vec<AggregatorAction>)> {
+    fn check(
+        &self,
+        now: Epoch,
+        r: &Response,
+        origin: Origin,
+    ) -> Result<Verdict, (RejectReason, Vec<AggregatorAction>)> {
         let reject = |reason| Err((reason, Vec::new()));
         let sig = match Signature::from_bytes(&r.signature) {
             Ok(s) => s,
@@ -301,10 +385,8 @@ impl Aggregator {
                 reject(RejectReason::UnknownOperator)
             };
         };
-        if let Status::Submitted { .. } = st.status {
-            if origin != Origin::Store {
-                return reject(RejectReason::TaskClosed);
-            }
+        if matches!(st.status, Status::Submitted { .. }) && origin != Origin::Store {
+            return reject(RejectReason::TaskClosed);
         }
         // Stored responses were on time when they were accepted.
         if origin != Origin::Store && !st.task.in_response_window(now) {
@@ -317,11 +399,17 @@ impl Aggregator {
                 RejectReason::UnknownOperator
             });
         };
-        let Some(pk) = member.pubkey else { return reject(RejectReason::NoRegisteredKey) };
+        let Some(pk) = member.pubkey else {
+            return reject(RejectReason::NoRegisteredKey);
+        };
         if let Some(&(prev_result, prev_sig)) = st.signed.get(&r.operator) {
             if prev_result == r.result {
                 // BLS signatures are unique: another point for the same message cannot be valid.
-                return reject(if prev_sig == sig { RejectReason::Duplicate } else { RejectReason::InvalidSignature });
+                return reject(if prev_sig == sig {
+                    RejectReason::Duplicate
+                } else {
+                    RejectReason::InvalidSignature
+                });
             }
             if !self.signature_ok(&pk, r, &sig) {
                 return reject(RejectReason::InvalidSignature);
@@ -332,15 +420,31 @@ impl Aggregator {
                 first: (prev_result, prev_sig),
                 second: (r.result, sig),
             });
-            return Err((RejectReason::Conflicting { previous: prev_result }, vec![ev]));
+            return Err((
+                RejectReason::Conflicting {
+                    previous: prev_result,
+                },
+                vec![ev],
+            ));
         }
         if !self.signature_ok(&pk, r, &sig) {
             return reject(RejectReason::InvalidSignature);
         }
         let expected = st.task.expected_result();
         if expected != Some(r.result) {
-            let ev = AggregatorAction::WrongResult { task_id: r.task_id, operator: r.operator, result: r.result, signature: sig };
-            return Err((RejectReason::WrongResult { expected, got: r.result }, vec![ev]));
+            let ev = AggregatorAction::WrongResult {
+                task_id: r.task_id,
+                operator: r.operator,
+                result: r.result,
+                signature: sig,
+            };
+            return Err((
+                RejectReason::WrongResult {
+                    expected,
+                    got: r.result,
+                },
+                vec![ev],
+            ));
         }
         Ok(Verdict::Accept(sig))
     }
@@ -352,14 +456,24 @@ impl Aggregator {
     fn try_submit(&mut self, task_id: TaskId, out: &mut Vec<AggregatorAction>) {
         let resubmit = self.restored_submitted.contains(&task_id);
         let bugs = self.cfg.bugs;
-        let Some(st) = self.tasks.get_mut(&task_id) else { return };
+        let Some(st) = self.tasks.get_mut(&task_id) else {
+            return;
+        };
         if st.status != Status::Open {
             return;
         }
-        let Some(result) = st.task.expected_result() else { return };
-        let signers: Vec<OperatorId> =
-            st.signed.iter().filter(|(_, (res, _))| *res == result).map(|(op, _)| *op).collect();
-        let Ok(signed) = quorum::signed_stake(&st.snapshot, &signers) else { return };
+        let Some(result) = st.task.expected_result() else {
+            return;
+        };
+        let signers: Vec<OperatorId> = st
+            .signed
+            .iter()
+            .filter(|(_, (res, _))| *res == result)
+            .map(|(op, _)| *op)
+            .collect();
+        let Ok(signed) = quorum::signed_stake(&st.snapshot, &signers) else {
+            return;
+        };
         let reached = match quorum::quorum_reached(st.task.threshold_percentage, signed, st.total) {
             Ok(r) => r,
             Err(QuorumError::InvalidThreshold(_)) | Err(_) => false,
@@ -376,7 +490,9 @@ impl Aggregator {
             .collect();
         let digest = crate::crypto::messages::task_response_digest(task_id, result);
         let outcome = verify_aggregate_digest(&digest, &items);
-        let (Some(aggregate_signature), Some(aggregate_pubkey)) = (outcome.signature, outcome.public_key) else {
+        let (Some(aggregate_signature), Some(aggregate_pubkey)) =
+            (outcome.signature, outcome.public_key)
+        else {
             return;
         };
         if !outcome.invalid.is_empty() && !bugs.skip_signature_checks {
@@ -397,7 +513,10 @@ impl Aggregator {
         non.dedup_by_key(|(op, _)| *op);
         st.status = Status::Submitted { result };
         if !resubmit {
-            out.push(AggregatorAction::Persist(Record::Submitted { task_id, result }));
+            out.push(AggregatorAction::Persist(Record::Submitted {
+                task_id,
+                result,
+            }));
         }
         out.push(AggregatorAction::Submit(Submission {
             task_id,
@@ -424,10 +543,21 @@ impl Aggregator {
                 expired.push((*id, ExpiryReason::InvalidThreshold(t)));
             } else if !st.task.in_response_window(now) {
                 let result = st.task.expected_result();
-                let signers: Vec<OperatorId> =
-                    st.signed.iter().filter(|(_, (res, _))| Some(*res) == result).map(|(op, _)| *op).collect();
+                let signers: Vec<OperatorId> = st
+                    .signed
+                    .iter()
+                    .filter(|(_, (res, _))| Some(*res) == result)
+                    .map(|(op, _)| *op)
+                    .collect();
                 let signed = quorum::signed_stake(&st.snapshot, &signers).unwrap_or(U256::ZERO);
-                expired.push((*id, ExpiryReason::ThresholdNotReached { signed, total: st.total, threshold: t }));
+                expired.push((
+                    *id,
+                    ExpiryReason::ThresholdNotReached {
+                        signed,
+                        total: st.total,
+                        threshold: t,
+                    },
+                ));
             }
         }
         for (task_id, reason) in expired {
@@ -450,10 +580,6 @@ enum Verdict {
     Queue,
     Accept(Signature),
 }
-
-// Keep `Address` in scope for doc readers: operator ids are addresses.
-#[allow(dead_code)]
-type _OperatorIsAddress = Address;
 
 #[cfg(test)]
 mod tests;

@@ -60,7 +60,9 @@ pub enum ChallengerInput {
     Report(TaskReport),
     Tick,
     /// The challenge transaction landed (or the chain says the task was already challenged).
-    Settled { task_id: TaskId },
+    Settled {
+        task_id: TaskId,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +85,11 @@ impl Default for Challenger {
 
 impl Challenger {
     pub fn new() -> Self {
-        Self { waiting: BTreeMap::new(), issued: BTreeSet::new(), closed: BTreeSet::new() }
+        Self {
+            waiting: BTreeMap::new(),
+            issued: BTreeSet::new(),
+            closed: BTreeSet::new(),
+        }
     }
 
     pub fn restore<'a>(records: impl IntoIterator<Item = &'a Record>) -> Self {
@@ -114,8 +120,12 @@ impl Challenger {
                 return Vec::new();
             }
         }
-        let due: Vec<TaskId> =
-            self.waiting.iter().filter(|(_, r)| now > r.task.statistical_end()).map(|(id, _)| *id).collect();
+        let due: Vec<TaskId> = self
+            .waiting
+            .iter()
+            .filter(|(_, r)| now > r.task.statistical_end())
+            .map(|(id, _)| *id)
+            .collect();
         let mut out = Vec::new();
         for id in due {
             if let Some(r) = self.waiting.remove(&id) {
@@ -131,7 +141,12 @@ impl Challenger {
 pub fn settle(r: &TaskReport) -> ChallengeCall {
     let expected = r.task.expected_result();
     let members: BTreeSet<OperatorId> = r.snapshot.iter().map(|m| m.operator).collect();
-    let proven: BTreeSet<OperatorId> = r.proven_wrong.iter().copied().filter(|o| members.contains(o)).collect();
+    let proven: BTreeSet<OperatorId> = r
+        .proven_wrong
+        .iter()
+        .copied()
+        .filter(|o| members.contains(o))
+        .collect();
     let mut correct = BTreeSet::new();
     let mut wrong: BTreeSet<OperatorId> = proven.clone();
     match r.flow {
@@ -170,8 +185,11 @@ pub fn settle(r: &TaskReport) -> ChallengeCall {
         }
     }
     let correct: BTreeSet<OperatorId> = correct.difference(&proven).copied().collect();
-    let silent: BTreeSet<OperatorId> =
-        members.iter().filter(|o| !correct.contains(*o) && !wrong.contains(*o)).copied().collect();
+    let silent: BTreeSet<OperatorId> = members
+        .iter()
+        .filter(|o| !correct.contains(*o) && !wrong.contains(*o))
+        .copied()
+        .collect();
     let signers: Vec<OperatorId> = correct.iter().copied().collect();
     let total = quorum::total_stake(&r.snapshot);
     let signed = quorum::signed_stake(&r.snapshot, &signers).unwrap_or(U256::ZERO);
@@ -180,12 +198,17 @@ pub fn settle(r: &TaskReport) -> ChallengeCall {
     ChallengeCall {
         task_id: r.task.id,
         actual_threshold: actual,
-        is_expected: actual >= r.task.threshold_percentage && quorum::valid_threshold(r.task.threshold_percentage),
+        is_expected: actual >= r.task.threshold_percentage
+            && quorum::valid_threshold(r.task.threshold_percentage),
         reward: signers,
         slash: slash.into_iter().collect(),
         wrong: wrong.into_iter().collect(),
         silent: silent.into_iter().collect(),
-        non_signers: members.iter().filter(|o| !correct.contains(*o)).copied().collect(),
+        non_signers: members
+            .iter()
+            .filter(|o| !correct.contains(*o))
+            .copied()
+            .collect(),
         signed_stake: signed,
         total_stake: total,
     }

@@ -43,7 +43,11 @@ impl<R: RngCore + Send> PairSource for RngPairs<R> {
     fn next_pair(&mut self) -> (u64, u64) {
         let mut draw = || {
             let x = self.rng.next_u64();
-            if self.max == u64::MAX { x } else { x % (self.max + 1) }
+            if self.max == u64::MAX {
+                x
+            } else {
+                x % (self.max + 1)
+            }
         };
         (draw(), draw())
     }
@@ -95,9 +99,14 @@ pub struct TaskRequest {
 pub enum GeneratorInput {
     Tick,
     /// The transaction for `seq` landed and created `task_id`.
-    Confirmed { seq: u64, task_id: TaskId },
+    Confirmed {
+        seq: u64,
+        task_id: TaskId,
+    },
     /// The transaction for `seq` failed for good (reverted, or the driver gave up).
-    Failed { seq: u64 },
+    Failed {
+        seq: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,9 +114,13 @@ pub enum GeneratorAction {
     Persist(Record),
     CreateTask(TaskRequest),
     /// A task was due but `pending` unconfirmed tasks hold it back (emitted once per stall).
-    Backpressure { pending: usize },
+    Backpressure {
+        pending: usize,
+    },
     /// `seq` stayed unconfirmed past `pending_timeout_ms`; its slot is freed.
-    Abandoned { seq: u64 },
+    Abandoned {
+        seq: u64,
+    },
     /// `max_tasks` created and all confirmed or abandoned.
     Finished,
 }
@@ -129,13 +142,25 @@ pub struct Generator {
 
 impl Generator {
     pub fn new(cfg: GeneratorConfig, source: Box<dyn PairSource>) -> Self {
-        Self { cfg, source, next_seq: 0, next_due_ms: None, pending: BTreeMap::new(), stalled: false, finished: false }
+        Self {
+            cfg,
+            source,
+            next_seq: 0,
+            next_due_ms: None,
+            pending: BTreeMap::new(),
+            stalled: false,
+            finished: false,
+        }
     }
 
     /// Rebuild from the store: sequence numbers continue, unconfirmed tasks stay pending (the
     /// driver reconciles them with the chain and reports `Confirmed` / `Failed`). Their age
     /// restarts at the first `handle` after the restart.
-    pub fn restore<'a>(cfg: GeneratorConfig, source: Box<dyn PairSource>, records: impl IntoIterator<Item = &'a Record>) -> Self {
+    pub fn restore<'a>(
+        cfg: GeneratorConfig,
+        source: Box<dyn PairSource>,
+        records: impl IntoIterator<Item = &'a Record>,
+    ) -> Self {
         let mut g = Self::new(cfg, source);
         for r in records {
             match r {
@@ -167,7 +192,10 @@ impl Generator {
         let expiry = self
             .pending
             .values()
-            .filter_map(|p| p.created_ms.map(|c| c.saturating_add(self.cfg.pending_timeout_ms)))
+            .filter_map(|p| {
+                p.created_ms
+                    .map(|c| c.saturating_add(self.cfg.pending_timeout_ms))
+            })
             .min();
         Some(expiry.map_or(due, |e| e.min(due)))
     }
@@ -181,12 +209,18 @@ impl Generator {
             GeneratorInput::Tick => {}
             GeneratorInput::Confirmed { seq, task_id } => {
                 if self.pending.remove(&seq).is_some() {
-                    out.push(GeneratorAction::Persist(Record::Confirmed { seq, task_id: Some(task_id) }));
+                    out.push(GeneratorAction::Persist(Record::Confirmed {
+                        seq,
+                        task_id: Some(task_id),
+                    }));
                 }
             }
             GeneratorInput::Failed { seq } => {
                 if self.pending.remove(&seq).is_some() {
-                    out.push(GeneratorAction::Persist(Record::Confirmed { seq, task_id: None }));
+                    out.push(GeneratorAction::Persist(Record::Confirmed {
+                        seq,
+                        task_id: None,
+                    }));
                 }
             }
         }
@@ -194,12 +228,18 @@ impl Generator {
         let stale: Vec<u64> = self
             .pending
             .iter()
-            .filter(|(_, p)| p.created_ms.is_some_and(|c| now_ms.saturating_sub(c) >= timeout))
+            .filter(|(_, p)| {
+                p.created_ms
+                    .is_some_and(|c| now_ms.saturating_sub(c) >= timeout)
+            })
             .map(|(s, _)| *s)
             .collect();
         for seq in stale {
             self.pending.remove(&seq);
-            out.push(GeneratorAction::Persist(Record::Confirmed { seq, task_id: None }));
+            out.push(GeneratorAction::Persist(Record::Confirmed {
+                seq,
+                task_id: None,
+            }));
             out.push(GeneratorAction::Abandoned { seq });
         }
         self.maybe_create(now_ms, &mut out);
@@ -224,7 +264,9 @@ impl Generator {
         if self.pending.len() >= self.cfg.max_pending {
             if !self.stalled {
                 self.stalled = true;
-                out.push(GeneratorAction::Backpressure { pending: self.pending.len() });
+                out.push(GeneratorAction::Backpressure {
+                    pending: self.pending.len(),
+                });
             }
             return;
         }
@@ -232,9 +274,17 @@ impl Generator {
         let seq = self.next_seq;
         self.next_seq += 1;
         let (a, b) = self.source.next_pair();
-        self.pending.insert(seq, Pending { created_ms: Some(now_ms) });
+        self.pending.insert(
+            seq,
+            Pending {
+                created_ms: Some(now_ms),
+            },
+        );
         // Keep the cadence steady, but never schedule in the past after a long stall.
-        let next = self.next_due_ms.unwrap_or(now_ms).saturating_add(self.cfg.interval_ms);
+        let next = self
+            .next_due_ms
+            .unwrap_or(now_ms)
+            .saturating_add(self.cfg.interval_ms);
         self.next_due_ms = Some(next.max(now_ms));
         out.push(GeneratorAction::Persist(Record::Created { seq, a, b }));
         out.push(GeneratorAction::CreateTask(TaskRequest {

@@ -8,7 +8,7 @@ pub mod types;
 
 pub use record::Record;
 pub use types::*;
-pub mod operator;
 pub mod aggregator;
-pub mod generator;
 pub mod challenger;
+pub mod generator;
+pub mod operator;

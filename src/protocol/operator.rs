@@ -49,7 +49,10 @@ impl std::fmt::Display for RefuseReason {
             RefuseReason::SumOverflow => write!(f, "a + b overflows uint64"),
             RefuseReason::Late => write!(f, "response window is over"),
             RefuseReason::LedgerConflict { signed, now } => {
-                write!(f, "already signed {signed} for this task, task now asks for {now}")
+                write!(
+                    f,
+                    "already signed {signed} for this task, task now asks for {now}"
+                )
             }
         }
     }
@@ -62,10 +65,21 @@ pub enum OperatorAction {
     /// Aggregated flow: send to the aggregator.
     SendResponse(Response),
     /// Two-phase flow, phase 1: `operatorSubmitTask(taskID, "", sig, 1)`.
-    SubmitPrepare { task_id: TaskId, signature: Signature },
+    SubmitPrepare {
+        task_id: TaskId,
+        signature: Signature,
+    },
     /// Two-phase flow, phase 2: `operatorSubmitTask(taskID, abi.encode(taskID, result), sig, 2)`.
-    SubmitCommit { task_id: TaskId, result: u64, response_bytes: [u8; 64], signature: Signature },
-    Refused { task_id: TaskId, reason: RefuseReason },
+    SubmitCommit {
+        task_id: TaskId,
+        result: u64,
+        response_bytes: [u8; 64],
+        signature: Signature,
+    },
+    Refused {
+        task_id: TaskId,
+        reason: RefuseReason,
+    },
 }
 
 #[derive(Debug)]
@@ -100,7 +114,14 @@ pub struct Operator {
 
 impl Operator {
     pub fn new(address: Address, key: SecretKey, flow: Flow) -> Self {
-        Self { bugs: OperatorBugs::default(), address, key, flow, ledger: HashMap::new(), two_phase: BTreeMap::new() }
+        Self {
+            bugs: OperatorBugs::default(),
+            address,
+            key,
+            flow,
+            ledger: HashMap::new(),
+            two_phase: BTreeMap::new(),
+        }
     }
 
     /// Plant bugs (tests only). `ignore_ledger` drops what `restore` loaded.
@@ -159,27 +180,38 @@ impl Operator {
     fn on_task(&mut self, now: Epoch, task: Task) -> Vec<OperatorAction> {
         let task_id = task.id;
         let Some(result) = task.expected_result() else {
-            return vec![OperatorAction::Refused { task_id, reason: RefuseReason::SumOverflow }];
+            return vec![OperatorAction::Refused {
+                task_id,
+                reason: RefuseReason::SumOverflow,
+            }];
         };
         let mut out = Vec::new();
         match self.ledger.get(&task_id) {
             Some(&signed) if signed != result && !self.bugs.ignore_ledger => {
                 return vec![OperatorAction::Refused {
                     task_id,
-                    reason: RefuseReason::LedgerConflict { signed, now: result },
+                    reason: RefuseReason::LedgerConflict {
+                        signed,
+                        now: result,
+                    },
                 }];
             }
             Some(&signed) if signed == result => {}
             _ => {
                 // A task first seen after its window is left alone: signing it helps nobody.
                 if !task.in_response_window(now) {
-                    return vec![OperatorAction::Refused { task_id, reason: RefuseReason::Late }];
+                    return vec![OperatorAction::Refused {
+                        task_id,
+                        reason: RefuseReason::Late,
+                    }];
                 }
                 self.ledger.insert(task_id, result);
                 out.push(OperatorAction::Persist(Record::Signed { task_id, result }));
             }
         }
-        let signature = self.key.sign(&messages::task_response_digest(task_id, result));
+        let signature = self
+            .key
+            .sign(&messages::task_response_digest(task_id, result));
         match self.flow {
             Flow::Aggregated => out.push(OperatorAction::SendResponse(Response {
                 task_id,

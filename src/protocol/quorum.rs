@@ -35,26 +35,38 @@ pub fn quorum_reached(threshold: u8, signed: U256, total: U256) -> Result<bool, 
     if signed > total {
         return Err(QuorumError::SignedAboveTotal { signed, total });
     }
-    let lhs = signed.checked_mul(U256::from(100u8)).ok_or(QuorumError::Overflow)?;
-    let rhs = U256::from(threshold).checked_mul(total).ok_or(QuorumError::Overflow)?;
+    let lhs = signed
+        .checked_mul(U256::from(100u8))
+        .ok_or(QuorumError::Overflow)?;
+    let rhs = U256::from(threshold)
+        .checked_mul(total)
+        .ok_or(QuorumError::Overflow)?;
     Ok(!signed.is_zero() && lhs >= rhs)
 }
 
 /// Sum of every snapshot member's stake (members without a key included, as on chain).
 pub fn total_stake(snapshot: &[TaskOperator]) -> U256 {
     // u128 summands: fewer than 2^128 members cannot overflow 256 bits.
-    snapshot.iter().fold(U256::ZERO, |acc, m| acc + U256::from(m.stake))
+    snapshot
+        .iter()
+        .fold(U256::ZERO, |acc, m| acc + U256::from(m.stake))
 }
 
 /// Sum of the signers' stake. Duplicate or unknown signers are errors, never double counts.
-pub fn signed_stake(snapshot: &[TaskOperator], signers: &[OperatorId]) -> Result<U256, QuorumError> {
+pub fn signed_stake(
+    snapshot: &[TaskOperator],
+    signers: &[OperatorId],
+) -> Result<U256, QuorumError> {
     let mut seen = HashSet::with_capacity(signers.len());
     let mut sum = U256::ZERO;
     for s in signers {
         if !seen.insert(*s) {
             return Err(QuorumError::DuplicateSigner(*s));
         }
-        let m = snapshot.iter().find(|m| m.operator == *s).ok_or(QuorumError::UnknownSigner(*s))?;
+        let m = snapshot
+            .iter()
+            .find(|m| m.operator == *s)
+            .ok_or(QuorumError::UnknownSigner(*s))?;
         sum += U256::from(m.stake);
     }
     Ok(sum)
@@ -67,7 +79,11 @@ pub fn actual_threshold(signed: U256, total: U256) -> u8 {
         return 0;
     }
     let pct = signed.saturating_mul(U256::from(100u8)) / total;
-    if pct >= U256::from(100u8) { 100 } else { pct.to::<u8>() }
+    if pct >= U256::from(100u8) {
+        100
+    } else {
+        pct.to::<u8>()
+    }
 }
 
 #[cfg(test)]

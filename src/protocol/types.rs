@@ -53,7 +53,8 @@ impl Task {
 
     /// Last epoch of the two-phase commit (statistical) window; challenges come after it.
     pub fn statistical_end(&self) -> Epoch {
-        self.response_deadline().saturating_add(self.statistical_period)
+        self.response_deadline()
+            .saturating_add(self.statistical_period)
     }
 
     /// Whether `now` lies in the response / prepare window.

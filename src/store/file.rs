@@ -30,7 +30,9 @@ struct Inner {
 
 impl std::fmt::Debug for FileStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileStore").field("path", &self.path).finish()
+        f.debug_struct("FileStore")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -44,7 +46,8 @@ fn checksum(payload: &[u8]) -> [u8; 8] {
 /// Encode one record as it sits in the journal.
 pub(crate) fn encode_record(record: &Record) -> Result<Vec<u8>, StoreError> {
     let payload = serde_json::to_vec(record).map_err(|e| StoreError::Encode(e.to_string()))?;
-    let len = u32::try_from(payload.len()).map_err(|_| StoreError::Encode("record too large".into()))?;
+    let len =
+        u32::try_from(payload.len()).map_err(|_| StoreError::Encode("record too large".into()))?;
     let mut buf = Vec::with_capacity(HEADER + payload.len());
     buf.extend_from_slice(&len.to_be_bytes());
     buf.extend_from_slice(&checksum(&payload));
@@ -66,7 +69,11 @@ pub(crate) fn decode_journal(bytes: &[u8], path: &str) -> Result<(Vec<Record>, u
         if end > rest.len() {
             break; // torn payload (or garbage length at the tail)
         }
-        let corrupt = |what: String| StoreError::Corrupt { path: path.to_string(), offset: off as u64, what };
+        let corrupt = |what: String| StoreError::Corrupt {
+            path: path.to_string(),
+            offset: off as u64,
+            what,
+        };
         let payload = &rest[HEADER..end];
         let tail = end == rest.len();
         if len > MAX_RECORD || rest[4..HEADER] != checksum(payload) {
@@ -87,8 +94,17 @@ impl FileStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let name = path.display().to_string();
-        let io = |source| StoreError::Io { path: name.clone(), source };
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+        let io = |source| StoreError::Io {
+            path: name.clone(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io)?;
         let (records, valid) = decode_journal(&bytes, &name)?;
@@ -98,7 +114,10 @@ impl FileStore {
             file.sync_all().map_err(io)?;
         }
         file.seek(SeekFrom::Start(valid as u64)).map_err(io)?;
-        Ok(Self { path, inner: Mutex::new(Inner { file, records }) })
+        Ok(Self {
+            path,
+            inner: Mutex::new(Inner { file, records }),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -110,7 +129,10 @@ impl Store for FileStore {
     fn append(&self, record: &Record) -> Result<(), StoreError> {
         let buf = encode_record(record)?;
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let io = |source| StoreError::Io { path: self.path.display().to_string(), source };
+        let io = |source| StoreError::Io {
+            path: self.path.display().to_string(),
+            source,
+        };
         inner.file.write_all(&buf).map_err(io)?;
         inner.file.sync_data().map_err(io)?;
         inner.records.push(record.clone());
@@ -118,7 +140,12 @@ impl Store for FileStore {
     }
 
     fn load(&self) -> Result<Vec<Record>, StoreError> {
-        Ok(self.inner.lock().unwrap_or_else(|p| p.into_inner()).records.clone())
+        Ok(self
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .records
+            .clone())
     }
 }
 

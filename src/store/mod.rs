@@ -17,9 +17,16 @@ use crate::protocol::Record;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store I/O on {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("journal {path} is corrupt at byte {offset}: {what}")]
-    Corrupt { path: String, offset: u64, what: String },
+    Corrupt {
+        path: String,
+        offset: u64,
+        what: String,
+    },
     #[error("record does not encode: {0}")]
     Encode(String),
 }

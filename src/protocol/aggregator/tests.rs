@@ -1,6 +1,7 @@
 use super::*;
 use crate::crypto::bls::SecretKey;
 use crate::crypto::messages::task_response_digest;
+use alloy::primitives::Address;
 
 struct World {
     keys: Vec<SecretKey>,
@@ -8,11 +9,17 @@ struct World {
 }
 
 fn world(stakes: &[u128]) -> World {
-    let keys: Vec<SecretKey> = (0..stakes.len()).map(|i| SecretKey::from_ikm(&[i as u8 + 1; 32]).unwrap()).collect();
+    let keys: Vec<SecretKey> = (0..stakes.len())
+        .map(|i| SecretKey::from_ikm(&[i as u8 + 1; 32]).unwrap())
+        .collect();
     let snapshot = stakes
         .iter()
         .enumerate()
-        .map(|(i, s)| TaskOperator { operator: op(i), stake: *s, pubkey: Some(keys[i].public_key()) })
+        .map(|(i, s)| TaskOperator {
+            operator: op(i),
+            stake: *s,
+            pubkey: Some(keys[i].public_key()),
+        })
         .collect();
     World { keys, snapshot }
 }
@@ -39,12 +46,26 @@ fn task(id: TaskId, threshold: u8) -> Task {
 impl World {
     fn response(&self, i: usize, task_id: TaskId, result: u64) -> Response {
         let sig = self.keys[i].sign(&task_response_digest(task_id, result));
-        Response { task_id, result, operator: op(i), signature: sig.to_uncompressed().to_vec() }
+        Response {
+            task_id,
+            result,
+            operator: op(i),
+            signature: sig.to_uncompressed().to_vec(),
+        }
     }
 
     fn aggregator(&self, t: Task) -> Aggregator {
         let mut a = Aggregator::new(AggregatorConfig::default());
-        assert!(a.handle(10, AggregatorInput::TaskCreated { task: t, snapshot: self.snapshot.clone() }).is_empty());
+        assert!(
+            a.handle(
+                10,
+                AggregatorInput::TaskCreated {
+                    task: t,
+                    snapshot: self.snapshot.clone()
+                }
+            )
+            .is_empty()
+        );
         a
     }
 }
@@ -61,11 +82,29 @@ fn verdict(actions: &[AggregatorAction]) -> Result<(), RejectReason> {
 }
 
 fn submissions(actions: &[AggregatorAction]) -> Vec<Submission> {
-    actions.iter().filter_map(|a| if let AggregatorAction::Submit(s) = a { Some(s.clone()) } else { None }).collect()
+    actions
+        .iter()
+        .filter_map(|a| {
+            if let AggregatorAction::Submit(s) = a {
+                Some(s.clone())
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 fn persisted(actions: &[AggregatorAction]) -> Vec<Record> {
-    actions.iter().filter_map(|a| if let AggregatorAction::Persist(r) = a { Some(r.clone()) } else { None }).collect()
+    actions
+        .iter()
+        .filter_map(|a| {
+            if let AggregatorAction::Persist(r) = a {
+                Some(r.clone())
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 #[test]
@@ -78,7 +117,10 @@ fn happy_path_submits_once_at_exact_threshold() {
         let out = agg.handle(10, AggregatorInput::Response(w.response(i, 1, 42)));
         assert_eq!(verdict(&out), Ok(()));
         // Persist comes before the verdict that acknowledges it.
-        assert!(matches!(out[0], AggregatorAction::Persist(Record::Accepted { .. })));
+        assert!(matches!(
+            out[0],
+            AggregatorAction::Persist(Record::Accepted { .. })
+        ));
         assert!(submissions(&out).is_empty());
         log.extend(out);
     }
@@ -90,13 +132,23 @@ fn happy_path_submits_once_at_exact_threshold() {
     assert_eq!(s.signers, vec![op(2), op(1), op(0)]);
     assert_eq!(s.non_signers, vec![op(3)]);
     assert_eq!(s.non_signer_pubkeys, vec![w.keys[3].public_key()]);
-    assert_eq!((s.signed_stake, s.total_stake), (U256::from(30), U256::from(40)));
+    assert_eq!(
+        (s.signed_stake, s.total_stake),
+        (U256::from(30), U256::from(40))
+    );
     // The aggregate verifies under the signers' aggregate key.
     let apk = s.aggregate_pubkey.to_public_key().unwrap();
-    apk.verify(&task_response_digest(1, 42), &s.aggregate_signature).unwrap();
+    apk.verify(&task_response_digest(1, 42), &s.aggregate_signature)
+        .unwrap();
     // Submitted is persisted before the submission is handed out.
-    let p = out.iter().position(|a| matches!(a, AggregatorAction::Persist(Record::Submitted { .. }))).unwrap();
-    let q = out.iter().position(|a| matches!(a, AggregatorAction::Submit(_))).unwrap();
+    let p = out
+        .iter()
+        .position(|a| matches!(a, AggregatorAction::Persist(Record::Submitted { .. })))
+        .unwrap();
+    let q = out
+        .iter()
+        .position(|a| matches!(a, AggregatorAction::Submit(_)))
+        .unwrap();
     assert!(p < q);
     // A fourth response does not cause a second submission.
     let out = agg.handle(11, AggregatorInput::Response(w.response(3, 1, 42)));
@@ -104,7 +156,13 @@ fn happy_path_submits_once_at_exact_threshold() {
     assert!(submissions(&out).is_empty());
     // Chain accepted: done, closed.
     let out = agg.handle(12, AggregatorInput::ChainAccepted { task_id: 1 });
-    assert_eq!(out, vec![AggregatorAction::Persist(Record::Closed { task_id: 1 }), AggregatorAction::Done { task_id: 1 }]);
+    assert_eq!(
+        out,
+        vec![
+            AggregatorAction::Persist(Record::Closed { task_id: 1 }),
+            AggregatorAction::Done { task_id: 1 }
+        ]
+    );
     assert!(agg.is_closed(1));
 }
 
@@ -114,7 +172,10 @@ fn one_unit_below_threshold_does_not_submit() {
     let w = world(&[1, 1, 1]);
     let mut agg = w.aggregator(task(1, 67));
     for i in 0..2 {
-        assert!(submissions(&agg.handle(10, AggregatorInput::Response(w.response(i, 1, 42)))).is_empty());
+        assert!(
+            submissions(&agg.handle(10, AggregatorInput::Response(w.response(i, 1, 42))))
+                .is_empty()
+        );
     }
     // Window ends: expired with the numbers.
     let out = agg.handle(13, AggregatorInput::Tick);
@@ -122,11 +183,21 @@ fn one_unit_below_threshold_does_not_submit() {
         out[1],
         AggregatorAction::Expired {
             task_id: 1,
-            reason: ExpiryReason::ThresholdNotReached { signed: U256::from(2), total: U256::from(3), threshold: 67 }
+            reason: ExpiryReason::ThresholdNotReached {
+                signed: U256::from(2),
+                total: U256::from(3),
+                threshold: 67
+            }
         }
     );
-    assert_eq!(out[0], AggregatorAction::Persist(Record::Closed { task_id: 1 }));
-    assert_eq!(verdict(&agg.handle(13, AggregatorInput::Response(w.response(2, 1, 42)))), Err(RejectReason::TaskClosed));
+    assert_eq!(
+        out[0],
+        AggregatorAction::Persist(Record::Closed { task_id: 1 })
+    );
+    assert_eq!(
+        verdict(&agg.handle(13, AggregatorInput::Response(w.response(2, 1, 42)))),
+        Err(RejectReason::TaskClosed)
+    );
 }
 
 #[test]
@@ -137,25 +208,50 @@ fn every_rejection_reason() {
     let mut agg = w.aggregator(task(1, 100));
     let outsider = SecretKey::from_ikm(&[99; 32]).unwrap();
     let outsider_addr = Address::with_last_byte(1);
-    agg.handle(10, AggregatorInput::OperatorRegistered { operator: outsider_addr, pubkey: outsider.public_key() });
-    let r = |agg: &mut Aggregator, now, resp| verdict(&agg.handle(now, AggregatorInput::Response(resp)));
+    agg.handle(
+        10,
+        AggregatorInput::OperatorRegistered {
+            operator: outsider_addr,
+            pubkey: outsider.public_key(),
+        },
+    );
+    let r = |agg: &mut Aggregator, now, resp| {
+        verdict(&agg.handle(now, AggregatorInput::Response(resp)))
+    };
 
     let mut bad = w.response(0, 1, 42);
     bad.signature = vec![1, 2, 3];
-    assert!(matches!(r(&mut agg, 10, bad), Err(RejectReason::Malformed(_))));
+    assert!(matches!(
+        r(&mut agg, 10, bad),
+        Err(RejectReason::Malformed(_))
+    ));
     let mut bad = w.response(0, 1, 42);
     bad.signature[5] ^= 0xff; // off the curve
-    assert!(matches!(r(&mut agg, 10, bad), Err(RejectReason::Malformed(_))));
+    assert!(matches!(
+        r(&mut agg, 10, bad),
+        Err(RejectReason::Malformed(_))
+    ));
 
     let mut stranger = w.response(0, 1, 42);
     stranger.operator = Address::with_last_byte(2);
-    assert_eq!(r(&mut agg, 10, stranger), Err(RejectReason::UnknownOperator));
+    assert_eq!(
+        r(&mut agg, 10, stranger),
+        Err(RejectReason::UnknownOperator)
+    );
 
     let sig = outsider.sign(&task_response_digest(1, 42));
-    let not_in = Response { task_id: 1, result: 42, operator: outsider_addr, signature: sig.to_uncompressed().to_vec() };
+    let not_in = Response {
+        task_id: 1,
+        result: 42,
+        operator: outsider_addr,
+        signature: sig.to_uncompressed().to_vec(),
+    };
     assert_eq!(r(&mut agg, 10, not_in), Err(RejectReason::NotOptedIn));
 
-    assert_eq!(r(&mut agg, 10, w.response(3, 1, 42).clone()), Err(RejectReason::NoRegisteredKey));
+    assert_eq!(
+        r(&mut agg, 10, w.response(3, 1, 42).clone()),
+        Err(RejectReason::NoRegisteredKey)
+    );
 
     // Signed by someone else's key, or over another task: invalid signature.
     let mut forged = w.response(1, 1, 42);
@@ -163,18 +259,33 @@ fn every_rejection_reason() {
     assert_eq!(r(&mut agg, 10, forged), Err(RejectReason::InvalidSignature));
     let mut other_task = w.response(0, 2, 42);
     other_task.task_id = 1;
-    assert_eq!(r(&mut agg, 10, other_task), Err(RejectReason::InvalidSignature));
+    assert_eq!(
+        r(&mut agg, 10, other_task),
+        Err(RejectReason::InvalidSignature)
+    );
 
     // Wrong sum, validly signed: rejected, and kept as evidence.
     let out = agg.handle(10, AggregatorInput::Response(w.response(2, 1, 41)));
-    assert_eq!(verdict(&out), Err(RejectReason::WrongResult { expected: Some(42), got: 41 }));
+    assert_eq!(
+        verdict(&out),
+        Err(RejectReason::WrongResult {
+            expected: Some(42),
+            got: 41
+        })
+    );
     assert!(out.iter().any(|a| matches!(a, AggregatorAction::WrongResult { operator, result: 41, .. } if *operator == op(2))));
 
     assert_eq!(r(&mut agg, 10, w.response(0, 1, 42)), Ok(()));
-    assert_eq!(r(&mut agg, 10, w.response(0, 1, 42)), Err(RejectReason::Duplicate));
+    assert_eq!(
+        r(&mut agg, 10, w.response(0, 1, 42)),
+        Err(RejectReason::Duplicate)
+    );
     // The same point compressed is still a duplicate.
     let mut compressed = w.response(0, 1, 42);
-    compressed.signature = w.keys[0].sign(&task_response_digest(1, 42)).to_bytes().to_vec();
+    compressed.signature = w.keys[0]
+        .sign(&task_response_digest(1, 42))
+        .to_bytes()
+        .to_vec();
     assert_eq!(r(&mut agg, 10, compressed), Err(RejectReason::Duplicate));
 
     // Unknown task from a known operator is queued; from an unknown one refused.
@@ -184,34 +295,73 @@ fn every_rejection_reason() {
     assert_eq!(r(&mut agg, 10, unknown), Err(RejectReason::UnknownOperator));
 
     // Late.
-    assert_eq!(r(&mut agg, 13, w.response(1, 1, 42)), Err(RejectReason::Late));
+    assert_eq!(
+        r(&mut agg, 13, w.response(1, 1, 42)),
+        Err(RejectReason::Late)
+    );
 }
 
 #[test]
 fn equivocation_is_evidence_and_does_not_count_twice() {
     let w = world(&[10, 10]);
     let mut agg = w.aggregator(task(1, 100));
-    assert_eq!(verdict(&agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)))), Ok(()));
+    assert_eq!(
+        verdict(&agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)))),
+        Ok(())
+    );
     let out = agg.handle(10, AggregatorInput::Response(w.response(0, 1, 7)));
-    assert_eq!(verdict(&out), Err(RejectReason::Conflicting { previous: 42 }));
-    let ev = out.iter().find_map(|a| if let AggregatorAction::Equivocation(e) = a { Some(e.clone()) } else { None }).unwrap();
+    assert_eq!(
+        verdict(&out),
+        Err(RejectReason::Conflicting { previous: 42 })
+    );
+    let ev = out
+        .iter()
+        .find_map(|a| {
+            if let AggregatorAction::Equivocation(e) = a {
+                Some(e.clone())
+            } else {
+                None
+            }
+        })
+        .unwrap();
     assert_eq!((ev.operator, ev.first.0, ev.second.0), (op(0), 42, 7));
     // A conflicting claim with a bad signature is not evidence (anyone could forge it).
     let mut forged = w.response(1, 1, 7);
     forged.operator = op(0);
     let out = agg.handle(10, AggregatorInput::Response(forged));
     assert_eq!(verdict(&out), Err(RejectReason::InvalidSignature));
-    assert!(!out.iter().any(|a| matches!(a, AggregatorAction::Equivocation(_))));
+    assert!(
+        !out.iter()
+            .any(|a| matches!(a, AggregatorAction::Equivocation(_)))
+    );
 }
 
 #[test]
 fn responses_before_the_task_are_buffered_and_bounded() {
     let w = world(&[10, 10]);
-    let mut agg = Aggregator::new(AggregatorConfig { early_buffer: 2, ..Default::default() });
-    assert_eq!(verdict(&agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)))), Ok(()));
-    assert_eq!(verdict(&agg.handle(10, AggregatorInput::Response(w.response(1, 1, 42)))), Ok(()));
-    assert_eq!(verdict(&agg.handle(10, AggregatorInput::Response(w.response(1, 2, 42)))), Err(RejectReason::Overloaded));
-    let out = agg.handle(10, AggregatorInput::TaskCreated { task: task(1, 100), snapshot: w.snapshot.clone() });
+    let mut agg = Aggregator::new(AggregatorConfig {
+        early_buffer: 2,
+        ..Default::default()
+    });
+    assert_eq!(
+        verdict(&agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)))),
+        Ok(())
+    );
+    assert_eq!(
+        verdict(&agg.handle(10, AggregatorInput::Response(w.response(1, 1, 42)))),
+        Ok(())
+    );
+    assert_eq!(
+        verdict(&agg.handle(10, AggregatorInput::Response(w.response(1, 2, 42)))),
+        Err(RejectReason::Overloaded)
+    );
+    let out = agg.handle(
+        10,
+        AggregatorInput::TaskCreated {
+            task: task(1, 100),
+            snapshot: w.snapshot.clone(),
+        },
+    );
     assert_eq!(submissions(&out).len(), 1);
     assert_eq!(persisted(&out).len(), 3); // two Accepted + Submitted
 }
@@ -222,38 +372,80 @@ fn restart_from_store_resubmits_idempotently() {
     let mut agg = w.aggregator(task(1, 60));
     let mut records = Vec::new();
     for i in 0..2 {
-        records.extend(persisted(&agg.handle(10, AggregatorInput::Response(w.response(i, 1, 42)))));
+        records.extend(persisted(
+            &agg.handle(10, AggregatorInput::Response(w.response(i, 1, 42))),
+        ));
     }
-    assert!(records.contains(&Record::Submitted { task_id: 1, result: 42 }));
+    assert!(records.contains(&Record::Submitted {
+        task_id: 1,
+        result: 42
+    }));
     let first = submissions(&[]);
     assert!(first.is_empty());
 
     // Crash, restart from the records, chain reader replays the task.
     let mut agg = Aggregator::restore(AggregatorConfig::default(), &records);
-    let out = agg.handle(11, AggregatorInput::TaskCreated { task: task(1, 60), snapshot: w.snapshot.clone() });
+    let out = agg.handle(
+        11,
+        AggregatorInput::TaskCreated {
+            task: task(1, 60),
+            snapshot: w.snapshot.clone(),
+        },
+    );
     let subs = submissions(&out);
     assert_eq!(subs.len(), 1);
     assert!(subs[0].resubmit);
     assert_eq!(subs[0].signers.len(), 2);
     // Nothing re-persisted, no verdicts replayed to anyone.
     assert!(persisted(&out).is_empty());
-    assert!(!out.iter().any(|a| matches!(a, AggregatorAction::Accepted { .. } | AggregatorAction::Rejected { .. })));
+    assert!(!out.iter().any(|a| matches!(
+        a,
+        AggregatorAction::Accepted { .. } | AggregatorAction::Rejected { .. }
+    )));
     // The replayed duplicate of an operator that had already answered is a duplicate.
-    assert_eq!(verdict(&agg.handle(11, AggregatorInput::Response(w.response(0, 1, 42)))), Err(RejectReason::TaskClosed));
+    assert_eq!(
+        verdict(&agg.handle(11, AggregatorInput::Response(w.response(0, 1, 42)))),
+        Err(RejectReason::TaskClosed)
+    );
 
     // Restart with accepted responses but no Submitted record: submits once, as new.
-    let partial: Vec<Record> = records.iter().filter(|r| matches!(r, Record::Accepted { .. })).cloned().collect();
+    let partial: Vec<Record> = records
+        .iter()
+        .filter(|r| matches!(r, Record::Accepted { .. }))
+        .cloned()
+        .collect();
     let mut agg = Aggregator::restore(AggregatorConfig::default(), &partial);
-    let out = agg.handle(11, AggregatorInput::TaskCreated { task: task(1, 60), snapshot: w.snapshot.clone() });
+    let out = agg.handle(
+        11,
+        AggregatorInput::TaskCreated {
+            task: task(1, 60),
+            snapshot: w.snapshot.clone(),
+        },
+    );
     assert_eq!(submissions(&out).len(), 1);
     assert!(!submissions(&out)[0].resubmit);
-    assert_eq!(persisted(&out), vec![Record::Submitted { task_id: 1, result: 42 }]);
+    assert_eq!(
+        persisted(&out),
+        vec![Record::Submitted {
+            task_id: 1,
+            result: 42
+        }]
+    );
 
     // A closed task stays closed after restart.
     let mut closed = records.clone();
     closed.push(Record::Closed { task_id: 1 });
     let mut agg = Aggregator::restore(AggregatorConfig::default(), &closed);
-    assert!(agg.handle(11, AggregatorInput::TaskCreated { task: task(1, 60), snapshot: w.snapshot.clone() }).is_empty());
+    assert!(
+        agg.handle(
+            11,
+            AggregatorInput::TaskCreated {
+                task: task(1, 60),
+                snapshot: w.snapshot.clone()
+            }
+        )
+        .is_empty()
+    );
 }
 
 #[test]
@@ -265,17 +457,38 @@ fn zero_total_stake_and_invalid_threshold_expire() {
     assert!(submissions(&out).is_empty());
     let w2 = world(&[1]);
     let mut agg = Aggregator::new(AggregatorConfig::default());
-    let out = agg.handle(10, AggregatorInput::TaskCreated { task: task(2, 101), snapshot: w2.snapshot.clone() });
-    assert!(out.contains(&AggregatorAction::Expired { task_id: 2, reason: ExpiryReason::InvalidThreshold(101) }));
+    let out = agg.handle(
+        10,
+        AggregatorInput::TaskCreated {
+            task: task(2, 101),
+            snapshot: w2.snapshot.clone(),
+        },
+    );
+    assert!(out.contains(&AggregatorAction::Expired {
+        task_id: 2,
+        reason: ExpiryReason::InvalidThreshold(101)
+    }));
 }
 
 #[test]
 fn planted_bugs_change_behaviour() {
     let w = world(&[10, 10, 10]);
     let mut agg = Aggregator::new(AggregatorConfig {
-        bugs: AggregatorBugs { submit_below_threshold: true, ..Default::default() },
+        bugs: AggregatorBugs {
+            submit_below_threshold: true,
+            ..Default::default()
+        },
         ..Default::default()
     });
-    agg.handle(10, AggregatorInput::TaskCreated { task: task(1, 100), snapshot: w.snapshot.clone() });
-    assert_eq!(submissions(&agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)))).len(), 1);
+    agg.handle(
+        10,
+        AggregatorInput::TaskCreated {
+            task: task(1, 100),
+            snapshot: w.snapshot.clone(),
+        },
+    );
+    assert_eq!(
+        submissions(&agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)))).len(),
+        1
+    );
 }

@@ -10,7 +10,15 @@ fn op(i: u8) -> Address {
 
 fn snapshot(stakes: &[u128]) -> Vec<TaskOperator> {
     let pk = SecretKey::from_ikm(&[1; 32]).unwrap().public_key();
-    stakes.iter().enumerate().map(|(i, s)| TaskOperator { operator: op(i as u8 + 1), stake: *s, pubkey: Some(pk) }).collect()
+    stakes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| TaskOperator {
+            operator: op(i as u8 + 1),
+            stake: *s,
+            pubkey: Some(pk),
+        })
+        .collect()
 }
 
 fn task(threshold: u8) -> Task {
@@ -28,12 +36,23 @@ fn task(threshold: u8) -> Task {
 }
 
 fn two_phase(commits: Vec<(Address, u64)>, stakes: &[u128], threshold: u8) -> TaskReport {
-    TaskReport { task: task(threshold), snapshot: snapshot(stakes), flow: Flow::TwoPhase, aggregate: None, commits, proven_wrong: vec![] }
+    TaskReport {
+        task: task(threshold),
+        snapshot: snapshot(stakes),
+        flow: Flow::TwoPhase,
+        aggregate: None,
+        commits,
+        proven_wrong: vec![],
+    }
 }
 
 #[test]
 fn two_phase_rewards_correct_slashes_wrong_and_silent() {
-    let r = two_phase(vec![(op(1), 3), (op(2), 3), (op(3), 4)], &[10, 10, 10, 10], 50);
+    let r = two_phase(
+        vec![(op(1), 3), (op(2), 3), (op(3), 4)],
+        &[10, 10, 10, 10],
+        50,
+    );
     let c = settle(&r);
     assert_eq!(c.reward, vec![op(1), op(2)]);
     assert_eq!(c.wrong, vec![op(3)]);
@@ -41,7 +60,11 @@ fn two_phase_rewards_correct_slashes_wrong_and_silent() {
     assert_eq!(c.slash, vec![op(3), op(4)]);
     assert_eq!(c.non_signers, vec![op(3), op(4)]);
     assert_eq!((c.actual_threshold, c.is_expected), (50, true));
-    let c = settle(&two_phase(vec![(op(1), 3), (op(2), 3)], &[10, 10, 10, 10], 51));
+    let c = settle(&two_phase(
+        vec![(op(1), 3), (op(2), 3)],
+        &[10, 10, 10, 10],
+        51,
+    ));
     assert_eq!((c.actual_threshold, c.is_expected), (50, false));
 }
 
@@ -58,12 +81,23 @@ fn aggregated_flow_and_fraud_proofs() {
         task: task(60),
         snapshot: snapshot(&[10, 10, 10]),
         flow: Flow::Aggregated,
-        aggregate: Some(AcceptedAggregate { result: 3, non_signers: vec![op(3)] }),
+        aggregate: Some(AcceptedAggregate {
+            result: 3,
+            non_signers: vec![op(3)],
+        }),
         commits: vec![],
         proven_wrong: vec![],
     };
     let c = settle(&r);
-    assert_eq!((c.reward.clone(), c.silent.clone(), c.actual_threshold, c.is_expected), (vec![op(1), op(2)], vec![op(3)], 66, true));
+    assert_eq!(
+        (
+            c.reward.clone(),
+            c.silent.clone(),
+            c.actual_threshold,
+            c.is_expected
+        ),
+        (vec![op(1), op(2)], vec![op(3)], 66, true)
+    );
     // op(3) signed a wrong sum elsewhere (fraud proof): wrong, not silent.
     r.proven_wrong = vec![op(3)];
     let c = settle(&r);
@@ -72,7 +106,10 @@ fn aggregated_flow_and_fraud_proofs() {
     r.aggregate = None;
     r.proven_wrong.clear();
     let c = settle(&r);
-    assert_eq!((c.silent.len(), c.actual_threshold, c.is_expected), (3, 0, false));
+    assert_eq!(
+        (c.silent.len(), c.actual_threshold, c.is_expected),
+        (3, 0, false)
+    );
 }
 
 #[test]
@@ -85,7 +122,10 @@ fn waits_for_the_window_then_challenges_once() {
     assert!(ch.handle(16, ChallengerInput::Tick).is_empty());
     assert!(ch.handle(16, ChallengerInput::Report(r.clone())).is_empty());
     let out = ch.handle(16, ChallengerInput::Settled { task_id: 5 });
-    assert_eq!(out, vec![ChallengerAction::Persist(Record::Closed { task_id: 5 })]);
+    assert_eq!(
+        out,
+        vec![ChallengerAction::Persist(Record::Closed { task_id: 5 })]
+    );
     // After a restart, settled tasks are not challenged again.
     let mut ch = Challenger::restore(&[Record::Closed { task_id: 5 }]);
     assert!(ch.handle(20, ChallengerInput::Report(r)).is_empty());

@@ -20,7 +20,8 @@ fn task(id: TaskId, a: u64, b: u64) -> Task {
 }
 
 fn verify(pk: &PublicKey, task_id: TaskId, result: u64, sig: &Signature) {
-    pk.verify(&messages::task_response_digest(task_id, result), sig).unwrap();
+    pk.verify(&messages::task_response_digest(task_id, result), sig)
+        .unwrap();
 }
 
 #[test]
@@ -31,8 +32,16 @@ fn aggregated_happy_path_persists_before_sending() {
     let mut op = Operator::new(addr, sk, Flow::Aggregated);
     let out = op.handle(10, OperatorInput::TaskSeen(task(7, 2, 3)));
     assert_eq!(out.len(), 2);
-    assert_eq!(out[0], OperatorAction::Persist(Record::Signed { task_id: 7, result: 5 }));
-    let OperatorAction::SendResponse(r) = &out[1] else { panic!("expected a response, got {out:?}") };
+    assert_eq!(
+        out[0],
+        OperatorAction::Persist(Record::Signed {
+            task_id: 7,
+            result: 5
+        })
+    );
+    let OperatorAction::SendResponse(r) = &out[1] else {
+        panic!("expected a response, got {out:?}")
+    };
     assert_eq!((r.task_id, r.result, r.operator), (7, 5, addr));
     assert_eq!(r.signature.len(), 192);
     verify(&pk, 7, 5, &Signature::from_bytes(&r.signature).unwrap());
@@ -42,18 +51,36 @@ fn aggregated_happy_path_persists_before_sending() {
 fn overflowing_sum_is_refused_not_wrapped() {
     let mut op = Operator::new(Address::ZERO, key(1), Flow::Aggregated);
     let out = op.handle(10, OperatorInput::TaskSeen(task(1, u64::MAX, 1)));
-    assert_eq!(out, vec![OperatorAction::Refused { task_id: 1, reason: RefuseReason::SumOverflow }]);
+    assert_eq!(
+        out,
+        vec![OperatorAction::Refused {
+            task_id: 1,
+            reason: RefuseReason::SumOverflow
+        }]
+    );
     assert_eq!(op.signed(1), None);
     // Exactly at the limit is fine.
     let out = op.handle(10, OperatorInput::TaskSeen(task(2, u64::MAX - 1, 1)));
-    assert_eq!(out[0], OperatorAction::Persist(Record::Signed { task_id: 2, result: u64::MAX }));
+    assert_eq!(
+        out[0],
+        OperatorAction::Persist(Record::Signed {
+            task_id: 2,
+            result: u64::MAX
+        })
+    );
 }
 
 #[test]
 fn late_task_is_not_signed() {
     let mut op = Operator::new(Address::ZERO, key(1), Flow::Aggregated);
     let out = op.handle(13, OperatorInput::TaskSeen(task(1, 1, 1)));
-    assert_eq!(out, vec![OperatorAction::Refused { task_id: 1, reason: RefuseReason::Late }]);
+    assert_eq!(
+        out,
+        vec![OperatorAction::Refused {
+            task_id: 1,
+            reason: RefuseReason::Late
+        }]
+    );
 }
 
 #[test]
@@ -63,7 +90,13 @@ fn restart_resends_same_result_without_new_persist() {
     let first = op.handle(10, OperatorInput::TaskSeen(task(4, 20, 22)));
     let records: Vec<Record> = first
         .iter()
-        .filter_map(|a| if let OperatorAction::Persist(r) = a { Some(r.clone()) } else { None })
+        .filter_map(|a| {
+            if let OperatorAction::Persist(r) = a {
+                Some(r.clone())
+            } else {
+                None
+            }
+        })
         .collect();
     let mut op2 = Operator::restore(addr, key(3), Flow::Aggregated, &records);
     // Seen again, even after the window: the same answer, no second ledger entry.
@@ -74,13 +107,19 @@ fn restart_resends_same_result_without_new_persist() {
 #[test]
 fn never_signs_a_different_result_for_a_task() {
     let addr = Address::with_last_byte(9);
-    let records = vec![Record::Signed { task_id: 4, result: 42 }];
+    let records = vec![Record::Signed {
+        task_id: 4,
+        result: 42,
+    }];
     let mut op = Operator::restore(addr, key(3), Flow::Aggregated, &records);
     // The task event now says something else (e.g. a reorg replaced it).
     let out = op.handle(10, OperatorInput::TaskSeen(task(4, 1, 1)));
     assert_eq!(
         out,
-        vec![OperatorAction::Refused { task_id: 4, reason: RefuseReason::LedgerConflict { signed: 42, now: 2 } }]
+        vec![OperatorAction::Refused {
+            task_id: 4,
+            reason: RefuseReason::LedgerConflict { signed: 42, now: 2 }
+        }]
     );
 }
 
@@ -91,12 +130,30 @@ fn two_phase_prepare_then_commit_in_windows() {
     let mut op = Operator::new(Address::with_last_byte(5), sk, Flow::TwoPhase);
     let t = task(3, 4, 5); // prepare ≤ 12, commit 13..=14
     let out = op.handle(11, OperatorInput::TaskSeen(t.clone()));
-    assert_eq!(out[0], OperatorAction::Persist(Record::Signed { task_id: 3, result: 9 }));
-    let OperatorAction::SubmitPrepare { task_id: 3, signature } = out[1] else { panic!("{out:?}") };
+    assert_eq!(
+        out[0],
+        OperatorAction::Persist(Record::Signed {
+            task_id: 3,
+            result: 9
+        })
+    );
+    let OperatorAction::SubmitPrepare {
+        task_id: 3,
+        signature,
+    } = out[1]
+    else {
+        panic!("{out:?}")
+    };
     verify(&pk, 3, 9, &signature);
     assert_eq!(out.len(), 2);
     assert!(op.handle(12, OperatorInput::Tick).is_empty());
-    op.handle(12, OperatorInput::Confirmed { task_id: 3, phase: Phase::Prepare });
+    op.handle(
+        12,
+        OperatorInput::Confirmed {
+            task_id: 3,
+            phase: Phase::Prepare,
+        },
+    );
     let out = op.handle(13, OperatorInput::Tick);
     assert_eq!(
         out,
@@ -109,27 +166,54 @@ fn two_phase_prepare_then_commit_in_windows() {
     );
     // Only once.
     assert!(op.handle(14, OperatorInput::Tick).is_empty());
-    op.handle(14, OperatorInput::Confirmed { task_id: 3, phase: Phase::Commit });
+    op.handle(
+        14,
+        OperatorInput::Confirmed {
+            task_id: 3,
+            phase: Phase::Commit,
+        },
+    );
     assert!(op.handle(15, OperatorInput::Tick).is_empty());
 }
 
 #[test]
 fn two_phase_task_seen_in_commit_window_after_restart_commits() {
     let addr = Address::with_last_byte(5);
-    let records = vec![Record::Signed { task_id: 3, result: 9 }];
+    let records = vec![Record::Signed {
+        task_id: 3,
+        result: 9,
+    }];
     let mut op = Operator::restore(addr, key(5), Flow::TwoPhase, &records);
     let out = op.handle(13, OperatorInput::TaskSeen(task(3, 4, 5)));
     assert_eq!(out.len(), 1);
-    assert!(matches!(out[0], OperatorAction::SubmitCommit { task_id: 3, result: 9, .. }));
+    assert!(matches!(
+        out[0],
+        OperatorAction::SubmitCommit {
+            task_id: 3,
+            result: 9,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn planted_ignore_ledger_signs_a_second_result() {
     let addr = Address::with_last_byte(9);
-    let records = vec![Record::Signed { task_id: 4, result: 42 }];
+    let records = vec![Record::Signed {
+        task_id: 4,
+        result: 42,
+    }];
     let mut op = Operator::restore(addr, key(3), Flow::Aggregated, &records);
-    op.set_bugs(OperatorBugs { ignore_ledger: true });
+    op.set_bugs(OperatorBugs {
+        ignore_ledger: true,
+    });
     let out = op.handle(10, OperatorInput::TaskSeen(task(4, 1, 1)));
-    assert_eq!(out[0], OperatorAction::Persist(Record::Signed { task_id: 4, result: 2 }));
+    assert_eq!(
+        out[0],
+        OperatorAction::Persist(Record::Signed {
+            task_id: 4,
+            result: 2
+        })
+    );
     assert!(matches!(&out[1], OperatorAction::SendResponse(r) if r.result == 2));
 }

@@ -10,7 +10,11 @@ fn snapshot(stakes: &[u128]) -> Vec<TaskOperator> {
     stakes
         .iter()
         .enumerate()
-        .map(|(i, s)| TaskOperator { operator: Address::with_last_byte(i as u8 + 1), stake: *s, pubkey: None })
+        .map(|(i, s)| TaskOperator {
+            operator: Address::with_last_byte(i as u8 + 1),
+            stake: *s,
+            pubkey: None,
+        })
         .collect()
 }
 
@@ -24,16 +28,34 @@ fn boundaries() {
     // 2 of 3 equal stakes is 66.66…%: meets 66, misses 67.
     assert_eq!(quorum_reached(66, u(2), u(3)), Ok(true));
     assert_eq!(quorum_reached(67, u(2), u(3)), Ok(false));
-    assert_eq!(quorum_reached(0, u(1), u(1)), Err(QuorumError::InvalidThreshold(0)));
-    assert_eq!(quorum_reached(101, u(1), u(1)), Err(QuorumError::InvalidThreshold(101)));
-    assert_eq!(quorum_reached(255, u(1), u(1)), Err(QuorumError::InvalidThreshold(255)));
+    assert_eq!(
+        quorum_reached(0, u(1), u(1)),
+        Err(QuorumError::InvalidThreshold(0))
+    );
+    assert_eq!(
+        quorum_reached(101, u(1), u(1)),
+        Err(QuorumError::InvalidThreshold(101))
+    );
+    assert_eq!(
+        quorum_reached(255, u(1), u(1)),
+        Err(QuorumError::InvalidThreshold(255))
+    );
     // Zero total stake: nothing can be signed, and zero signed never passes.
     assert_eq!(quorum_reached(50, U256::ZERO, U256::ZERO), Ok(false));
-    assert!(matches!(quorum_reached(50, u(2), u(1)), Err(QuorumError::SignedAboveTotal { .. })));
+    assert!(matches!(
+        quorum_reached(50, u(2), u(1)),
+        Err(QuorumError::SignedAboveTotal { .. })
+    ));
     // Near the limits of the per-operator type and of uint256.
     assert_eq!(quorum_reached(100, u(u128::MAX), u(u128::MAX)), Ok(true));
-    assert_eq!(quorum_reached(50, U256::MAX / u(100), U256::MAX / u(100)), Ok(true));
-    assert_eq!(quorum_reached(50, U256::MAX, U256::MAX), Err(QuorumError::Overflow));
+    assert_eq!(
+        quorum_reached(50, U256::MAX / u(100), U256::MAX / u(100)),
+        Ok(true)
+    );
+    assert_eq!(
+        quorum_reached(50, U256::MAX, U256::MAX),
+        Err(QuorumError::Overflow)
+    );
 }
 
 #[test]
@@ -42,9 +64,15 @@ fn signed_stake_rejects_duplicates_and_strangers() {
     let a = snap[0].operator;
     let b = snap[1].operator;
     assert_eq!(signed_stake(&snap, &[a, b]), Ok(u(30)));
-    assert_eq!(signed_stake(&snap, &[a, a]), Err(QuorumError::DuplicateSigner(a)));
+    assert_eq!(
+        signed_stake(&snap, &[a, a]),
+        Err(QuorumError::DuplicateSigner(a))
+    );
     let stranger = Address::with_last_byte(0xee);
-    assert_eq!(signed_stake(&snap, &[stranger]), Err(QuorumError::UnknownSigner(stranger)));
+    assert_eq!(
+        signed_stake(&snap, &[stranger]),
+        Err(QuorumError::UnknownSigner(stranger))
+    );
     assert_eq!(total_stake(&snap), u(60));
 }
 
@@ -68,7 +96,15 @@ fn stake() -> impl Strategy<Value = u128> {
 }
 
 fn threshold() -> impl Strategy<Value = u8> {
-    prop_oneof![Just(1u8), Just(50), Just(66), Just(67), Just(99), Just(100), 1u8..=100]
+    prop_oneof![
+        Just(1u8),
+        Just(50),
+        Just(66),
+        Just(67),
+        Just(99),
+        Just(100),
+        1u8..=100
+    ]
 }
 
 proptest! {

@@ -4,15 +4,32 @@ use alloy::primitives::{Address, B256};
 
 fn sample() -> Vec<Record> {
     vec![
-        Record::Signed { task_id: 1, result: 3 },
-        Record::Accepted {
-            response: Response { task_id: 1, result: 3, operator: Address::with_last_byte(7), signature: vec![0xab; 192] },
+        Record::Signed {
+            task_id: 1,
+            result: 3,
         },
-        Record::Submitted { task_id: 1, result: 3 },
+        Record::Accepted {
+            response: Response {
+                task_id: 1,
+                result: 3,
+                operator: Address::with_last_byte(7),
+                signature: vec![0xab; 192],
+            },
+        },
+        Record::Submitted {
+            task_id: 1,
+            result: 3,
+        },
         Record::Closed { task_id: 1 },
         Record::Created { seq: 0, a: 1, b: 2 },
-        Record::Confirmed { seq: 0, task_id: Some(1) },
-        Record::Cursor { block: 99, hash: B256::repeat_byte(5) },
+        Record::Confirmed {
+            seq: 0,
+            task_id: Some(1),
+        },
+        Record::Cursor {
+            block: 99,
+            hash: B256::repeat_byte(5),
+        },
     ]
 }
 
@@ -70,25 +87,48 @@ fn corruption_before_the_tail_is_an_error() {
     }
     image[HEADER + 2] ^= 0x01; // inside the first payload
     std::fs::write(&path, &image).unwrap();
-    assert!(matches!(FileStore::open(&path), Err(StoreError::Corrupt { offset: 0, .. })));
+    assert!(matches!(
+        FileStore::open(&path),
+        Err(StoreError::Corrupt { offset: 0, .. })
+    ));
 }
 
 #[test]
 fn garbage_tail_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal");
-    let mut image = encode_record(&Record::Signed { task_id: 5, result: 6 }).unwrap();
+    let mut image = encode_record(&Record::Signed {
+        task_id: 5,
+        result: 6,
+    })
+    .unwrap();
     image.extend([0xff; 7]);
     std::fs::write(&path, &image).unwrap();
-    assert_eq!(FileStore::open(&path).unwrap().load().unwrap(), vec![Record::Signed { task_id: 5, result: 6 }]);
+    assert_eq!(
+        FileStore::open(&path).unwrap().load().unwrap(),
+        vec![Record::Signed {
+            task_id: 5,
+            result: 6
+        }]
+    );
 }
 
 #[test]
 fn memory_store_clones_share_records() {
     let a = crate::store::MemoryStore::new();
     let b = a.clone();
-    a.append(&Record::Signed { task_id: 1, result: 2 }).unwrap();
-    assert_eq!(b.load().unwrap(), vec![Record::Signed { task_id: 1, result: 2 }]);
+    a.append(&Record::Signed {
+        task_id: 1,
+        result: 2,
+    })
+    .unwrap();
+    assert_eq!(
+        b.load().unwrap(),
+        vec![Record::Signed {
+            task_id: 1,
+            result: 2
+        }]
+    );
     b.truncate(0);
     assert!(a.is_empty());
 }
