@@ -13,6 +13,8 @@ use exoavs::crypto::bls::SecretKey;
 use exoavs::crypto::messages::task_response_digest;
 use exoavs::devnet::setup::{AvsSetup, deploy_avs, register_operator};
 use exoavs::node::aggregator::{AggregatorNode, AggregatorNodeConfig};
+use exoavs::node::generator::{GeneratorNode, GeneratorNodeConfig};
+use exoavs::protocol::generator::RngPairs;
 use exoavs::node::operator::{OperatorConfig, OperatorNode, ResponseHook};
 use exoavs::node::{ChainWatch, EventSink, NodeEvent};
 use exoavs::protocol::{Flow, Response};
@@ -130,7 +132,7 @@ impl Roles for Exoavs {
             // call failed for good, say) starts again a second later from its store.
             loop {
                 let result = match ctx.role {
-                    Role::Generator => generator(&ctx).await,
+                    Role::Generator => generator(&ctx, store.clone(), events.clone()).await,
                     Role::Aggregator => aggregator(&ctx, store.clone(), events.clone()).await,
                     Role::Operator { behaviour: Behaviour::Silent, .. } => {
                         std::future::pending::<()>().await;
@@ -168,30 +170,24 @@ async fn forward(mut rx: tokio::sync::mpsc::UnboundedReceiver<NodeEvent>, report
     }
 }
 
-async fn generator(ctx: &NodeCtx<Deployed, MemoryStore>) -> Result<(), String> {
+async fn generator(ctx: &NodeCtx<Deployed, MemoryStore>, store: Arc<dyn Store>, events: EventSink) -> Result<(), String> {
+    use rand::SeedableRng;
     let admin = Client::new(ctx.rpc(), ctx.deployment.admin.clone(), tx_config()).await.map_err(|e| e.to_string())?;
     let s = &ctx.scenario;
-    // Tasks already on chain (created before a crash) are not created again.
-    let filter = ctx.deployment.avs.task_created_filter().from_block(ctx.deployment.start_block);
-    let existing = {
-        use alloy::providers::Provider;
-        admin.reader().provider().get_logs(&filter).await.map_err(|e| e.to_string())?.len() as u64
+    let cfg = GeneratorNodeConfig {
+        interval: Duration::from_millis(s.tasks.interval_ms),
+        threshold: s.threshold_percent,
+        response_period: (s.tasks.response_window_ms / 1000 / EPOCH_SECONDS).max(1),
+        challenge_period: 10,
+        statistical_period: 10,
+        max_tasks: Some(s.tasks.count),
+        ..GeneratorNodeConfig::default()
     };
-    for i in existing..s.tasks.count {
-        tokio::time::sleep(Duration::from_millis(s.tasks.interval_ms)).await;
-        let h = keccak256([ctx.seed.to_be_bytes(), i.to_be_bytes()].concat());
-        let a = u64::from_be_bytes(h[..8].try_into().unwrap_or_default()) % 1_000_000;
-        let b = u64::from_be_bytes(h[8..16].try_into().unwrap_or_default()) % 1_000_000;
-        let period = (s.tasks.response_window_ms / 1000).max(1);
-        // A task the chain did not take is retried; the generator does not skip numbers.
-        loop {
-            match ctx.deployment.avs.create_task(&admin, a, b, s.threshold_percent, period, 10, 10).await {
-                Ok(_) => break,
-                Err(e) => ctx.report.event(EventKind::Note { text: format!("createNewTask failed, retrying: {e}") }),
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    }
+    // Summands from the seed, so that a run is reproducible.
+    let source = RngPairs { rng: rand::rngs::StdRng::seed_from_u64(ctx.seed), max: 1_000_000 };
+    let node = GeneratorNode::with_source(admin, ctx.deployment.avs, store, cfg, Box::new(source), events).map_err(|e| e.to_string())?;
+    node.run().await.map_err(|e| e.to_string())?;
+    // All tasks created: the node idles (returning would end the node).
     std::future::pending::<()>().await;
     Ok(())
 }

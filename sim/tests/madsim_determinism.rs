@@ -1,0 +1,27 @@
+//! madsim's own determinism check (it logs every draw of the seeded RNG in a first run and
+//! panics at the first draw that differs in a second) over the standard scenario with the real
+//! drivers. Ignored: it currently reports non-determinism at ~44.8 s simulated (the scheduler
+//! sees a different set of ready tasks: something wakes a task outside the simulation's
+//! control on the operator/aggregator path). Run it to chase that:
+//! `cargo test -p exoavs-sim --test madsim_determinism -- --ignored` (with --cfg madsim).
+#![cfg(madsim)]
+use exoavs_sim::anvil::ChainSlot;
+use exoavs_sim::invariants::Checker;
+use std::sync::{Arc, Mutex, OnceLock};
+static SLOT: OnceLock<Mutex<ChainSlot>> = OnceLock::new();
+#[test]
+#[ignore = "reports non-determinism in the protocol drivers at ~44.8 s (see module doc)"]
+fn standard_scenario_under_madsim_check_determinism() {
+    SLOT.get_or_init(|| Mutex::new(ChainSlot::start().unwrap()));
+    madsim::runtime::Runtime::check_determinism(77, madsim::Config::default(), || async {
+        let addr = {
+            let mut s = SLOT.get().unwrap().lock().unwrap();
+            s.reset().unwrap();
+            s.addr()
+        };
+        let sc = Arc::new(exoavs_sim::scenario::by_name("standard").unwrap());
+        let trace = exoavs_sim::trace::Trace::new();
+        let ch = Arc::new(Mutex::new(Checker::new(&sc)));
+        let _ = exoavs_sim::world::world(Arc::new(exoavs_sim::protocol_roles::Exoavs), sc, 77, addr, trace, ch).await;
+    });
+}
