@@ -492,3 +492,51 @@ fn planted_bugs_change_behaviour() {
         1
     );
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A forged or garbled response: random fields, signatures that are random bytes, valid
+    /// signatures by the wrong key, or over another (task, result).
+    fn mangled() -> impl Strategy<Value = (usize, u64, u64, u8, Vec<u8>)> {
+        (
+            0usize..4,
+            0u64..3,
+            40u64..44,
+            0u8..4,
+            prop::collection::vec(any::<u8>(), 0..200),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        /// Garbage never panics and never counts: only a response that passes every check moves
+        /// the aggregator (accepted responses are exactly those signed by the claimed operator
+        /// over the correct sum of a known task).
+        #[test]
+        fn garbage_never_counts(inputs in prop::collection::vec(mangled(), 1..12)) {
+            let w = world(&[10, 10, 10, 10]);
+            let mut agg = w.aggregator(task(1, 100));
+            for (i, task_id, result, how, bytes) in inputs {
+                let mut r = w.response(i, task_id, result);
+                match how {
+                    0 => r.signature = bytes,                         // random bytes
+                    1 => r.operator = op((i + 1) % 4),                // someone else's signature
+                    2 => { let n = r.signature.len().min(bytes.len()); r.signature[..n].copy_from_slice(&bytes[..n]); }
+                    _ => {}                                           // honest (may be wrong task/sum)
+                }
+                let honest = how == 3 && task_id == 1 && result == 42;
+                let out = agg.handle(10, AggregatorInput::Response(r.clone()));
+                let accepted = out.iter().any(|a| matches!(a, AggregatorAction::Accepted { .. }));
+                if accepted {
+                    prop_assert!(honest || r == w.response(i, 1, 42), "accepted a bad response {r:?}");
+                }
+                for s in submissions(&out) {
+                    let apk = s.aggregate_pubkey.to_public_key().unwrap();
+                    prop_assert!(apk.verify(&task_response_digest(1, 42), &s.aggregate_signature).is_ok());
+                }
+            }
+        }
+    }
+}
