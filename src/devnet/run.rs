@@ -125,9 +125,6 @@ pub async fn run(
         .map_err(|_| DevnetError::Invalid("too many operators".into()))?;
     let anvil_opts = AnvilOptions {
         accounts: Some(accounts.max(10)),
-        // The two-phase flow needs time to pass without transactions (epoch windows), so
-        // blocks come every second; the aggregated flow mines on each transaction.
-        block_time: (flow == Flow::TwoPhase).then_some(Duration::from_secs(1)),
         binary: opts.anvil.clone(),
         ..AnvilOptions::default()
     };
@@ -172,6 +169,11 @@ pub async fn run(
         operators.push((client, key));
     }
     let challenger = Client::from_reader(admin.reader().clone(), signer(opts.operators + 1)?);
+    if flow == Flow::TwoPhase {
+        // Provisioning ran on automine; the two-phase flow needs time to pass without
+        // transactions (epoch windows), so from now on a block comes every second.
+        let _: serde_json::Value = admin.raw("evm_setIntervalMining", (1u64,)).await?;
+    }
 
     let (tx, mut rx) = mpsc::unbounded_channel::<NodeEvent>();
     let sink = EventSink::new(tx);

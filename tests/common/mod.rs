@@ -53,7 +53,6 @@ pub async fn world(n_ops: usize, epoch: &str) -> World {
     let one_second = epoch.starts_with("devnet");
     let anvil = Anvil::start(AnvilOptions {
         accounts: Some((n_ops + 3) as u32),
-        block_time: one_second.then_some(Duration::from_secs(1)),
         ..AnvilOptions::default()
     })
     .expect("anvil");
@@ -71,6 +70,13 @@ pub async fn world(n_ops: usize, epoch: &str) -> World {
             .await
             .expect("register operator");
         ops.push((c, k));
+    }
+    if one_second {
+        // Provisioning ran on automine (fast); from now on blocks come every second, so
+        // epoch windows pass without transactions.
+        anvil
+            .rpc("evm_setIntervalMining", serde_json::json!([1]))
+            .expect("interval mining");
     }
     // Sorted by address: the contract's order, handy for assertions.
     ops.sort_by_key(|(c, _)| c.address());
