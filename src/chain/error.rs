@@ -52,10 +52,16 @@ pub enum ChainError {
 impl ChainError {
     /// Errors on which a retry of the same request may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            ChainError::Transport(_) | ChainError::ReceiptTimeout { .. }
-        )
+        match self {
+            ChainError::Transport(_) | ChainError::ReceiptTimeout { .. } => true,
+            // Nodes under load answer with "internal error" or a missing header; the same
+            // request usually succeeds a moment later.
+            ChainError::Rpc { code, message, .. } => {
+                let m = message.to_ascii_lowercase();
+                *code == -32603 || m.contains("internal error") || m.contains("header not found")
+            }
+            _ => false,
+        }
     }
 
     /// The decoded revert, if this error is one.
