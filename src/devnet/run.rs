@@ -415,7 +415,13 @@ async fn follow(
                 operator,
                 reason,
             } => {
-                println!("task {task}: rejected response from {operator}: {reason}");
+                if reason.starts_with("task-closed") {
+                    println!(
+                        "task {task}: late response from {operator} (aggregate already submitted)"
+                    );
+                } else {
+                    println!("task {task}: rejected response from {operator}: {reason}");
+                }
             }
             NodeEvent::AggregateSubmitted {
                 task,
