@@ -59,6 +59,8 @@ pub struct AggregatorNode {
     closed: HashSet<TaskId>,
     /// The connection acceptor; stopped with the node, so a restarted node can bind again.
     server: tokio::task::JoinHandle<()>,
+    /// Submissions that failed on a transient error.
+    retry_submits: Vec<Submission>,
 }
 
 impl Drop for AggregatorNode {
@@ -109,6 +111,7 @@ impl AggregatorNode {
             accepted: HashMap::new(),
             closed: HashSet::new(),
             server,
+            retry_submits: Vec::new(),
         })
     }
 
@@ -196,6 +199,9 @@ impl AggregatorNode {
         }
         let actions = self.machine.handle(now, AggregatorInput::Tick);
         self.execute(actions).await?;
+        for sub in std::mem::take(&mut self.retry_submits) {
+            self.submit(sub).await;
+        }
         Ok(now)
     }
 
@@ -329,6 +335,15 @@ impl AggregatorNode {
             }
             Err(e) if e.revert_name() == Some("AlreadyResponded") => {
                 tracing::info!(task = task_id, "an earlier submission was accepted");
+            }
+            Err(e) if e.is_transient() => {
+                // The transaction may or may not have landed: try again at the next poll,
+                // checking the chain first (the contract accepts a task once anyway).
+                tracing::warn!(task = task_id, "respondToTask failed, will retry: {e}");
+                self.retry_submits.push(Submission {
+                    resubmit: true,
+                    ..sub
+                });
             }
             Err(e) => {
                 tracing::warn!(task = task_id, "respondToTask failed: {e}");
