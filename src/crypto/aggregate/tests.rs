@@ -145,7 +145,10 @@ fn apk_cache_minus_non_signers() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(16))]
+    // PROPTEST_CASES raises the count for long runs; the default keeps `cargo test` fast.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(16)
+    ))]
 
     /// Whatever subset is corrupted, the fast path finds exactly it and agrees with the naive
     /// path, and its aggregate verifies on its own.

@@ -335,7 +335,10 @@ fn apk_add_sub_round_trip() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    // PROPTEST_CASES raises the count for long runs; the default keeps `cargo test` fast.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24)
+    ))]
 
     #[test]
     fn prop_encodings_round_trip(ikm in proptest::array::uniform32(any::<u8>()), msg in proptest::array::uniform32(any::<u8>())) {
