@@ -92,6 +92,8 @@ struct Verifier<'a> {
 /// Verdict on a set. `Invalid(Some(d))` carries the set's defect `d = e(apk, H)·e(g1, S)⁻¹` (after
 /// final exponentiation; 1 iff valid), known only when `S ∈ G2` — bilinearity, and so
 /// `d_parent = d_left · d_right`, holds only there.
+// The defect is 576 bytes; verdicts live on the stack of a shallow recursion, so boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
 enum Verdict {
     Valid,
     Invalid(Option<blst_fp12>),

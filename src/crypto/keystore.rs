@@ -251,10 +251,10 @@ impl Keystore {
     pub fn decrypt(&self, password: &str) -> Result<SecretKey, KeystoreError> {
         let secret = self.decrypt_secret(password)?;
         let sk = SecretKey::from_bytes(&secret)?;
-        if let Some(pk) = self.public_key()? {
-            if pk != sk.public_key() {
-                return Err(KeystoreError::PubkeyMismatch);
-            }
+        if let Some(pk) = self.public_key()?
+            && pk != sk.public_key()
+        {
+            return Err(KeystoreError::PubkeyMismatch);
         }
         Ok(sk)
     }

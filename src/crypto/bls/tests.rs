@@ -198,10 +198,10 @@ pub(crate) fn non_subgroup_g2(seed: u8) -> Signature {
         b[0] = 0x80;
         b[47] = seed;
         b[95] = i;
-        if let Ok(s) = Signature::from_bytes(&b) {
-            if !s.in_subgroup() {
-                return s;
-            }
+        if let Ok(s) = Signature::from_bytes(&b)
+            && !s.in_subgroup()
+        {
+            return s;
         }
     }
     unreachable!("half of all x are on the curve")
