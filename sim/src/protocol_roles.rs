@@ -14,6 +14,7 @@ use exoavs::crypto::messages::task_response_digest;
 use exoavs::devnet::setup::{AvsSetup, deploy_avs, register_operator};
 use exoavs::node::aggregator::{AggregatorNode, AggregatorNodeConfig};
 use exoavs::node::generator::{GeneratorNode, GeneratorNodeConfig};
+use exoavs::protocol::aggregator::AggregatorBugs;
 use exoavs::protocol::generator::RngPairs;
 use exoavs::node::operator::{OperatorConfig, OperatorNode, ResponseHook};
 use exoavs::node::{ChainWatch, EventSink, NodeEvent};
@@ -57,7 +58,12 @@ fn watch(start_block: u64) -> ChainWatch {
     ChainWatch { start_block, cursor: CursorConfig::default(), poll_interval: Duration::from_millis(500) }
 }
 
-pub struct Exoavs;
+/// The real protocol. `bugs` plants the aggregator's test-only bugs (issue 4: the sim must
+/// catch each of them); all off by default.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Exoavs {
+    pub bugs: AggregatorBugs,
+}
 
 impl Roles for Exoavs {
     type Deployment = Deployed;
@@ -123,6 +129,7 @@ impl Roles for Exoavs {
     }
 
     fn node(&self, ctx: NodeCtx<Deployed, MemoryStore>) -> LocalFuture<()> {
+        let bugs = self.bugs;
         Box::pin(async move {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             tokio::spawn(forward(rx, ctx.report.clone(), ctx.deployment.operators.clone()));
@@ -133,7 +140,7 @@ impl Roles for Exoavs {
             loop {
                 let result = match ctx.role {
                     Role::Generator => generator(&ctx, store.clone(), events.clone()).await,
-                    Role::Aggregator => aggregator(&ctx, store.clone(), events.clone()).await,
+                    Role::Aggregator => aggregator(&ctx, store.clone(), events.clone(), bugs).await,
                     Role::Operator { behaviour: Behaviour::Silent, .. } => {
                         std::future::pending::<()>().await;
                         Ok(())
@@ -192,9 +199,10 @@ async fn generator(ctx: &NodeCtx<Deployed, MemoryStore>, store: Arc<dyn Store>, 
     Ok(())
 }
 
-async fn aggregator(ctx: &NodeCtx<Deployed, MemoryStore>, store: Arc<dyn Store>, events: EventSink) -> Result<(), String> {
+async fn aggregator(ctx: &NodeCtx<Deployed, MemoryStore>, store: Arc<dyn Store>, events: EventSink, bugs: AggregatorBugs) -> Result<(), String> {
     let chain = Client::new(ctx.rpc(), ctx.chain_key.clone(), tx_config()).await.map_err(|e| e.to_string())?;
-    let cfg = AggregatorNodeConfig { listen: ctx.aggregator_listen, watch: watch(ctx.deployment.start_block), ..AggregatorNodeConfig::default() };
+    let mut cfg = AggregatorNodeConfig { listen: ctx.aggregator_listen, watch: watch(ctx.deployment.start_block), ..AggregatorNodeConfig::default() };
+    cfg.machine.bugs = bugs;
     let node = AggregatorNode::new(chain, ctx.deployment.avs, store, cfg, events).await.map_err(|e| e.to_string())?;
     node.run().await.map_err(|e| e.to_string())
 }

@@ -7,5 +7,5 @@ use std::sync::Arc;
 
 /// Run a sweep with the crate's real node drivers.
 pub fn sweep(plan: &Plan, each: impl Fn(&Report) + Send + Sync) -> Result<Vec<Report>, String> {
-    crate::runner::sweep(Arc::new(Exoavs), plan, each).map_err(|e| e.to_string())
+    crate::runner::sweep(Arc::new(Exoavs::default()), plan, each).map_err(|e| e.to_string())
 }

@@ -20,7 +20,7 @@ fn every_scenario_over_its_seeds() {
     let count = scenarios.iter().map(|s| seed_count(s.seeds.len())).max().unwrap_or(1);
     let jobs = std::env::var("EXOAVS_SIM_JOBS").ok().and_then(|j| j.parse().ok()).unwrap_or(2);
     let plan = Plan { scenarios, seed: None, count, shard: shard_from_env().expect("EXOAVS_SIM_SHARD"), jobs };
-    let reports = sweep(Arc::new(Exoavs), &plan, |r| println!("{}", r.line())).expect("anvil");
+    let reports = sweep(Arc::new(Exoavs::default()), &plan, |r| println!("{}", r.line())).expect("anvil");
     let failed: Vec<String> = reports.iter().filter(|r| !r.ok()).map(|r| r.line()).collect();
     assert!(failed.is_empty(), "{} of {} runs failed:\n{}", failed.len(), reports.len(), failed.join("\n"));
 }
@@ -34,8 +34,8 @@ fn every_scenario_over_its_seeds() {
 fn same_seed_same_run() {
     let s = Arc::new(scenario::by_name("standard").expect("standard"));
     let mut slot = ChainSlot::start().expect("anvil");
-    let a = run(Arc::new(Exoavs), s.clone(), 77, &mut slot);
-    let b = run(Arc::new(Exoavs), s, 77, &mut slot);
+    let a = run(Arc::new(Exoavs::default()), s.clone(), 77, &mut slot);
+    let b = run(Arc::new(Exoavs::default()), s, 77, &mut slot);
     assert!(a.ok(), "{}", a.line());
     assert!(a.tasks_created >= 10);
     first_divergence(&a, &b);
@@ -52,12 +52,12 @@ fn a_failing_seed_prints_a_repro_line_that_reproduces_it() {
     s.expect.outcome = Outcome::NoneAccepted;
     let s = Arc::new(s);
     let mut slot = ChainSlot::start().expect("anvil");
-    let a = run(Arc::new(Exoavs), s.clone(), 5, &mut slot);
+    let a = run(Arc::new(Exoavs::default()), s.clone(), 5, &mut slot);
     let va = a.violation.clone().expect("the run fails");
     assert_eq!(va.kind, Kind::Expectation);
     assert!(a.line().contains("reproduce: cargo sim --scenario standard --seed 5"), "{}", a.line());
     assert_eq!(a.exit_code(), 13);
-    let b = run(Arc::new(Exoavs), s, 5, &mut slot);
+    let b = run(Arc::new(Exoavs::default()), s, 5, &mut slot);
     assert_eq!(b.violation, Some(va), "the same failure at the same simulated instant");
 }
 
