@@ -2,7 +2,7 @@
 //!
 //! Full run:   `cargo bench --bench aggregation`
 //! Smoke (CI): `EXOAVS_BENCH_QUICK=1 cargo bench --bench aggregation -- --quick`
-//!             (N ∈ {10, 100}, few samples; finishes in well under a minute once built).
+//!             (N ∈ {10, 100}, few samples; a few minutes on a loaded 2-core machine).
 //!
 //! Every path starts from the bytes an operator sends, so decoding is part of the cost:
 //! (a) naive: decode compressed + subgroup check + one pairing per signature, then aggregate;
