@@ -103,6 +103,19 @@ struct TaskView {
     responses: usize,
     operators: usize,
     done: bool,
+    /// Lines about the task that arrived before the generator saw its receipt (operators
+    /// can be faster than the generator's receipt poll); printed right after "created".
+    early: Vec<String>,
+}
+
+/// Print a line about `task`, or hold it until the task's "created" line is out.
+fn say(views: &mut BTreeMap<TaskId, TaskView>, task: TaskId, line: String) {
+    let v = views.entry(task).or_default();
+    if v.created_at.is_some() {
+        println!("{line}");
+    } else {
+        v.early.push(line);
+    }
 }
 
 /// Run a devnet until `opts.tasks` tasks are accepted (or `shutdown` resolves).
@@ -397,6 +410,9 @@ async fn follow(
                 v.created_at = Some(Instant::now());
                 v.operators = opts.operators;
                 println!("task {task}: created  {a} + {b}  (block {block}, gas {gas})");
+                for line in std::mem::take(&mut v.early) {
+                    println!("{line}");
+                }
             }
             NodeEvent::Progress {
                 task,
@@ -408,7 +424,8 @@ async fn follow(
                 if operators > 0 {
                     v.operators = operators;
                 }
-                println!("task {task}: {responses}/{} responses", v.operators);
+                let line = format!("task {task}: {responses}/{} responses", v.operators);
+                say(&mut views, task, line);
             }
             NodeEvent::ResponseRejected {
                 task,
@@ -416,11 +433,13 @@ async fn follow(
                 reason,
             } => {
                 if reason.starts_with("task-closed") {
-                    println!(
+                    let line = format!(
                         "task {task}: late response from {operator} (aggregate already submitted)"
                     );
+                    say(&mut views, task, line);
                 } else {
-                    println!("task {task}: rejected response from {operator}: {reason}");
+                    let line = format!("task {task}: rejected response from {operator}: {reason}");
+                    say(&mut views, task, line);
                 }
             }
             NodeEvent::AggregateSubmitted {
@@ -442,7 +461,8 @@ async fn follow(
                 let n = phases.entry((task, phase)).or_default();
                 *n += 1;
                 let what = if phase == 1 { "prepared" } else { "committed" };
-                println!("task {task}: {n}/{} operators {what}", opts.operators);
+                let line = format!("task {task}: {n}/{} operators {what}", opts.operators);
+                say(&mut views, task, line);
             }
             NodeEvent::TaskAccepted { task, block } if flow == Flow::Aggregated => {
                 let state = dep.avs.task(&reader, task).await?;
