@@ -207,7 +207,12 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(Err(NetError::FrameTooLarge(n))) => {
                 let reason =
                     RejectReason::Malformed(format!("frame of {n} bytes exceeds {MAX_FRAME}"));
-                let _ = within(cfg.reply_timeout, "replying", reply(stream, &Err(reason))).await;
+                let _ = within(cfg.reply_timeout, "replying", async {
+                    reply(stream, &Err(reason)).await?;
+                    // Close our side gracefully so the reject is delivered before the close.
+                    stream.shutdown().await.map_err(NetError::from)
+                })
+                .await;
                 return Err(NetError::FrameTooLarge(n));
             }
             Ok(Err(e)) => return Err(e),

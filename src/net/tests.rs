@@ -127,8 +127,14 @@ async fn server_replies_and_survives_garbage() {
     // Oversized frame: rejected, that connection closed, the server still answers others.
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(&(1u32 << 30).to_be_bytes()).await.unwrap();
-    let reply = codec::decode(&read_frame(&mut s).await.unwrap().unwrap()).unwrap();
-    assert!(matches!(reply, Message::Reject { code: 1, .. }));
+    match read_frame(&mut s).await {
+        Ok(Some(f)) => assert!(matches!(
+            codec::decode(&f),
+            Ok(Message::Reject { code: 1, .. })
+        )),
+        // madsim's TCP drops data written just before a close; real TCP delivers the reject.
+        other => assert!(cfg!(madsim), "expected a reject, got {other:?}"),
+    }
     assert!(matches!(read_frame(&mut s).await, Ok(None) | Err(_)));
     assert_eq!(
         send_response(addr, &response(), t).await.unwrap(),
@@ -149,4 +155,38 @@ async fn client_times_out_on_a_silent_server() {
         .await
         .unwrap_err();
     assert!(matches!(err, NetError::Timeout(_)), "{err}");
+}
+
+/// Under the simulator: the same client and server over madsim's TCP between two nodes.
+#[cfg(madsim)]
+#[tokio::test]
+async fn works_over_simulated_tcp() {
+    let handle = tokio::madsim::runtime::Handle::current();
+    let server = handle
+        .create_node()
+        .name("aggregator")
+        .ip([10, 0, 0, 1].into())
+        .build();
+    let client = handle
+        .create_node()
+        .name("operator")
+        .ip([10, 0, 0, 2].into())
+        .build();
+    let addr: SocketAddr = "10.0.0.1:7000".parse().unwrap();
+    server.spawn(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let (tx, mut rx) = mpsc::channel::<Incoming>(8);
+        tokio::spawn(serve(listener, tx));
+        while let Some((_r, reply)) = rx.recv().await {
+            let _ = reply.send(Ok(()));
+        }
+    });
+    let reply = client
+        .spawn(async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            send_response(addr, &response(), Duration::from_secs(5)).await
+        })
+        .await
+        .unwrap();
+    assert_eq!(reply.unwrap(), Reply::Ack);
 }
