@@ -10,7 +10,7 @@ use exoavs_sim::invariants::Checker;
 use std::sync::{Arc, Mutex, OnceLock};
 static SLOT: OnceLock<Mutex<ChainSlot>> = OnceLock::new();
 #[test]
-#[ignore = "reports non-determinism in the protocol drivers at ~44.8 s (see module doc)"]
+#[ignore = "until the select! in src/node/aggregator.rs is `biased;` (coord/H5.md); passes with it"]
 fn standard_scenario_under_madsim_check_determinism() {
     SLOT.get_or_init(|| Mutex::new(ChainSlot::start().unwrap()));
     madsim::runtime::Runtime::check_determinism(77, madsim::Config::default(), || async {
