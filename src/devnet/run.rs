@@ -166,6 +166,13 @@ pub async fn run(
         dep.avs.address, flow
     );
 
+    println!(
+        "read a task while it runs: cast call {} \"tasks(uint64)(bool,bool,bool,uint8,uint64,uint64,uint64,uint64,uint64,bytes32)\" 1 --rpc-url {url}",
+        dep.avs.address
+    );
+    println!(
+        "  (exists, responded, settled, threshold, a, b, startingEpoch, responsePeriod, statisticalPeriod, nonSignersHash)"
+    );
     let mut operators = Vec::new();
     for i in 0..opts.operators {
         let client = Client::from_reader(admin.reader().clone(), signer(i + 1)?);
