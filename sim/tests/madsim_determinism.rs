@@ -7,16 +7,20 @@
 #![cfg(madsim)]
 use exoavs_sim::anvil::ChainSlot;
 use exoavs_sim::invariants::Checker;
-use std::sync::{Arc, Mutex, OnceLock};
-static SLOT: OnceLock<Mutex<ChainSlot>> = OnceLock::new();
+use std::sync::{Arc, Mutex};
+
+// `check_determinism` takes a plain `fn`, so the Anvil lives in a static; taken out (and so
+// stopped) at the end of the test.
+static SLOT: Mutex<Option<ChainSlot>> = Mutex::new(None);
 #[test]
 #[ignore = "until the select! in src/node/aggregator.rs is `biased;` (coord/H5.md); passes with it"]
 fn standard_scenario_under_madsim_check_determinism() {
-    SLOT.get_or_init(|| Mutex::new(ChainSlot::start().unwrap()));
+    *SLOT.lock().unwrap() = Some(ChainSlot::start().expect("anvil"));
     madsim::runtime::Runtime::check_determinism(77, madsim::Config::default(), || async {
         let addr = {
-            let mut s = SLOT.get().unwrap().lock().unwrap();
-            s.reset().unwrap();
+            let mut guard = SLOT.lock().unwrap();
+            let s = guard.as_mut().expect("anvil started");
+            s.reset().expect("reset");
             s.addr()
         };
         let sc = Arc::new(exoavs_sim::scenario::by_name("standard").unwrap());
@@ -24,4 +28,5 @@ fn standard_scenario_under_madsim_check_determinism() {
         let ch = Arc::new(Mutex::new(Checker::new(&sc)));
         let _ = exoavs_sim::world::world(Arc::new(exoavs_sim::protocol_roles::Exoavs::default()), sc, 77, addr, trace, ch).await;
     });
+    drop(SLOT.lock().unwrap().take());
 }
