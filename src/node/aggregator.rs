@@ -125,14 +125,11 @@ impl AggregatorNode {
         let mut next_poll = tokio::time::Instant::now();
         let mut now: Epoch = 0;
         loop {
+            // `biased`: an unbiased select draws from tokio's own RNG, which the simulator
+            // does not control (runs would diverge). The timer goes first, so a flood of
+            // responses cannot starve the chain; it only fires when due.
             tokio::select! {
-                incoming = self.rx.recv() => {
-                    let Some((response, reply)) = incoming else {
-                        return Err(NodeError::Io("the response listener stopped".into()));
-                    };
-                    let verdict = self.on_response(now, response).await?;
-                    let _ = reply.send(verdict);
-                }
+                biased;
                 _ = tokio::time::sleep_until(next_poll) => {
                     match self.poll_chain().await {
                         Ok(e) => now = e,
@@ -140,6 +137,13 @@ impl AggregatorNode {
                         Err(e) => return Err(e),
                     }
                     next_poll = tokio::time::Instant::now() + self.cfg.watch.poll_interval;
+                }
+                incoming = self.rx.recv() => {
+                    let Some((response, reply)) = incoming else {
+                        return Err(NodeError::Io("the response listener stopped".into()));
+                    };
+                    let verdict = self.on_response(now, response).await?;
+                    let _ = reply.send(verdict);
                 }
             }
         }
