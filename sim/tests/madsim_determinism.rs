@@ -3,7 +3,6 @@
 //! drivers. Ignored: it currently reports non-determinism at ~44.8 s simulated (the scheduler
 //! sees a different set of ready tasks: something wakes a task outside the simulation's
 //! control on the operator/aggregator path). Run it to chase that:
-//! `cargo test -p exoavs-sim --test madsim_determinism -- --ignored` (with --cfg madsim).
 #![cfg(madsim)]
 use exoavs_sim::anvil::ChainSlot;
 use exoavs_sim::invariants::Checker;
@@ -13,7 +12,6 @@ use std::sync::{Arc, Mutex};
 // stopped) at the end of the test.
 static SLOT: Mutex<Option<ChainSlot>> = Mutex::new(None);
 #[test]
-#[ignore = "until the select! in src/node/aggregator.rs is `biased;` (coord/H5.md); passes with it"]
 fn standard_scenario_under_madsim_check_determinism() {
     *SLOT.lock().unwrap() = Some(ChainSlot::start().expect("anvil"));
     madsim::runtime::Runtime::check_determinism(77, madsim::Config::default(), || async {

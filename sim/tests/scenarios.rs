@@ -26,11 +26,8 @@ fn every_scenario_over_its_seeds() {
 }
 
 /// One seed of the standard scenario twice: the same digest, Anvil's tx and block hashes
-/// included, and the same event log. Ignored for now: the protocol drivers are not yet
-/// deterministic under madsim (see tests/madsim_determinism.rs); the gateway-level
-/// determinism tests (tests/gateway.rs, tests/chain_client.rs) hold.
+/// included, and the same event log.
 #[test]
-#[ignore = "until the select! in src/node/aggregator.rs is `biased;` (coord/H5.md); passes with it"]
 fn same_seed_same_run() {
     let s = Arc::new(scenario::by_name("standard").expect("standard"));
     let mut slot = ChainSlot::start().expect("anvil");
@@ -59,6 +56,8 @@ fn a_failing_seed_prints_a_repro_line_that_reproduces_it() {
     assert_eq!(a.exit_code(), 13);
     let b = run(Arc::new(Exoavs::default()), s, 5, &mut slot);
     assert_eq!(b.violation, Some(va), "the same failure at the same simulated instant");
+    first_divergence(&a, &b);
+    assert_eq!(a.digest, b.digest);
 }
 
 /// With EXOAVS_SIM_RPC_LOG set, show where two runs of one seed part.
