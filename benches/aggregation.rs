@@ -18,7 +18,9 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use exoavs::crypto::aggregate::{
     ApkCache, batch_verify_rlc, verify_aggregate, verify_each_then_aggregate,
 };
-use exoavs::crypto::bls::{PreparedMessage, PublicKey, SecretKey, Signature, aggregate_public_keys};
+use exoavs::crypto::bls::{
+    PreparedMessage, PublicKey, SecretKey, Signature, aggregate_public_keys,
+};
 use exoavs::crypto::messages::task_response_digest;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -28,7 +30,11 @@ fn quick() -> bool {
 }
 
 fn sizes() -> Vec<usize> {
-    if quick() { vec![10, 100] } else { vec![10, 100, 1000, 10000] }
+    if quick() {
+        vec![10, 100]
+    } else {
+        vec![10, 100, 1000, 10000]
+    }
 }
 
 struct Fixture {
@@ -112,9 +118,13 @@ fn rlc(f: &Fixture, rng: &mut StdRng) -> bool {
 fn config() -> Criterion {
     let base = Criterion::default();
     if quick() {
-        base.sample_size(10).warm_up_time(Duration::from_millis(200)).measurement_time(Duration::from_millis(500))
+        base.sample_size(10)
+            .warm_up_time(Duration::from_millis(200))
+            .measurement_time(Duration::from_millis(500))
     } else {
-        base.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3))
+        base.sample_size(10)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3))
     }
 }
 
@@ -122,7 +132,9 @@ fn bench_primitives(c: &mut Criterion) {
     let f = fixture(1);
     let mut g = c.benchmark_group("primitives");
     g.bench_function("sign", |b| b.iter(|| f.sks[0].sign(&f.digest)));
-    g.bench_function("decode_compressed_96", |b| b.iter(|| Signature::from_bytes(&f.compressed[0]).unwrap()));
+    g.bench_function("decode_compressed_96", |b| {
+        b.iter(|| Signature::from_bytes(&f.compressed[0]).unwrap())
+    });
     g.bench_function("decode_uncompressed_192", |b| {
         b.iter(|| Signature::from_bytes(&f.uncompressed[0]).unwrap())
     });
@@ -135,8 +147,12 @@ fn bench_primitives(c: &mut Criterion) {
         let bytes = f.pks[0].to_bytes();
         b.iter(|| PublicKey::from_bytes(&bytes).unwrap())
     });
-    g.bench_function("hash_to_g2_with_lines", |b| b.iter(|| PreparedMessage::new(&f.digest)));
-    g.bench_function("verify_one_full", |b| b.iter(|| f.pks[0].verify(&f.digest, &sig).unwrap()));
+    g.bench_function("hash_to_g2_with_lines", |b| {
+        b.iter(|| PreparedMessage::new(&f.digest))
+    });
+    g.bench_function("verify_one_full", |b| {
+        b.iter(|| f.pks[0].verify(&f.digest, &sig).unwrap())
+    });
     g.finish();
 }
 
@@ -146,19 +162,25 @@ fn bench_aggregation(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("aggregate_n{n}"));
         g.throughput(Throughput::Elements(n as u64));
         // Naive at N=10000 is ~10 s per iteration; criterion's minimum of 10 samples is enough.
-        g.bench_function("a_naive_verify_each", |b| b.iter(|| assert_eq!(naive(&f), n)));
+        g.bench_function("a_naive_verify_each", |b| {
+            b.iter(|| assert_eq!(naive(&f), n))
+        });
         g.bench_function("b_fast_uncompressed", |b| {
             b.iter(|| assert_eq!(fast(&f.digest, &f.pks, &f.uncompressed), n))
         });
-        g.bench_function("b_fast_compressed_wire", |b| b.iter(|| assert_eq!(fast_compressed(&f), n)));
+        g.bench_function("b_fast_compressed_wire", |b| {
+            b.iter(|| assert_eq!(fast_compressed(&f), n))
+        });
         for k in [1usize, 10] {
             if k >= n {
                 continue;
             }
             let wire = with_invalid(&f, k);
-            g.bench_with_input(BenchmarkId::new("c_fast_bisect_invalid", k), &wire, |b, wire| {
-                b.iter(|| assert_eq!(fast(&f.digest, &f.pks, wire), n - k))
-            });
+            g.bench_with_input(
+                BenchmarkId::new("c_fast_bisect_invalid", k),
+                &wire,
+                |b, wire| b.iter(|| assert_eq!(fast(&f.digest, &f.pks, wire), n - k)),
+            );
         }
         let mut rng = StdRng::seed_from_u64(99);
         g.bench_function("d_rlc_batch", |b| b.iter(|| assert!(rlc(&f, &mut rng))));
@@ -176,12 +198,16 @@ fn bench_apk(c: &mut Criterion) {
     for non in counts {
         let non_signers: Vec<PublicKey> = f.pks[..non].to_vec();
         let signers: Vec<PublicKey> = f.pks[non..].to_vec();
-        g.bench_with_input(BenchmarkId::new("cached_total_minus_non_signers", non), &non_signers, |b, ns| {
-            b.iter(|| cache.minus(ns))
-        });
-        g.bench_with_input(BenchmarkId::new("sum_signers_from_scratch", non), &signers, |b, s| {
-            b.iter(|| aggregate_public_keys(s))
-        });
+        g.bench_with_input(
+            BenchmarkId::new("cached_total_minus_non_signers", non),
+            &non_signers,
+            |b, ns| b.iter(|| cache.minus(ns)),
+        );
+        g.bench_with_input(
+            BenchmarkId::new("sum_signers_from_scratch", non),
+            &signers,
+            |b, s| b.iter(|| aggregate_public_keys(s)),
+        );
     }
     g.finish();
 }

@@ -10,7 +10,9 @@ use alloy::primitives::Address;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use exoavs::crypto::bls::SecretKey;
 use exoavs::crypto::messages::task_response_digest;
-use exoavs::protocol::aggregator::{Aggregator, AggregatorAction, AggregatorConfig, AggregatorInput};
+use exoavs::protocol::aggregator::{
+    Aggregator, AggregatorAction, AggregatorConfig, AggregatorInput,
+};
 use exoavs::protocol::{Response, Task, TaskOperator};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -40,7 +42,11 @@ fn setup(n: usize) -> (Task, Vec<TaskOperator>, Vec<Response>) {
         let mut a = [0u8; 20];
         a[12..].copy_from_slice(&(i as u64 + 1).to_be_bytes());
         let operator = Address::from(a);
-        snapshot.push(TaskOperator { operator, stake: 1, pubkey: Some(sk.public_key()) });
+        snapshot.push(TaskOperator {
+            operator,
+            stake: 1,
+            pubkey: Some(sk.public_key()),
+        });
         responses.push(Response {
             task_id: 1,
             result: 42,
@@ -53,7 +59,13 @@ fn setup(n: usize) -> (Task, Vec<TaskOperator>, Vec<Response>) {
 
 fn run(task: &Task, snapshot: &[TaskOperator], responses: &[Response]) -> usize {
     let mut agg = Aggregator::new(AggregatorConfig::default());
-    agg.handle(10, AggregatorInput::TaskCreated { task: task.clone(), snapshot: snapshot.to_vec() });
+    agg.handle(
+        10,
+        AggregatorInput::TaskCreated {
+            task: task.clone(),
+            snapshot: snapshot.to_vec(),
+        },
+    );
     let mut submits = 0;
     for r in responses {
         for a in agg.handle(11, AggregatorInput::Response(r.clone())) {
@@ -66,7 +78,11 @@ fn run(task: &Task, snapshot: &[TaskOperator], responses: &[Response]) -> usize 
 }
 
 fn bench(c: &mut Criterion) {
-    let sizes: &[usize] = if quick() { &[10, 100] } else { &[10, 100, 1000] };
+    let sizes: &[usize] = if quick() {
+        &[10, 100]
+    } else {
+        &[10, 100, 1000]
+    };
     let mut g = c.benchmark_group("aggregator_state_machine");
     g.sample_size(10);
     g.warm_up_time(Duration::from_millis(if quick() { 200 } else { 1000 }));

@@ -1,19 +1,34 @@
 #!/usr/bin/env bash
-# The whole test suite, as the README says: contracts (forge), the Rust workspace, and the
-# simulator. Installs what it needs (npm ci in contracts/) on a fresh machine.
+# The whole test suite, as the README says: contracts (forge), the Rust workspace against real
+# Anvils, the benches in smoke mode, and the simulator (a separate `--cfg madsim` build).
+# Installs what it needs (npm ci in contracts/) on a fresh machine.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
 
-step "contracts toolchain (npm ci: forge, anvil, cast 1.7.1, solcjs)"
+step "contracts toolchain (npm ci: forge, anvil, cast 1.7.1, solcjs 0.8.30)"
 if [[ ! -x contracts/node_modules/.bin/forge || contracts/package-lock.json -nt contracts/node_modules/.package-lock.json ]]; then
   (cd contracts && npm ci --no-audit --no-fund)
 fi
 
-step "forge test (unit, fuzz, invariant)"
+step "forge test (unit, fuzz, invariant, RFC 9380 vectors, gas)"
 (cd contracts && npx forge test)
 
-step "cargo test (protocol, crypto, chain against a real Anvil, CLI)"
+step "contract artifacts the Rust side binds equal a fresh build"
+bash contracts/scripts/check-artifacts.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo test (protocol, crypto, chain and nodes against real Anvils, CLI, devnet)"
 cargo test --workspace --locked
+
+step "benches, smoke (each criterion benchmark runs once, debug profile)"
+EXOAVS_BENCH_QUICK=1 cargo test --locked --benches
+
+step "simulator: every scenario over its seeds, determinism, planted bugs (--cfg madsim)"
+RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR="$root/target/madsim" cargo test -p exoavs-sim --locked
+
+step "all green"

@@ -43,7 +43,8 @@ impl AnvilProcess {
             order_fifo: true,
             ..Default::default()
         };
-        let inner = exoavs::devnet::anvil::Anvil::start(opts).map_err(|e| AnvilError::Start(e.to_string()))?;
+        let inner = exoavs::devnet::anvil::Anvil::start(opts)
+            .map_err(|e| AnvilError::Start(e.to_string()))?;
         let addr = inner.addr();
         Ok(AnvilProcess { inner, addr })
     }
@@ -62,7 +63,11 @@ pub struct AnvilHttp {
 
 impl AnvilHttp {
     pub fn new(addr: SocketAddr) -> Self {
-        AnvilHttp { addr, conn: None, next_id: 1 }
+        AnvilHttp {
+            addr,
+            conn: None,
+            next_id: 1,
+        }
     }
 
     /// POST one JSON-RPC body and return the reply body. One retry on a fresh connection
@@ -114,13 +119,20 @@ impl AnvilHttp {
             text: String::from_utf8_lossy(&reply).into_owned(),
         })?;
         if let Some(err) = v.get("error") {
-            return Err(AnvilError::Rpc { method: method.into(), error: err.clone() });
+            return Err(AnvilError::Rpc {
+                method: method.into(),
+                error: err.clone(),
+            });
         }
         Ok(v.get("result").cloned().unwrap_or(Value::Null))
     }
 
     /// Like [`call`](Self::call), also returning the raw exchange for the trace digest.
-    pub fn call_raw(&mut self, method: &str, params: Value) -> Result<(Vec<u8>, Vec<u8>, Value), AnvilError> {
+    pub fn call_raw(
+        &mut self,
+        method: &str,
+        params: Value,
+    ) -> Result<(Vec<u8>, Vec<u8>, Value), AnvilError> {
         let id = self.next_id;
         self.next_id += 1;
         let req = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
@@ -131,7 +143,10 @@ impl AnvilHttp {
             text: String::from_utf8_lossy(&reply).into_owned(),
         })?;
         if let Some(err) = v.get("error") {
-            return Err(AnvilError::Rpc { method: method.into(), error: err.clone() });
+            return Err(AnvilError::Rpc {
+                method: method.into(),
+                error: err.clone(),
+            });
         }
         let result = v.get("result").cloned().unwrap_or(Value::Null);
         Ok((body, reply, result))
@@ -139,7 +154,12 @@ impl AnvilHttp {
 }
 
 fn read_response(conn: &mut BufReader<TcpStream>) -> Result<Vec<u8>, AnvilError> {
-    let bad = |t: &str| AnvilError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, t.to_string()));
+    let bad = |t: &str| {
+        AnvilError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            t.to_string(),
+        ))
+    };
     let mut line = String::new();
     if conn.read_line(&mut line)? == 0 {
         return Err(bad("connection closed"));
@@ -207,7 +227,10 @@ impl ChainSlot {
         let process = AnvilProcess::start()?;
         let mut http = AnvilHttp::new(process.addr);
         let snapshot = http.call("evm_snapshot", json!([]))?;
-        Ok(ChainSlot { process, snapshot: Some(snapshot) })
+        Ok(ChainSlot {
+            process,
+            snapshot: Some(snapshot),
+        })
     }
 
     /// Back to the genesis state. `evm_revert` consumes the snapshot, so take it again.
@@ -217,7 +240,10 @@ impl ChainSlot {
         if let Some(id) = self.snapshot.take() {
             let ok = http.call("evm_revert", json!([id]))?;
             if ok != Value::Bool(true) {
-                return Err(AnvilError::BadReply { method: "evm_revert".into(), text: ok.to_string() });
+                return Err(AnvilError::BadReply {
+                    method: "evm_revert".into(),
+                    text: ok.to_string(),
+                });
             }
         }
         // The fee manager is not part of the snapshot: reset the base fee to genesis's.

@@ -45,7 +45,13 @@ pub struct FaultMix {
 
 impl FaultMix {
     pub fn draw(r: &Random, rng: &mut impl Rng) -> FaultMix {
-        let mut p = |max: f64| if r.swarm && max > 0.0 { rng.gen_range(0.0..=max) } else { max };
+        let mut p = |max: f64| {
+            if r.swarm && max > 0.0 {
+                rng.gen_range(0.0..=max)
+            } else {
+                max
+            }
+        };
         FaultMix {
             crash: p(r.crash),
             restart_after: Duration::from_millis(r.restart_after_ms),
@@ -102,7 +108,11 @@ pub struct FrameProxy {
 
 impl FrameProxy {
     pub fn new(trace: Trace, clock: crate::gateway::SimClock) -> Arc<Self> {
-        Arc::new(FrameProxy { rates: Arc::new(Mutex::new(FrameRates::default())), trace, clock })
+        Arc::new(FrameProxy {
+            rates: Arc::new(Mutex::new(FrameRates::default())),
+            trace,
+            clock,
+        })
     }
 
     pub fn set_rates(&self, r: FrameRates) {
@@ -129,11 +139,13 @@ impl FrameProxy {
     }
 
     fn note(&self, node: &str, text: String) {
-        self.trace.record(self.clock.elapsed(), node, EventKind::Note { text });
+        self.trace
+            .record(self.clock.elapsed(), node, EventKind::Note { text });
     }
 
     fn fault(&self, node: &str, fault: String) {
-        self.trace.record(self.clock.elapsed(), node, EventKind::Fault { fault });
+        self.trace
+            .record(self.clock.elapsed(), node, EventKind::Fault { fault });
     }
 
     async fn pipe(self: Arc<Self>, down: TcpStream, up: TcpStream, name: String) {
@@ -159,15 +171,19 @@ impl FrameProxy {
         loop {
             let frame = match held {
                 // A held (reordered) frame goes out after the next one, or after a pause.
-                Some(_) => match tokio::time::timeout(Duration::from_millis(500), read_frame(&mut down_r)).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        if let Some(h) = held.take() {
-                            let _ = tx.send(h);
+                Some(_) => {
+                    match tokio::time::timeout(Duration::from_millis(500), read_frame(&mut down_r))
+                        .await
+                    {
+                        Ok(r) => r,
+                        Err(_) => {
+                            if let Some(h) = held.take() {
+                                let _ = tx.send(h);
+                            }
+                            continue;
                         }
-                        continue;
                     }
-                },
+                }
                 None => read_frame(&mut down_r).await,
             };
             let Ok(Some(frame)) = frame else { break };
@@ -256,7 +272,9 @@ impl FaultDriver {
         }
         drop(n);
         Handle::current().kill(id);
-        self.record(EventKind::Fault { fault: format!("crash {name}") });
+        self.record(EventKind::Fault {
+            fault: format!("crash {name}"),
+        });
     }
 
     pub fn restart(&self, name: &str) {
@@ -267,7 +285,9 @@ impl FaultDriver {
         }
         drop(n);
         Handle::current().restart(id);
-        self.record(EventKind::FaultHealed { fault: format!("restart {name}") });
+        self.record(EventKind::FaultHealed {
+            fault: format!("restart {name}"),
+        });
     }
 
     pub fn partition(&self, name: &str) {
@@ -281,7 +301,9 @@ impl FaultDriver {
         }
         drop(n);
         madsim::net::NetSim::current().clog_node(id);
-        self.record(EventKind::Fault { fault: format!("partition {name}") });
+        self.record(EventKind::Fault {
+            fault: format!("partition {name}"),
+        });
     }
 
     pub fn unpartition(&self, name: &str) {
@@ -292,7 +314,9 @@ impl FaultDriver {
         }
         drop(n);
         madsim::net::NetSim::current().unclog_node(id);
-        self.record(EventKind::FaultHealed { fault: format!("heal partition {name}") });
+        self.record(EventKind::FaultHealed {
+            fault: format!("heal partition {name}"),
+        });
     }
 
     pub fn reorg(&self, depth: u64) {
@@ -300,7 +324,9 @@ impl FaultDriver {
             return;
         }
         if let Err(e) = self.gateway.reorg(depth) {
-            self.record(EventKind::Note { text: format!("reorg failed: {e}") });
+            self.record(EventKind::Note {
+                text: format!("reorg failed: {e}"),
+            });
         }
     }
 
@@ -309,7 +335,9 @@ impl FaultDriver {
         self.gateway.set_faults(self.mix.rpc.clone());
         self.proxy.set_rates(self.mix.frame.clone());
         let victims: Vec<String> = scenario.node_names();
-        let operators: Vec<String> = (0..scenario.operators.count).map(|i| format!("operator-{i}")).collect();
+        let operators: Vec<String> = (0..scenario.operators.count)
+            .map(|i| format!("operator-{i}"))
+            .collect();
         if self.mix.crash > 0.0 || self.mix.partition > 0.0 {
             let me = self.clone();
             tokio::spawn(async move {
@@ -367,7 +395,11 @@ impl FaultDriver {
             let me = self.clone();
             tokio::spawn(async move {
                 match f {
-                    Scheduled::Crash { node, at_ms, restart_after_ms } => {
+                    Scheduled::Crash {
+                        node,
+                        at_ms,
+                        restart_after_ms,
+                    } => {
                         tokio::time::sleep(Duration::from_millis(at_ms)).await;
                         me.crash(&node);
                         if let Some(after) = restart_after_ms {
@@ -375,7 +407,11 @@ impl FaultDriver {
                             me.restart(&node);
                         }
                     }
-                    Scheduled::Partition { nodes, at_ms, duration_ms } => {
+                    Scheduled::Partition {
+                        nodes,
+                        at_ms,
+                        duration_ms,
+                    } => {
                         tokio::time::sleep(Duration::from_millis(at_ms)).await;
                         for n in &nodes {
                             me.partition(n);
@@ -395,13 +431,20 @@ impl FaultDriver {
                             return;
                         }
                         let before = me.gateway.faults();
-                        me.gateway.set_faults(RpcFaultRates { reset: 1.0, ..RpcFaultRates::default() });
-                        me.record(EventKind::Fault { fault: "rpc outage".into() });
+                        me.gateway.set_faults(RpcFaultRates {
+                            reset: 1.0,
+                            ..RpcFaultRates::default()
+                        });
+                        me.record(EventKind::Fault {
+                            fault: "rpc outage".into(),
+                        });
                         tokio::time::sleep(Duration::from_millis(duration_ms)).await;
                         if !me.is_healed() {
                             me.gateway.set_faults(before);
                         }
-                        me.record(EventKind::FaultHealed { fault: "rpc outage over".into() });
+                        me.record(EventKind::FaultHealed {
+                            fault: "rpc outage over".into(),
+                        });
                     }
                     // Triggered by the trace (see `world`), not by time.
                     Scheduled::CrashOnQuorum { .. } => {}
@@ -417,7 +460,10 @@ impl FaultDriver {
         self.proxy.set_rates(FrameRates::default());
         let (down, cut): (Vec<String>, Vec<String>) = {
             let n = lock(&self.nodes);
-            (n.down.iter().cloned().collect(), n.cut.iter().cloned().collect())
+            (
+                n.down.iter().cloned().collect(),
+                n.cut.iter().cloned().collect(),
+            )
         };
         for c in cut {
             self.unpartition(&c);
@@ -425,6 +471,8 @@ impl FaultDriver {
         for d in down {
             self.restart(&d);
         }
-        self.record(EventKind::PhaseChanged { phase: "liveness".into() });
+        self.record(EventKind::PhaseChanged {
+            phase: "liveness".into(),
+        });
     }
 }

@@ -9,8 +9,8 @@
 
 use crate::anvil::{AnvilError, AnvilHttp, GENESIS_TIMESTAMP};
 use crate::trace::{EventKind, Trace};
-use alloy_json_rpc::{RequestPacket, ResponsePacket};
 use alloy::transports::{TransportError, TransportErrorKind, TransportFut};
+use alloy_json_rpc::{RequestPacket, ResponsePacket};
 use madsim::rand::Rng;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -65,7 +65,9 @@ pub struct SimClock {
 
 impl SimClock {
     pub fn start() -> Self {
-        SimClock { start: Instant::now() }
+        SimClock {
+            start: Instant::now(),
+        }
     }
     pub fn elapsed(&self) -> Duration {
         Instant::now().duration_since(self.start)
@@ -122,7 +124,10 @@ impl Gateway {
     }
 
     fn name_of(&self, ip: IpAddr) -> String {
-        lock(&self.names).get(&ip).cloned().unwrap_or_else(|| ip.to_string())
+        lock(&self.names)
+            .get(&ip)
+            .cloned()
+            .unwrap_or_else(|| ip.to_string())
     }
 
     pub fn set_faults(&self, rates: RpcFaultRates) {
@@ -208,7 +213,11 @@ impl Gateway {
             self.trace.record(
                 self.clock.elapsed(),
                 "chain",
-                EventKind::TxMined { hash: tx.clone(), block: info.number, status },
+                EventKind::TxMined {
+                    hash: tx.clone(),
+                    block: info.number,
+                    status,
+                },
             );
         }
         Ok(info)
@@ -233,7 +242,12 @@ impl Gateway {
         self.trace.record(
             self.clock.elapsed(),
             "chain",
-            EventKind::Fault { fault: format!("reorg depth {depth} at head {head}, {} txs back to the pool", raw.len()) },
+            EventKind::Fault {
+                fault: format!(
+                    "reorg depth {depth} at head {head}, {} txs back to the pool",
+                    raw.len()
+                ),
+            },
         );
         for tx in raw {
             // A transaction that no longer fits (nonce taken) is simply gone, as in a real reorg.
@@ -247,10 +261,21 @@ impl Gateway {
 
     /// Accept gateway connections forever. Runs as the init of the gateway node.
     pub async fn serve(self: Arc<Self>) {
-        let listener = match TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), GATEWAY_PORT)).await {
+        let listener = match TcpListener::bind(SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            GATEWAY_PORT,
+        ))
+        .await
+        {
             Ok(l) => l,
             Err(e) => {
-                self.trace.record(self.clock.elapsed(), "gateway", EventKind::Note { text: format!("bind failed: {e}") });
+                self.trace.record(
+                    self.clock.elapsed(),
+                    "gateway",
+                    EventKind::Note {
+                        text: format!("bind failed: {e}"),
+                    },
+                );
                 return;
             }
         };
@@ -271,7 +296,9 @@ impl Gateway {
                 self.trace.record(
                     self.clock.elapsed(),
                     "gateway",
-                    EventKind::Fault { fault: format!("rpc {fate:?} {method} from {}", self.name_of(peer)) },
+                    EventKind::Fault {
+                        fault: format!("rpc {fate:?} {method} from {}", self.name_of(peer)),
+                    },
                 );
             }
             let reply = match fate {
@@ -311,14 +338,22 @@ impl Gateway {
         loop {
             tokio::time::sleep(block_time).await;
             if let Err(e) = self.mine() {
-                self.trace.record(self.clock.elapsed(), "chain", EventKind::Note { text: format!("mining failed: {e}") });
+                self.trace.record(
+                    self.clock.elapsed(),
+                    "chain",
+                    EventKind::Note {
+                        text: format!("mining failed: {e}"),
+                    },
+                );
             }
         }
     }
 }
 
 fn hex_u64(v: &Value) -> u64 {
-    v.as_str().and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok()).unwrap_or(0)
+    v.as_str()
+        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+        .unwrap_or(0)
 }
 
 fn block_info(block: &Value) -> BlockInfo {
@@ -328,7 +363,11 @@ fn block_info(block: &Value) -> BlockInfo {
         timestamp: hex_u64(&block["timestamp"]),
         txs: block["transactions"]
             .as_array()
-            .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default(),
     }
 }
@@ -357,7 +396,10 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Opti
     }
     let n = u32::from_be_bytes(len) as usize;
     if n > MAX_FRAME {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("frame of {n} bytes")));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("frame of {n} bytes"),
+        ));
     }
     let mut buf = vec![0; n];
     r.read_exact(&mut buf).await?;
@@ -393,9 +435,12 @@ impl GatewayTransport {
 async fn round_trip(addr: SocketAddr, body: Vec<u8>) -> std::io::Result<Vec<u8>> {
     let mut s = TcpStream::connect(addr).await?;
     write_frame(&mut s, &body).await?;
-    read_frame(&mut s)
-        .await?
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "gateway closed the connection"))
+    read_frame(&mut s).await?.ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "gateway closed the connection",
+        )
+    })
 }
 
 impl tower::Service<RequestPacket> for GatewayTransport {
@@ -415,9 +460,14 @@ impl tower::Service<RequestPacket> for GatewayTransport {
             let reply = match tokio::time::timeout(timeout, round_trip(addr, body)).await {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => return Err(TransportErrorKind::custom(e)),
-                Err(_) => return Err(TransportErrorKind::custom_str("chain gateway: request timed out")),
+                Err(_) => {
+                    return Err(TransportErrorKind::custom_str(
+                        "chain gateway: request timed out",
+                    ));
+                }
             };
-            serde_json::from_slice(&reply).map_err(|e| TransportError::deser_err(e, String::from_utf8_lossy(&reply)))
+            serde_json::from_slice(&reply)
+                .map_err(|e| TransportError::deser_err(e, String::from_utf8_lossy(&reply)))
         })
     }
 }

@@ -40,7 +40,11 @@ pub struct Violation {
 
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?} invariant `{}` broken at {} ms: {}", self.kind, self.invariant, self.at_ms, self.detail)
+        write!(
+            f,
+            "{:?} invariant `{}` broken at {} ms: {}",
+            self.kind, self.invariant, self.at_ms, self.detail
+        )
     }
 }
 
@@ -57,13 +61,15 @@ pub fn response_message(task: u64, result: u64) -> [u8; 32] {
 pub fn verify_aggregate(sig: &[u8], pubkeys: &[Vec<u8>], msg: &[u8]) -> Result<(), String> {
     use blst::BLST_ERROR;
     use blst::min_pk::{AggregatePublicKey, PublicKey, Signature};
-    let sig = Signature::from_bytes(sig).map_err(|e| format!("signature does not decode: {e:?}"))?;
+    let sig =
+        Signature::from_bytes(sig).map_err(|e| format!("signature does not decode: {e:?}"))?;
     let pks: Vec<PublicKey> = pubkeys
         .iter()
         .map(|p| PublicKey::from_bytes(p).map_err(|e| format!("public key does not decode: {e:?}")))
         .collect::<Result<_, _>>()?;
     let refs: Vec<&PublicKey> = pks.iter().collect();
-    let apk = AggregatePublicKey::aggregate(&refs, true).map_err(|e| format!("aggregating keys: {e:?}"))?;
+    let apk = AggregatePublicKey::aggregate(&refs, true)
+        .map_err(|e| format!("aggregating keys: {e:?}"))?;
     match sig.verify(true, msg, DST, &[], &apk.to_public_key(), true) {
         BLST_ERROR::BLST_SUCCESS => Ok(()),
         e => Err(format!("aggregate does not verify: {e:?}")),
@@ -102,7 +108,9 @@ impl Checker {
         let n = s.operators.count;
         Checker {
             weights: (0..n).map(|i| s.operators.weight(i)).collect(),
-            honest: (0..n).map(|i| s.operators.behaviour(i).is_honest()).collect(),
+            honest: (0..n)
+                .map(|i| s.operators.behaviour(i).is_honest())
+                .collect(),
             threshold_percent: s.threshold_percent as u64,
             outcome: s.expect.outcome,
             honest_quorum: s.honest_quorum(),
@@ -126,7 +134,12 @@ impl Checker {
     }
 
     fn fail(&mut self, kind: Kind, invariant: &'static str, at_ms: u64, detail: String) {
-        self.violations.push(Violation { kind, invariant, detail, at_ms });
+        self.violations.push(Violation {
+            kind,
+            invariant,
+            detail,
+            at_ms,
+        });
     }
 
     pub fn set_healed(&mut self, at_ms: u64) {
@@ -152,11 +165,27 @@ impl Checker {
             }
             EventKind::TaskCreated { task, a, b } => {
                 if self.tasks.contains_key(task) {
-                    self.fail(Kind::Safety, "task ids are unique", at, format!("task {task} created twice"));
+                    self.fail(
+                        Kind::Safety,
+                        "task ids are unique",
+                        at,
+                        format!("task {task} created twice"),
+                    );
                 }
-                self.tasks.insert(*task, TaskState { created_ms: at, expected: a.wrapping_add(*b), ..Default::default() });
+                self.tasks.insert(
+                    *task,
+                    TaskState {
+                        created_ms: at,
+                        expected: a.wrapping_add(*b),
+                        ..Default::default()
+                    },
+                );
             }
-            EventKind::ResponseSent { task, operator, result } => {
+            EventKind::ResponseSent {
+                task,
+                operator,
+                result,
+            } => {
                 if self.honest.get(*operator).copied().unwrap_or(false) {
                     let set = self.signed.entry((*task, *operator)).or_default();
                     set.insert(*result);
@@ -174,19 +203,40 @@ impl Checker {
             EventKind::ResponseRejected { reason, .. } => {
                 self.rejections.insert(reason.clone());
             }
-            EventKind::TaskAccepted { task, result, signers, aggregate_signature, .. } => {
+            EventKind::TaskAccepted {
+                task,
+                result,
+                signers,
+                aggregate_signature,
+                ..
+            } => {
                 self.accepted(at, *task, *result, signers, aggregate_signature);
             }
             EventKind::TaskExpired { task, reason } => match self.tasks.get_mut(task) {
-                None => self.fail(Kind::Safety, "only created tasks end", at, format!("unknown task {task} expired")),
+                None => self.fail(
+                    Kind::Safety,
+                    "only created tasks end",
+                    at,
+                    format!("unknown task {task} expired"),
+                ),
                 Some(t) if t.accepted.is_some() => {
                     let task = *task;
-                    self.fail(Kind::Safety, "a task ends once", at, format!("task {task} expired after being accepted"));
+                    self.fail(
+                        Kind::Safety,
+                        "a task ends once",
+                        at,
+                        format!("task {task} expired after being accepted"),
+                    );
                 }
                 Some(t) => {
                     if reason.is_empty() {
                         let task = *task;
-                        self.fail(Kind::Lost, "every expiry has a reason", at, format!("task {task} expired without a reason"));
+                        self.fail(
+                            Kind::Lost,
+                            "every expiry has a reason",
+                            at,
+                            format!("task {task} expired without a reason"),
+                        );
                     } else {
                         t.expired = Some(reason.clone());
                         // Expiring during the fault phase is allowed (with its reason); once
@@ -212,35 +262,66 @@ impl Checker {
 
     fn accepted(&mut self, at: u64, task: u64, result: u64, signers: &[usize], sig_hex: &str) {
         let Some(t) = self.tasks.get(&task).cloned() else {
-            self.fail(Kind::Safety, "only created tasks are accepted", at, format!("unknown task {task} accepted"));
+            self.fail(
+                Kind::Safety,
+                "only created tasks are accepted",
+                at,
+                format!("unknown task {task} accepted"),
+            );
             return;
         };
         if t.accepted.is_some() {
-            self.fail(Kind::Safety, "at most one accepted response per task", at, format!("task {task} accepted twice"));
+            self.fail(
+                Kind::Safety,
+                "at most one accepted response per task",
+                at,
+                format!("task {task} accepted twice"),
+            );
             return;
         }
         if let Some(reason) = &t.expired {
-            self.fail(Kind::Safety, "no acceptance after expiry", at, format!("task {task} accepted after it expired ({reason})"));
+            self.fail(
+                Kind::Safety,
+                "no acceptance after expiry",
+                at,
+                format!("task {task} accepted after it expired ({reason})"),
+            );
             return;
         }
         if let Some(t) = self.tasks.get_mut(&task) {
             t.accepted = Some(result);
         }
         if result != t.expected {
-            self.fail(Kind::Safety, "accepted results are correct", at, format!("task {task} accepted {result}, the sum is {}", t.expected));
+            self.fail(
+                Kind::Safety,
+                "accepted results are correct",
+                at,
+                format!("task {task} accepted {result}, the sum is {}", t.expected),
+            );
         }
         let distinct: BTreeSet<usize> = signers.iter().copied().collect();
         if distinct.len() != signers.len() {
-            self.fail(Kind::Safety, "a signer counts once", at, format!("task {task} signers {signers:?} repeat"));
+            self.fail(
+                Kind::Safety,
+                "a signer counts once",
+                at,
+                format!("task {task} signers {signers:?} repeat"),
+            );
         }
-        let signed: u64 = distinct.iter().map(|&i| self.weights.get(i).copied().unwrap_or(0)).sum();
+        let signed: u64 = distinct
+            .iter()
+            .map(|&i| self.weights.get(i).copied().unwrap_or(0))
+            .sum();
         let total: u64 = self.weights.iter().sum();
         if signed * 100 < self.threshold_percent * total {
             self.fail(
                 Kind::Safety,
                 "no task accepted below threshold",
                 at,
-                format!("task {task} accepted with weight {signed} of {total} (< {}%)", self.threshold_percent),
+                format!(
+                    "task {task} accepted with weight {signed} of {total} (< {}%)",
+                    self.threshold_percent
+                ),
             );
         }
         let mut pks = Vec::new();
@@ -248,17 +329,32 @@ impl Checker {
             match self.keys.get(&i) {
                 Some(k) => pks.push(k.clone()),
                 None => {
-                    self.fail(Kind::Safety, "signers are registered", at, format!("task {task} signer {i} has no registered key"));
+                    self.fail(
+                        Kind::Safety,
+                        "signers are registered",
+                        at,
+                        format!("task {task} signer {i} has no registered key"),
+                    );
                     return;
                 }
             }
         }
         let sig = hex::decode(sig_hex.trim_start_matches("0x")).unwrap_or_default();
         if let Err(e) = verify_aggregate(&sig, &pks, &response_message(task, result)) {
-            self.fail(Kind::Safety, "accepted aggregates verify offline", at, format!("task {task}: {e}"));
+            self.fail(
+                Kind::Safety,
+                "accepted aggregates verify offline",
+                at,
+                format!("task {task}: {e}"),
+            );
         }
         if self.outcome == Outcome::NoneAccepted {
-            self.fail(Kind::Expectation, "expected outcome", at, format!("task {task} accepted, the scenario expects none"));
+            self.fail(
+                Kind::Expectation,
+                "expected outcome",
+                at,
+                format!("task {task} accepted, the scenario expects none"),
+            );
         }
     }
 
@@ -274,7 +370,12 @@ impl Checker {
                 // Report each late task once: mark it so it is not reported again.
                 t.accepted = Some(u64::MAX);
             }
-            self.fail(Kind::Liveness, "every task accepted within the bound after healing", now, format!("task {id} not accepted by {d} ms"));
+            self.fail(
+                Kind::Liveness,
+                "every task accepted within the bound after healing",
+                now,
+                format!("task {id} not accepted by {d} ms"),
+            );
         }
     }
 
@@ -283,21 +384,49 @@ impl Checker {
         self.check_deadlines(now);
         let created = self.tasks.len() as u64;
         if created < tasks_planned {
-            self.fail(Kind::Lost, "every planned task is created", now, format!("{created} of {tasks_planned} tasks created"));
+            self.fail(
+                Kind::Lost,
+                "every planned task is created",
+                now,
+                format!("{created} of {tasks_planned} tasks created"),
+            );
         }
-        let open: Vec<u64> = self.tasks.iter().filter(|(_, t)| t.accepted.is_none() && t.expired.is_none()).map(|(id, _)| *id).collect();
+        let open: Vec<u64> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.accepted.is_none() && t.expired.is_none())
+            .map(|(id, _)| *id)
+            .collect();
         if !open.is_empty() {
-            self.fail(Kind::Lost, "every task ends accepted or expired with a reason", now, format!("tasks {open:?} never settled"));
+            self.fail(
+                Kind::Lost,
+                "every task ends accepted or expired with a reason",
+                now,
+                format!("tasks {open:?} never settled"),
+            );
         }
-        let missing: Vec<String> = self.expected_rejections.iter().filter(|r| !self.rejections.contains(*r)).cloned().collect();
+        let missing: Vec<String> = self
+            .expected_rejections
+            .iter()
+            .filter(|r| !self.rejections.contains(*r))
+            .cloned()
+            .collect();
         if !missing.is_empty() {
-            self.fail(Kind::Expectation, "byzantine responses are rejected", now, format!("no rejection for reason(s) {missing:?}"));
+            self.fail(
+                Kind::Expectation,
+                "byzantine responses are rejected",
+                now,
+                format!("no rejection for reason(s) {missing:?}"),
+            );
         }
     }
 
     /// Tasks still open (neither accepted nor expired).
     pub fn open_tasks(&self) -> usize {
-        self.tasks.values().filter(|t| t.accepted.is_none() && t.expired.is_none()).count()
+        self.tasks
+            .values()
+            .filter(|t| t.accepted.is_none() && t.expired.is_none())
+            .count()
     }
 
     pub fn created_tasks(&self) -> usize {
@@ -337,27 +466,55 @@ outcome = "all-accepted"
 
     impl Keys {
         fn new(n: usize) -> Self {
-            Keys((0..n).map(|i| blst::min_pk::SecretKey::key_gen(&[i as u8 + 1; 32], &[]).unwrap()).collect())
+            Keys(
+                (0..n)
+                    .map(|i| blst::min_pk::SecretKey::key_gen(&[i as u8 + 1; 32], &[]).unwrap())
+                    .collect(),
+            )
         }
         fn aggregate(&self, signers: &[usize], task: u64, result: u64) -> String {
             let msg = response_message(task, result);
-            let sigs: Vec<blst::min_pk::Signature> = signers.iter().map(|&i| self.0[i].sign(&msg, DST, &[])).collect();
+            let sigs: Vec<blst::min_pk::Signature> = signers
+                .iter()
+                .map(|&i| self.0[i].sign(&msg, DST, &[]))
+                .collect();
             let refs: Vec<&blst::min_pk::Signature> = sigs.iter().collect();
-            hex::encode(blst::min_pk::AggregateSignature::aggregate(&refs, true).unwrap().to_signature().to_bytes())
+            hex::encode(
+                blst::min_pk::AggregateSignature::aggregate(&refs, true)
+                    .unwrap()
+                    .to_signature()
+                    .to_bytes(),
+            )
         }
         fn register(&self, c: &mut Checker) {
             for (i, k) in self.0.iter().enumerate() {
-                c.observe(&ev(0, EventKind::OperatorRegistered { operator: i, pubkey: hex::encode(k.sk_to_pk().to_bytes()) }));
+                c.observe(&ev(
+                    0,
+                    EventKind::OperatorRegistered {
+                        operator: i,
+                        pubkey: hex::encode(k.sk_to_pk().to_bytes()),
+                    },
+                ));
             }
         }
     }
 
     fn ev(at_ms: u64, kind: EventKind) -> Event {
-        Event { at_ms, node: "t".into(), kind }
+        Event {
+            at_ms,
+            node: "t".into(),
+            kind,
+        }
     }
 
     fn accepted(task: u64, result: u64, signers: Vec<usize>, sig: String) -> EventKind {
-        EventKind::TaskAccepted { task, result, signed_weight: 0, signers, aggregate_signature: sig }
+        EventKind::TaskAccepted {
+            task,
+            result,
+            signed_weight: 0,
+            signers,
+            aggregate_signature: sig,
+        }
     }
 
     #[test]
@@ -367,8 +524,18 @@ outcome = "all-accepted"
         let mut c = Checker::new(&s);
         keys.register(&mut c);
         for t in 1..=2 {
-            c.observe(&ev(10, EventKind::TaskCreated { task: t, a: 3, b: 4 }));
-            c.observe(&ev(20, accepted(t, 7, vec![0, 1, 2], keys.aggregate(&[0, 1, 2], t, 7))));
+            c.observe(&ev(
+                10,
+                EventKind::TaskCreated {
+                    task: t,
+                    a: 3,
+                    b: 4,
+                },
+            ));
+            c.observe(&ev(
+                20,
+                accepted(t, 7, vec![0, 1, 2], keys.aggregate(&[0, 1, 2], t, 7)),
+            ));
         }
         c.finish(100, 2);
         assert!(c.violations().is_empty(), "{:?}", c.violations());
@@ -380,46 +547,150 @@ outcome = "all-accepted"
         let keys = Keys::new(4);
         let mut c = Checker::new(&s);
         keys.register(&mut c);
-        c.observe(&ev(1, EventKind::TaskCreated { task: 1, a: 3, b: 4 }));
-        c.observe(&ev(2, accepted(1, 7, vec![0, 1], keys.aggregate(&[0, 1], 1, 7))));
-        assert_eq!(c.first_violation().map(|v| v.invariant), Some("no task accepted below threshold"));
+        c.observe(&ev(
+            1,
+            EventKind::TaskCreated {
+                task: 1,
+                a: 3,
+                b: 4,
+            },
+        ));
+        c.observe(&ev(
+            2,
+            accepted(1, 7, vec![0, 1], keys.aggregate(&[0, 1], 1, 7)),
+        ));
+        assert_eq!(
+            c.first_violation().map(|v| v.invariant),
+            Some("no task accepted below threshold")
+        );
         assert_eq!(c.first_violation().map(|v| v.at_ms), Some(2));
 
         let mut c = Checker::new(&s);
         keys.register(&mut c);
-        c.observe(&ev(1, EventKind::TaskCreated { task: 1, a: 3, b: 4 }));
-        c.observe(&ev(2, accepted(1, 8, vec![0, 1, 2], keys.aggregate(&[0, 1, 2], 1, 8))));
-        assert_eq!(c.first_violation().map(|v| v.invariant), Some("accepted results are correct"));
+        c.observe(&ev(
+            1,
+            EventKind::TaskCreated {
+                task: 1,
+                a: 3,
+                b: 4,
+            },
+        ));
+        c.observe(&ev(
+            2,
+            accepted(1, 8, vec![0, 1, 2], keys.aggregate(&[0, 1, 2], 1, 8)),
+        ));
+        assert_eq!(
+            c.first_violation().map(|v| v.invariant),
+            Some("accepted results are correct")
+        );
 
         let mut c = Checker::new(&s);
         keys.register(&mut c);
-        c.observe(&ev(1, EventKind::TaskCreated { task: 1, a: 3, b: 4 }));
+        c.observe(&ev(
+            1,
+            EventKind::TaskCreated {
+                task: 1,
+                a: 3,
+                b: 4,
+            },
+        ));
         // Signed by 0,1,3 but claimed as 0,1,2.
-        c.observe(&ev(2, accepted(1, 7, vec![0, 1, 2], keys.aggregate(&[0, 1, 3], 1, 7))));
-        assert_eq!(c.first_violation().map(|v| v.invariant), Some("accepted aggregates verify offline"));
+        c.observe(&ev(
+            2,
+            accepted(1, 7, vec![0, 1, 2], keys.aggregate(&[0, 1, 3], 1, 7)),
+        ));
+        assert_eq!(
+            c.first_violation().map(|v| v.invariant),
+            Some("accepted aggregates verify offline")
+        );
 
         let mut c = Checker::new(&s);
         keys.register(&mut c);
-        c.observe(&ev(1, EventKind::TaskCreated { task: 1, a: 3, b: 4 }));
-        c.observe(&ev(2, accepted(1, 7, vec![0, 1, 2], keys.aggregate(&[0, 1, 2], 1, 7))));
-        c.observe(&ev(3, accepted(1, 7, vec![0, 1, 2], keys.aggregate(&[0, 1, 2], 1, 7))));
-        assert_eq!(c.first_violation().map(|v| v.invariant), Some("at most one accepted response per task"));
+        c.observe(&ev(
+            1,
+            EventKind::TaskCreated {
+                task: 1,
+                a: 3,
+                b: 4,
+            },
+        ));
+        c.observe(&ev(
+            2,
+            accepted(1, 7, vec![0, 1, 2], keys.aggregate(&[0, 1, 2], 1, 7)),
+        ));
+        c.observe(&ev(
+            3,
+            accepted(1, 7, vec![0, 1, 2], keys.aggregate(&[0, 1, 2], 1, 7)),
+        ));
+        assert_eq!(
+            c.first_violation().map(|v| v.invariant),
+            Some("at most one accepted response per task")
+        );
     }
 
     #[test]
     fn honest_operator_signing_two_results_is_caught() {
         let s = scenario("");
         let mut c = Checker::new(&s);
-        c.observe(&ev(1, EventKind::TaskCreated { task: 1, a: 3, b: 4 }));
-        c.observe(&ev(2, EventKind::ResponseSent { task: 1, operator: 0, result: 7 }));
-        c.observe(&ev(3, EventKind::ResponseSent { task: 1, operator: 0, result: 7 }));
+        c.observe(&ev(
+            1,
+            EventKind::TaskCreated {
+                task: 1,
+                a: 3,
+                b: 4,
+            },
+        ));
+        c.observe(&ev(
+            2,
+            EventKind::ResponseSent {
+                task: 1,
+                operator: 0,
+                result: 7,
+            },
+        ));
+        c.observe(&ev(
+            3,
+            EventKind::ResponseSent {
+                task: 1,
+                operator: 0,
+                result: 7,
+            },
+        ));
         assert!(c.violations().is_empty());
         // The byzantine operator 3 may; honest operator 1 may not.
-        c.observe(&ev(4, EventKind::ResponseSent { task: 1, operator: 3, result: 8 }));
-        c.observe(&ev(5, EventKind::ResponseSent { task: 1, operator: 3, result: 9 }));
+        c.observe(&ev(
+            4,
+            EventKind::ResponseSent {
+                task: 1,
+                operator: 3,
+                result: 8,
+            },
+        ));
+        c.observe(&ev(
+            5,
+            EventKind::ResponseSent {
+                task: 1,
+                operator: 3,
+                result: 9,
+            },
+        ));
         assert!(c.violations().is_empty());
-        c.observe(&ev(6, EventKind::ResponseSent { task: 1, operator: 1, result: 7 }));
-        c.observe(&ev(7, EventKind::ResponseSent { task: 1, operator: 1, result: 8 }));
+        c.observe(&ev(
+            6,
+            EventKind::ResponseSent {
+                task: 1,
+                operator: 1,
+                result: 7,
+            },
+        ));
+        c.observe(&ev(
+            7,
+            EventKind::ResponseSent {
+                task: 1,
+                operator: 1,
+                result: 8,
+            },
+        ));
         assert_eq!(c.first_violation().map(|v| v.kind), Some(Kind::Safety));
     }
 
@@ -427,20 +698,62 @@ outcome = "all-accepted"
     fn liveness_fires_at_the_first_event_past_the_bound_and_lost_tasks_at_the_end() {
         let s = scenario("");
         let mut c = Checker::new(&s);
-        c.observe(&ev(0, EventKind::PhaseChanged { phase: "liveness".into() }));
-        c.observe(&ev(1000, EventKind::TaskCreated { task: 1, a: 1, b: 1 }));
-        c.observe(&ev(11_000, EventKind::Note { text: String::new() }));
+        c.observe(&ev(
+            0,
+            EventKind::PhaseChanged {
+                phase: "liveness".into(),
+            },
+        ));
+        c.observe(&ev(
+            1000,
+            EventKind::TaskCreated {
+                task: 1,
+                a: 1,
+                b: 1,
+            },
+        ));
+        c.observe(&ev(
+            11_000,
+            EventKind::Note {
+                text: String::new(),
+            },
+        ));
         assert!(c.violations().is_empty());
-        c.observe(&ev(11_001, EventKind::Note { text: String::new() }));
+        c.observe(&ev(
+            11_001,
+            EventKind::Note {
+                text: String::new(),
+            },
+        ));
         assert_eq!(c.first_violation().map(|v| v.kind), Some(Kind::Liveness));
 
         let s = scenario("").clone();
         let mut s2 = s.clone();
         s2.expect.outcome = Outcome::NoneAccepted;
         let mut c = Checker::new(&s2);
-        c.observe(&ev(1, EventKind::TaskCreated { task: 1, a: 1, b: 1 }));
-        c.observe(&ev(2, EventKind::TaskCreated { task: 2, a: 1, b: 1 }));
-        c.observe(&ev(3, EventKind::TaskExpired { task: 1, reason: "no quorum".into() }));
+        c.observe(&ev(
+            1,
+            EventKind::TaskCreated {
+                task: 1,
+                a: 1,
+                b: 1,
+            },
+        ));
+        c.observe(&ev(
+            2,
+            EventKind::TaskCreated {
+                task: 2,
+                a: 1,
+                b: 1,
+            },
+        ));
+        c.observe(&ev(
+            3,
+            EventKind::TaskExpired {
+                task: 1,
+                reason: "no quorum".into(),
+            },
+        ));
         c.finish(50_000, 2);
         assert_eq!(c.first_violation().map(|v| v.kind), Some(Kind::Lost));
     }
@@ -452,7 +765,14 @@ outcome = "all-accepted"
         c.finish(0, 0);
         assert_eq!(c.first_violation().map(|v| v.kind), Some(Kind::Expectation));
         let mut c = Checker::new(&s);
-        c.observe(&ev(1, EventKind::ResponseRejected { task: 1, operator: 3, reason: "wrong-sum".into() }));
+        c.observe(&ev(
+            1,
+            EventKind::ResponseRejected {
+                task: 1,
+                operator: 3,
+                reason: "wrong-sum".into(),
+            },
+        ));
         c.finish(0, 0);
         assert!(c.violations().is_empty());
     }

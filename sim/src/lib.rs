@@ -10,9 +10,9 @@ pub mod sweep;
 pub mod trace;
 
 #[cfg(madsim)]
-pub mod gateway;
-#[cfg(madsim)]
 pub mod faults;
+#[cfg(madsim)]
+pub mod gateway;
 #[cfg(madsim)]
 pub mod observer;
 #[cfg(madsim)]

@@ -4,7 +4,9 @@
 
 #[cfg(not(madsim))]
 fn main() {
-    eprintln!("exoavs-sim must be built with --cfg madsim: run it as `cargo sim ...` (alias in .cargo/config.toml)");
+    eprintln!(
+        "exoavs-sim must be built with --cfg madsim: run it as `cargo sim ...` (alias in .cargo/config.toml)"
+    );
     std::process::exit(2);
 }
 
@@ -22,7 +24,10 @@ mod sim {
     use std::sync::Arc;
 
     #[derive(Parser, Debug)]
-    #[command(name = "cargo sim", about = "Run exoavs scenarios under madsim with a real Anvil")]
+    #[command(
+        name = "cargo sim",
+        about = "Run exoavs scenarios under madsim with a real Anvil"
+    )]
     struct Args {
         /// Scenario name (scenarios/<name>.toml), repeatable; default: all.
         #[arg(long)]
@@ -61,11 +66,17 @@ mod sim {
                 return 2;
             }
         };
-        let count = args.seeds.unwrap_or_else(|| exoavs_sim::sweep::seed_count(0).max(1));
+        let count = args
+            .seeds
+            .unwrap_or_else(|| exoavs_sim::sweep::seed_count(0).max(1));
         let plan = Plan {
             scenarios: scenarios.into_iter().map(Arc::new).collect(),
             seed: args.seed,
-            count: if args.seeds.is_none() && std::env::var("EXOAVS_SIM_SEEDS").is_err() { 2 } else { count },
+            count: if args.seeds.is_none() && std::env::var("EXOAVS_SIM_SEEDS").is_err() {
+                2
+            } else {
+                count
+            },
             shard: args.shard,
             jobs: args.jobs,
         };
@@ -84,7 +95,11 @@ mod sim {
         };
         let failed: Vec<_> = reports.iter().filter(|r| !r.ok()).collect();
         if let Some(path) = &args.trace {
-            let pick = failed.first().copied().or(if reports.len() == 1 { reports.first() } else { None });
+            let pick = failed.first().copied().or(if reports.len() == 1 {
+                reports.first()
+            } else {
+                None
+            });
             if let Some(r) = pick {
                 if let Err(e) = std::fs::write(path, r.trace.to_jsonl()) {
                     eprintln!("error: writing {}: {e}", path.display());

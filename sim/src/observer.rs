@@ -72,16 +72,25 @@ pub fn g2_from_eip2537(b: &[u8]) -> Option<Vec<u8>> {
 }
 
 fn hex_u64(v: &Value) -> u64 {
-    v.as_str().and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok()).unwrap_or(0)
+    v.as_str()
+        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+        .unwrap_or(0)
 }
 
 fn hex_bytes(v: &Value) -> Vec<u8> {
-    v.as_str().and_then(|s| hex::decode(s.trim_start_matches("0x")).ok()).unwrap_or_default()
+    v.as_str()
+        .and_then(|s| hex::decode(s.trim_start_matches("0x")).ok())
+        .unwrap_or_default()
 }
 
 impl Observer {
     pub fn new(view: ChainView) -> Self {
-        Observer { view, next_block: 1, open: BTreeMap::new(), registered: BTreeSet::new() }
+        Observer {
+            view,
+            next_block: 1,
+            open: BTreeMap::new(),
+            registered: BTreeSet::new(),
+        }
     }
 
     fn index_of(&self, a: &Address) -> Option<usize> {
@@ -90,7 +99,9 @@ impl Observer {
 
     /// Read every block that became confirmed since the last call.
     pub fn poll(&mut self, gw: &Gateway) {
-        let Ok(head) = gw.admin("eth_blockNumber", json!([])) else { return };
+        let Ok(head) = gw.admin("eth_blockNumber", json!([])) else {
+            return;
+        };
         let head = hex_u64(&head);
         while self.next_block + self.view.confirmations <= head {
             let n = self.next_block;
@@ -106,7 +117,10 @@ impl Observer {
         let record = |kind: EventKind| gw.trace().record(at, "chain", kind);
         let block = gw.admin("eth_getBlockByNumber", json!([format!("0x{n:x}"), true]))?;
         let ts = hex_u64(&block["timestamp"]);
-        let txs = block["transactions"].as_array().cloned().unwrap_or_default();
+        let txs = block["transactions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         for tx in &txs {
             let to = tx["to"].as_str().and_then(|s| s.parse::<Address>().ok());
             if to != Some(self.view.service) {
@@ -117,19 +131,29 @@ impl Observer {
             if receipt["status"].as_str() != Some("0x1") {
                 continue;
             }
-            let from = tx["from"].as_str().and_then(|s| s.parse::<Address>().ok()).unwrap_or_default();
+            let from = tx["from"]
+                .as_str()
+                .and_then(|s| s.parse::<Address>().ok())
+                .unwrap_or_default();
             let input = hex_bytes(&tx["input"]);
             if let Ok(call) = registerBLSPublicKeyCall::abi_decode(&input) {
                 if let (Some(i), Some(pk)) = (self.index_of(&from), g1_from_eip2537(&call.pubKey)) {
                     self.registered.insert(i);
-                    record(EventKind::OperatorRegistered { operator: i, pubkey: hex::encode(pk) });
+                    record(EventKind::OperatorRegistered {
+                        operator: i,
+                        pubkey: hex::encode(pk),
+                    });
                 }
             }
             let logs = receipt["logs"].as_array().cloned().unwrap_or_default();
             for log in logs {
                 let topics: Vec<B256> = log["topics"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(|t| t.as_str().and_then(|s| s.parse().ok())).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|t| t.as_str().and_then(|s| s.parse().ok()))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let data = hex_bytes(&log["data"]);
                 if topics.first() == Some(&NewTaskCreated::SIGNATURE_HASH) {
@@ -138,13 +162,33 @@ impl Observer {
                         if self.view.two_phase {
                             deadline = deadline.saturating_add(e.taskStatisticalPeriod);
                         }
-                        self.open.insert(e.taskId, Open { deadline_epoch: deadline, threshold: e.thresholdPercentage, commits: BTreeMap::new() });
-                        record(EventKind::TaskCreated { task: e.taskId, a: e.a, b: e.b });
+                        self.open.insert(
+                            e.taskId,
+                            Open {
+                                deadline_epoch: deadline,
+                                threshold: e.thresholdPercentage,
+                                commits: BTreeMap::new(),
+                            },
+                        );
+                        record(EventKind::TaskCreated {
+                            task: e.taskId,
+                            a: e.a,
+                            b: e.b,
+                        });
                     }
                 } else if topics.first() == Some(&TaskSubmittedByOperator::SIGNATURE_HASH) {
-                    if let Ok(e) = TaskSubmittedByOperator::decode_raw_log(topics.iter().copied(), &data) {
+                    if let Ok(e) =
+                        TaskSubmittedByOperator::decode_raw_log(topics.iter().copied(), &data)
+                    {
                         if e.phase == 2 && e.taskContractAddress == self.view.service {
-                            self.commit(gw, e.taskID, &e.sender, &e.taskResponse, &e.blsSignature, at);
+                            self.commit(
+                                gw,
+                                e.taskID,
+                                &e.sender,
+                                &e.taskResponse,
+                                &e.blsSignature,
+                                at,
+                            );
                         }
                     }
                 } else if topics.first() == Some(&TaskResponded::SIGNATURE_HASH) {
@@ -154,8 +198,17 @@ impl Observer {
                             .and_then(|c| g2_from_eip2537(&c.aggregateSignature))
                             .map(hex::encode)
                             .unwrap_or_default();
-                        let non: BTreeSet<usize> = e.nonSigners.iter().filter_map(|a| self.index_of(a)).collect();
-                        let signers: Vec<usize> = self.registered.iter().copied().filter(|i| !non.contains(i)).collect();
+                        let non: BTreeSet<usize> = e
+                            .nonSigners
+                            .iter()
+                            .filter_map(|a| self.index_of(a))
+                            .collect();
+                        let signers: Vec<usize> = self
+                            .registered
+                            .iter()
+                            .copied()
+                            .filter(|i| !non.contains(i))
+                            .collect();
                         self.open.remove(&e.taskId);
                         record(EventKind::TaskAccepted {
                             task: e.taskId,
@@ -170,13 +223,19 @@ impl Observer {
         }
         // A task whose response period has ended without an accepted response is expired.
         let epoch = ts / self.view.epoch_seconds.max(1);
-        let expired: Vec<(u64, u64)> =
-            self.open.iter().filter(|(_, o)| epoch > o.deadline_epoch).map(|(id, o)| (*id, o.deadline_epoch)).collect();
+        let expired: Vec<(u64, u64)> = self
+            .open
+            .iter()
+            .filter(|(_, o)| epoch > o.deadline_epoch)
+            .map(|(id, o)| (*id, o.deadline_epoch))
+            .collect();
         for (id, deadline) in expired {
             self.open.remove(&id);
             record(EventKind::TaskExpired {
                 task: id,
-                reason: format!("response period ended (epoch {epoch} > {deadline}) without an accepted response"),
+                reason: format!(
+                    "response period ended (epoch {epoch} > {deadline}) without an accepted response"
+                ),
             });
         }
         Ok(())
@@ -184,29 +243,64 @@ impl Observer {
 
     /// A phase-2 commit; once the commits of one result carry the task's threshold of stake,
     /// the task counts as accepted with the aggregate of those operators' signatures.
-    fn commit(&mut self, gw: &Gateway, task: u64, sender: &Address, response: &[u8], sig: &[u8], at: Duration) {
-        let Some(op) = self.index_of(sender) else { return };
+    fn commit(
+        &mut self,
+        gw: &Gateway,
+        task: u64,
+        sender: &Address,
+        response: &[u8],
+        sig: &[u8],
+        at: Duration,
+    ) {
+        let Some(op) = self.index_of(sender) else {
+            return;
+        };
         if response.len() != 64 || !self.registered.contains(&op) {
             return;
         }
         let result = u64::from_be_bytes(response[56..64].try_into().unwrap_or_default());
-        let Some(sig) = g2_from_eip2537(sig) else { return };
+        let Some(sig) = g2_from_eip2537(sig) else {
+            return;
+        };
         let total: u64 = self.view.stakes.iter().sum();
-        let Some(open) = self.open.get_mut(&task) else { return };
+        let Some(open) = self.open.get_mut(&task) else {
+            return;
+        };
         open.commits.entry(op).or_insert((result, sig));
-        let signers: Vec<usize> = open.commits.iter().filter(|(_, (r, _))| *r == result).map(|(i, _)| *i).collect();
-        let signed: u64 = signers.iter().map(|&i| self.view.stakes.get(i).copied().unwrap_or(0)).sum();
+        let signers: Vec<usize> = open
+            .commits
+            .iter()
+            .filter(|(_, (r, _))| *r == result)
+            .map(|(i, _)| *i)
+            .collect();
+        let signed: u64 = signers
+            .iter()
+            .map(|&i| self.view.stakes.get(i).copied().unwrap_or(0))
+            .sum();
         if signed * 100 < open.threshold as u64 * total || signed == 0 {
             return;
         }
-        let sigs: Vec<blst::min_pk::Signature> =
-            signers.iter().filter_map(|i| open.commits.get(i)).filter_map(|(_, s)| blst::min_pk::Signature::from_bytes(s).ok()).collect();
+        let sigs: Vec<blst::min_pk::Signature> = signers
+            .iter()
+            .filter_map(|i| open.commits.get(i))
+            .filter_map(|(_, s)| blst::min_pk::Signature::from_bytes(s).ok())
+            .collect();
         let refs: Vec<&blst::min_pk::Signature> = sigs.iter().collect();
         let aggregate = blst::min_pk::AggregateSignature::aggregate(&refs, true)
             .map(|a| hex::encode(a.to_signature().to_bytes()))
             .unwrap_or_default();
         self.open.remove(&task);
-        gw.trace().record(at, "chain", EventKind::TaskAccepted { task, result, signers, signed_weight: signed, aggregate_signature: aggregate });
+        gw.trace().record(
+            at,
+            "chain",
+            EventKind::TaskAccepted {
+                task,
+                result,
+                signers,
+                signed_weight: signed,
+                aggregate_signature: aggregate,
+            },
+        );
     }
 
     /// Poll after every block, forever (runs on the gateway node, next to the miner).

@@ -14,10 +14,10 @@ use exoavs::crypto::messages::task_response_digest;
 use exoavs::devnet::setup::{AvsSetup, deploy_avs, register_operator};
 use exoavs::node::aggregator::{AggregatorNode, AggregatorNodeConfig};
 use exoavs::node::generator::{GeneratorNode, GeneratorNodeConfig};
-use exoavs::protocol::aggregator::AggregatorBugs;
-use exoavs::protocol::generator::RngPairs;
 use exoavs::node::operator::{OperatorConfig, OperatorNode, ResponseHook};
 use exoavs::node::{ChainWatch, EventSink, NodeEvent};
+use exoavs::protocol::aggregator::AggregatorBugs;
+use exoavs::protocol::generator::RngPairs;
 use exoavs::protocol::{Flow, Response};
 use exoavs::store::{MemoryStore, Store};
 use std::sync::{Arc, Mutex};
@@ -51,11 +51,18 @@ fn flow(f: ScenarioFlow) -> Flow {
 }
 
 fn tx_config() -> TxConfig {
-    TxConfig { poll_interval: Duration::from_millis(500), ..TxConfig::default() }
+    TxConfig {
+        poll_interval: Duration::from_millis(500),
+        ..TxConfig::default()
+    }
 }
 
 fn watch(start_block: u64) -> ChainWatch {
-    ChainWatch { start_block, cursor: CursorConfig::default(), poll_interval: Duration::from_millis(500) }
+    ChainWatch {
+        start_block,
+        cursor: CursorConfig::default(),
+        poll_interval: Duration::from_millis(500),
+    }
 }
 
 /// The real protocol. `bugs` plants the aggregator's test-only bugs (issue 4: the sim must
@@ -71,40 +78,69 @@ impl Roles for Exoavs {
 
     fn setup(&self, ctx: SetupCtx) -> LocalFuture<Result<Deployed, String>> {
         Box::pin(async move {
-            let admin = Client::new(ctx.rpc(), ctx.deployer.clone(), tx_config()).await.map_err(|e| e.to_string())?;
+            let admin = Client::new(ctx.rpc(), ctx.deployer.clone(), tx_config())
+                .await
+                .map_err(|e| e.to_string())?;
             let mut setup = AvsSetup::for_flow(flow(ctx.scenario.flow));
             setup.epoch_identifier = exoavs::devnet::setup::EPOCH_DEVNET_1S.into();
-            let dep = deploy_avs(&admin, &setup).await.map_err(|e| e.to_string())?;
+            let dep = deploy_avs(&admin, &setup)
+                .await
+                .map_err(|e| e.to_string())?;
             let mut operators = Vec::new();
             for (role, key) in &ctx.keys {
-                let Role::Operator { index, behaviour } = role else { continue };
+                let Role::Operator { index, behaviour } = role else {
+                    continue;
+                };
                 operators.push(key.address());
-                let op = Client::new(ctx.rpc(), key.clone(), tx_config()).await.map_err(|e| e.to_string())?;
-                let bls = SecretKey::from_ikm(&bls_ikm(ctx.seed, *index)).map_err(|e| e.to_string())?;
+                let op = Client::new(ctx.rpc(), key.clone(), tx_config())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let bls =
+                    SecretKey::from_ikm(&bls_ikm(ctx.seed, *index)).map_err(|e| e.to_string())?;
                 let stake = ctx.scenario.operators.weight(*index) as u128;
                 let registered = if *behaviour == Behaviour::RogueKey {
                     // A rogue key comes without a valid proof of possession: registering it
                     // must fail, and the operator then signs with a key the chain does not know.
-                    let rogue = SecretKey::from_ikm(&bls_ikm(ctx.seed ^ 0xdead, *index)).map_err(|e| e.to_string())?;
-                    let pop = exoavs::crypto::bls::pop_prove(&bls, &dep.chain_id_string, key.address());
+                    let rogue = SecretKey::from_ikm(&bls_ikm(ctx.seed ^ 0xdead, *index))
+                        .map_err(|e| e.to_string())?;
+                    let pop =
+                        exoavs::crypto::bls::pop_prove(&bls, &dep.chain_id_string, key.address());
                     use exoavs::chain::avs::emulation;
                     let joined = async {
                         emulation::register_operator(&op).await?;
-                        emulation::set_stake(&dep.admin, dep.avs.address, key.address(), stake).await?;
+                        emulation::set_stake(&dep.admin, dep.avs.address, key.address(), stake)
+                            .await?;
                         dep.avs.opt_in(&op).await
                     }
                     .await;
-                    let rogue_reg = dep.avs.register_bls_key(&op, &rogue.public_key().to_eip2537(), &pop.to_eip2537()).await;
+                    let rogue_reg = dep
+                        .avs
+                        .register_bls_key(&op, &rogue.public_key().to_eip2537(), &pop.to_eip2537())
+                        .await;
                     ctx.report.event(EventKind::Note {
-                        text: format!("operator-{index} rogue key registration: {}", if rogue_reg.is_ok() { "ACCEPTED" } else { "refused" }),
+                        text: format!(
+                            "operator-{index} rogue key registration: {}",
+                            if rogue_reg.is_ok() {
+                                "ACCEPTED"
+                            } else {
+                                "refused"
+                            }
+                        ),
                     });
                     joined.map(|_| ()).map_err(|e| e.to_string())
                 } else {
-                    register_operator(&dep, &op, &bls, stake).await.map_err(|e| e.to_string())
+                    register_operator(&dep, &op, &bls, stake)
+                        .await
+                        .map_err(|e| e.to_string())
                 };
                 registered?;
             }
-            Ok(Deployed { avs: dep.avs, start_block: dep.start_block, operators, admin: ctx.deployer.clone() })
+            Ok(Deployed {
+                avs: dep.avs,
+                start_block: dep.start_block,
+                operators,
+                admin: ctx.deployer.clone(),
+            })
         })
     }
 
@@ -132,7 +168,11 @@ impl Roles for Exoavs {
         let bugs = self.bugs;
         Box::pin(async move {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            tokio::spawn(forward(rx, ctx.report.clone(), ctx.deployment.operators.clone()));
+            tokio::spawn(forward(
+                rx,
+                ctx.report.clone(),
+                ctx.deployment.operators.clone(),
+            ));
             let events = EventSink::new(tx);
             let store: Arc<dyn Store> = Arc::new(ctx.store.clone());
             // Like a process under a service manager: a node whose driver gives up (a chain
@@ -141,16 +181,23 @@ impl Roles for Exoavs {
                 let result = match ctx.role {
                     Role::Generator => generator(&ctx, store.clone(), events.clone()).await,
                     Role::Aggregator => aggregator(&ctx, store.clone(), events.clone(), bugs).await,
-                    Role::Operator { behaviour: Behaviour::Silent, .. } => {
+                    Role::Operator {
+                        behaviour: Behaviour::Silent,
+                        ..
+                    } => {
                         std::future::pending::<()>().await;
                         Ok(())
                     }
-                    Role::Operator { index, behaviour } => operator(&ctx, index, behaviour, store.clone(), events.clone()).await,
+                    Role::Operator { index, behaviour } => {
+                        operator(&ctx, index, behaviour, store.clone(), events.clone()).await
+                    }
                     Role::Challenger => return,
                 };
                 match result {
                     Ok(()) => return,
-                    Err(e) => ctx.report.event(EventKind::Note { text: format!("node stopped, restarting in 1 s: {e}") }),
+                    Err(e) => ctx.report.event(EventKind::Note {
+                        text: format!("node stopped, restarting in 1 s: {e}"),
+                    }),
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -159,27 +206,56 @@ impl Roles for Exoavs {
 }
 
 /// Driver events into the trace, operators named by index.
-async fn forward(mut rx: tokio::sync::mpsc::UnboundedReceiver<NodeEvent>, report: Reporter, operators: Vec<Address>) {
+async fn forward(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<NodeEvent>,
+    report: Reporter,
+    operators: Vec<Address>,
+) {
     let idx = |a: &Address| operators.iter().position(|o| o == a).unwrap_or(usize::MAX);
     while let Some(ev) = rx.recv().await {
         let kind = match ev {
-            NodeEvent::ResponseSent { task, operator, result } => EventKind::ResponseSent { task, operator: idx(&operator), result },
-            NodeEvent::ResponseReceived { task, operator } => EventKind::ResponseReceived { task, operator: idx(&operator) },
-            NodeEvent::ResponseRejected { task, operator, reason } => EventKind::ResponseRejected {
+            NodeEvent::ResponseSent {
+                task,
+                operator,
+                result,
+            } => EventKind::ResponseSent {
+                task,
+                operator: idx(&operator),
+                result,
+            },
+            NodeEvent::ResponseReceived { task, operator } => EventKind::ResponseReceived {
+                task,
+                operator: idx(&operator),
+            },
+            NodeEvent::ResponseRejected {
+                task,
+                operator,
+                reason,
+            } => EventKind::ResponseRejected {
                 task,
                 operator: idx(&operator),
                 reason: reason.split(" (").next().unwrap_or_default().to_string(),
             },
-            NodeEvent::AggregateSubmitted { task, .. } => EventKind::Note { text: format!("aggregate submitted for task {task}") },
-            other => EventKind::Note { text: format!("{other:?}") },
+            NodeEvent::AggregateSubmitted { task, .. } => EventKind::Note {
+                text: format!("aggregate submitted for task {task}"),
+            },
+            other => EventKind::Note {
+                text: format!("{other:?}"),
+            },
         };
         report.event(kind);
     }
 }
 
-async fn generator(ctx: &NodeCtx<Deployed, MemoryStore>, store: Arc<dyn Store>, events: EventSink) -> Result<(), String> {
+async fn generator(
+    ctx: &NodeCtx<Deployed, MemoryStore>,
+    store: Arc<dyn Store>,
+    events: EventSink,
+) -> Result<(), String> {
     use rand::SeedableRng;
-    let admin = Client::new(ctx.rpc(), ctx.deployment.admin.clone(), tx_config()).await.map_err(|e| e.to_string())?;
+    let admin = Client::new(ctx.rpc(), ctx.deployment.admin.clone(), tx_config())
+        .await
+        .map_err(|e| e.to_string())?;
     let s = &ctx.scenario;
     let cfg = GeneratorNodeConfig {
         interval: Duration::from_millis(s.tasks.interval_ms),
@@ -191,19 +267,43 @@ async fn generator(ctx: &NodeCtx<Deployed, MemoryStore>, store: Arc<dyn Store>, 
         ..GeneratorNodeConfig::default()
     };
     // Summands from the seed, so that a run is reproducible.
-    let source = RngPairs { rng: rand::rngs::StdRng::seed_from_u64(ctx.seed), max: 1_000_000 };
-    let node = GeneratorNode::with_source(admin, ctx.deployment.avs, store, cfg, Box::new(source), events).map_err(|e| e.to_string())?;
+    let source = RngPairs {
+        rng: rand::rngs::StdRng::seed_from_u64(ctx.seed),
+        max: 1_000_000,
+    };
+    let node = GeneratorNode::with_source(
+        admin,
+        ctx.deployment.avs,
+        store,
+        cfg,
+        Box::new(source),
+        events,
+    )
+    .map_err(|e| e.to_string())?;
     node.run().await.map_err(|e| e.to_string())?;
     // All tasks created: the node idles (returning would end the node).
     std::future::pending::<()>().await;
     Ok(())
 }
 
-async fn aggregator(ctx: &NodeCtx<Deployed, MemoryStore>, store: Arc<dyn Store>, events: EventSink, bugs: AggregatorBugs) -> Result<(), String> {
-    let chain = Client::new(ctx.rpc(), ctx.chain_key.clone(), tx_config()).await.map_err(|e| e.to_string())?;
-    let mut cfg = AggregatorNodeConfig { listen: ctx.aggregator_listen, watch: watch(ctx.deployment.start_block), ..AggregatorNodeConfig::default() };
+async fn aggregator(
+    ctx: &NodeCtx<Deployed, MemoryStore>,
+    store: Arc<dyn Store>,
+    events: EventSink,
+    bugs: AggregatorBugs,
+) -> Result<(), String> {
+    let chain = Client::new(ctx.rpc(), ctx.chain_key.clone(), tx_config())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut cfg = AggregatorNodeConfig {
+        listen: ctx.aggregator_listen,
+        watch: watch(ctx.deployment.start_block),
+        ..AggregatorNodeConfig::default()
+    };
     cfg.machine.bugs = bugs;
-    let node = AggregatorNode::new(chain, ctx.deployment.avs, store, cfg, events).await.map_err(|e| e.to_string())?;
+    let node = AggregatorNode::new(chain, ctx.deployment.avs, store, cfg, events)
+        .await
+        .map_err(|e| e.to_string())?;
     node.run().await.map_err(|e| e.to_string())
 }
 
@@ -214,7 +314,9 @@ async fn operator(
     store: Arc<dyn Store>,
     events: EventSink,
 ) -> Result<(), String> {
-    let chain = Client::new(ctx.rpc(), ctx.chain_key.clone(), tx_config()).await.map_err(|e| e.to_string())?;
+    let chain = Client::new(ctx.rpc(), ctx.chain_key.clone(), tx_config())
+        .await
+        .map_err(|e| e.to_string())?;
     let key = SecretKey::from_ikm(&bls_ikm(ctx.seed, index)).map_err(|e| e.to_string())?;
     let cfg = OperatorConfig {
         flow: flow(ctx.scenario.flow),
@@ -223,24 +325,41 @@ async fn operator(
         hook: byzantine_hook(ctx.seed, index, behaviour)?,
         ..OperatorConfig::default()
     };
-    let node = OperatorNode::new(chain, ctx.deployment.avs, key, store, cfg, events).await.map_err(|e| e.to_string())?;
+    let node = OperatorNode::new(chain, ctx.deployment.avs, key, store, cfg, events)
+        .await
+        .map_err(|e| e.to_string())?;
     node.run().await.map_err(|e| e.to_string())
 }
 
 /// The byzantine behaviours, as alterations of the honest operator's signed response.
-fn byzantine_hook(seed: u64, index: usize, behaviour: Behaviour) -> Result<Option<ResponseHook>, String> {
+fn byzantine_hook(
+    seed: u64,
+    index: usize,
+    behaviour: Behaviour,
+) -> Result<Option<ResponseHook>, String> {
     let own = SecretKey::from_ikm(&bls_ikm(seed, index)).map_err(|e| e.to_string())?;
-    let stranger = SecretKey::from_ikm(&bls_ikm(seed ^ 0xdead, index)).map_err(|e| e.to_string())?;
-    let sign = move |k: &SecretKey, task: u64, result: u64| k.sign(&task_response_digest(task, result)).to_uncompressed().to_vec();
+    let stranger =
+        SecretKey::from_ikm(&bls_ikm(seed ^ 0xdead, index)).map_err(|e| e.to_string())?;
+    let sign = move |k: &SecretKey, task: u64, result: u64| {
+        k.sign(&task_response_digest(task, result))
+            .to_uncompressed()
+            .to_vec()
+    };
     let hook: ResponseHook = match behaviour {
         Behaviour::Honest | Behaviour::CrashRestart | Behaviour::Silent => return Ok(None),
         Behaviour::WrongSum => Arc::new(move |r: &mut Response| {
             r.result = r.result.wrapping_add(1);
             r.signature = sign(&own, r.task_id, r.result);
         }),
-        Behaviour::InvalidSignature => Arc::new(move |r: &mut Response| r.signature = sign(&stranger, r.task_id, r.result)),
-        Behaviour::SignsAnotherTask => Arc::new(move |r: &mut Response| r.signature = sign(&own, r.task_id.wrapping_add(1), r.result)),
-        Behaviour::RogueKey => Arc::new(move |r: &mut Response| r.signature = sign(&stranger, r.task_id, r.result)),
+        Behaviour::InvalidSignature => {
+            Arc::new(move |r: &mut Response| r.signature = sign(&stranger, r.task_id, r.result))
+        }
+        Behaviour::SignsAnotherTask => Arc::new(move |r: &mut Response| {
+            r.signature = sign(&own, r.task_id.wrapping_add(1), r.result)
+        }),
+        Behaviour::RogueKey => {
+            Arc::new(move |r: &mut Response| r.signature = sign(&stranger, r.task_id, r.result))
+        }
         Behaviour::Replay => {
             let last: Arc<Mutex<Option<Response>>> = Arc::default();
             Arc::new(move |r: &mut Response| {

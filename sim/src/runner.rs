@@ -37,11 +37,19 @@ impl Plan {
 }
 
 /// Run the plan; `each` sees every report as it finishes (for progress lines).
-pub fn sweep<R: Roles>(roles: Arc<R>, plan: &Plan, each: impl Fn(&Report) + Send + Sync) -> Result<Vec<Report>, crate::anvil::AnvilError> {
+pub fn sweep<R: Roles>(
+    roles: Arc<R>,
+    plan: &Plan,
+    each: impl Fn(&Report) + Send + Sync,
+) -> Result<Vec<Report>, crate::anvil::AnvilError> {
     let runs = plan.runs();
     let n = runs.len();
-    let queue: Arc<Mutex<VecDeque<(usize, Arc<Scenario>, u64)>>> =
-        Arc::new(Mutex::new(runs.into_iter().enumerate().map(|(i, (s, seed))| (i, s, seed)).collect()));
+    let queue: Arc<Mutex<VecDeque<(usize, Arc<Scenario>, u64)>>> = Arc::new(Mutex::new(
+        runs.into_iter()
+            .enumerate()
+            .map(|(i, (s, seed))| (i, s, seed))
+            .collect(),
+    ));
     let results: Mutex<Vec<Option<Report>>> = Mutex::new((0..n).map(|_| None).collect());
     let jobs = plan.jobs.clamp(1, n.max(1));
     let mut slots = Vec::new();
@@ -57,7 +65,9 @@ pub fn sweep<R: Roles>(roles: Arc<R>, plan: &Plan, each: impl Fn(&Report) + Send
             scope.spawn(move || {
                 loop {
                     let job = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
-                    let Some((i, scenario, seed)) = job else { break };
+                    let Some((i, scenario, seed)) = job else {
+                        break;
+                    };
                     let report = run(roles.clone(), scenario, seed, &mut slot);
                     each(&report);
                     results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(report);
@@ -65,5 +75,10 @@ pub fn sweep<R: Roles>(roles: Arc<R>, plan: &Plan, each: impl Fn(&Report) + Send
             });
         }
     });
-    Ok(results.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().flatten().collect())
+    Ok(results
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .flatten()
+        .collect())
 }

@@ -69,13 +69,20 @@ impl Operators {
         self.weights.get(i).copied().unwrap_or(100)
     }
     pub fn behaviour(&self, i: usize) -> Behaviour {
-        self.special.iter().find(|s| s.index == i).map(|s| s.behaviour).unwrap_or(Behaviour::Honest)
+        self.special
+            .iter()
+            .find(|s| s.index == i)
+            .map(|s| s.behaviour)
+            .unwrap_or(Behaviour::Honest)
     }
     pub fn total_weight(&self) -> u64 {
         (0..self.count).map(|i| self.weight(i)).sum()
     }
     pub fn honest_weight(&self) -> u64 {
-        (0..self.count).filter(|&i| self.behaviour(i).is_honest()).map(|i| self.weight(i)).sum()
+        (0..self.count)
+            .filter(|&i| self.behaviour(i).is_honest())
+            .map(|i| self.weight(i))
+            .sum()
     }
 }
 
@@ -102,7 +109,9 @@ pub struct Chain {
 
 impl Default for Chain {
     fn default() -> Self {
-        Chain { block_time_ms: default_block_time() }
+        Chain {
+            block_time_ms: default_block_time(),
+        }
     }
 }
 
@@ -116,11 +125,19 @@ fn default_block_time() -> u64 {
 pub enum Scheduled {
     /// Kill a node; restart it (from its persisted state) after `restart_after_ms`, or when
     /// the faults heal if absent.
-    Crash { node: String, at_ms: u64, restart_after_ms: Option<u64> },
+    Crash {
+        node: String,
+        at_ms: u64,
+        restart_after_ms: Option<u64>,
+    },
     /// Kill the aggregator when it has collected a quorum for a task and before it submits.
     CrashOnQuorum { node: String, restart_after_ms: u64 },
     /// Cut `nodes` off from every other node (the chain gateway included).
-    Partition { nodes: Vec<String>, at_ms: u64, duration_ms: u64 },
+    Partition {
+        nodes: Vec<String>,
+        at_ms: u64,
+        duration_ms: u64,
+    },
     /// Replace the last `depth` blocks.
     Reorg { at_ms: u64, depth: u64 },
     /// Every chain RPC fails for a while.
@@ -264,24 +281,40 @@ pub struct Scenario {
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     #[error("{file}: cannot read: {source}")]
-    Read { file: PathBuf, source: std::io::Error },
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{file}: field `{field}`: {message}")]
-    Parse { file: PathBuf, field: String, message: String },
+    Parse {
+        file: PathBuf,
+        field: String,
+        message: String,
+    },
     #[error("{file}: field `{field}`: {message}")]
-    Invalid { file: PathBuf, field: String, message: String },
+    Invalid {
+        file: PathBuf,
+        field: String,
+        message: String,
+    },
 }
 
 impl Scenario {
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ScenarioError::Read { file: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
         Scenario::parse(path, &text)
     }
 
     /// Parse and validate; `path` only names the source in errors.
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         let s: Scenario = toml::from_str(text).map_err(|e| {
-            let field = e.span().map(|sp| field_at(text, sp.start)).unwrap_or_default();
+            let field = e
+                .span()
+                .map(|sp| field_at(text, sp.start))
+                .unwrap_or_default();
             let field = match unknown_field(e.message()) {
                 Some(name) if field.is_empty() => name,
                 Some(name) if !field.ends_with(&name) => format!("{field}.{name}"),
@@ -289,7 +322,11 @@ impl Scenario {
             };
             ScenarioError::Parse {
                 file: path.to_path_buf(),
-                field: if field.is_empty() { "(top level)".into() } else { field },
+                field: if field.is_empty() {
+                    "(top level)".into()
+                } else {
+                    field
+                },
                 message: e.message().trim().to_string(),
             }
         })?;
@@ -299,28 +336,44 @@ impl Scenario {
 
     fn validate(&self, path: &Path) -> Result<(), ScenarioError> {
         let bad = |field: &str, message: String| {
-            Err(ScenarioError::Invalid { file: path.to_path_buf(), field: field.into(), message })
+            Err(ScenarioError::Invalid {
+                file: path.to_path_buf(),
+                field: field.into(),
+                message,
+            })
         };
         let o = &self.operators;
         if o.count == 0 {
             return bad("operators.count", "at least one operator".into());
         }
         if !o.weights.is_empty() && o.weights.len() != o.count {
-            return bad("operators.weights", format!("{} weights for {} operators", o.weights.len(), o.count));
+            return bad(
+                "operators.weights",
+                format!("{} weights for {} operators", o.weights.len(), o.count),
+            );
         }
         if o.weights.contains(&0) {
             return bad("operators.weights", "weights must be positive".into());
         }
         for (k, sp) in o.special.iter().enumerate() {
             if sp.index >= o.count {
-                return bad(&format!("operators.special[{k}].index"), format!("{} but only {} operators", sp.index, o.count));
+                return bad(
+                    &format!("operators.special[{k}].index"),
+                    format!("{} but only {} operators", sp.index, o.count),
+                );
             }
             if o.special[..k].iter().any(|p| p.index == sp.index) {
-                return bad(&format!("operators.special[{k}].index"), format!("operator {} listed twice", sp.index));
+                return bad(
+                    &format!("operators.special[{k}].index"),
+                    format!("operator {} listed twice", sp.index),
+                );
             }
         }
         if self.threshold_percent == 0 || self.threshold_percent > 100 {
-            return bad("threshold_percent", format!("{} is not in 1..=100", self.threshold_percent));
+            return bad(
+                "threshold_percent",
+                format!("{} is not in 1..=100", self.threshold_percent),
+            );
         }
         if self.tasks.count == 0 {
             return bad("tasks.count", "at least one task".into());
@@ -329,7 +382,10 @@ impl Scenario {
             return bad("tasks.interval_ms", "must be positive".into());
         }
         if self.chain.block_time_ms < 1_000 {
-            return bad("chain.block_time_ms", "at least 1000 (block timestamps are whole seconds)".into());
+            return bad(
+                "chain.block_time_ms",
+                "at least 1000 (block timestamps are whole seconds)".into(),
+            );
         }
         let names = self.node_names();
         for (k, f) in self.faults.scheduled.iter().enumerate() {
@@ -340,7 +396,10 @@ impl Scenario {
             };
             for n in nodes {
                 if !names.contains(n) {
-                    return bad(&format!("faults.scheduled[{k}].node"), format!("no node named `{n}` (nodes: {})", names.join(", ")));
+                    return bad(
+                        &format!("faults.scheduled[{k}].node"),
+                        format!("no node named `{n}` (nodes: {})", names.join(", ")),
+                    );
                 }
             }
         }
@@ -360,25 +419,36 @@ impl Scenario {
             ("reorg", r.reorg),
         ] {
             if !(0.0..=1.0).contains(&p) {
-                return bad(&format!("faults.random.{field}"), format!("{p} is not a probability"));
+                return bad(
+                    &format!("faults.random.{field}"),
+                    format!("{p} is not a probability"),
+                );
             }
         }
         if r.rpc_error + r.rpc_reset + r.rpc_timeout + r.rpc_delay + r.rpc_duplicate > 1.0 {
-            return bad("faults.random.rpc_error", "rpc fault probabilities add up to more than 1".into());
+            return bad(
+                "faults.random.rpc_error",
+                "rpc fault probabilities add up to more than 1".into(),
+            );
         }
         Ok(())
     }
 
     /// Every node of the run: generator, aggregator, challenger, operator-0..n.
     pub fn node_names(&self) -> Vec<String> {
-        let mut v = vec!["generator".to_string(), "aggregator".to_string(), "challenger".to_string()];
+        let mut v = vec![
+            "generator".to_string(),
+            "aggregator".to_string(),
+            "challenger".to_string(),
+        ];
         v.extend((0..self.operators.count).map(|i| format!("operator-{i}")));
         v
     }
 
     /// Whether the honest operators alone reach the threshold.
     pub fn honest_quorum(&self) -> bool {
-        self.operators.honest_weight() * 100 >= self.threshold_percent as u64 * self.operators.total_weight()
+        self.operators.honest_weight() * 100
+            >= self.threshold_percent as u64 * self.operators.total_weight()
     }
 }
 
@@ -390,7 +460,10 @@ pub fn scenarios_dir() -> PathBuf {
 /// Every scenario file, sorted by name.
 pub fn all_files() -> Result<Vec<PathBuf>, ScenarioError> {
     let dir = scenarios_dir();
-    let rd = std::fs::read_dir(&dir).map_err(|source| ScenarioError::Read { file: dir.clone(), source })?;
+    let rd = std::fs::read_dir(&dir).map_err(|source| ScenarioError::Read {
+        file: dir.clone(),
+        source,
+    })?;
     let mut v: Vec<PathBuf> = rd
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
@@ -414,7 +487,10 @@ fn unknown_field(message: &str) -> Option<String> {
 fn field_at(text: &str, pos: usize) -> String {
     let pos = pos.min(text.len());
     let line_start = text[..pos].rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let line_end = text[pos..].find('\n').map(|i| pos + i).unwrap_or(text.len());
+    let line_end = text[pos..]
+        .find('\n')
+        .map(|i| pos + i)
+        .unwrap_or(text.len());
     let line = text[line_start..line_end].trim();
     let key = if line.starts_with('[') {
         String::new()
@@ -427,7 +503,11 @@ fn field_at(text: &str, pos: usize) -> String {
         .map(str::trim)
         .find(|l| l.starts_with('['))
         .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
-    let header_here = line.starts_with('[').then(|| line.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let header_here = line.starts_with('[').then(|| {
+        line.trim_matches(|c| c == '[' || c == ']')
+            .trim()
+            .to_string()
+    });
     match (header_here, table, key.is_empty()) {
         (Some(h), _, _) => h,
         (None, Some(t), false) => format!("{t}.{key}"),
@@ -455,7 +535,9 @@ outcome = "all-accepted"
 "#;
 
     fn err(text: &str) -> String {
-        Scenario::parse(Path::new("scenarios/x.toml"), text).unwrap_err().to_string()
+        Scenario::parse(Path::new("scenarios/x.toml"), text)
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -478,7 +560,10 @@ outcome = "all-accepted"
     #[test]
     fn wrong_type_names_the_field() {
         let e = err(&GOOD.replace("count = 4", "count = \"four\""));
-        assert!(e.contains("scenarios/x.toml") && e.contains("operators.count"), "{e}");
+        assert!(
+            e.contains("scenarios/x.toml") && e.contains("operators.count"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -500,17 +585,30 @@ outcome = "all-accepted"
         assert!(e.contains("operators.special[0].index"), "{e}");
         let e = err(&GOOD.replace("threshold_percent = 67", "threshold_percent = 0"));
         assert!(e.contains("threshold_percent"), "{e}");
-        let e = err(&format!("{GOOD}[faults]\nscheduled = [{{ kind = \"crash\", node = \"nobody\", at_ms = 1 }}]\n"));
-        assert!(e.contains("faults.scheduled[0].node") && e.contains("nobody"), "{e}");
+        let e = err(&format!(
+            "{GOOD}[faults]\nscheduled = [{{ kind = \"crash\", node = \"nobody\", at_ms = 1 }}]\n"
+        ));
+        assert!(
+            e.contains("faults.scheduled[0].node") && e.contains("nobody"),
+            "{e}"
+        );
     }
 
     #[test]
     fn every_scenario_file_parses() {
         let files = all_files().unwrap();
-        assert!(files.len() >= 8, "at least 8 scenarios, found {}", files.len());
+        assert!(
+            files.len() >= 8,
+            "at least 8 scenarios, found {}",
+            files.len()
+        );
         for f in files {
             let s = Scenario::load(&f).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(Some(s.name.as_str()), f.file_stem().and_then(|x| x.to_str()), "name matches file");
+            assert_eq!(
+                Some(s.name.as_str()),
+                f.file_stem().and_then(|x| x.to_str()),
+                "name matches file"
+            );
         }
     }
 }

@@ -46,9 +46,13 @@ impl Shard {
 /// so that `EXOAVS_SIM_SEEDS=1000` explores 1000 distinct worlds per scenario.
 pub fn seeds_for(name: &str, listed: &[u64], total: u64) -> Vec<u64> {
     let mut v: Vec<u64> = listed.iter().copied().take(total as usize).collect();
-    let mut base = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let mut base = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
     while (v.len() as u64) < total {
-        base = base.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        base = base
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let s = base >> 16;
         if !v.contains(&s) {
             v.push(s);
@@ -59,7 +63,10 @@ pub fn seeds_for(name: &str, listed: &[u64], total: u64) -> Vec<u64> {
 
 /// How many seeds per scenario: `EXOAVS_SIM_SEEDS`, else the scenario's own list.
 pub fn seed_count(listed: usize) -> u64 {
-    std::env::var("EXOAVS_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(listed.max(1) as u64)
+    std::env::var("EXOAVS_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(listed.max(1) as u64)
 }
 
 /// The shard from `EXOAVS_SIM_SHARD` (`k/n`), else the whole list.

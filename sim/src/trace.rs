@@ -13,22 +13,76 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventKind {
-    OperatorRegistered { operator: usize, pubkey: String },
-    TaskCreated { task: u64, a: u64, b: u64 },
-    ResponseSent { task: u64, operator: usize, result: u64 },
-    ResponseReceived { task: u64, operator: usize },
-    ResponseRejected { task: u64, operator: usize, reason: String },
-    AggregateSubmitted { task: u64, signers: Vec<usize>, result: u64 },
-    TaskAccepted { task: u64, result: u64, signers: Vec<usize>, signed_weight: u64, aggregate_signature: String },
-    TaskExpired { task: u64, reason: String },
-    TxSent { from: String, hash: String },
-    TxMined { hash: String, block: u64, status: bool },
-    BlockMined { number: u64, hash: String, timestamp: u64, txs: usize },
-    Fault { fault: String },
-    FaultHealed { fault: String },
-    PhaseChanged { phase: String },
-    Note { text: String },
-    Violation { invariant: String, detail: String },
+    OperatorRegistered {
+        operator: usize,
+        pubkey: String,
+    },
+    TaskCreated {
+        task: u64,
+        a: u64,
+        b: u64,
+    },
+    ResponseSent {
+        task: u64,
+        operator: usize,
+        result: u64,
+    },
+    ResponseReceived {
+        task: u64,
+        operator: usize,
+    },
+    ResponseRejected {
+        task: u64,
+        operator: usize,
+        reason: String,
+    },
+    AggregateSubmitted {
+        task: u64,
+        signers: Vec<usize>,
+        result: u64,
+    },
+    TaskAccepted {
+        task: u64,
+        result: u64,
+        signers: Vec<usize>,
+        signed_weight: u64,
+        aggregate_signature: String,
+    },
+    TaskExpired {
+        task: u64,
+        reason: String,
+    },
+    TxSent {
+        from: String,
+        hash: String,
+    },
+    TxMined {
+        hash: String,
+        block: u64,
+        status: bool,
+    },
+    BlockMined {
+        number: u64,
+        hash: String,
+        timestamp: u64,
+        txs: usize,
+    },
+    Fault {
+        fault: String,
+    },
+    FaultHealed {
+        fault: String,
+    },
+    PhaseChanged {
+        phase: String,
+    },
+    Note {
+        text: String,
+    },
+    Violation {
+        invariant: String,
+        detail: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -68,7 +122,11 @@ impl Trace {
 
     /// Append an event and hand it to every listener (the invariant checker), in order.
     pub fn record(&self, at: Duration, node: impl Into<String>, kind: EventKind) {
-        let ev = Event { at_ms: at.as_millis() as u64, node: node.into(), kind };
+        let ev = Event {
+            at_ms: at.as_millis() as u64,
+            node: node.into(),
+            kind,
+        };
         let mut g = self.lock();
         let line = serde_json::to_vec(&ev).unwrap_or_default();
         g.event_hash.update((line.len() as u64).to_be_bytes());
@@ -89,7 +147,10 @@ impl Trace {
         let mut g = self.lock();
         g.rpc_calls += 1;
         if let Some(log) = g.rpc_log.as_mut() {
-            log.push((String::from_utf8_lossy(request).into_owned(), String::from_utf8_lossy(response).into_owned()));
+            log.push((
+                String::from_utf8_lossy(request).into_owned(),
+                String::from_utf8_lossy(response).into_owned(),
+            ));
         }
         for part in [request, response] {
             g.rpc_hash.update((part.len() as u64).to_be_bytes());
@@ -146,15 +207,63 @@ mod tests {
     #[test]
     fn digest_depends_on_order_and_content() {
         let a = Trace::new();
-        a.record(Duration::from_millis(1), "g", EventKind::TaskCreated { task: 1, a: 1, b: 1 });
-        a.record(Duration::from_millis(2), "g", EventKind::TaskCreated { task: 2, a: 1, b: 1 });
+        a.record(
+            Duration::from_millis(1),
+            "g",
+            EventKind::TaskCreated {
+                task: 1,
+                a: 1,
+                b: 1,
+            },
+        );
+        a.record(
+            Duration::from_millis(2),
+            "g",
+            EventKind::TaskCreated {
+                task: 2,
+                a: 1,
+                b: 1,
+            },
+        );
         let b = Trace::new();
-        b.record(Duration::from_millis(2), "g", EventKind::TaskCreated { task: 2, a: 1, b: 1 });
-        b.record(Duration::from_millis(1), "g", EventKind::TaskCreated { task: 1, a: 1, b: 1 });
+        b.record(
+            Duration::from_millis(2),
+            "g",
+            EventKind::TaskCreated {
+                task: 2,
+                a: 1,
+                b: 1,
+            },
+        );
+        b.record(
+            Duration::from_millis(1),
+            "g",
+            EventKind::TaskCreated {
+                task: 1,
+                a: 1,
+                b: 1,
+            },
+        );
         assert_ne!(a.digest(), b.digest());
         let c = Trace::new();
-        c.record(Duration::from_millis(1), "g", EventKind::TaskCreated { task: 1, a: 1, b: 1 });
-        c.record(Duration::from_millis(2), "g", EventKind::TaskCreated { task: 2, a: 1, b: 1 });
+        c.record(
+            Duration::from_millis(1),
+            "g",
+            EventKind::TaskCreated {
+                task: 1,
+                a: 1,
+                b: 1,
+            },
+        );
+        c.record(
+            Duration::from_millis(2),
+            "g",
+            EventKind::TaskCreated {
+                task: 2,
+                a: 1,
+                b: 1,
+            },
+        );
         assert_eq!(a.digest(), c.digest());
         c.record_rpc(b"{}", b"{}");
         assert_ne!(a.digest(), c.digest());
@@ -167,7 +276,13 @@ mod tests {
         let s = seen.clone();
         t.add_listener(move |e| s.lock().unwrap().push(e.at_ms));
         for i in 0..5 {
-            t.record(Duration::from_millis(i), "n", EventKind::Note { text: String::new() });
+            t.record(
+                Duration::from_millis(i),
+                "n",
+                EventKind::Note {
+                    text: String::new(),
+                },
+            );
         }
         assert_eq!(*seen.lock().unwrap(), vec![0, 1, 2, 3, 4]);
     }

@@ -2,13 +2,13 @@
 //! `send_raw_transaction`, then poll the receipt on virtual time. `send_transaction`,
 //! `get_receipt` and watchers start real tokio tasks and break the simulation.
 
+use alloy::eips::eip2718::Encodable2718;
 use alloy::network::{EthereumWallet, TransactionBuilder};
 use alloy::primitives::{B256, TxHash, keccak256};
 use alloy::providers::fillers::{FillProvider, TxFiller};
 use alloy::providers::{Provider, ProviderBuilder, RootProvider};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
-use alloy::eips::eip2718::Encodable2718;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -42,20 +42,34 @@ pub fn derived_key(seed: u64, role: &str, index: u64) -> PrivateKeySigner {
 }
 
 /// A wallet-filling provider over the gateway transport.
-pub fn provider(gateway: SocketAddr, key: PrivateKeySigner, timeout: Duration) -> FillProvider<impl TxFiller + Clone, RootProvider> {
+pub fn provider(
+    gateway: SocketAddr,
+    key: PrivateKeySigner,
+    timeout: Duration,
+) -> FillProvider<impl TxFiller + Clone, RootProvider> {
     ProviderBuilder::new()
         .wallet(EthereumWallet::from(key))
         .connect_client(GatewayTransport::client(gateway, timeout))
 }
 
-pub async fn send<F: TxFiller, P: Provider>(provider: &FillProvider<F, P>, tx: TransactionRequest) -> Result<TxHash, TxError> {
+pub async fn send<F: TxFiller, P: Provider>(
+    provider: &FillProvider<F, P>,
+    tx: TransactionRequest,
+) -> Result<TxHash, TxError> {
     let filled = provider.fill(tx).await?;
     let envelope = filled.try_into_envelope().map_err(|_| TxError::Unsigned)?;
-    let pending = provider.send_raw_transaction(&envelope.encoded_2718()).await?;
+    let pending = provider
+        .send_raw_transaction(&envelope.encoded_2718())
+        .await?;
     Ok(*pending.tx_hash())
 }
 
-pub async fn wait_receipt(provider: &impl Provider, hash: TxHash, poll: Duration, limit: Duration) -> Result<TransactionReceipt, TxError> {
+pub async fn wait_receipt(
+    provider: &impl Provider,
+    hash: TxHash,
+    poll: Duration,
+    limit: Duration,
+) -> Result<TransactionReceipt, TxError> {
     let start = tokio::time::Instant::now();
     loop {
         if let Ok(Some(r)) = provider.get_transaction_receipt(hash).await {
@@ -69,9 +83,14 @@ pub async fn wait_receipt(provider: &impl Provider, hash: TxHash, poll: Duration
 }
 
 /// Deploy raw creation code; returns the contract address.
-pub async fn deploy<F: TxFiller, P: Provider>(provider: &FillProvider<F, P>, code: alloy::primitives::Bytes, poll: Duration) -> Result<alloy::primitives::Address, TxError> {
+pub async fn deploy<F: TxFiller, P: Provider>(
+    provider: &FillProvider<F, P>,
+    code: alloy::primitives::Bytes,
+    poll: Duration,
+) -> Result<alloy::primitives::Address, TxError> {
     let tx = TransactionRequest::default().with_deploy_code(code);
     let hash = send(provider, tx).await?;
     let r = wait_receipt(provider, hash, poll, Duration::from_secs(120)).await?;
-    r.contract_address.ok_or(TxError::NoReceipt(hash, Duration::ZERO))
+    r.contract_address
+        .ok_or(TxError::NoReceipt(hash, Duration::ZERO))
 }

@@ -67,7 +67,8 @@ pub struct Reporter {
 
 impl Reporter {
     pub fn event(&self, kind: EventKind) {
-        self.trace.record(self.clock.elapsed(), self.node.clone(), kind);
+        self.trace
+            .record(self.clock.elapsed(), self.node.clone(), kind);
     }
 }
 
@@ -146,7 +147,10 @@ pub struct Report {
 impl Report {
     /// The one command that reproduces this run.
     pub fn repro(&self) -> String {
-        format!("cargo sim --scenario {} --seed {}", self.scenario, self.seed)
+        format!(
+            "cargo sim --scenario {} --seed {}",
+            self.scenario, self.seed
+        )
     }
 
     pub fn ok(&self) -> bool {
@@ -154,7 +158,10 @@ impl Report {
     }
 
     pub fn exit_code(&self) -> i32 {
-        self.violation.as_ref().map(|v| v.kind.exit_code()).unwrap_or(0)
+        self.violation
+            .as_ref()
+            .map(|v| v.kind.exit_code())
+            .unwrap_or(0)
     }
 
     /// One line: verdict, and for a failure what broke and how to reproduce it.
@@ -169,7 +176,12 @@ impl Report {
                 self.simulated.as_secs_f64(),
                 self.wall.as_secs_f64()
             ),
-            Some(v) => format!("FAIL {} seed {}: {v} — reproduce: {}", self.scenario, self.seed, self.repro()),
+            Some(v) => format!(
+                "FAIL {} seed {}: {v} — reproduce: {}",
+                self.scenario,
+                self.seed,
+                self.repro()
+            ),
         }
     }
 }
@@ -182,14 +194,24 @@ static WARM: std::sync::Once = std::sync::Once::new();
 /// registries, …) inside the simulation; where that draws randomness it shifts the seeded
 /// RNG and so the schedule. A discarded warm-up run makes every real run — the first one of a
 /// `cargo sim --seed N` repro included — start from the same process state.
-pub fn run<R: Roles>(roles: Arc<R>, scenario: Arc<Scenario>, seed: u64, slot: &mut ChainSlot) -> Report {
+pub fn run<R: Roles>(
+    roles: Arc<R>,
+    scenario: Arc<Scenario>,
+    seed: u64,
+    slot: &mut ChainSlot,
+) -> Report {
     WARM.call_once(|| {
         let _ = run_once(roles.clone(), scenario.clone(), seed, slot);
     });
     run_once(roles, scenario, seed, slot)
 }
 
-fn run_once<R: Roles>(roles: Arc<R>, scenario: Arc<Scenario>, seed: u64, slot: &mut ChainSlot) -> Report {
+fn run_once<R: Roles>(
+    roles: Arc<R>,
+    scenario: Arc<Scenario>,
+    seed: u64,
+    slot: &mut ChainSlot,
+) -> Report {
     let wall = std::time::Instant::now();
     let trace = Trace::new();
     if std::env::var_os("EXOAVS_SIM_RPC_LOG").is_some() {
@@ -202,7 +224,12 @@ fn run_once<R: Roles>(roles: Arc<R>, scenario: Arc<Scenario>, seed: u64, slot: &
         Err(e) => (
             Duration::ZERO,
             String::new(),
-            Some(Violation { kind: Kind::Lost, invariant: "the chain starts", detail: e.to_string(), at_ms: 0 }),
+            Some(Violation {
+                kind: Kind::Lost,
+                invariant: "the chain starts",
+                detail: e.to_string(),
+                at_ms: 0,
+            }),
         ),
         Ok(()) => {
             let t = trace.clone();
@@ -215,7 +242,10 @@ fn run_once<R: Roles>(roles: Arc<R>, scenario: Arc<Scenario>, seed: u64, slot: &
             let joined = std::thread::Builder::new()
                 .name(format!("sim-{}-{seed}", scenario.name))
                 .spawn(move || {
-                    let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+                    let rt = madsim::runtime::Runtime::with_seed_and_config(
+                        seed,
+                        madsim::Config::default(),
+                    );
                     rt.block_on(async move { world(roles, sc, seed, anvil, t, ch).await })
                 })
                 .map_err(|e| e.to_string())
@@ -225,13 +255,25 @@ fn run_once<R: Roles>(roles: Arc<R>, scenario: Arc<Scenario>, seed: u64, slot: &
                 Err(e) => (
                     Duration::ZERO,
                     String::new(),
-                    Some(Violation { kind: Kind::Safety, invariant: "no node panics", detail: e, at_ms: 0 }),
+                    Some(Violation {
+                        kind: Kind::Safety,
+                        invariant: "no node panics",
+                        detail: e,
+                        at_ms: 0,
+                    }),
                 ),
             }
         }
     };
-    let first = checker.lock().unwrap_or_else(|p| p.into_inner()).first_violation().cloned();
-    let tasks_created = checker.lock().unwrap_or_else(|p| p.into_inner()).created_tasks();
+    let first = checker
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .first_violation()
+        .cloned();
+    let tasks_created = checker
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .created_tasks();
     Report {
         scenario: scenario.name.clone(),
         seed,
@@ -253,7 +295,11 @@ fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 fn violated(checker: &Arc<Mutex<Checker>>) -> bool {
-    !checker.lock().unwrap_or_else(|p| p.into_inner()).violations().is_empty()
+    !checker
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .violations()
+        .is_empty()
 }
 
 pub async fn world<R: Roles>(
@@ -268,7 +314,13 @@ pub async fn world<R: Roles>(
     let handle = madsim::runtime::Handle::current();
     let mut rng = madsim::rand::thread_rng();
     let mix = FaultMix::draw(&scenario.faults.random, &mut rng);
-    trace.record(clock.elapsed(), "sim", EventKind::Note { text: format!("scenario {} seed {seed}: {}", scenario.name, mix.describe()) });
+    trace.record(
+        clock.elapsed(),
+        "sim",
+        EventKind::Note {
+            text: format!("scenario {} seed {seed}: {}", scenario.name, mix.describe()),
+        },
+    );
     let block_time = Duration::from_millis(scenario.chain.block_time_ms);
 
     // The chain gateway: never crashed, only cut off from nodes by partitions.
@@ -289,14 +341,31 @@ pub async fn world<R: Roles>(
 
     // Keys and funding, outside the simulation's fault plan.
     let mut roles_list = vec![Role::Generator, Role::Aggregator, Role::Challenger];
-    roles_list.extend((0..scenario.operators.count).map(|i| Role::Operator { index: i, behaviour: scenario.operators.behaviour(i) }));
+    roles_list.extend((0..scenario.operators.count).map(|i| Role::Operator {
+        index: i,
+        behaviour: scenario.operators.behaviour(i),
+    }));
     roles_list.retain(|r| roles.has(r));
     let deployer = crate::txs::derived_key(seed, "deployer", 0);
-    let keys: Vec<(Role, PrivateKeySigner)> =
-        roles_list.iter().map(|r| (*r, crate::txs::derived_key(seed, &r.name(), 0))).collect();
+    let keys: Vec<(Role, PrivateKeySigner)> = roles_list
+        .iter()
+        .map(|r| (*r, crate::txs::derived_key(seed, &r.name(), 0)))
+        .collect();
     for k in std::iter::once(&deployer).chain(keys.iter().map(|(_, k)| k)) {
-        if let Err(e) = gw.admin("anvil_setBalance", serde_json::json!([k.address(), "0x56BC75E2D63100000"])) {
-            return (clock.elapsed(), mix.describe(), Some(Violation { kind: Kind::Lost, invariant: "setup", detail: e.to_string(), at_ms: 0 }));
+        if let Err(e) = gw.admin(
+            "anvil_setBalance",
+            serde_json::json!([k.address(), "0x56BC75E2D63100000"]),
+        ) {
+            return (
+                clock.elapsed(),
+                mix.describe(),
+                Some(Violation {
+                    kind: Kind::Lost,
+                    invariant: "setup",
+                    detail: e.to_string(),
+                    at_ms: 0,
+                }),
+            );
         }
     }
     for r in &roles_list {
@@ -311,7 +380,11 @@ pub async fn world<R: Roles>(
         scenario: scenario.clone(),
         deployer,
         keys: keys.clone(),
-        report: Reporter { node: "setup".into(), trace: trace.clone(), clock },
+        report: Reporter {
+            node: "setup".into(),
+            trace: trace.clone(),
+            clock,
+        },
     };
     // The setup future need not be Send: run it as a node's init and hand the result back.
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
@@ -334,10 +407,28 @@ pub async fn world<R: Roles>(
     let deployment = match done_rx.await {
         Ok(Ok(d)) => d,
         Ok(Err(e)) => {
-            return (clock.elapsed(), mix.describe(), Some(Violation { kind: Kind::Lost, invariant: "setup", detail: e, at_ms: clock.elapsed().as_millis() as u64 }));
+            return (
+                clock.elapsed(),
+                mix.describe(),
+                Some(Violation {
+                    kind: Kind::Lost,
+                    invariant: "setup",
+                    detail: e,
+                    at_ms: clock.elapsed().as_millis() as u64,
+                }),
+            );
         }
         Err(_) => {
-            return (clock.elapsed(), mix.describe(), Some(Violation { kind: Kind::Lost, invariant: "setup", detail: "setup node ended without a result".into(), at_ms: 0 }));
+            return (
+                clock.elapsed(),
+                mix.describe(),
+                Some(Violation {
+                    kind: Kind::Lost,
+                    invariant: "setup",
+                    detail: "setup node ended without a result".into(),
+                    at_ms: 0,
+                }),
+            );
         }
     };
 
@@ -346,13 +437,16 @@ pub async fn world<R: Roles>(
     let mut view = roles.chain_view(&deployment);
     view.confirmations = confirmations(&scenario);
     view.two_phase = scenario.flow == crate::scenario::Flow::TwoPhase;
-    view.stakes = (0..scenario.operators.count).map(|i| scenario.operators.weight(i)).collect();
+    view.stakes = (0..scenario.operators.count)
+        .map(|i| scenario.operators.weight(i))
+        .collect();
     let observer = crate::observer::Observer::new(view);
     tokio::spawn(observer.run(gw.clone(), block_time));
 
     // The frame proxy in front of the aggregator.
     let proxy = FrameProxy::new(trace.clone(), clock);
-    let aggregator_listen = SocketAddr::new(IpAddr::V4(node_ip(&Role::Aggregator)), AGGREGATOR_PORT);
+    let aggregator_listen =
+        SocketAddr::new(IpAddr::V4(node_ip(&Role::Aggregator)), AGGREGATOR_PORT);
     let n_ops = scenario.operators.count;
     let p = proxy.clone();
     let proxy_node = handle
@@ -364,7 +458,11 @@ pub async fn world<R: Roles>(
             async move {
                 for i in 0..n_ops {
                     let listen = SocketAddr::new(IpAddr::V4(PROXY_IP), PROXY_BASE_PORT + i as u16);
-                    tokio::spawn(p.clone().serve(listen, aggregator_listen, format!("operator-{i}")));
+                    tokio::spawn(p.clone().serve(
+                        listen,
+                        aggregator_listen,
+                        format!("operator-{i}"),
+                    ));
                 }
                 std::future::pending::<()>().await
             }
@@ -377,13 +475,19 @@ pub async fn world<R: Roles>(
         let name = role.name();
         let store = roles.new_store(role);
         let aggregator_addr = match role {
-            Role::Operator { index, .. } => SocketAddr::new(IpAddr::V4(PROXY_IP), PROXY_BASE_PORT + index as u16),
+            Role::Operator { index, .. } => {
+                SocketAddr::new(IpAddr::V4(PROXY_IP), PROXY_BASE_PORT + index as u16)
+            }
             _ => aggregator_listen,
         };
         let r = roles.clone();
         let sc = scenario.clone();
         let dep = deployment.clone();
-        let report = Reporter { node: name.clone(), trace: trace.clone(), clock };
+        let report = Reporter {
+            node: name.clone(),
+            trace: trace.clone(),
+            clock,
+        };
         let node = handle
             .create_node()
             .name(name.clone())
@@ -403,7 +507,11 @@ pub async fn world<R: Roles>(
                 r.node(ctx)
             })
             .build();
-        nodes.lock().unwrap_or_else(|p| p.into_inner()).ids.insert(name, node.id());
+        nodes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .ids
+            .insert(name, node.id());
     }
     let _ = proxy_node;
 
@@ -434,14 +542,30 @@ pub async fn world<R: Roles>(
             .collect();
         driver.start_scheduled(&habitual);
         for f in &scenario.faults.scheduled {
-            if let Scheduled::CrashOnQuorum { node, restart_after_ms } = f {
-                arm_crash_on_quorum(&trace, &driver, &scenario, node.clone(), Duration::from_millis(*restart_after_ms));
+            if let Scheduled::CrashOnQuorum {
+                node,
+                restart_after_ms,
+            } = f
+            {
+                arm_crash_on_quorum(
+                    &trace,
+                    &driver,
+                    &scenario,
+                    node.clone(),
+                    Duration::from_millis(*restart_after_ms),
+                );
             }
         }
     }
     // Fault times and the phases count from here, after setup.
     let started = clock.elapsed();
-    trace.record(started, "sim", EventKind::PhaseChanged { phase: "safety".into() });
+    trace.record(
+        started,
+        "sim",
+        EventKind::PhaseChanged {
+            phase: "safety".into(),
+        },
+    );
 
     // Run: heal after the safety phase, stop at the first violation, when every planned task
     // is settled, or at the liveness deadline.
@@ -452,7 +576,13 @@ pub async fn world<R: Roles>(
         + Duration::from_millis(scenario.tasks.response_window_ms);
     let mut healed = safety.is_zero();
     if healed {
-        trace.record(started, "sim", EventKind::PhaseChanged { phase: "liveness".into() });
+        trace.record(
+            started,
+            "sim",
+            EventKind::PhaseChanged {
+                phase: "liveness".into(),
+            },
+        );
     }
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -476,7 +606,10 @@ pub async fn world<R: Roles>(
         }
     }
     let now = clock.elapsed();
-    checker.lock().unwrap_or_else(|p| p.into_inner()).finish(now.as_millis() as u64, scenario.tasks.count);
+    checker
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .finish(now.as_millis() as u64, scenario.tasks.count);
     (now, mix.describe(), None)
 }
 
@@ -486,17 +619,30 @@ pub fn confirmations(s: &Scenario) -> u64 {
         Scheduled::Reorg { depth, .. } => Some(*depth),
         _ => None,
     });
-    let random = if s.faults.random.reorg > 0.0 { s.faults.random.reorg_max_depth } else { 0 };
+    let random = if s.faults.random.reorg > 0.0 {
+        s.faults.random.reorg_max_depth
+    } else {
+        0
+    };
     scheduled.chain(std::iter::once(random)).max().unwrap_or(0) + 1
 }
 
 /// Kill `node` the first time a task has collected a quorum of responses at the aggregator
 /// and before its aggregate is submitted; restart it after `restart_after`.
-fn arm_crash_on_quorum(trace: &Trace, driver: &Arc<FaultDriver>, scenario: &Scenario, node: String, restart_after: Duration) {
-    let weights: Vec<u64> = (0..scenario.operators.count).map(|i| scenario.operators.weight(i)).collect();
+fn arm_crash_on_quorum(
+    trace: &Trace,
+    driver: &Arc<FaultDriver>,
+    scenario: &Scenario,
+    node: String,
+    restart_after: Duration,
+) {
+    let weights: Vec<u64> = (0..scenario.operators.count)
+        .map(|i| scenario.operators.weight(i))
+        .collect();
     let total: u64 = weights.iter().sum();
     let threshold = scenario.threshold_percent as u64;
-    let received: Arc<Mutex<std::collections::BTreeMap<u64, std::collections::BTreeSet<usize>>>> = Default::default();
+    let received: Arc<Mutex<std::collections::BTreeMap<u64, std::collections::BTreeSet<usize>>>> =
+        Default::default();
     let fired = Arc::new(AtomicBool::new(false));
     // The listener runs inside whichever node records the event (the aggregator itself), so
     // the kill and the restart are carried out by a task on the supervisor.
@@ -505,7 +651,13 @@ fn arm_crash_on_quorum(trace: &Trace, driver: &Arc<FaultDriver>, scenario: &Scen
     tokio::spawn(async move {
         if let Some(task) = rx.recv().await {
             d.crash(&node);
-            d.trace.record(d.gateway.clock().elapsed(), "faults", EventKind::Note { text: format!("crashed {node} at quorum of task {task}") });
+            d.trace.record(
+                d.gateway.clock().elapsed(),
+                "faults",
+                EventKind::Note {
+                    text: format!("crashed {node} at quorum of task {task}"),
+                },
+            );
             tokio::time::sleep(restart_after).await;
             d.restart(&node);
         }
@@ -518,7 +670,10 @@ fn arm_crash_on_quorum(trace: &Trace, driver: &Arc<FaultDriver>, scenario: &Scen
             let mut r = received.lock().unwrap_or_else(|p| p.into_inner());
             let set = r.entry(*task).or_default();
             set.insert(*operator);
-            let w: u64 = set.iter().map(|&i| weights.get(i).copied().unwrap_or(0)).sum();
+            let w: u64 = set
+                .iter()
+                .map(|&i| weights.get(i).copied().unwrap_or(0))
+                .sum();
             if w * 100 >= threshold * total {
                 fired.store(true, std::sync::atomic::Ordering::SeqCst);
                 let _ = tx.send(*task);

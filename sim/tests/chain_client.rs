@@ -8,14 +8,20 @@ use alloy::primitives::U256;
 use alloy::rpc::types::TransactionRequest;
 use exoavs::chain::{Client, TxConfig};
 use exoavs_sim::anvil::ChainSlot;
-use exoavs_sim::gateway::{GATEWAY_IP, Gateway, GatewayTransport, RpcFaultRates, SimClock, gateway_addr};
+use exoavs_sim::gateway::{
+    GATEWAY_IP, Gateway, GatewayTransport, RpcFaultRates, SimClock, gateway_addr,
+};
 use exoavs_sim::trace::{EventKind, Trace};
 use exoavs_sim::txs;
 use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-fn run(slot: &mut ChainSlot, seed: u64, faults: RpcFaultRates) -> (String, Trace, Vec<Result<u64, String>>) {
+fn run(
+    slot: &mut ChainSlot,
+    seed: u64,
+    faults: RpcFaultRates,
+) -> (String, Trace, Vec<Result<u64, String>>) {
     slot.reset().expect("reset");
     let anvil = slot.addr();
     let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
@@ -41,15 +47,27 @@ fn run(slot: &mut ChainSlot, seed: u64, faults: RpcFaultRates) -> (String, Trace
         let mut joins = Vec::new();
         for i in 0..4u8 {
             let key = txs::derived_key(seed, "operator", i as u64);
-            gw.admin("anvil_setBalance", json!([key.address(), "0x3635C9ADC5DEA00000"])).unwrap();
-            let node = h.create_node().name(format!("n{i}")).ip(IpAddr::V4(Ipv4Addr::new(10, 0, 1, i + 1))).build();
+            gw.admin(
+                "anvil_setBalance",
+                json!([key.address(), "0x3635C9ADC5DEA00000"]),
+            )
+            .unwrap();
+            let node = h
+                .create_node()
+                .name(format!("n{i}"))
+                .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 1, i + 1)))
+                .build();
             joins.push(node.spawn(async move {
                 let to = key.address();
                 let rpc = GatewayTransport::client(gateway_addr(), Duration::from_secs(5));
-                let c = Client::new(rpc, key, TxConfig::default()).await.map_err(|e| e.to_string())?;
+                let c = Client::new(rpc, key, TxConfig::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let mut ok = 0;
                 for j in 0..10u64 {
-                    let tx = TransactionRequest::default().with_to(to).with_value(U256::from(j + 1));
+                    let tx = TransactionRequest::default()
+                        .with_to(to)
+                        .with_value(U256::from(j + 1));
                     c.send("transfer", tx).await.map_err(|e| e.to_string())?;
                     ok += 1;
                 }
@@ -79,12 +97,25 @@ fn production_chain_client_survives_chain_faults_deterministically() {
     };
     let (d1, trace, results) = run(&mut slot, 42, faults.clone());
     for r in &results {
-        assert_eq!(r.as_ref().ok(), Some(&10), "every node sent its 10 transfers: {results:?}");
+        assert_eq!(
+            r.as_ref().ok(),
+            Some(&10),
+            "every node sent its 10 transfers: {results:?}"
+        );
     }
     let events = trace.events();
-    let mined = events.iter().filter(|e| matches!(e.kind, EventKind::TxMined { status: true, .. })).count();
-    assert_eq!(mined, 40, "each transfer mined exactly once despite duplicated and lost requests");
-    let faults_seen = events.iter().filter(|e| matches!(e.kind, EventKind::Fault { .. })).count();
+    let mined = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::TxMined { status: true, .. }))
+        .count();
+    assert_eq!(
+        mined, 40,
+        "each transfer mined exactly once despite duplicated and lost requests"
+    );
+    let faults_seen = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Fault { .. }))
+        .count();
     assert!(faults_seen > 10, "faults were injected ({faults_seen})");
     let (d2, _, _) = run(&mut slot, 42, faults);
     assert_eq!(d1, d2, "same seed, same digest");

@@ -25,16 +25,30 @@ fn through_proxy(seed: u64, rates: FrameRates) -> (Vec<u32>, String, Trace) {
         let px_addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 9000);
         let got = Arc::new(Mutex::new(Vec::new()));
         let g = got.clone();
-        h.create_node().name("receiver").ip(rx_addr.ip()).build().spawn(async move {
-            let l = tokio::net::TcpListener::bind(rx_addr).await.unwrap();
-            let (mut s, _) = l.accept().await.unwrap();
-            while let Ok(Some(f)) = read_frame(&mut s).await {
-                g.lock().unwrap().push(u32::from_be_bytes(f[..4].try_into().unwrap()));
-            }
-        });
+        h.create_node()
+            .name("receiver")
+            .ip(rx_addr.ip())
+            .build()
+            .spawn(async move {
+                let l = tokio::net::TcpListener::bind(rx_addr).await.unwrap();
+                let (mut s, _) = l.accept().await.unwrap();
+                while let Ok(Some(f)) = read_frame(&mut s).await {
+                    g.lock()
+                        .unwrap()
+                        .push(u32::from_be_bytes(f[..4].try_into().unwrap()));
+                }
+            });
         let p = proxy.clone();
-        h.create_node().name("proxy").ip(px_addr.ip()).build().spawn(async move { p.serve(px_addr, rx_addr, "sender".into()).await });
-        let sender = h.create_node().name("sender").ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 4))).build();
+        h.create_node()
+            .name("proxy")
+            .ip(px_addr.ip())
+            .build()
+            .spawn(async move { p.serve(px_addr, rx_addr, "sender".into()).await });
+        let sender = h
+            .create_node()
+            .name("sender")
+            .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 4)))
+            .build();
         sender
             .spawn(async move {
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -61,7 +75,13 @@ fn proxy_without_faults_is_transparent() {
 
 #[test]
 fn proxy_loses_duplicates_reorders_and_delays_deterministically() {
-    let rates = FrameRates { loss: 0.1, duplicate: 0.1, reorder: 0.1, delay: 0.1, delay_max: Duration::from_millis(300) };
+    let rates = FrameRates {
+        loss: 0.1,
+        duplicate: 0.1,
+        reorder: 0.1,
+        delay: 0.1,
+        delay_max: Duration::from_millis(300),
+    };
     let (got, digest, trace) = through_proxy(5, rates.clone());
     let mut sorted = got.clone();
     sorted.sort();
@@ -70,9 +90,16 @@ fn proxy_loses_duplicates_reorders_and_delays_deterministically() {
     assert!(unique.len() < 200, "some frames lost");
     assert!(unique.len() > 150, "most frames arrive");
     assert!(sorted.len() > unique.len(), "some frames duplicated");
-    assert!(got.windows(2).any(|w| w[0] > w[1]), "some frames out of order");
+    assert!(
+        got.windows(2).any(|w| w[0] > w[1]),
+        "some frames out of order"
+    );
     assert!(unique.iter().all(|&i| i < 200));
-    let faults = trace.events().iter().filter(|e| matches!(e.kind, EventKind::Fault { .. })).count();
+    let faults = trace
+        .events()
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Fault { .. }))
+        .count();
     assert!(faults > 20);
     let (got2, digest2, _) = through_proxy(5, rates.clone());
     assert_eq!(got, got2);
@@ -108,10 +135,17 @@ fn kill_and_restart_rerun_init_with_state_kept_outside_the_node() {
         h.kill(node.id());
         let at_kill = ticks.load(Ordering::SeqCst);
         tokio::time::sleep(Duration::from_secs(5)).await;
-        assert_eq!(ticks.load(Ordering::SeqCst), at_kill, "a killed node does nothing");
+        assert_eq!(
+            ticks.load(Ordering::SeqCst),
+            at_kill,
+            "a killed node does nothing"
+        );
         h.restart(node.id());
         tokio::time::sleep(Duration::from_millis(3500)).await;
-        (starts.load(Ordering::SeqCst), ticks.load(Ordering::SeqCst) - at_kill)
+        (
+            starts.load(Ordering::SeqCst),
+            ticks.load(Ordering::SeqCst) - at_kill,
+        )
     });
     assert_eq!(starts, 2, "init ran again on restart");
     assert_eq!(ticks, 3);
@@ -123,17 +157,25 @@ fn partition_cuts_a_node_off_and_healing_reconnects_it() {
     rt.block_on(async {
         let h = madsim::runtime::Handle::current();
         let server = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 8000);
-        h.create_node().name("server").ip(server.ip()).build().spawn(async move {
-            let l = tokio::net::TcpListener::bind(server).await.unwrap();
-            while let Ok((mut s, _)) = l.accept().await {
-                tokio::spawn(async move {
-                    while let Ok(Some(f)) = read_frame(&mut s).await {
-                        let _ = write_frame(&mut s, &f).await;
-                    }
-                });
-            }
-        });
-        let client = h.create_node().name("client").ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 5))).build();
+        h.create_node()
+            .name("server")
+            .ip(server.ip())
+            .build()
+            .spawn(async move {
+                let l = tokio::net::TcpListener::bind(server).await.unwrap();
+                while let Ok((mut s, _)) = l.accept().await {
+                    tokio::spawn(async move {
+                        while let Ok(Some(f)) = read_frame(&mut s).await {
+                            let _ = write_frame(&mut s, &f).await;
+                        }
+                    });
+                }
+            });
+        let client = h
+            .create_node()
+            .name("client")
+            .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 5)))
+            .build();
         let ask = move || async move {
             let r = tokio::time::timeout(Duration::from_secs(2), async {
                 let mut s = tokio::net::TcpStream::connect(server).await?;
@@ -144,11 +186,20 @@ fn partition_cuts_a_node_off_and_healing_reconnects_it() {
             matches!(r, Ok(Ok(Some(_))))
         };
         tokio::time::sleep(Duration::from_millis(10)).await;
-        assert!(client.spawn(ask()).await.unwrap(), "connected before the partition");
+        assert!(
+            client.spawn(ask()).await.unwrap(),
+            "connected before the partition"
+        );
         let net = madsim::net::NetSim::current();
         net.clog_node(client.id());
-        assert!(!client.spawn(ask()).await.unwrap(), "cut off during the partition");
+        assert!(
+            !client.spawn(ask()).await.unwrap(),
+            "cut off during the partition"
+        );
         net.unclog_node(client.id());
-        assert!(client.spawn(ask()).await.unwrap(), "connected again after healing");
+        assert!(
+            client.spawn(ask()).await.unwrap(),
+            "connected again after healing"
+        );
     });
 }

@@ -27,7 +27,13 @@ fn run(slot: &mut ChainSlot, seed: u64, n: u64, faults: RpcFaultRates) -> Run {
     run_clients(slot, seed, 3, n, faults)
 }
 
-fn run_clients(slot: &mut ChainSlot, seed: u64, clients: u64, n: u64, faults: RpcFaultRates) -> Run {
+fn run_clients(
+    slot: &mut ChainSlot,
+    seed: u64,
+    clients: u64,
+    n: u64,
+    faults: RpcFaultRates,
+) -> Run {
     slot.reset().expect("reset anvil");
     let anvil = slot.addr();
     let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
@@ -51,16 +57,26 @@ fn run_clients(slot: &mut ChainSlot, seed: u64, clients: u64, n: u64, faults: Rp
                 }
             })
             .build();
-        let keys: Vec<_> = (0..clients).map(|i| txs::derived_key(seed, "client", i)).collect();
+        let keys: Vec<_> = (0..clients)
+            .map(|i| txs::derived_key(seed, "client", i))
+            .collect();
         for k in &keys {
-            gw.admin("anvil_setBalance", json!([k.address(), "0x3635C9ADC5DEA00000"])).expect("fund");
+            gw.admin(
+                "anvil_setBalance",
+                json!([k.address(), "0x3635C9ADC5DEA00000"]),
+            )
+            .expect("fund");
         }
         gw.set_faults(faults);
         let mut joins = Vec::new();
         for (i, key) in keys.into_iter().enumerate() {
             let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 1, i as u8 + 1));
             gw.name_ip(ip, &format!("client-{i}"));
-            let node = handle.create_node().name(format!("client-{i}")).ip(ip).build();
+            let node = handle
+                .create_node()
+                .name(format!("client-{i}"))
+                .ip(ip)
+                .build();
             let t = t.clone();
             joins.push(node.spawn(async move {
                 let key = key.with_chain_id(Some(31337));
@@ -68,10 +84,29 @@ fn run_clients(slot: &mut ChainSlot, seed: u64, clients: u64, n: u64, faults: Rp
                 let p = txs::provider(gateway_addr(), key, Duration::from_secs(5));
                 let mut mined = 0;
                 for j in 0..n {
-                    let tx = TransactionRequest::default().with_to(to).with_value(U256::from(seed * 1000 + j));
-                    let Ok(hash) = txs::send(&p, tx).await else { continue };
-                    t.record(clock.elapsed(), format!("client-{i}"), EventKind::TxSent { from: to.to_string(), hash: hash.to_string() });
-                    if txs::wait_receipt(&p, hash, Duration::from_millis(500), Duration::from_secs(30)).await.is_ok() {
+                    let tx = TransactionRequest::default()
+                        .with_to(to)
+                        .with_value(U256::from(seed * 1000 + j));
+                    let Ok(hash) = txs::send(&p, tx).await else {
+                        continue;
+                    };
+                    t.record(
+                        clock.elapsed(),
+                        format!("client-{i}"),
+                        EventKind::TxSent {
+                            from: to.to_string(),
+                            hash: hash.to_string(),
+                        },
+                    );
+                    if txs::wait_receipt(
+                        &p,
+                        hash,
+                        Duration::from_millis(500),
+                        Duration::from_secs(30),
+                    )
+                    .await
+                    .is_ok()
+                    {
                         mined += 1;
                     }
                 }
@@ -83,10 +118,20 @@ fn run_clients(slot: &mut ChainSlot, seed: u64, clients: u64, n: u64, faults: Rp
         for j in joins {
             mined += j.await.expect("client task");
         }
-        t.record(clock.elapsed(), "test", EventKind::Note { text: format!("{mined} mined") });
+        t.record(
+            clock.elapsed(),
+            "test",
+            EventKind::Note {
+                text: format!("{mined} mined"),
+            },
+        );
         clock.elapsed()
     });
-    Run { digest: trace.digest(), trace, simulated }
+    Run {
+        digest: trace.digest(),
+        trace,
+        simulated,
+    }
 }
 
 #[test]
@@ -95,8 +140,14 @@ fn same_seed_same_digest_with_real_anvil() {
     let a = run(&mut slot, 7, 4, RpcFaultRates::default());
     let b = run(&mut slot, 7, 4, RpcFaultRates::default());
     let events = a.trace.events();
-    let sent = events.iter().filter(|e| matches!(e.kind, EventKind::TxSent { .. })).count();
-    let mined = events.iter().filter(|e| matches!(e.kind, EventKind::TxMined { status: true, .. })).count();
+    let sent = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::TxSent { .. }))
+        .count();
+    let mined = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::TxMined { status: true, .. }))
+        .count();
     assert_eq!(sent, 12, "every transfer sent");
     assert_eq!(mined, 12, "every transfer mined in a simulated block");
     if a.digest != b.digest {
@@ -126,7 +177,12 @@ fn faulty_gateway_is_deterministic_too() {
     };
     let a = run(&mut slot, 11, 5, faults.clone());
     let b = run(&mut slot, 11, 5, faults);
-    let injected = a.trace.events().iter().filter(|e| matches!(e.kind, EventKind::Fault { .. })).count();
+    let injected = a
+        .trace
+        .events()
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Fault { .. }))
+        .count();
     assert!(injected > 0, "faults were injected");
     assert_eq!(a.digest, b.digest);
 }
@@ -142,7 +198,12 @@ fn gateway_speed() {
     let mut calls = 0;
     for seed in 0..seeds {
         let r = run_clients(&mut slot, 100 + seed, 4, 10, RpcFaultRates::default());
-        let mined = r.trace.events().iter().filter(|e| matches!(e.kind, EventKind::TxMined { status: true, .. })).count();
+        let mined = r
+            .trace
+            .events()
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::TxMined { status: true, .. }))
+            .count();
         assert_eq!(mined, 40);
         simulated += r.simulated;
         calls += r.trace.rpc_calls();
@@ -156,7 +217,10 @@ fn gateway_speed() {
         calls,
         calls as f64 / wall.as_secs_f64()
     );
-    assert!(simulated > wall, "the simulation runs faster than real time");
+    assert!(
+        simulated > wall,
+        "the simulation runs faster than real time"
+    );
 }
 
 /// A reorg replaces the last blocks (new hashes) and their transactions come back in later
@@ -173,7 +237,11 @@ fn reorg_replaces_blocks_and_reincludes_their_transactions() {
         let out = rt.block_on(async move {
             let gw = Gateway::new(anvil, t.clone(), SimClock::start());
             let key = txs::derived_key(21, "client", 0).with_chain_id(Some(31337));
-            gw.admin("anvil_setBalance", json!([key.address(), "0x3635C9ADC5DEA00000"])).unwrap();
+            gw.admin(
+                "anvil_setBalance",
+                json!([key.address(), "0x3635C9ADC5DEA00000"]),
+            )
+            .unwrap();
             let g = gw.clone();
             madsim::runtime::Handle::current()
                 .create_node()
@@ -181,7 +249,11 @@ fn reorg_replaces_blocks_and_reincludes_their_transactions() {
                 .ip(IpAddr::V4(GATEWAY_IP))
                 .init(move || g.clone().serve())
                 .build();
-            let node = madsim::runtime::Handle::current().create_node().name("c").ip(IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1))).build();
+            let node = madsim::runtime::Handle::current()
+                .create_node()
+                .name("c")
+                .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1)))
+                .build();
             // One transaction per block.
             let mut hashes = Vec::new();
             let mut before = Vec::new();
@@ -191,7 +263,14 @@ fn reorg_replaces_blocks_and_reincludes_their_transactions() {
                     .spawn(async move {
                         let to = key.address();
                         let p = txs::provider(gateway_addr(), key, Duration::from_secs(5));
-                        txs::send(&p, TransactionRequest::default().with_to(to).with_value(U256::from(j + 1))).await.unwrap()
+                        txs::send(
+                            &p,
+                            TransactionRequest::default()
+                                .with_to(to)
+                                .with_value(U256::from(j + 1)),
+                        )
+                        .await
+                        .unwrap()
                     })
                     .await
                     .unwrap();
@@ -201,7 +280,13 @@ fn reorg_replaces_blocks_and_reincludes_their_transactions() {
             tokio::time::sleep(Duration::from_secs(3)).await;
             gw.reorg(2).unwrap();
             let after: Vec<_> = (2..=3)
-                .map(|n| gw.admin("eth_getBlockByNumber", json!([format!("0x{n:x}"), false])).unwrap()["hash"].as_str().unwrap().to_string())
+                .map(|n| {
+                    gw.admin("eth_getBlockByNumber", json!([format!("0x{n:x}"), false]))
+                        .unwrap()["hash"]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                })
                 .collect();
             (hashes, before, after)
         });
@@ -221,6 +306,9 @@ fn reorg_replaces_blocks_and_reincludes_their_transactions() {
         assert_eq!(mined, if i == 0 { 1 } else { 2 }, "tx {i}");
     }
     let ((_, before2, after2), _) = go(&mut slot);
-    assert_eq!(before.iter().map(|b| &b.hash).collect::<Vec<_>>(), before2.iter().map(|b| &b.hash).collect::<Vec<_>>());
+    assert_eq!(
+        before.iter().map(|b| &b.hash).collect::<Vec<_>>(),
+        before2.iter().map(|b| &b.hash).collect::<Vec<_>>()
+    );
     assert_eq!(after, after2, "the reorg is deterministic");
 }

@@ -23,7 +23,15 @@ fn standard_scenario_under_madsim_check_determinism() {
         let sc = Arc::new(exoavs_sim::scenario::by_name("standard").unwrap());
         let trace = exoavs_sim::trace::Trace::new();
         let ch = Arc::new(Mutex::new(Checker::new(&sc)));
-        let _ = exoavs_sim::world::world(Arc::new(exoavs_sim::protocol_roles::Exoavs::default()), sc, 77, addr, trace, ch).await;
+        let _ = exoavs_sim::world::world(
+            Arc::new(exoavs_sim::protocol_roles::Exoavs::default()),
+            sc,
+            77,
+            addr,
+            trace,
+            ch,
+        )
+        .await;
     });
     drop(SLOT.lock().unwrap().take());
 }

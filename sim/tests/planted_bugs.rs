@@ -16,24 +16,45 @@ fn caught(name: &str, bugs: AggregatorBugs) -> String {
     assert!(clean.ok(), "without the bug: {}", clean.line());
     let r = run(Arc::new(Exoavs { bugs }), s, 1, &mut slot);
     assert!(!r.ok(), "the planted bug went unnoticed in {name}");
-    assert!(r.line().contains(&format!("reproduce: cargo sim --scenario {name} --seed 1")));
+    assert!(
+        r.line()
+            .contains(&format!("reproduce: cargo sim --scenario {name} --seed 1"))
+    );
     r.line()
 }
 
 #[test]
 fn aggregator_skipping_signature_checks_is_caught() {
-    let line = caught("byzantine", AggregatorBugs { skip_signature_checks: true, ..Default::default() });
+    let line = caught(
+        "byzantine",
+        AggregatorBugs {
+            skip_signature_checks: true,
+            ..Default::default()
+        },
+    );
     println!("{line}");
 }
 
 #[test]
 fn aggregator_forgetting_tasks_on_crash_is_caught() {
-    let line = caught("aggregator-crash", AggregatorBugs { forget_on_restart: true, ..Default::default() });
+    let line = caught(
+        "aggregator-crash",
+        AggregatorBugs {
+            forget_on_restart: true,
+            ..Default::default()
+        },
+    );
     println!("{line}");
 }
 
 #[test]
 fn aggregator_submitting_below_threshold_is_caught() {
-    let line = caught("no-quorum", AggregatorBugs { submit_below_threshold: true, ..Default::default() });
+    let line = caught(
+        "no-quorum",
+        AggregatorBugs {
+            submit_below_threshold: true,
+            ..Default::default()
+        },
+    );
     println!("{line}");
 }

@@ -28,9 +28,10 @@
 //! Miller-loop lines.
 
 use blst::{
-    blst_fp12, blst_fp12_conjugate, blst_fp12_is_one, blst_fp12_mul, blst_p1, blst_p1_add_or_double,
-    blst_p1_affine, blst_p1_cneg, blst_p1_is_inf, blst_p2, blst_p2_add_or_double, blst_p2_affine,
-    blst_p2_cneg, blst_p2_in_g2, blst_p2_is_inf, blst_p2_to_affine,
+    blst_fp12, blst_fp12_conjugate, blst_fp12_is_one, blst_fp12_mul, blst_p1,
+    blst_p1_add_or_double, blst_p1_affine, blst_p1_cneg, blst_p1_is_inf, blst_p2,
+    blst_p2_add_or_double, blst_p2_affine, blst_p2_cneg, blst_p2_in_g2, blst_p2_is_inf,
+    blst_p2_to_affine,
 };
 
 use super::bls::{
@@ -55,8 +56,17 @@ pub struct AggregateOutcome {
 
 /// Aggregate-then-verify with bisection on failure. `items` are (validated, cached) keys and
 /// decoded (unchecked-subgroup) signatures, all over the message `prepared` was made from.
-pub fn verify_aggregate(prepared: &PreparedMessage, items: &[(PublicKey, Signature)]) -> AggregateOutcome {
-    let mut v = Verifier { prepared, items, valid: Vec::new(), invalid: Vec::new(), checks: 0 };
+pub fn verify_aggregate(
+    prepared: &PreparedMessage,
+    items: &[(PublicKey, Signature)],
+) -> AggregateOutcome {
+    let mut v = Verifier {
+        prepared,
+        items,
+        valid: Vec::new(),
+        invalid: Vec::new(),
+        checks: 0,
+    };
     // An infinity signature is never valid for a (non-infinity) key; drop it before summing so
     // a batch full of them does not cost a bisection.
     let candidates: Vec<usize> = (0..items.len())
@@ -77,7 +87,10 @@ pub fn verify_aggregate(prepared: &PreparedMessage, items: &[(PublicKey, Signatu
 }
 
 /// Convenience: `verify_aggregate` for a 32-byte digest.
-pub fn verify_aggregate_digest(digest: &[u8; 32], items: &[(PublicKey, Signature)]) -> AggregateOutcome {
+pub fn verify_aggregate_digest(
+    digest: &[u8; 32],
+    items: &[(PublicKey, Signature)],
+) -> AggregateOutcome {
     verify_aggregate(&PreparedMessage::new(digest), items)
 }
 
@@ -115,10 +128,14 @@ fn neg_p1(p: &blst_p1) -> blst_p1 {
 
 impl Verifier<'_> {
     fn sums(&self, set: &[usize]) -> (blst_p2, blst_p1) {
-        let sig_ptrs: Vec<*const blst_p2_affine> =
-            set.iter().map(|&i| &self.items[i].1.point as *const _).collect();
-        let pk_ptrs: Vec<*const blst_p1_affine> =
-            set.iter().map(|&i| self.items[i].0.point() as *const _).collect();
+        let sig_ptrs: Vec<*const blst_p2_affine> = set
+            .iter()
+            .map(|&i| &self.items[i].1.point as *const _)
+            .collect();
+        let pk_ptrs: Vec<*const blst_p1_affine> = set
+            .iter()
+            .map(|&i| self.items[i].0.point() as *const _)
+            .collect();
         (sum_g2_projective(&sig_ptrs), sum_g1(&pk_ptrs).point)
     }
 
@@ -141,7 +158,11 @@ impl Verifier<'_> {
         unsafe { blst_p2_to_affine(&mut s_aff, s) };
         let d = self.prepared.defect(&apk_aff, &s_aff);
         // SAFETY: valid pointer.
-        if unsafe { blst_fp12_is_one(&d) } { Verdict::Valid } else { Verdict::Invalid(Some(d)) }
+        if unsafe { blst_fp12_is_one(&d) } {
+            Verdict::Valid
+        } else {
+            Verdict::Invalid(Some(d))
+        }
     }
 
     /// Sorts `set` (whose sums are `s`, `apk` and whose verdict is `verdict`) into valid/invalid.
@@ -193,7 +214,11 @@ impl Verifier<'_> {
                     }
                 };
                 // SAFETY: valid pointer.
-                if unsafe { blst_fp12_is_one(&d_r) } { Verdict::Valid } else { Verdict::Invalid(Some(d_r)) }
+                if unsafe { blst_fp12_is_one(&d_r) } {
+                    Verdict::Valid
+                } else {
+                    Verdict::Invalid(Some(d_r))
+                }
             }
             _ => self.evaluate(&s_r, &apk_r),
         };
@@ -207,10 +232,16 @@ impl Verifier<'_> {
         let (signature, public_key) = if self.valid.is_empty() {
             (None, None)
         } else {
-            let sig_ptrs: Vec<*const blst_p2_affine> =
-                self.valid.iter().map(|&i| &self.items[i].1.point as *const _).collect();
-            let pk_ptrs: Vec<*const blst_p1_affine> =
-                self.valid.iter().map(|&i| self.items[i].0.point() as *const _).collect();
+            let sig_ptrs: Vec<*const blst_p2_affine> = self
+                .valid
+                .iter()
+                .map(|&i| &self.items[i].1.point as *const _)
+                .collect();
+            let pk_ptrs: Vec<*const blst_p1_affine> = self
+                .valid
+                .iter()
+                .map(|&i| self.items[i].0.point() as *const _)
+                .collect();
             (Some(sum_g2(&sig_ptrs)), Some(sum_g1(&pk_ptrs)))
         };
         AggregateOutcome {
@@ -232,7 +263,9 @@ pub fn verify_each_then_aggregate(
     let mut valid = Vec::new();
     let mut invalid = Vec::new();
     for (i, (pk, sig)) in items.iter().enumerate() {
-        let ok = !sig.is_infinity() && sig.in_subgroup() && prepared.pairing_check(pk.point(), &sig.point);
+        let ok = !sig.is_infinity()
+            && sig.in_subgroup()
+            && prepared.pairing_check(pk.point(), &sig.point);
         if ok { valid.push(i) } else { invalid.push(i) }
     }
     let checks = items.len();
@@ -241,9 +274,18 @@ pub fn verify_each_then_aggregate(
     } else {
         let sigs: Vec<Signature> = valid.iter().map(|&i| items[i].1).collect();
         let pks: Vec<PublicKey> = valid.iter().map(|&i| items[i].0).collect();
-        (Some(super::bls::aggregate_signatures(&sigs)), Some(aggregate_public_keys(&pks)))
+        (
+            Some(super::bls::aggregate_signatures(&sigs)),
+            Some(aggregate_public_keys(&pks)),
+        )
     };
-    AggregateOutcome { valid, invalid, signature, public_key, pairing_checks: checks }
+    AggregateOutcome {
+        valid,
+        invalid,
+        signature,
+        public_key,
+        pairing_checks: checks,
+    }
 }
 
 /// The sum of all registered keys of an AVS, kept so that the signers' aggregate key is
@@ -256,7 +298,10 @@ pub struct ApkCache {
 
 impl ApkCache {
     pub fn new(pks: &[PublicKey]) -> Self {
-        Self { total: aggregate_public_keys(pks), count: pks.len() }
+        Self {
+            total: aggregate_public_keys(pks),
+            count: pks.len(),
+        }
     }
 
     pub fn total(&self) -> AggregatePublicKey {
@@ -314,12 +359,15 @@ pub fn batch_verify_rlc<R: rand::RngCore + ?Sized>(
 ) -> bool {
     use blst::{
         blst_p1_affine, blst_p1s_mult_pippenger, blst_p1s_mult_pippenger_scratch_sizeof, blst_p2,
-        blst_p2s_mult_pippenger, blst_p2s_mult_pippenger_scratch_sizeof, blst_p2_to_affine, limb_t,
+        blst_p2_to_affine, blst_p2s_mult_pippenger, blst_p2s_mult_pippenger_scratch_sizeof, limb_t,
     };
     if items.is_empty() {
         return false;
     }
-    if items.iter().any(|(_, s)| s.is_infinity() || !s.in_subgroup()) {
+    if items
+        .iter()
+        .any(|(_, s)| s.is_infinity() || !s.in_subgroup())
+    {
         return false;
     }
     let scalars: Vec<[u8; 8]> = items
@@ -333,8 +381,10 @@ pub fn batch_verify_rlc<R: rand::RngCore + ?Sized>(
         })
         .collect();
     let scalar_ptrs: Vec<*const u8> = scalars.iter().map(|s| s.as_ptr()).collect();
-    let sig_ptrs: Vec<*const blst_p2_affine> = items.iter().map(|(_, s)| &s.point as *const _).collect();
-    let pk_ptrs: Vec<*const blst_p1_affine> = items.iter().map(|(p, _)| p.point() as *const _).collect();
+    let sig_ptrs: Vec<*const blst_p2_affine> =
+        items.iter().map(|(_, s)| &s.point as *const _).collect();
+    let pk_ptrs: Vec<*const blst_p1_affine> =
+        items.iter().map(|(p, _)| p.point() as *const _).collect();
     let n = items.len();
     let limb = std::mem::size_of::<limb_t>();
     let mut s = blst_p2::default();
@@ -343,9 +393,23 @@ pub fn batch_verify_rlc<R: rand::RngCore + ?Sized>(
     // SAFETY: pointer arrays of length n to live points/scalars; scratch sized as blst asks.
     unsafe {
         let mut scratch2 = vec![0 as limb_t; blst_p2s_mult_pippenger_scratch_sizeof(n) / limb + 1];
-        blst_p2s_mult_pippenger(&mut s, sig_ptrs.as_ptr(), n, scalar_ptrs.as_ptr(), 64, scratch2.as_mut_ptr());
+        blst_p2s_mult_pippenger(
+            &mut s,
+            sig_ptrs.as_ptr(),
+            n,
+            scalar_ptrs.as_ptr(),
+            64,
+            scratch2.as_mut_ptr(),
+        );
         let mut scratch1 = vec![0 as limb_t; blst_p1s_mult_pippenger_scratch_sizeof(n) / limb + 1];
-        blst_p1s_mult_pippenger(&mut p, pk_ptrs.as_ptr(), n, scalar_ptrs.as_ptr(), 64, scratch1.as_mut_ptr());
+        blst_p1s_mult_pippenger(
+            &mut p,
+            pk_ptrs.as_ptr(),
+            n,
+            scalar_ptrs.as_ptr(),
+            64,
+            scratch1.as_mut_ptr(),
+        );
         blst_p2_to_affine(&mut s_aff, &s);
     }
     let apk = AggregatePublicKey { point: p };

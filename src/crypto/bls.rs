@@ -11,16 +11,16 @@ use std::ptr;
 
 use alloy::primitives::Address;
 use blst::{
-    BLST_ERROR, blst_fp12, blst_fp6, blst_hash_to_g2, blst_keygen, blst_miller_loop,
+    BLST_ERROR, blst_bendian_from_scalar, blst_final_exp, blst_fp6, blst_fp12, blst_fp12_conjugate,
+    blst_fp12_finalverify, blst_fp12_mul, blst_hash_to_g2, blst_keygen, blst_miller_loop,
     blst_miller_loop_lines, blst_p1, blst_p1_add_or_double, blst_p1_affine,
-    blst_p1_affine_compress, blst_p1_affine_generator, blst_p1_affine_in_g1,
-    blst_p1_affine_is_inf, blst_p1_affine_serialize, blst_p1_cneg, blst_p1_deserialize,
-    blst_p1_from_affine, blst_p1_is_inf, blst_p1_to_affine, blst_p1_uncompress, blst_p1s_add,
-    blst_p2, blst_p2_affine, blst_p2_affine_compress, blst_p2_affine_in_g2,
-    blst_p2_affine_is_inf, blst_p2_affine_serialize, blst_p2_deserialize, blst_p2_to_affine,
-    blst_p2_uncompress, blst_p2s_add, blst_precompute_lines, blst_scalar,
-    blst_bendian_from_scalar, blst_scalar_from_bendian, blst_sign_pk_in_g1, blst_sk_check,
-    blst_sk_to_pk_in_g1, blst_fp12_finalverify, blst_fp12_conjugate, blst_fp12_mul, blst_final_exp,
+    blst_p1_affine_compress, blst_p1_affine_generator, blst_p1_affine_in_g1, blst_p1_affine_is_inf,
+    blst_p1_affine_serialize, blst_p1_cneg, blst_p1_deserialize, blst_p1_from_affine,
+    blst_p1_is_inf, blst_p1_to_affine, blst_p1_uncompress, blst_p1s_add, blst_p2, blst_p2_affine,
+    blst_p2_affine_compress, blst_p2_affine_in_g2, blst_p2_affine_is_inf, blst_p2_affine_serialize,
+    blst_p2_deserialize, blst_p2_to_affine, blst_p2_uncompress, blst_p2s_add,
+    blst_precompute_lines, blst_scalar, blst_scalar_from_bendian, blst_sign_pk_in_g1,
+    blst_sk_check, blst_sk_to_pk_in_g1,
 };
 use rand::RngCore;
 use zeroize::Zeroizing;
@@ -106,7 +106,10 @@ impl SecretKey {
     /// The 32-byte big-endian scalar, as prysm's `SecretKey.Marshal()` stores it.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, BlsError> {
         if bytes.len() != SECRET_KEY_LEN {
-            return Err(BlsError::InvalidLength { expected: "32", got: bytes.len() });
+            return Err(BlsError::InvalidLength {
+                expected: "32",
+                got: bytes.len(),
+            });
         }
         let mut scalar = blst_scalar::default();
         // SAFETY: 32 readable bytes.
@@ -216,7 +219,12 @@ impl PublicKey {
                 unsafe { blst_p1_deserialize(&mut point, bytes.as_ptr()) }
             }
             PUBLIC_KEY_LEN | PUBLIC_KEY_UNCOMPRESSED_LEN => return Err(BlsError::BadEncoding),
-            n => return Err(BlsError::InvalidLength { expected: "48 or 96", got: n }),
+            n => {
+                return Err(BlsError::InvalidLength {
+                    expected: "48 or 96",
+                    got: n,
+                });
+            }
         };
         if err != BLST_ERROR::BLST_SUCCESS {
             return Err(from_blst(err));
@@ -287,7 +295,9 @@ impl Eq for AggregatePublicKey {}
 
 impl AggregatePublicKey {
     pub fn identity() -> Self {
-        Self { point: blst_p1::default() }
+        Self {
+            point: blst_p1::default(),
+        }
     }
 
     pub fn is_identity(&self) -> bool {
@@ -398,7 +408,12 @@ impl Signature {
                 unsafe { blst_p2_deserialize(&mut point, bytes.as_ptr()) }
             }
             SIGNATURE_LEN | SIGNATURE_UNCOMPRESSED_LEN => return Err(BlsError::BadEncoding),
-            n => return Err(BlsError::InvalidLength { expected: "96 or 192", got: n }),
+            n => {
+                return Err(BlsError::InvalidLength {
+                    expected: "96 or 192",
+                    got: n,
+                });
+            }
         };
         if err != BLST_ERROR::BLST_SUCCESS {
             return Err(from_blst(err));
@@ -421,7 +436,9 @@ impl Signature {
     /// EIP-2537 G2 encoding (256 bytes). No subgroup check (the precompiles' G2ADD does none
     /// either; the pairing precompile does).
     pub fn from_eip2537(bytes: &[u8]) -> Result<Self, BlsError> {
-        Ok(Self { point: g2_from_eip2537(bytes)? })
+        Ok(Self {
+            point: g2_from_eip2537(bytes)?,
+        })
     }
 
     pub fn to_bytes(&self) -> [u8; SIGNATURE_LEN] {
@@ -483,7 +500,15 @@ pub(crate) fn hash_to_g2(msg: &[u8]) -> blst_p2 {
     let mut h = blst_p2::default();
     // SAFETY: pointers to live buffers of the stated lengths.
     unsafe {
-        blst_hash_to_g2(&mut h, msg.as_ptr(), msg.len(), DST.as_ptr(), DST.len(), ptr::null(), 0)
+        blst_hash_to_g2(
+            &mut h,
+            msg.as_ptr(),
+            msg.len(),
+            DST.as_ptr(),
+            DST.len(),
+            ptr::null(),
+            0,
+        )
     };
     h
 }
@@ -594,7 +619,10 @@ fn g1_to_eip2537(p: &blst_p1_affine) -> [u8; EIP2537_G1_LEN] {
 
 pub(crate) fn g1_from_eip2537(bytes: &[u8]) -> Result<blst_p1_affine, BlsError> {
     if bytes.len() != EIP2537_G1_LEN {
-        return Err(BlsError::InvalidLength { expected: "128", got: bytes.len() });
+        return Err(BlsError::InvalidLength {
+            expected: "128",
+            got: bytes.len(),
+        });
     }
     let mut point = blst_p1_affine::default();
     if bytes.iter().all(|&b| b == 0) {
@@ -630,7 +658,10 @@ fn g2_to_eip2537(p: &blst_p2_affine) -> [u8; EIP2537_G2_LEN] {
 
 pub(crate) fn g2_from_eip2537(bytes: &[u8]) -> Result<blst_p2_affine, BlsError> {
     if bytes.len() != EIP2537_G2_LEN {
-        return Err(BlsError::InvalidLength { expected: "256", got: bytes.len() });
+        return Err(BlsError::InvalidLength {
+            expected: "256",
+            got: bytes.len(),
+        });
     }
     let mut point = blst_p2_affine::default();
     if bytes.iter().all(|&b| b == 0) {

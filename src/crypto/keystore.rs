@@ -68,10 +68,18 @@ pub enum Kdf {
 
 impl Kdf {
     /// EIP-2335's recommended scrypt parameters (256 MiB, ~1 s).
-    pub const SCRYPT_DEFAULT: Kdf = Kdf::Scrypt { n: 262_144, r: 8, p: 1 };
+    pub const SCRYPT_DEFAULT: Kdf = Kdf::Scrypt {
+        n: 262_144,
+        r: 8,
+        p: 1,
+    };
     pub const PBKDF2_DEFAULT: Kdf = Kdf::Pbkdf2 { c: 262_144 };
     /// Cheap parameters for devnet and test keys only.
-    pub const SCRYPT_INSECURE_FAST: Kdf = Kdf::Scrypt { n: 1024, r: 8, p: 1 };
+    pub const SCRYPT_INSECURE_FAST: Kdf = Kdf::Scrypt {
+        n: 1024,
+        r: 8,
+        p: 1,
+    };
 
     fn derive(&self, password: &[u8], salt: &[u8]) -> Result<Zeroizing<[u8; 32]>, KeystoreError> {
         let mut dk = Zeroizing::new([0u8; 32]);
@@ -81,8 +89,15 @@ impl Kdf {
                     return Err(bad(format!("scrypt n = {n} is not a power of two ≥ 2")));
                 }
                 let log_n = n.trailing_zeros() as u8;
-                if log_n > MAX_SCRYPT_LOG_N || r == 0 || r > MAX_SCRYPT_R || p == 0 || p > MAX_SCRYPT_P {
-                    return Err(bad(format!("scrypt parameters out of range: n={n} r={r} p={p}")));
+                if log_n > MAX_SCRYPT_LOG_N
+                    || r == 0
+                    || r > MAX_SCRYPT_R
+                    || p == 0
+                    || p > MAX_SCRYPT_P
+                {
+                    return Err(bad(format!(
+                        "scrypt parameters out of range: n={n} r={r} p={p}"
+                    )));
                 }
                 let params = scrypt::Params::new(log_n, r, p, 32)
                     .map_err(|e| bad(format!("scrypt parameters: {e}")))?;
@@ -127,7 +142,11 @@ impl Kdf {
         }
         let salt = hex_field(params, "salt")?;
         let kdf = match function {
-            "scrypt" => Kdf::Scrypt { n: num("n")?, r: num("r")?, p: num("p")? },
+            "scrypt" => Kdf::Scrypt {
+                n: num("n")?,
+                r: num("r")?,
+                p: num("p")?,
+            },
             "pbkdf2" => {
                 let prf = params.get("prf").and_then(Value::as_str).unwrap_or("");
                 if prf != "hmac-sha256" {
@@ -179,7 +198,12 @@ pub struct EncryptParams {
 
 impl EncryptParams {
     pub fn from_rng<R: rand::RngCore + ?Sized>(kdf: Kdf, rng: &mut R) -> Self {
-        let mut p = Self { kdf, salt: [0; 32], iv: [0; 16], uuid: [0; 16] };
+        let mut p = Self {
+            kdf,
+            salt: [0; 32],
+            iv: [0; 16],
+            uuid: [0; 16],
+        };
         rng.fill_bytes(&mut p.salt);
         rng.fill_bytes(&mut p.iv);
         rng.fill_bytes(&mut p.uuid);
@@ -228,7 +252,9 @@ impl Keystore {
             description: description.to_string(),
             pubkey: hex::encode(sk.public_key().to_bytes()),
             path: path.to_string(),
-            uuid: uuid::Builder::from_random_bytes(params.uuid).into_uuid().to_string(),
+            uuid: uuid::Builder::from_random_bytes(params.uuid)
+                .into_uuid()
+                .to_string(),
             version: 4,
         })
     }
@@ -238,7 +264,8 @@ impl Keystore {
         if self.pubkey.is_empty() {
             return Ok(None);
         }
-        let bytes = hex::decode(self.pubkey.trim_start_matches("0x")).map_err(|_| bad("pubkey is not hex"))?;
+        let bytes = hex::decode(self.pubkey.trim_start_matches("0x"))
+            .map_err(|_| bad("pubkey is not hex"))?;
         Ok(Some(PublicKey::from_bytes(&bytes)?))
     }
 
@@ -260,11 +287,18 @@ impl Keystore {
     }
 }
 
-fn encrypt_crypto(secret: &[u8], password: &[u8], p: &EncryptParams) -> Result<Value, KeystoreError> {
+fn encrypt_crypto(
+    secret: &[u8],
+    password: &[u8],
+    p: &EncryptParams,
+) -> Result<Value, KeystoreError> {
     let dk = p.kdf.derive(password, &p.salt)?;
     let mut ct = secret.to_vec();
     aes_ctr(&dk[..16], &p.iv, &mut ct)?;
-    let checksum = Sha256::new().chain_update(&dk[16..32]).chain_update(&ct).finalize();
+    let checksum = Sha256::new()
+        .chain_update(&dk[16..32])
+        .chain_update(&ct)
+        .finalize();
     let (function, params) = p.kdf.params_json(&p.salt);
     Ok(json!({
         "kdf": {"function": function, "params": params, "message": ""},
@@ -273,13 +307,20 @@ fn encrypt_crypto(secret: &[u8], password: &[u8], p: &EncryptParams) -> Result<V
     }))
 }
 
-fn module<'a>(crypto: &'a Value, name: &str) -> Result<(&'a str, &'a Value, &'a Value), KeystoreError> {
-    let m = crypto.get(name).ok_or_else(|| bad(format!("crypto.{name} missing")))?;
+fn module<'a>(
+    crypto: &'a Value,
+    name: &str,
+) -> Result<(&'a str, &'a Value, &'a Value), KeystoreError> {
+    let m = crypto
+        .get(name)
+        .ok_or_else(|| bad(format!("crypto.{name} missing")))?;
     let function = m
         .get("function")
         .and_then(Value::as_str)
         .ok_or_else(|| bad(format!("crypto.{name}.function missing")))?;
-    let params = m.get("params").ok_or_else(|| bad(format!("crypto.{name}.params missing")))?;
+    let params = m
+        .get("params")
+        .ok_or_else(|| bad(format!("crypto.{name}.params missing")))?;
     Ok((function, params, m))
 }
 
@@ -298,7 +339,10 @@ fn decrypt_crypto(crypto: &Value, password: &[u8]) -> Result<Zeroizing<Vec<u8>>,
     let ct = hex_field(cipher, "message")?;
     let iv = hex_field(cipher_params, "iv")?;
     let dk = kdf.derive(password, &salt)?;
-    let got = Sha256::new().chain_update(&dk[16..32]).chain_update(&ct).finalize();
+    let got = Sha256::new()
+        .chain_update(&dk[16..32])
+        .chain_update(&ct)
+        .finalize();
     if !ct_eq(&got, &expected) {
         return Err(KeystoreError::ChecksumMismatch);
     }
@@ -334,7 +378,9 @@ pub fn import_imua_sdk_key(json: &str, password: &str) -> Result<SecretKey, Keys
         return Err(KeystoreError::UnsupportedCipher(cipher.to_string()));
     }
     let kdf_fn = c.get("kdf").and_then(Value::as_str).unwrap_or("");
-    let kdf_params = c.get("kdfparams").ok_or_else(|| bad("crypto.kdfparams missing"))?;
+    let kdf_params = c
+        .get("kdfparams")
+        .ok_or_else(|| bad("crypto.kdfparams missing"))?;
     let (kdf, salt) = Kdf::from_json(kdf_fn, kdf_params)?;
     let ct = hex_field(c, "ciphertext")?;
     let mac = hex_field(c, "mac")?;
@@ -348,7 +394,8 @@ pub fn import_imua_sdk_key(json: &str, password: &str) -> Result<SecretKey, Keys
     let mut secret = Zeroizing::new(ct);
     aes_ctr(&dk[..16], &iv, &mut secret)?;
     let sk = SecretKey::from_bytes(&secret)?;
-    let pk_bytes = hex::decode(file.pub_key.trim_start_matches("0x")).map_err(|_| bad("pubKey is not hex"))?;
+    let pk_bytes =
+        hex::decode(file.pub_key.trim_start_matches("0x")).map_err(|_| bad("pubKey is not hex"))?;
     if PublicKey::from_bytes(&pk_bytes)? != sk.public_key() {
         return Err(KeystoreError::PubkeyMismatch);
     }
@@ -356,7 +403,11 @@ pub fn import_imua_sdk_key(json: &str, password: &str) -> Result<SecretKey, Keys
 }
 
 /// Writes a key in the Imua SDK's format (so keys can move back to Go tooling).
-pub fn export_imua_sdk_key(sk: &SecretKey, password: &str, params: &EncryptParams) -> Result<String, KeystoreError> {
+pub fn export_imua_sdk_key(
+    sk: &SecretKey,
+    password: &str,
+    params: &EncryptParams,
+) -> Result<String, KeystoreError> {
     let dk = params.kdf.derive(password.as_bytes(), &params.salt)?;
     let mut ct = sk.to_bytes().to_vec();
     aes_ctr(&dk[..16], &params.iv, &mut ct)?;

@@ -66,11 +66,12 @@ pub fn task_response_digest(task_id: u64, result: u64) -> [u8; 32] {
 /// revision (ibc-go's `IsRevisionFormat` regex `^.*[^\n-]{1}[-]{1}[1-9][0-9]*$`); anything else
 /// is returned unchanged.
 pub fn chain_id_without_revision(chain_id: &str) -> &str {
-    let Some(idx) = chain_id.rfind('-') else { return chain_id };
+    let Some(idx) = chain_id.rfind('-') else {
+        return chain_id;
+    };
     let (head, rev) = (&chain_id[..idx], &chain_id[idx + 1..]);
-    let rev_ok = !rev.is_empty()
-        && rev.bytes().all(|b| b.is_ascii_digit())
-        && !rev.starts_with('0');
+    let rev_ok =
+        !rev.is_empty() && rev.bytes().all(|b| b.is_ascii_digit()) && !rev.starts_with('0');
     let head_ok = matches!(head.chars().last(), Some(c) if c != '-' && c != '\n');
     if rev_ok && head_ok { head } else { chain_id }
 }
@@ -119,7 +120,10 @@ mod tests {
     #[test]
     fn task_response_decode_is_strict() {
         let mut b = task_response_bytes(1, 2);
-        assert_eq!(decode_task_response(&b[..63]), Err(MessageError::WrongLength(63)));
+        assert_eq!(
+            decode_task_response(&b[..63]),
+            Err(MessageError::WrongLength(63))
+        );
         b[32] = 1;
         assert_eq!(decode_task_response(&b), Err(MessageError::NotUint64(1)));
     }
@@ -136,10 +140,19 @@ mod tests {
 
     #[test]
     fn chain_id_revision_rules() {
-        assert_eq!(chain_id_without_revision("imuachaintestnet_233-1"), "imuachaintestnet_233");
-        assert_eq!(chain_id_without_revision("exocoretestnet_233-12"), "exocoretestnet_233");
+        assert_eq!(
+            chain_id_without_revision("imuachaintestnet_233-1"),
+            "imuachaintestnet_233"
+        );
+        assert_eq!(
+            chain_id_without_revision("exocoretestnet_233-12"),
+            "exocoretestnet_233"
+        );
         assert_eq!(chain_id_without_revision("a-b-3"), "a-b");
-        assert_eq!(chain_id_without_revision("onemorechain_211"), "onemorechain_211");
+        assert_eq!(
+            chain_id_without_revision("onemorechain_211"),
+            "onemorechain_211"
+        );
         assert_eq!(chain_id_without_revision("chain-0"), "chain-0");
         assert_eq!(chain_id_without_revision("chain-01"), "chain-01");
         assert_eq!(chain_id_without_revision("chain--1"), "chain--1");
@@ -173,7 +186,10 @@ mod tests {
                 operator_bech32(a)
             )
         );
-        assert_eq!(registration_digest("imuachainlocalnet_232-1", a), keccak256(m.as_bytes()).0);
+        assert_eq!(
+            registration_digest("imuachainlocalnet_232-1", a),
+            keccak256(m.as_bytes()).0
+        );
         // The revision does not change the digest; the chain does.
         assert_eq!(
             registration_digest("imuachainlocalnet_232-1", a),
@@ -196,14 +212,20 @@ mod vectors {
     #[test]
     fn imua_bech32_vector() {
         let a = address!("0x3e108c058e8066DA635321Dc3018294cA82ddEdf");
-        assert_eq!(operator_bech32(a), "im18cggcpvwspnd5c6ny8wrqxpffj5zmhkl3agtrj");
+        assert_eq!(
+            operator_bech32(a),
+            "im18cggcpvwspnd5c6ny8wrqxpffj5zmhkl3agtrj"
+        );
     }
 
     /// The worked example in /work/coord/H2.md; both digests were cross-checked with `cast keccak`.
     #[test]
     fn worked_example() {
         let a = address!("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
-        assert_eq!(operator_bech32(a), "im17w0adeg64ky0daxwd2ugyuneellmjgnxt6eld4");
+        assert_eq!(
+            operator_bech32(a),
+            "im17w0adeg64ky0daxwd2ugyuneellmjgnxt6eld4"
+        );
         assert_eq!(
             hex::encode(registration_digest("exoavs_31337", a)),
             "a66b1b0977a0b6f1d771c04a8f7986482ac58e2aa5b1fab60963e9e7080cb49a"

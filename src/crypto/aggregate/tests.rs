@@ -1,6 +1,6 @@
 use super::*;
-use crate::crypto::bls::{SecretKey, aggregate_signatures};
 use crate::crypto::bls::tests::{non_subgroup_g2, torsion_g2};
+use crate::crypto::bls::{SecretKey, aggregate_signatures};
 use crate::crypto::messages::task_response_digest;
 use proptest::prelude::*;
 
@@ -12,11 +12,19 @@ fn setup(n: usize, digest: &[u8; 32]) -> (Vec<SecretKey>, Vec<(PublicKey, Signat
             SecretKey::from_ikm(&ikm).unwrap()
         })
         .collect();
-    let items = sks.iter().map(|sk| (sk.public_key(), sk.sign(digest))).collect();
+    let items = sks
+        .iter()
+        .map(|sk| (sk.public_key(), sk.sign(digest)))
+        .collect();
     (sks, items)
 }
 
-fn check_outcome(out: &AggregateOutcome, digest: &[u8; 32], items: &[(PublicKey, Signature)], bad: &[usize]) {
+fn check_outcome(
+    out: &AggregateOutcome,
+    digest: &[u8; 32],
+    items: &[(PublicKey, Signature)],
+    bad: &[usize],
+) {
     assert_eq!(out.invalid, bad);
     let expect_valid: Vec<usize> = (0..items.len()).filter(|i| !bad.contains(i)).collect();
     assert_eq!(out.valid, expect_valid);
@@ -118,7 +126,8 @@ fn cancelling_torsion_between_colluders_yields_the_honest_aggregate() {
 fn everything_invalid_and_empty() {
     let d = task_response_digest(6, 1);
     let (_, items) = setup(9, &d);
-    let wrong: Vec<(PublicKey, Signature)> = items.iter().map(|(pk, _)| (*pk, items[0].1)).collect();
+    let wrong: Vec<(PublicKey, Signature)> =
+        items.iter().map(|(pk, _)| (*pk, items[0].1)).collect();
     let out = verify_aggregate_digest(&d, &wrong);
     check_outcome(&out, &d, &wrong, &[1, 2, 3, 4, 5, 6, 7, 8]);
     let out = verify_aggregate_digest(&d, &[]);
@@ -134,8 +143,12 @@ fn apk_cache_minus_non_signers() {
     let mut cache = ApkCache::new(&pks);
     assert_eq!(cache.len(), 20);
     let non = [pks[3], pks[11], pks[19]];
-    let signers: Vec<PublicKey> =
-        pks.iter().enumerate().filter(|(i, _)| ![3, 11, 19].contains(i)).map(|(_, p)| *p).collect();
+    let signers: Vec<PublicKey> = pks
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| ![3, 11, 19].contains(i))
+        .map(|(_, p)| *p)
+        .collect();
     assert_eq!(cache.minus(&non), aggregate_public_keys(&signers));
     assert_eq!(cache.minus(&[]), cache.total());
     cache.remove(&pks[0]);

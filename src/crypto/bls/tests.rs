@@ -52,7 +52,9 @@ fn eip2537_generators_round_trip() {
     assert_eq!(g2.to_eip2537().to_vec(), h(G2));
     // The G1 generator is blst's.
     let mut gen_bytes = [0u8; 48];
-    unsafe { blst::blst_p1_affine_compress(gen_bytes.as_mut_ptr(), blst::blst_p1_affine_generator()) };
+    unsafe {
+        blst::blst_p1_affine_compress(gen_bytes.as_mut_ptr(), blst::blst_p1_affine_generator())
+    };
     assert_eq!(g1.to_bytes(), gen_bytes);
 }
 
@@ -60,17 +62,29 @@ fn eip2537_generators_round_trip() {
 fn eip2537_add_vectors_match() {
     let a = PublicKey::from_eip2537(&h(G1)).unwrap();
     let b = PublicKey::from_eip2537(&h(P1)).unwrap();
-    assert_eq!(aggregate_public_keys(&[a, b]).to_eip2537().to_vec(), h(G1_PLUS_P1));
+    assert_eq!(
+        aggregate_public_keys(&[a, b]).to_eip2537().to_vec(),
+        h(G1_PLUS_P1)
+    );
     let a = Signature::from_eip2537(&h(G2)).unwrap();
     let b = Signature::from_eip2537(&h(P2)).unwrap();
-    assert_eq!(aggregate_signatures(&[a, b]).to_eip2537().to_vec(), h(G2_PLUS_P2));
+    assert_eq!(
+        aggregate_signatures(&[a, b]).to_eip2537().to_vec(),
+        h(G2_PLUS_P2)
+    );
 }
 
 #[test]
 fn eip2537_rejects_bad_inputs() {
     // Wrong length.
-    assert!(matches!(PublicKey::from_eip2537(&h(G1)[..127]), Err(BlsError::InvalidLength { .. })));
-    assert!(matches!(Signature::from_eip2537(&h(G2)[1..]), Err(BlsError::InvalidLength { .. })));
+    assert!(matches!(
+        PublicKey::from_eip2537(&h(G1)[..127]),
+        Err(BlsError::InvalidLength { .. })
+    ));
+    assert!(matches!(
+        Signature::from_eip2537(&h(G2)[1..]),
+        Err(BlsError::InvalidLength { .. })
+    ));
     // Non-zero padding ("violate top bytes").
     let mut bad = h(G2);
     bad[0] = 0x10;
@@ -81,7 +95,10 @@ fn eip2537_rejects_bad_inputs() {
     // A coordinate equal to p (non-canonical zero).
     let mut bad = h(G1);
     bad[16..64].copy_from_slice(&h(P_HEX));
-    assert!(matches!(PublicKey::from_eip2537(&bad), Err(BlsError::BadEncoding | BlsError::NotCanonical)));
+    assert!(matches!(
+        PublicKey::from_eip2537(&bad),
+        Err(BlsError::BadEncoding | BlsError::NotCanonical)
+    ));
     // Not on the curve: swap y coordinates of two points.
     let mut bad = h(G1);
     bad[64..].copy_from_slice(&h(P1)[64..]);
@@ -90,11 +107,17 @@ fn eip2537_rejects_bad_inputs() {
     bad[64..128].copy_from_slice(&h(P2)[64..128]);
     assert_eq!(Signature::from_eip2537(&bad), Err(BlsError::NotOnCurve));
     // On the curve, outside the subgroup.
-    assert_eq!(PublicKey::from_eip2537(&h(G1_NOT_IN_SUBGROUP)), Err(BlsError::NotInSubgroup));
+    assert_eq!(
+        PublicKey::from_eip2537(&h(G1_NOT_IN_SUBGROUP)),
+        Err(BlsError::NotInSubgroup)
+    );
     let wrong = Signature::from_eip2537(&h(G2_WRONG_ORDER)).unwrap();
     assert!(!wrong.in_subgroup());
     // Infinity: all zeros decodes as a G2 point but is not a public key.
-    assert_eq!(PublicKey::from_eip2537(&[0u8; 128]), Err(BlsError::Infinity));
+    assert_eq!(
+        PublicKey::from_eip2537(&[0u8; 128]),
+        Err(BlsError::Infinity)
+    );
     assert!(Signature::from_eip2537(&[0u8; 256]).unwrap().is_infinity());
 }
 
@@ -105,8 +128,14 @@ fn sign_verify_round_trip_and_encodings() {
     let msg = [7u8; 32];
     let sig = sk.sign(&msg);
     pk.verify(&msg, &sig).unwrap();
-    assert_eq!(pk.verify(&[8u8; 32], &sig), Err(BlsError::VerificationFailed));
-    assert_eq!(key(2).public_key().verify(&msg, &sig), Err(BlsError::VerificationFailed));
+    assert_eq!(
+        pk.verify(&[8u8; 32], &sig),
+        Err(BlsError::VerificationFailed)
+    );
+    assert_eq!(
+        key(2).public_key().verify(&msg, &sig),
+        Err(BlsError::VerificationFailed)
+    );
 
     assert_eq!(PublicKey::from_bytes(&pk.to_bytes()).unwrap(), pk);
     assert_eq!(PublicKey::from_bytes(&pk.to_uncompressed()).unwrap(), pk);
@@ -126,7 +155,10 @@ fn matches_blst_min_pk_high_level_api() {
     assert_eq!(*ours.to_bytes(), theirs.to_bytes());
     assert_eq!(ours.public_key().to_bytes(), theirs.sk_to_pk().to_bytes());
     let msg = [3u8; 32];
-    assert_eq!(ours.sign(&msg).to_bytes(), theirs.sign(&msg, DST, &[]).to_bytes());
+    assert_eq!(
+        ours.sign(&msg).to_bytes(),
+        theirs.sign(&msg, DST, &[]).to_bytes()
+    );
     let sig = blst::min_pk::Signature::from_bytes(&ours.sign(&msg).to_bytes()).unwrap();
     assert_eq!(
         sig.verify(true, &msg, DST, &[], &theirs.sk_to_pk(), true),
@@ -137,16 +169,37 @@ fn matches_blst_min_pk_high_level_api() {
 #[test]
 fn secret_key_bytes() {
     let sk = key(5);
-    assert_eq!(*SecretKey::from_bytes(sk.to_bytes().as_ref()).unwrap().to_bytes(), *sk.to_bytes());
-    assert_eq!(SecretKey::from_bytes(&[0u8; 32]).unwrap_err(), BlsError::InvalidSecretKey);
-    assert_eq!(SecretKey::from_bytes(&[0xffu8; 32]).unwrap_err(), BlsError::InvalidSecretKey);
-    assert!(matches!(SecretKey::from_bytes(&[1u8; 31]), Err(BlsError::InvalidLength { .. })));
-    assert_eq!(SecretKey::from_ikm(&[1u8; 31]).unwrap_err(), BlsError::IkmTooShort(31));
+    assert_eq!(
+        *SecretKey::from_bytes(sk.to_bytes().as_ref())
+            .unwrap()
+            .to_bytes(),
+        *sk.to_bytes()
+    );
+    assert_eq!(
+        SecretKey::from_bytes(&[0u8; 32]).unwrap_err(),
+        BlsError::InvalidSecretKey
+    );
+    assert_eq!(
+        SecretKey::from_bytes(&[0xffu8; 32]).unwrap_err(),
+        BlsError::InvalidSecretKey
+    );
+    assert!(matches!(
+        SecretKey::from_bytes(&[1u8; 31]),
+        Err(BlsError::InvalidLength { .. })
+    ));
+    assert_eq!(
+        SecretKey::from_ikm(&[1u8; 31]).unwrap_err(),
+        BlsError::IkmTooShort(31)
+    );
     assert_eq!(format!("{sk:?}"), "SecretKey(<redacted>)");
     let mut rng = StdRng::seed_from_u64(1);
     let a = SecretKey::random(&mut rng);
     let mut rng = StdRng::seed_from_u64(1);
-    assert_eq!(*a.to_bytes(), *SecretKey::random(&mut rng).to_bytes(), "deterministic from the seed");
+    assert_eq!(
+        *a.to_bytes(),
+        *SecretKey::random(&mut rng).to_bytes(),
+        "deterministic from the seed"
+    );
 }
 
 #[test]
@@ -154,7 +207,13 @@ fn public_key_decoding_edge_cases() {
     let pk = key(1).public_key();
     // Wrong lengths.
     for n in [0, 1, 47, 49, 95, 97, 128] {
-        assert!(matches!(PublicKey::from_bytes(&vec![0x80; n]), Err(BlsError::InvalidLength { .. })), "{n}");
+        assert!(
+            matches!(
+                PublicKey::from_bytes(&vec![0x80; n]),
+                Err(BlsError::InvalidLength { .. })
+            ),
+            "{n}"
+        );
     }
     // Compression flag that does not match the length.
     let mut c = pk.to_bytes();
@@ -230,7 +289,13 @@ pub(crate) fn torsion_g2(seed: u8) -> Signature {
 fn signature_decoding_edge_cases() {
     let sig = key(1).sign(&[1u8; 32]);
     for n in [0, 95, 97, 191, 193, 256] {
-        assert!(matches!(Signature::from_bytes(&vec![0x80; n]), Err(BlsError::InvalidLength { .. })), "{n}");
+        assert!(
+            matches!(
+                Signature::from_bytes(&vec![0x80; n]),
+                Err(BlsError::InvalidLength { .. })
+            ),
+            "{n}"
+        );
     }
     let mut c = sig.to_bytes();
     c[0] &= 0x7f;
@@ -243,16 +308,25 @@ fn signature_decoding_edge_cases() {
     assert!(Signature::from_bytes(&inf).unwrap().is_infinity());
     assert_eq!(Signature::from_bytes_checked(&inf), Err(BlsError::Infinity));
     let pk = key(1).public_key();
-    assert_eq!(pk.verify(&[1u8; 32], &Signature::from_bytes(&inf).unwrap()), Err(BlsError::Infinity));
+    assert_eq!(
+        pk.verify(&[1u8; 32], &Signature::from_bytes(&inf).unwrap()),
+        Err(BlsError::Infinity)
+    );
     // Outside the subgroup: decodes (by design), but checked decoding and verify refuse it.
     let bad = non_subgroup_g2(1);
     let bytes = bad.to_uncompressed();
     assert!(Signature::from_bytes(&bytes).is_ok());
-    assert_eq!(Signature::from_bytes_checked(&bytes), Err(BlsError::NotInSubgroup));
+    assert_eq!(
+        Signature::from_bytes_checked(&bytes),
+        Err(BlsError::NotInSubgroup)
+    );
     assert_eq!(pk.verify(&[1u8; 32], &bad), Err(BlsError::NotInSubgroup));
     // A valid signature plus a torsion point: same pairing projection, still refused.
     let tainted = aggregate_signatures(&[sig, torsion_g2(2)]);
-    assert_eq!(pk.verify(&[1u8; 32], &tainted), Err(BlsError::NotInSubgroup));
+    assert_eq!(
+        pk.verify(&[1u8; 32], &tainted),
+        Err(BlsError::NotInSubgroup)
+    );
 }
 
 #[test]
@@ -266,15 +340,25 @@ fn aggregate_of_same_message_verifies() {
     apk.verify(&msg, &asig).unwrap();
     // Missing one signer.
     let partial = aggregate_signatures(&sigs[..4]);
-    assert_eq!(apk.verify(&msg, &partial), Err(BlsError::VerificationFailed));
+    assert_eq!(
+        apk.verify(&msg, &partial),
+        Err(BlsError::VerificationFailed)
+    );
     // One signature over another message.
     let mut mixed = sigs.clone();
     mixed[2] = sks[2].sign(&[5u8; 32]);
-    assert_eq!(apk.verify(&msg, &aggregate_signatures(&mixed)), Err(BlsError::VerificationFailed));
+    assert_eq!(
+        apk.verify(&msg, &aggregate_signatures(&mixed)),
+        Err(BlsError::VerificationFailed)
+    );
     // Duplicate signer: key and signature counted twice still verifies (doubling path of the
     // batched addition), which is why the aggregator must reject duplicates by operator.
-    let dup_pk = aggregate_public_keys(&[pks[0], pks[0]]).to_public_key().unwrap();
-    dup_pk.verify(&msg, &aggregate_signatures(&[sigs[0], sigs[0]])).unwrap();
+    let dup_pk = aggregate_public_keys(&[pks[0], pks[0]])
+        .to_public_key()
+        .unwrap();
+    dup_pk
+        .verify(&msg, &aggregate_signatures(&[sigs[0], sigs[0]]))
+        .unwrap();
     // Empty aggregates are the identity.
     assert!(aggregate_public_keys(&[]).is_identity());
     assert!(aggregate_signatures(&[]).is_infinity());
@@ -287,19 +371,26 @@ fn rogue_key_attack_needs_pop() {
     // accepted with a proof of possession, which the attacker cannot produce for pk_rogue.
     let honest = key(1).public_key();
     let x = key(9);
-    let mut rogue = AggregatePublicKey { point: blst_p1::default() };
+    let mut rogue = AggregatePublicKey {
+        point: blst_p1::default(),
+    };
     rogue.add(&x.public_key());
     rogue.sub(&honest);
     let rogue = rogue.to_public_key().unwrap();
     let msg = [6u8; 32];
     let forged = x.sign(&msg);
-    let apk = aggregate_public_keys(&[honest, rogue]).to_public_key().unwrap();
+    let apk = aggregate_public_keys(&[honest, rogue])
+        .to_public_key()
+        .unwrap();
     apk.verify(&msg, &forged).unwrap();
     // Proof of possession for the rogue key: the attacker has no secret for it; signing with x
     // does not verify under pk_rogue.
     let op = address!("0x1111111111111111111111111111111111111111");
     let fake_pop = pop_prove(&x, "imuachainlocalnet_232-1", op);
-    assert_eq!(pop_verify(&rogue, "imuachainlocalnet_232-1", op, &fake_pop), Err(BlsError::VerificationFailed));
+    assert_eq!(
+        pop_verify(&rogue, "imuachainlocalnet_232-1", op, &fake_pop),
+        Err(BlsError::VerificationFailed)
+    );
 }
 
 #[test]

@@ -42,7 +42,12 @@ const PBKDF2_VECTOR: &str = r#"{
 }"#;
 
 fn vector_params(kdf: Kdf) -> EncryptParams {
-    let mut p = EncryptParams { kdf, salt: [0; 32], iv: [0; 16], uuid: [7; 16] };
+    let mut p = EncryptParams {
+        kdf,
+        salt: [0; 32],
+        iv: [0; 16],
+        uuid: [7; 16],
+    };
     p.salt.copy_from_slice(&hex::decode(SALT).unwrap());
     p.iv.copy_from_slice(&hex::decode(IV).unwrap());
     p
@@ -50,8 +55,14 @@ fn vector_params(kdf: Kdf) -> EncryptParams {
 
 #[test]
 fn password_processing_matches_eip() {
-    assert_eq!(hex::encode(&*process_password(PASSWORD)), "7465737470617373776f7264f09f9491");
-    assert_eq!(&*process_password("a\u{7f}b\u{0}c\u{85}d\u{1f}e f\u{9f}"), b"abcde f");
+    assert_eq!(
+        hex::encode(&*process_password(PASSWORD)),
+        "7465737470617373776f7264f09f9491"
+    );
+    assert_eq!(
+        &*process_password("a\u{7f}b\u{0}c\u{85}d\u{1f}e f\u{9f}"),
+        b"abcde f"
+    );
     // NFKD: "ﬁ" (U+FB01) decomposes to "fi"; é (U+00E9) to e + U+0301.
     assert_eq!(&*process_password("\u{fb01}"), b"fi");
     assert_eq!(&*process_password("\u{e9}"), "e\u{301}".as_bytes());
@@ -64,11 +75,27 @@ fn eip2335_scrypt_vector() {
     let sk = ks.decrypt(PASSWORD).unwrap();
     assert_eq!(hex::encode(sk.public_key().to_bytes()), PUBKEY);
     // Encrypting with the vector's salt and IV reproduces the vector's bytes.
-    let ours = Keystore::encrypt(&sk, PASSWORD, &vector_params(Kdf::SCRYPT_DEFAULT), "m/12381/60/3141592653/589793238", "").unwrap();
-    assert_eq!(ours.crypto["cipher"]["message"], ks.crypto["cipher"]["message"]);
-    assert_eq!(ours.crypto["checksum"]["message"], ks.crypto["checksum"]["message"]);
+    let ours = Keystore::encrypt(
+        &sk,
+        PASSWORD,
+        &vector_params(Kdf::SCRYPT_DEFAULT),
+        "m/12381/60/3141592653/589793238",
+        "",
+    )
+    .unwrap();
+    assert_eq!(
+        ours.crypto["cipher"]["message"],
+        ks.crypto["cipher"]["message"]
+    );
+    assert_eq!(
+        ours.crypto["checksum"]["message"],
+        ks.crypto["checksum"]["message"]
+    );
     assert_eq!(ours.pubkey, PUBKEY);
-    assert!(matches!(ks.decrypt("testpassword"), Err(KeystoreError::ChecksumMismatch)));
+    assert!(matches!(
+        ks.decrypt("testpassword"),
+        Err(KeystoreError::ChecksumMismatch)
+    ));
 }
 
 #[test]
@@ -76,10 +103,26 @@ fn eip2335_pbkdf2_vector() {
     let ks = Keystore::from_json(PBKDF2_VECTOR).unwrap();
     let sk = ks.decrypt(PASSWORD).unwrap();
     assert_eq!(hex::encode(*sk.to_bytes()), SECRET);
-    let ours = Keystore::encrypt(&sk, PASSWORD, &vector_params(Kdf::PBKDF2_DEFAULT), "m/12381/60/0/0", "").unwrap();
-    assert_eq!(ours.crypto["cipher"]["message"], ks.crypto["cipher"]["message"]);
-    assert_eq!(ours.crypto["checksum"]["message"], ks.crypto["checksum"]["message"]);
-    assert!(matches!(ks.decrypt("wrong"), Err(KeystoreError::ChecksumMismatch)));
+    let ours = Keystore::encrypt(
+        &sk,
+        PASSWORD,
+        &vector_params(Kdf::PBKDF2_DEFAULT),
+        "m/12381/60/0/0",
+        "",
+    )
+    .unwrap();
+    assert_eq!(
+        ours.crypto["cipher"]["message"],
+        ks.crypto["cipher"]["message"]
+    );
+    assert_eq!(
+        ours.crypto["checksum"]["message"],
+        ks.crypto["checksum"]["message"]
+    );
+    assert!(matches!(
+        ks.decrypt("wrong"),
+        Err(KeystoreError::ChecksumMismatch)
+    ));
 }
 
 #[test]
@@ -92,38 +135,72 @@ fn round_trip_json_and_typed_errors() {
     assert_eq!(ks.uuid.len(), 36);
     assert_eq!(&ks.uuid[14..15], "4", "v4 uuid");
     let back = Keystore::from_json(&ks.to_json()).unwrap();
-    assert_eq!(*back.decrypt("pw with spaces").unwrap().to_bytes(), *sk.to_bytes());
+    assert_eq!(
+        *back.decrypt("pw with spaces").unwrap().to_bytes(),
+        *sk.to_bytes()
+    );
     assert_eq!(back.public_key().unwrap(), Some(sk.public_key()));
     // Control characters are stripped, so they do not change the password.
     assert!(back.decrypt("pw with spaces\n").is_ok());
-    assert!(matches!(back.decrypt("pw with  spaces"), Err(KeystoreError::ChecksumMismatch)));
+    assert!(matches!(
+        back.decrypt("pw with  spaces"),
+        Err(KeystoreError::ChecksumMismatch)
+    ));
 
     // A tampered ciphertext fails the checksum, not later.
     let mut t = back.clone();
-    let m = t.crypto["cipher"]["message"].as_str().unwrap().replacen('0', "1", 1).replacen('a', "b", 1);
+    let m = t.crypto["cipher"]["message"]
+        .as_str()
+        .unwrap()
+        .replacen('0', "1", 1)
+        .replacen('a', "b", 1);
     t.crypto["cipher"]["message"] = Value::String(m);
-    assert!(matches!(t.decrypt("pw with spaces"), Err(KeystoreError::ChecksumMismatch)));
+    assert!(matches!(
+        t.decrypt("pw with spaces"),
+        Err(KeystoreError::ChecksumMismatch)
+    ));
     // A pubkey that belongs to another key.
     let mut t = back.clone();
     t.pubkey = hex::encode(SecretKey::random(&mut rng).public_key().to_bytes());
-    assert!(matches!(t.decrypt("pw with spaces"), Err(KeystoreError::PubkeyMismatch)));
+    assert!(matches!(
+        t.decrypt("pw with spaces"),
+        Err(KeystoreError::PubkeyMismatch)
+    ));
     // Unsupported modules and versions.
     let mut t = back.clone();
     t.crypto["cipher"]["function"] = json!("aes-256-gcm");
-    assert!(matches!(t.decrypt("pw with spaces"), Err(KeystoreError::UnsupportedCipher(_))));
+    assert!(matches!(
+        t.decrypt("pw with spaces"),
+        Err(KeystoreError::UnsupportedCipher(_))
+    ));
     let mut t = back.clone();
     t.crypto["kdf"]["function"] = json!("argon2");
-    assert!(matches!(t.decrypt("pw with spaces"), Err(KeystoreError::UnsupportedKdf(_))));
+    assert!(matches!(
+        t.decrypt("pw with spaces"),
+        Err(KeystoreError::UnsupportedKdf(_))
+    ));
     let mut t = back.clone();
     t.crypto["kdf"]["params"]["n"] = json!(1u64 << 30);
-    assert!(matches!(t.decrypt("pw with spaces"), Err(KeystoreError::BadParams(_))));
+    assert!(matches!(
+        t.decrypt("pw with spaces"),
+        Err(KeystoreError::BadParams(_))
+    ));
     let mut t = back.clone();
     t.crypto["kdf"]["params"]["n"] = json!(1000);
-    assert!(matches!(t.decrypt("pw with spaces"), Err(KeystoreError::BadParams(_))));
+    assert!(matches!(
+        t.decrypt("pw with spaces"),
+        Err(KeystoreError::BadParams(_))
+    ));
     let mut v3 = serde_json::from_str::<Value>(&back.to_json()).unwrap();
     v3["version"] = json!(3);
-    assert!(matches!(Keystore::from_json(&v3.to_string()), Err(KeystoreError::UnsupportedVersion(3))));
-    assert!(matches!(Keystore::from_json("{"), Err(KeystoreError::Json(_))));
+    assert!(matches!(
+        Keystore::from_json(&v3.to_string()),
+        Err(KeystoreError::UnsupportedVersion(3))
+    ));
+    assert!(matches!(
+        Keystore::from_json("{"),
+        Err(KeystoreError::Json(_))
+    ));
 }
 
 /// A real key file written by hello-world-avs's `imua-key generate` (imua-xyz/hello-world-avs
@@ -133,12 +210,18 @@ fn round_trip_json_and_typed_errors() {
 fn imports_hello_world_avs_key_file() {
     let json = include_str!("testdata/hello-world-avs-1.bls.key.json");
     let sk = import_imua_sdk_key(json, "IqSUMH17Xm7RrNuLuhXD").unwrap();
-    assert_eq!(hex::encode(*sk.to_bytes()), "49ae66973530ae554306ed5fd9de3626cd17f9f5ceb27ea21693c8e6e0763520");
+    assert_eq!(
+        hex::encode(*sk.to_bytes()),
+        "49ae66973530ae554306ed5fd9de3626cd17f9f5ceb27ea21693c8e6e0763520"
+    );
     assert_eq!(
         hex::encode(sk.public_key().to_bytes()),
         "91f1fd91723ed2f8f6e855c4033800cf3ce81913982a2df91dd3cde7bbaaf1ccfa54ac585dfde04fc3315c890ef4b386"
     );
-    assert!(matches!(import_imua_sdk_key(json, "IqSUMH17Xm7RrNuLuhXd"), Err(KeystoreError::ChecksumMismatch)));
+    assert!(matches!(
+        import_imua_sdk_key(json, "IqSUMH17Xm7RrNuLuhXd"),
+        Err(KeystoreError::ChecksumMismatch)
+    ));
 }
 
 #[test]
@@ -151,15 +234,29 @@ fn imua_sdk_format_round_trip_and_errors() {
         let v: Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["pubKey"], json!(hex::encode(sk.public_key().to_bytes())));
         assert_eq!(v["crypto"]["cipher"], json!("aes-128-ctr"));
-        assert_eq!(*import_imua_sdk_key(&json, "secret").unwrap().to_bytes(), *sk.to_bytes());
+        assert_eq!(
+            *import_imua_sdk_key(&json, "secret").unwrap().to_bytes(),
+            *sk.to_bytes()
+        );
         // v3 files use the raw password: no control-character stripping.
-        assert!(matches!(import_imua_sdk_key(&json, "secret\n"), Err(KeystoreError::ChecksumMismatch)));
+        assert!(matches!(
+            import_imua_sdk_key(&json, "secret\n"),
+            Err(KeystoreError::ChecksumMismatch)
+        ));
         // Missing pubKey: the SDK's guard against ECDSA files.
         let mut no_pk = v.clone();
         no_pk["pubKey"] = json!("");
-        assert!(matches!(import_imua_sdk_key(&no_pk.to_string(), "secret"), Err(KeystoreError::BadParams(_))));
+        assert!(matches!(
+            import_imua_sdk_key(&no_pk.to_string(), "secret"),
+            Err(KeystoreError::BadParams(_))
+        ));
         let mut other_pk = v.clone();
-        other_pk["pubKey"] = json!(hex::encode(SecretKey::random(&mut rng).public_key().to_bytes()));
-        assert!(matches!(import_imua_sdk_key(&other_pk.to_string(), "secret"), Err(KeystoreError::PubkeyMismatch)));
+        other_pk["pubKey"] = json!(hex::encode(
+            SecretKey::random(&mut rng).public_key().to_bytes()
+        ));
+        assert!(matches!(
+            import_imua_sdk_key(&other_pk.to_string(), "secret"),
+            Err(KeystoreError::PubkeyMismatch)
+        ));
     }
 }
