@@ -54,6 +54,13 @@ mod sim {
 
     pub fn main() -> i32 {
         let args = Args::parse();
+        // The nodes' own logs (tracing), e.g. EXOAVS_SIM_LOG=exoavs=debug; off by default.
+        if let Ok(filter) = std::env::var("EXOAVS_SIM_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_writer(std::io::stderr)
+                .try_init();
+        }
         let scenarios: Result<Vec<Scenario>, _> = if args.scenario.is_empty() {
             scenario::all_files().and_then(|fs| fs.iter().map(|f| Scenario::load(f)).collect())
         } else {

@@ -25,6 +25,11 @@ pub struct TxConfig {
     pub poll_interval: Duration,
     /// How long to wait for a receipt before the send counts as lost.
     pub receipt_timeout: Duration,
+    /// While waiting for a receipt, send the signed transaction again this often. A node drops
+    /// pooled transactions that stopped fitting (a reorg took back an earlier nonce of ours and
+    /// re-added it after them: Anvil then discards the later one); re-sending the same bytes is
+    /// harmless ("already known" / "nonce too low" once mined) and gets it mined.
+    pub rebroadcast_interval: Duration,
     /// Attempts for one request when the transport fails.
     pub attempts: u32,
     /// First retry delay; doubles per attempt up to `max_backoff`.
@@ -39,6 +44,7 @@ impl Default for TxConfig {
         TxConfig {
             poll_interval: Duration::from_millis(100),
             receipt_timeout: Duration::from_secs(60),
+            rebroadcast_interval: Duration::from_secs(6),
             attempts: 6,
             backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(3),
@@ -321,8 +327,8 @@ impl Client {
     /// Reverts are caught at gas estimation (with the decoded custom error); a transaction
     /// that still fails on chain is reported as [`ChainError::TxFailed`].
     pub async fn send(&self, what: &str, tx: TransactionRequest) -> Result<TxOutcome, ChainError> {
-        let hash = self.submit(what, tx.clone()).await?;
-        let outcome = self.reader.wait_receipt(what, hash).await?;
+        let (hash, raw) = self.submit_raw(what, tx.clone()).await?;
+        let outcome = self.wait_receipt_rebroadcasting(what, hash, &raw).await?;
         if !outcome.receipt.status() {
             let reason = self.replay_revert(&tx, outcome.block).await;
             return Err(ChainError::TxFailed {
@@ -335,8 +341,56 @@ impl Client {
         Ok(outcome)
     }
 
+    /// Like [`Reader::wait_receipt`], but sends `raw` again every `rebroadcast_interval`.
+    async fn wait_receipt_rebroadcasting(
+        &self,
+        what: &str,
+        hash: B256,
+        raw: &[u8],
+    ) -> Result<TxOutcome, ChainError> {
+        let start = tokio::time::Instant::now();
+        let mut last_sent = start;
+        loop {
+            if let Some(r) = self.reader.receipt(hash).await? {
+                return Ok(TxOutcome {
+                    hash,
+                    block: r.block_number.unwrap_or_default(),
+                    gas_used: r.gas_used,
+                    receipt: r,
+                });
+            }
+            let cfg = self.config();
+            if start.elapsed() > cfg.receipt_timeout {
+                return Err(ChainError::ReceiptTimeout {
+                    what: what.to_owned(),
+                    hash,
+                    secs: cfg.receipt_timeout.as_secs(),
+                });
+            }
+            if last_sent.elapsed() >= cfg.rebroadcast_interval {
+                last_sent = tokio::time::Instant::now();
+                // Errors are expected here (already known, nonce too low once it is mined).
+                if let Err(e) = self.provider().send_raw_transaction(raw).await {
+                    tracing::debug!(%hash, "re-sent {what}: {e}");
+                } else {
+                    tracing::info!(%hash, "no receipt yet for {what}: sent it again");
+                }
+            }
+            tokio::time::sleep(cfg.poll_interval).await;
+        }
+    }
+
     /// Sign and broadcast `tx`; returns its hash without waiting for it to be mined.
-    pub async fn submit(&self, what: &str, mut tx: TransactionRequest) -> Result<B256, ChainError> {
+    pub async fn submit(&self, what: &str, tx: TransactionRequest) -> Result<B256, ChainError> {
+        Ok(self.submit_raw(what, tx).await?.0)
+    }
+
+    /// [`Client::submit`], also returning the signed bytes (to send again if the node drops them).
+    async fn submit_raw(
+        &self,
+        what: &str,
+        mut tx: TransactionRequest,
+    ) -> Result<(B256, Vec<u8>), ChainError> {
         tx.set_from(self.from);
         tx.set_chain_id(self.chain_id());
         if tx.gas.is_none() {
@@ -385,19 +439,19 @@ impl Client {
                 Ok(_) => {
                     *guard = Some(nonce + 1);
                     tracing::debug!(%hash, nonce, gas = envelope.gas_limit(), "sent {what}");
-                    return Ok(hash);
+                    return Ok((hash, raw));
                 }
                 Err(e) if e.is_already_known() => {
                     // An earlier attempt reached the node; its reply was lost.
                     *guard = Some(nonce + 1);
-                    return Ok(hash);
+                    return Ok((hash, raw));
                 }
                 Err(e) if e.is_nonce_too_low() => {
                     // Either an earlier attempt of ours was mined (lost reply), or another
                     // process used this key: check for ours, otherwise resync once.
                     if matches!(self.reader.receipt(hash).await, Ok(Some(_))) {
                         *guard = Some(nonce + 1);
-                        return Ok(hash);
+                        return Ok((hash, raw));
                     }
                     if resynced {
                         return Err(e);

@@ -97,3 +97,74 @@ async fn reverted_call_is_a_typed_error() {
         .expect_err("must fail");
     assert!(!err.is_transient(), "{err}");
 }
+
+/// A reorg takes back an earlier transaction of ours while a later one waits in the pool; the
+/// node re-adds the earlier one after it and Anvil drops the later one as it no longer fits.
+/// `send` must still see its transaction mined (it sends the same bytes again), not time out.
+#[tokio::test]
+async fn send_survives_a_reorg_that_drops_it_from_the_pool() {
+    let anvil = Anvil::start(AnvilOptions {
+        no_mining: true,
+        order_fifo: true,
+        ..Default::default()
+    })
+    .expect("anvil");
+    let cfg = TxConfig {
+        rebroadcast_interval: Duration::from_millis(500),
+        ..fast()
+    };
+    let a = Client::http(&anvil.url(), anvil.signer(0).expect("key"), cfg)
+        .await
+        .expect("client");
+    let to = Address::repeat_byte(0x43);
+    let first = a.submit("first", transfer(to, 1)).await.expect("first");
+    anvil.rpc("evm_mine", serde_json::json!([])).expect("mine");
+    let raw_first = anvil
+        .rpc("eth_getRawTransactionByHash", serde_json::json!([first]))
+        .expect("raw of the first");
+
+    let sender = a.clone();
+    let second = tokio::spawn(async move { sender.send("second", transfer(to, 2)).await });
+    // Wait until the second transaction sits in the pool.
+    let mut pooled = false;
+    for _ in 0..200 {
+        let status = anvil
+            .rpc("txpool_status", serde_json::json!([]))
+            .expect("pool");
+        if status.get("pending").and_then(|v| v.as_str()) == Some("0x1") {
+            pooled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(pooled, "the second transaction never reached the pool");
+
+    // The reorg: the first transaction's block goes, the first comes back after the second.
+    anvil
+        .rpc("anvil_rollback", serde_json::json!([1]))
+        .expect("rollback");
+    anvil
+        .rpc("eth_sendRawTransaction", serde_json::json!([raw_first]))
+        .expect("first back to the pool");
+    anvil.rpc("evm_mine", serde_json::json!([])).expect("mine");
+    let status = anvil
+        .rpc("txpool_status", serde_json::json!([]))
+        .expect("pool");
+    assert_eq!(
+        status.get("pending").and_then(|v| v.as_str()),
+        Some("0x0"),
+        "precondition: Anvil dropped the second transaction"
+    );
+
+    // Keep mining until `send` returns (bounded: its receipt timeout is 10 s).
+    let outcome = loop {
+        if second.is_finished() {
+            break second.await.expect("join");
+        }
+        anvil.rpc("evm_mine", serde_json::json!([])).expect("mine");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    outcome.expect("the second transaction is mined after being sent again");
+    let bal = a.provider().get_balance(to).await.expect("balance");
+    assert_eq!(bal, U256::from(3));
+}
