@@ -29,6 +29,8 @@ step "benches, smoke (each criterion benchmark runs once, debug profile)"
 EXOAVS_BENCH_QUICK=1 cargo test --locked --benches
 
 step "simulator: every scenario over its seeds, determinism, planted bugs (--cfg madsim)"
-RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR="$root/target/madsim" cargo test -p exoavs-sim --locked
+# One test at a time: each test runs its own Anvils (the sweep already uses both cores), and
+# Anvil answers some calls from background tasks that lag under overload (see the README).
+RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR="$root/target/madsim" cargo test -p exoavs-sim --locked -- --test-threads=1
 
 step "all green"
