@@ -212,19 +212,24 @@ impl Reader {
         .await
     }
 
-    /// Poll for a receipt with the runtime's (possibly virtual) sleep.
-    pub async fn wait_receipt(&self, what: &str, hash: B256) -> Result<TxOutcome, ChainError> {
+    /// Poll for a receipt with the runtime's (possibly virtual) sleep. With `resend`, the signed
+    /// transaction is sent again every `rebroadcast_interval` while no receipt is there.
+    pub async fn wait_receipt(
+        &self,
+        what: &str,
+        hash: B256,
+        resend: Option<&[u8]>,
+    ) -> Result<TxOutcome, ChainError> {
         let start = tokio::time::Instant::now();
+        let mut last_sent = start;
         loop {
             if let Some(r) = self.receipt(hash).await? {
-                let block = r.block_number.unwrap_or_default();
-                let outcome = TxOutcome {
+                return Ok(TxOutcome {
                     hash,
-                    block,
+                    block: r.block_number.unwrap_or_default(),
                     gas_used: r.gas_used,
                     receipt: r,
-                };
-                return Ok(outcome);
+                });
             }
             if start.elapsed() > self.cfg.receipt_timeout {
                 return Err(ChainError::ReceiptTimeout {
@@ -232,6 +237,16 @@ impl Reader {
                     hash,
                     secs: self.cfg.receipt_timeout.as_secs(),
                 });
+            }
+            if let Some(raw) = resend
+                && last_sent.elapsed() >= self.cfg.rebroadcast_interval
+            {
+                last_sent = tokio::time::Instant::now();
+                // Errors are expected here (already known, nonce too low once it is mined).
+                match self.provider.send_raw_transaction(raw).await {
+                    Err(e) => tracing::debug!(%hash, "re-sent {what}: {e}"),
+                    Ok(_) => tracing::info!(%hash, "no receipt yet for {what}: sent it again"),
+                }
             }
             tokio::time::sleep(self.cfg.poll_interval).await;
         }
@@ -328,7 +343,7 @@ impl Client {
     /// that still fails on chain is reported as [`ChainError::TxFailed`].
     pub async fn send(&self, what: &str, tx: TransactionRequest) -> Result<TxOutcome, ChainError> {
         let (hash, raw) = self.submit_raw(what, tx.clone()).await?;
-        let outcome = self.wait_receipt_rebroadcasting(what, hash, &raw).await?;
+        let outcome = self.reader.wait_receipt(what, hash, Some(&raw)).await?;
         if !outcome.receipt.status() {
             let reason = self.replay_revert(&tx, outcome.block).await;
             return Err(ChainError::TxFailed {
@@ -339,45 +354,6 @@ impl Client {
             });
         }
         Ok(outcome)
-    }
-
-    /// Like [`Reader::wait_receipt`], but sends `raw` again every `rebroadcast_interval`.
-    async fn wait_receipt_rebroadcasting(
-        &self,
-        what: &str,
-        hash: B256,
-        raw: &[u8],
-    ) -> Result<TxOutcome, ChainError> {
-        let start = tokio::time::Instant::now();
-        let mut last_sent = start;
-        loop {
-            if let Some(r) = self.reader.receipt(hash).await? {
-                return Ok(TxOutcome {
-                    hash,
-                    block: r.block_number.unwrap_or_default(),
-                    gas_used: r.gas_used,
-                    receipt: r,
-                });
-            }
-            let cfg = self.config();
-            if start.elapsed() > cfg.receipt_timeout {
-                return Err(ChainError::ReceiptTimeout {
-                    what: what.to_owned(),
-                    hash,
-                    secs: cfg.receipt_timeout.as_secs(),
-                });
-            }
-            if last_sent.elapsed() >= cfg.rebroadcast_interval {
-                last_sent = tokio::time::Instant::now();
-                // Errors are expected here (already known, nonce too low once it is mined).
-                if let Err(e) = self.provider().send_raw_transaction(raw).await {
-                    tracing::debug!(%hash, "re-sent {what}: {e}");
-                } else {
-                    tracing::info!(%hash, "no receipt yet for {what}: sent it again");
-                }
-            }
-            tokio::time::sleep(cfg.poll_interval).await;
-        }
     }
 
     /// Sign and broadcast `tx`; returns its hash without waiting for it to be mined.
