@@ -8,7 +8,7 @@ use crate::chain::avs::Avs;
 use crate::chain::{Client, EventCursor};
 use crate::crypto::bls::SecretKey;
 use crate::net;
-use crate::protocol::operator::{Operator, OperatorAction, OperatorInput, Phase};
+use crate::protocol::operator::{Operator, OperatorAction, OperatorBugs, OperatorInput, Phase};
 use crate::protocol::{Epoch, Flow, Response, TaskId};
 use crate::store::Store;
 use std::collections::HashMap;
@@ -30,6 +30,8 @@ pub struct OperatorConfig {
     pub hook: Option<ResponseHook>,
     /// Attempts per two-phase transaction before the operator gives up on that phase.
     pub tx_attempts: u32,
+    /// Planted bugs (simulator tests only; default off).
+    pub bugs: OperatorBugs,
 }
 
 impl Default for OperatorConfig {
@@ -41,6 +43,7 @@ impl Default for OperatorConfig {
             watch: ChainWatch::default(),
             hook: None,
             tx_attempts: 3,
+            bugs: OperatorBugs::default(),
         }
     }
 }
@@ -91,7 +94,8 @@ impl OperatorNode {
             ));
         }
         let records = store.load()?;
-        let machine = Operator::restore(chain.address(), key, cfg.flow, records.iter());
+        let mut machine = Operator::restore(chain.address(), key, cfg.flow, records.iter());
+        machine.set_bugs(cfg.bugs);
         let clock = EpochClock::for_avs(&chain, &avs).await?;
         let cursor = EventCursor::new(
             avs.task_created_filter(),
