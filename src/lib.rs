@@ -17,3 +17,4 @@ pub mod node;
 
 pub mod cli;
 pub mod devnet;
+pub mod metrics;

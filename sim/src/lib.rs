@@ -4,9 +4,11 @@
 //! `--cfg madsim`; the scenario schema, the trace and the Anvil process helpers build anywhere.
 
 pub mod anvil;
+pub mod fuzz;
 pub mod invariants;
 pub mod scenario;
 pub mod sweep;
+pub mod timeline;
 pub mod trace;
 
 #[cfg(madsim)]

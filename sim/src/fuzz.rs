@@ -1,0 +1,1 @@
+//! Scenario-level fuzzing: random scenario parameters fed to the simulator.

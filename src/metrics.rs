@@ -1,0 +1,1 @@
+//! Prometheus metrics for the production roles (operator, aggregator, generator, challenger).
