@@ -104,7 +104,12 @@ pub struct FrameProxy {
     pub rates: Arc<Mutex<FrameRates>>,
     trace: Trace,
     clock: crate::gateway::SimClock,
+    wire: Mutex<Option<WireTap>>,
 }
+
+/// Sees every response an operator puts on the wire (operator index, the decoded response),
+/// before any frame fault: the auditor's view of what each operator's key signed.
+pub type WireTap = Arc<dyn Fn(usize, &exoavs::protocol::Response) + Send + Sync>;
 
 impl FrameProxy {
     pub fn new(trace: Trace, clock: crate::gateway::SimClock) -> Arc<Self> {
@@ -112,7 +117,28 @@ impl FrameProxy {
             rates: Arc::new(Mutex::new(FrameRates::default())),
             trace,
             clock,
+            wire: Mutex::new(None),
         })
+    }
+
+    pub fn set_wire_tap(&self, tap: WireTap) {
+        *lock(&self.wire) = Some(tap);
+    }
+
+    /// Hand a frame from operator `name` ("operator-i") to the wire tap, if it decodes.
+    fn tap(&self, name: &str, frame: &[u8]) {
+        let Some(tap) = lock(&self.wire).clone() else {
+            return;
+        };
+        let Some(index) = name
+            .strip_prefix("operator-")
+            .and_then(|i| i.parse::<usize>().ok())
+        else {
+            return;
+        };
+        if let Ok(exoavs::net::Message::Response(r)) = exoavs::net::codec::decode(frame) {
+            tap(index, &r);
+        }
     }
 
     pub fn set_rates(&self, r: FrameRates) {
@@ -187,6 +213,7 @@ impl FrameProxy {
                 None => read_frame(&mut down_r).await,
             };
             let Ok(Some(frame)) = frame else { break };
+            self.tap(&name, &frame);
             let r = lock(&self.rates).clone();
             let x: f64 = madsim::rand::thread_rng().r#gen();
             let mut acc = r.loss;
@@ -407,6 +434,32 @@ impl FaultDriver {
                             me.restart(&node);
                         }
                     }
+                    Scheduled::CrashOntoFork {
+                        node,
+                        at_ms,
+                        restart_after_ms,
+                    } => {
+                        tokio::time::sleep(Duration::from_millis(at_ms)).await;
+                        if me.is_healed() {
+                            return;
+                        }
+                        me.crash(&node);
+                        match me.gateway.head() {
+                            Ok(head) => {
+                                me.gateway.fork_view(&node, head);
+                                me.record(EventKind::Fault {
+                                    fault: format!(
+                                        "{node} will read a fork: task events up to block {head} carry another a"
+                                    ),
+                                });
+                            }
+                            Err(e) => me.record(EventKind::Note {
+                                text: format!("fork view not set: {e}"),
+                            }),
+                        }
+                        tokio::time::sleep(Duration::from_millis(restart_after_ms)).await;
+                        me.restart(&node);
+                    }
                     Scheduled::Partition {
                         nodes,
                         at_ms,
@@ -457,6 +510,7 @@ impl FaultDriver {
     pub fn heal(&self) {
         self.healed.store(true, std::sync::atomic::Ordering::SeqCst);
         self.gateway.set_faults(RpcFaultRates::default());
+        self.gateway.unfork_all();
         self.proxy.set_rates(FrameRates::default());
         let (down, cut): (Vec<String>, Vec<String>) = {
             let n = lock(&self.nodes);

@@ -89,6 +89,9 @@ pub struct Gateway {
     faults: Mutex<RpcFaultRates>,
     names: Mutex<HashMap<IpAddr, String>>,
     last_timestamp: Mutex<u64>,
+    /// Nodes whose chain reads come from a forked node: node name → the last block of the
+    /// forked past (see [`Gateway::fork_view`]).
+    forked: Mutex<HashMap<String, u64>>,
     /// How long a "timeout" fault keeps the connection silent.
     pub silence: Duration,
 }
@@ -106,6 +109,7 @@ impl Gateway {
             faults: Mutex::new(RpcFaultRates::default()),
             names: Mutex::new(HashMap::new()),
             last_timestamp: Mutex::new(GENESIS_TIMESTAMP),
+            forked: Mutex::new(HashMap::new()),
             silence: Duration::from_secs(30),
         })
     }
@@ -128,6 +132,25 @@ impl Gateway {
             .get(&ip)
             .cloned()
             .unwrap_or_else(|| ip.to_string())
+    }
+
+    /// From now on `node` reads the chain through a node on another fork: in the task events
+    /// of blocks up to `up_to_block`, a task id carries another `a` (the fork created its tasks
+    /// with other numbers). Only `eth_getLogs` answers to that node change; the chain does not.
+    /// This is what a reorg that reuses task ids looks like to an operator: the task it signed
+    /// now asks for another result.
+    pub fn fork_view(&self, node: &str, up_to_block: u64) {
+        lock(&self.forked).insert(node.to_string(), up_to_block);
+    }
+
+    /// Every node reads the real chain again.
+    pub fn unfork_all(&self) {
+        lock(&self.forked).clear();
+    }
+
+    /// The current head block number (a sim call, folded into the digest).
+    pub fn head(&self) -> Result<u64, AnvilError> {
+        Ok(hex_u64(&self.admin("eth_blockNumber", json!([]))?))
     }
 
     pub fn set_faults(&self, rates: RpcFaultRates) {
@@ -320,6 +343,15 @@ impl Gateway {
                 }
                 Fate::Normal => self.forward_or_error(&body),
             };
+            let forked = if method == "eth_getLogs" {
+                lock(&self.forked).get(&self.name_of(peer)).copied()
+            } else {
+                None
+            };
+            let reply = match forked.and_then(|up_to| forked_task_logs(&reply, up_to)) {
+                Some(r) => r,
+                None => reply,
+            };
             if write_frame(&mut stream, &reply).await.is_err() {
                 return;
             }
@@ -348,6 +380,44 @@ impl Gateway {
             }
         }
     }
+}
+
+/// topic0 of `NewTaskCreated(uint64 indexed,uint64,uint64,uint8,uint64,uint64,uint64,uint64)`.
+fn new_task_topic() -> String {
+    let sig = "NewTaskCreated(uint64,uint64,uint64,uint8,uint64,uint64,uint64,uint64)";
+    format!("{:#x}", alloy::primitives::keccak256(sig.as_bytes()))
+}
+
+/// An `eth_getLogs` answer as a node on the fork would give it: every `NewTaskCreated` log of
+/// a block up to `up_to` has `a` + 1 (word 0 of the data). `None` when nothing changed.
+fn forked_task_logs(reply: &[u8], up_to: u64) -> Option<Vec<u8>> {
+    let mut v: Value = serde_json::from_slice(reply).ok()?;
+    let topic = new_task_topic();
+    let mut changed = false;
+    for log in v.get_mut("result")?.as_array_mut()? {
+        if log["topics"][0].as_str() != Some(topic.as_str()) || hex_u64(&log["blockNumber"]) > up_to
+        {
+            continue;
+        }
+        let Some(data) = log["data"].as_str() else {
+            continue;
+        };
+        // 0x + 7 words; `a` is the low 8 bytes of word 0 (hex chars 48..64 of the data).
+        let hex = data.trim_start_matches("0x");
+        if hex.len() < 64 {
+            continue;
+        }
+        let Ok(a) = u64::from_str_radix(&hex[48..64], 16) else {
+            continue;
+        };
+        let new = format!("0x{}{:016x}{}", &hex[..48], a.wrapping_add(1), &hex[64..]);
+        log["data"] = Value::String(new);
+        changed = true;
+    }
+    if !changed {
+        return None;
+    }
+    serde_json::to_vec(&v).ok()
 }
 
 fn hex_u64(v: &Value) -> u64 {

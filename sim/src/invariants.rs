@@ -76,6 +76,13 @@ pub fn verify_aggregate(sig: &[u8], pubkeys: &[Vec<u8>], msg: &[u8]) -> Result<(
     }
 }
 
+#[derive(Clone, Debug)]
+struct WireSeen {
+    result: u64,
+    signature: Vec<u8>,
+    valid: Option<bool>,
+}
+
 #[derive(Clone, Debug, Default)]
 struct TaskState {
     created_ms: u64,
@@ -98,6 +105,10 @@ pub struct Checker {
     tasks: BTreeMap<u64, TaskState>,
     /// (task, operator) → results an honest operator signed.
     signed: BTreeMap<(u64, usize), BTreeSet<u64>>,
+    /// (task, operator) → each distinct result seen on the wire from an honest operator, with
+    /// the first signature that came with it and whether that signature verified (checked
+    /// lazily, only once a second result shows up).
+    wire: BTreeMap<(u64, usize), Vec<WireSeen>>,
     rejections: BTreeSet<String>,
     healed_at_ms: Option<u64>,
     violations: Vec<Violation>,
@@ -119,6 +130,7 @@ impl Checker {
             keys: BTreeMap::new(),
             tasks: BTreeMap::new(),
             signed: BTreeMap::new(),
+            wire: BTreeMap::new(),
             rejections: BTreeSet::new(),
             healed_at_ms: None,
             violations: Vec::new(),
@@ -144,6 +156,59 @@ impl Checker {
 
     pub fn set_healed(&mut self, at_ms: u64) {
         self.healed_at_ms.get_or_insert(at_ms);
+    }
+
+    /// A response on the operator → aggregator wire. Equivocation check that does not trust
+    /// the operator's own report: two different results for one task, each with a signature
+    /// that verifies under the honest operator's registered key, is a safety violation.
+    pub fn observe_wire(
+        &mut self,
+        at: u64,
+        operator: usize,
+        task: u64,
+        result: u64,
+        signature: &[u8],
+    ) {
+        if !self.honest.get(operator).copied().unwrap_or(false) {
+            return;
+        }
+        let seen = self.wire.entry((task, operator)).or_default();
+        if seen.iter().any(|s| s.result == result) {
+            return;
+        }
+        seen.push(WireSeen {
+            result,
+            signature: signature.to_vec(),
+            valid: None,
+        });
+        if seen.len() < 2 {
+            return;
+        }
+        let Some(pk) = self.keys.get(&operator).cloned() else {
+            return;
+        };
+        let mut valid = Vec::new();
+        for s in seen.iter_mut() {
+            let ok = *s.valid.get_or_insert_with(|| {
+                verify_aggregate(
+                    &s.signature,
+                    std::slice::from_ref(&pk),
+                    &response_message(task, s.result),
+                )
+                .is_ok()
+            });
+            if ok {
+                valid.push(s.result);
+            }
+        }
+        if valid.len() > 1 {
+            self.fail(
+                Kind::Safety,
+                "an honest operator's key signs one result per task (on the wire)",
+                at,
+                format!("operator {operator} put valid signatures over {valid:?} for task {task} on the wire"),
+            );
+        }
     }
 
     /// The time by which every open task must be accepted, if liveness is demanded.

@@ -18,6 +18,7 @@ use exoavs::node::operator::{OperatorConfig, OperatorNode, ResponseHook};
 use exoavs::node::{ChainWatch, EventSink, NodeEvent};
 use exoavs::protocol::aggregator::AggregatorBugs;
 use exoavs::protocol::generator::RngPairs;
+use exoavs::protocol::operator::OperatorBugs;
 use exoavs::protocol::{Flow, Response};
 use exoavs::store::{MemoryStore, Store};
 use std::sync::{Arc, Mutex};
@@ -65,11 +66,12 @@ fn watch(start_block: u64) -> ChainWatch {
     }
 }
 
-/// The real protocol. `bugs` plants the aggregator's test-only bugs (issue 4: the sim must
-/// catch each of them); all off by default.
+/// The real protocol. `bugs` plants the aggregator's test-only bugs and `operator_bugs` the
+/// operators' (issue 4: the sim must catch each of them); all off by default.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Exoavs {
     pub bugs: AggregatorBugs,
+    pub operator_bugs: OperatorBugs,
 }
 
 impl Roles for Exoavs {
@@ -166,6 +168,7 @@ impl Roles for Exoavs {
 
     fn node(&self, ctx: NodeCtx<Deployed, MemoryStore>) -> LocalFuture<()> {
         let bugs = self.bugs;
+        let operator_bugs = self.operator_bugs;
         Box::pin(async move {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             tokio::spawn(forward(
@@ -189,7 +192,15 @@ impl Roles for Exoavs {
                         Ok(())
                     }
                     Role::Operator { index, behaviour } => {
-                        operator(&ctx, index, behaviour, store.clone(), events.clone()).await
+                        operator(
+                            &ctx,
+                            index,
+                            behaviour,
+                            store.clone(),
+                            events.clone(),
+                            operator_bugs,
+                        )
+                        .await
                     }
                     Role::Challenger => return,
                 };
@@ -313,6 +324,7 @@ async fn operator(
     behaviour: Behaviour,
     store: Arc<dyn Store>,
     events: EventSink,
+    bugs: OperatorBugs,
 ) -> Result<(), String> {
     let chain = Client::new(ctx.rpc(), ctx.chain_key.clone(), tx_config())
         .await
@@ -323,6 +335,7 @@ async fn operator(
         aggregator: Some(ctx.aggregator_addr),
         watch: watch(ctx.deployment.start_block),
         hook: byzantine_hook(ctx.seed, index, behaviour)?,
+        bugs,
         ..OperatorConfig::default()
     };
     let node = OperatorNode::new(chain, ctx.deployment.avs, key, store, cfg, events)

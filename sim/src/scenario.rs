@@ -130,6 +130,15 @@ pub enum Scheduled {
         at_ms: u64,
         restart_after_ms: Option<u64>,
     },
+    /// Kill a node and restart it after `restart_after_ms` reading the chain through a node on
+    /// another fork: in the task events of blocks up to the crash, each task id carries another
+    /// `a` (a reorg that reused task ids). An operator that signed such a task before the crash
+    /// is asked for a second, different result: its ledger must make it refuse.
+    CrashOntoFork {
+        node: String,
+        at_ms: u64,
+        restart_after_ms: u64,
+    },
     /// Kill the aggregator when it has collected a quorum for a task and before it submits.
     CrashOnQuorum { node: String, restart_after_ms: u64 },
     /// Cut `nodes` off from every other node (the chain gateway included).
@@ -390,7 +399,9 @@ impl Scenario {
         let names = self.node_names();
         for (k, f) in self.faults.scheduled.iter().enumerate() {
             let nodes: Vec<&String> = match f {
-                Scheduled::Crash { node, .. } | Scheduled::CrashOnQuorum { node, .. } => vec![node],
+                Scheduled::Crash { node, .. }
+                | Scheduled::CrashOnQuorum { node, .. }
+                | Scheduled::CrashOntoFork { node, .. } => vec![node],
                 Scheduled::Partition { nodes, .. } => nodes.iter().collect(),
                 _ => vec![],
             };

@@ -445,6 +445,16 @@ pub async fn world<R: Roles>(
 
     // The frame proxy in front of the aggregator.
     let proxy = FrameProxy::new(trace.clone(), clock);
+    let c = checker.clone();
+    proxy.set_wire_tap(Arc::new(move |operator, r| {
+        c.lock().unwrap_or_else(|p| p.into_inner()).observe_wire(
+            clock.elapsed().as_millis() as u64,
+            operator,
+            r.task_id,
+            r.result,
+            &r.signature,
+        )
+    }));
     let aggregator_listen =
         SocketAddr::new(IpAddr::V4(node_ip(&Role::Aggregator)), AGGREGATOR_PORT);
     let n_ops = scenario.operators.count;

@@ -1,8 +1,10 @@
-//! The aggregator's planted bugs (test-only switches in `protocol::aggregator::AggregatorBugs`):
-//! with each one on, a scenario that passes with the honest code fails, with a repro line.
+//! The planted bugs (test-only switches in `protocol::aggregator::AggregatorBugs` and
+//! `protocol::operator::OperatorBugs`): with each one on, a scenario that passes with the
+//! honest code fails, with a repro line.
 #![cfg(madsim)]
 
 use exoavs::protocol::aggregator::AggregatorBugs;
+use exoavs::protocol::operator::OperatorBugs;
 use exoavs_sim::anvil::ChainSlot;
 use exoavs_sim::protocol_roles::Exoavs;
 use exoavs_sim::scenario;
@@ -10,11 +12,21 @@ use exoavs_sim::world::run;
 use std::sync::Arc;
 
 fn caught(name: &str, bugs: AggregatorBugs) -> String {
+    caught_with(
+        name,
+        Exoavs {
+            bugs,
+            ..Default::default()
+        },
+    )
+}
+
+fn caught_with(name: &str, planted: Exoavs) -> String {
     let s = Arc::new(scenario::by_name(name).expect("scenario"));
     let mut slot = ChainSlot::start().expect("anvil");
     let clean = run(Arc::new(Exoavs::default()), s.clone(), 1, &mut slot);
     assert!(clean.ok(), "without the bug: {}", clean.line());
-    let r = run(Arc::new(Exoavs { bugs }), s, 1, &mut slot);
+    let r = run(Arc::new(planted), s, 1, &mut slot);
     assert!(!r.ok(), "the planted bug went unnoticed in {name}");
     assert!(
         r.line()
@@ -57,4 +69,25 @@ fn aggregator_submitting_below_threshold_is_caught() {
         },
     );
     println!("{line}");
+}
+
+/// An operator restarts and reads a fork on which a task it signed asks for another result.
+/// With its ledger it refuses; with the ledger ignored it signs a second result, and the
+/// auditor sees two valid signatures by one key for one task on the wire.
+#[test]
+fn operator_signing_two_results_after_a_restart_is_caught() {
+    let line = caught_with(
+        "operator-fork-restart",
+        Exoavs {
+            operator_bugs: OperatorBugs {
+                ignore_ledger: true,
+            },
+            ..Default::default()
+        },
+    );
+    println!("{line}");
+    assert!(
+        line.contains("signs one result per task"),
+        "caught by another invariant than equivocation: {line}"
+    );
 }
