@@ -89,6 +89,7 @@ struct TaskState {
     expected: u64,
     accepted: Option<u64>,
     expired: Option<String>,
+    settled: bool,
 }
 
 /// The continuous checker. Feed it every event with [`Checker::observe`].
@@ -109,6 +110,10 @@ pub struct Checker {
     /// the first signature that came with it and whether that signature verified (checked
     /// lazily, only once a second result shows up).
     wire: BTreeMap<(u64, usize), Vec<WireSeen>>,
+    /// Two-phase flow: a challenger settles every task; the run is not over before it has.
+    settles: bool,
+    /// (task, operator) → the first phase-2 result it committed on chain.
+    commits: BTreeMap<(u64, usize), u64>,
     rejections: BTreeSet<String>,
     healed_at_ms: Option<u64>,
     violations: Vec<Violation>,
@@ -131,6 +136,8 @@ impl Checker {
             tasks: BTreeMap::new(),
             signed: BTreeMap::new(),
             wire: BTreeMap::new(),
+            settles: s.flow == crate::scenario::Flow::TwoPhase,
+            commits: BTreeMap::new(),
             rejections: BTreeSet::new(),
             healed_at_ms: None,
             violations: Vec::new(),
@@ -208,6 +215,76 @@ impl Checker {
                 at,
                 format!("operator {operator} put valid signatures over {valid:?} for task {task} on the wire"),
             );
+        }
+    }
+
+    /// Commits and settlements as the chain shows them. The challenger's verdict must match the
+    /// commits: who committed the sum is rewarded (when the task was accepted) and never
+    /// slashed; who committed another result, or nothing, is slashed and not rewarded.
+    pub fn observe_settlement(&mut self, s: crate::observer::Settlement) {
+        use crate::observer::Settlement;
+        match s {
+            Settlement::Commit {
+                task,
+                operator,
+                result,
+                ..
+            } => {
+                self.commits.entry((task, operator)).or_insert(result);
+            }
+            Settlement::Settled {
+                at_ms: at,
+                task,
+                rewarded,
+                slashed,
+                ..
+            } => {
+                let Some(t) = self.tasks.get(&task).cloned() else {
+                    self.fail(
+                        Kind::Safety,
+                        "only created tasks are settled",
+                        at,
+                        format!("unknown task {task} settled"),
+                    );
+                    return;
+                };
+                if t.settled {
+                    self.fail(
+                        Kind::Safety,
+                        "a task is settled once",
+                        at,
+                        format!("task {task} settled twice"),
+                    );
+                    return;
+                }
+                if let Some(t) = self.tasks.get_mut(&task) {
+                    t.settled = true;
+                }
+                let accepted = t.accepted.is_some_and(|r| r == t.expected);
+                let mut wrong = Vec::new();
+                for op in 0..self.weights.len() {
+                    let (r, s) = (rewarded.contains(&op), slashed.contains(&op));
+                    let verdict_ok = match self.commits.get(&(task, op)) {
+                        Some(&c) if c == t.expected => !s && (r || !accepted),
+                        _ => s && !r,
+                    };
+                    if !verdict_ok {
+                        wrong.push(format!(
+                            "operator {op} committed {:?} (sum {}), rewarded {r}, slashed {s}",
+                            self.commits.get(&(task, op)),
+                            t.expected
+                        ));
+                    }
+                }
+                if !wrong.is_empty() {
+                    self.fail(
+                        Kind::Safety,
+                        "the challenger rewards and slashes by the commits on chain",
+                        at,
+                        format!("task {task}: {}", wrong.join("; ")),
+                    );
+                }
+            }
         }
     }
 
@@ -470,6 +547,22 @@ impl Checker {
                 format!("tasks {open:?} never settled"),
             );
         }
+        if self.settles {
+            let unsettled: Vec<u64> = self
+                .tasks
+                .iter()
+                .filter(|(_, t)| !t.settled)
+                .map(|(id, _)| *id)
+                .collect();
+            if !unsettled.is_empty() {
+                self.fail(
+                    Kind::Lost,
+                    "the challenger settles every task",
+                    now,
+                    format!("tasks {unsettled:?} never settled by the challenger"),
+                );
+            }
+        }
         let missing: Vec<String> = self
             .expected_rejections
             .iter()
@@ -486,11 +579,13 @@ impl Checker {
         }
     }
 
-    /// Tasks still open (neither accepted nor expired).
+    /// Tasks still open (neither accepted nor expired, or in the two-phase flow not settled).
     pub fn open_tasks(&self) -> usize {
         self.tasks
             .values()
-            .filter(|t| t.accepted.is_none() && t.expired.is_none())
+            .filter(|t| {
+                (t.accepted.is_none() && t.expired.is_none()) || (self.settles && !t.settled)
+            })
             .count()
     }
 
@@ -840,5 +935,70 @@ outcome = "all-accepted"
         ));
         c.finish(0, 0);
         assert!(c.violations().is_empty());
+    }
+
+    #[test]
+    fn settlement_must_follow_the_commits_on_chain() {
+        use crate::observer::Settlement;
+        let mut s = scenario("");
+        s.flow = crate::scenario::Flow::TwoPhase;
+        let run = |rewarded: Vec<usize>, slashed: Vec<usize>| {
+            let mut c = Checker::new(&s);
+            c.observe(&ev(
+                1,
+                EventKind::TaskCreated {
+                    task: 1,
+                    a: 3,
+                    b: 4,
+                },
+            ));
+            // 0, 1, 2 commit the sum; 3 (wrong-sum) commits 8.
+            for (op, r) in [(0, 7), (1, 7), (2, 7), (3, 8)] {
+                c.observe_settlement(Settlement::Commit {
+                    at_ms: 2,
+                    task: 1,
+                    operator: op,
+                    result: r,
+                });
+            }
+            assert_eq!(c.open_tasks(), 1, "unsettled two-phase tasks stay open");
+            c.observe_settlement(Settlement::Settled {
+                at_ms: 3,
+                task: 1,
+                actual_threshold: 75,
+                rewarded,
+                slashed,
+            });
+            c
+        };
+        let c = run(vec![0, 1, 2], vec![3]);
+        assert!(c.violations().is_empty(), "{:?}", c.violations());
+        assert_eq!(c.open_tasks(), 1, "not accepted yet");
+        for (rewarded, slashed) in [
+            (vec![0, 1, 2, 3], vec![]),
+            (vec![0, 1], vec![2, 3]),
+            (vec![0, 1, 2], vec![]),
+        ] {
+            let c = run(rewarded, slashed);
+            assert_eq!(
+                c.first_violation().map(|v| v.invariant),
+                Some("the challenger rewards and slashes by the commits on chain")
+            );
+        }
+        let mut c = Checker::new(&s);
+        c.observe(&ev(
+            1,
+            EventKind::TaskCreated {
+                task: 1,
+                a: 3,
+                b: 4,
+            },
+        ));
+        c.finish(10, 1);
+        assert!(
+            c.violations()
+                .iter()
+                .any(|v| v.invariant == "the challenger settles every task")
+        );
     }
 }

@@ -20,6 +20,28 @@ alloy::sol! {
     function respondToTask(uint64 taskId, uint64 sum, address[] nonSigners, bytes nonSignerPubKeys, bytes aggregateSignature);
     function registerBLSPublicKey(bytes pubKey, bytes popSignature) returns (bool);
     event TaskSubmittedByOperator(address indexed taskContractAddress, uint64 indexed taskID, address sender, bytes taskResponse, bytes blsSignature, uint8 phase);
+    event TaskSettled(uint64 indexed taskId, uint8 actualThreshold, address[] rewarded, address[] slashed);
+}
+
+/// What the observer tells the checker beyond the trace: every phase-2 commit on chain and
+/// every settlement (`TaskSettled`), operators by index.
+pub type SettlementTap = Arc<dyn Fn(Settlement) + Send + Sync>;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Settlement {
+    Commit {
+        at_ms: u64,
+        task: u64,
+        operator: usize,
+        result: u64,
+    },
+    Settled {
+        at_ms: u64,
+        task: u64,
+        actual_threshold: u8,
+        rewarded: Vec<usize>,
+        slashed: Vec<usize>,
+    },
 }
 
 /// What the observer must know about the deployment.
@@ -51,6 +73,7 @@ pub struct Observer {
     open: BTreeMap<u64, Open>,
     /// Operators whose BLS key the contract accepted (only they can be signers).
     registered: BTreeSet<usize>,
+    settlement: Option<SettlementTap>,
 }
 
 /// EIP-2537 G1 (128 B: two 64-byte padded Fp) → 96-byte uncompressed (x ‖ y) that blst reads.
@@ -90,6 +113,19 @@ impl Observer {
             next_block: 1,
             open: BTreeMap::new(),
             registered: BTreeSet::new(),
+            settlement: None,
+        }
+    }
+
+    /// Hand commits and settlements to `tap` (the checker) as they become confirmed.
+    pub fn with_settlement_tap(mut self, tap: SettlementTap) -> Self {
+        self.settlement = Some(tap);
+        self
+    }
+
+    fn tell(&self, s: Settlement) {
+        if let Some(t) = &self.settlement {
+            t(s);
         }
     }
 
@@ -181,6 +217,18 @@ impl Observer {
                         TaskSubmittedByOperator::decode_raw_log(topics.iter().copied(), &data)
                     {
                         if e.phase == 2 && e.taskContractAddress == self.view.service {
+                            if let (Some(op), true) =
+                                (self.index_of(&e.sender), e.taskResponse.len() == 64)
+                            {
+                                let mut r = [0u8; 8];
+                                r.copy_from_slice(&e.taskResponse[56..64]);
+                                self.tell(Settlement::Commit {
+                                    at_ms: at.as_millis() as u64,
+                                    task: e.taskID,
+                                    operator: op,
+                                    result: u64::from_be_bytes(r),
+                                });
+                            }
                             self.commit(
                                 gw,
                                 e.taskID,
@@ -190,6 +238,26 @@ impl Observer {
                                 at,
                             );
                         }
+                    }
+                } else if topics.first() == Some(&TaskSettled::SIGNATURE_HASH) {
+                    if let Ok(e) = TaskSettled::decode_raw_log(topics.iter().copied(), &data) {
+                        let idx = |v: &[Address]| -> Vec<usize> {
+                            v.iter().filter_map(|a| self.index_of(a)).collect()
+                        };
+                        let (rewarded, slashed) = (idx(&e.rewarded), idx(&e.slashed));
+                        record(EventKind::Note {
+                            text: format!(
+                                "task {} settled: actual threshold {}%, rewarded {rewarded:?}, slashed {slashed:?}",
+                                e.taskId, e.actualThreshold
+                            ),
+                        });
+                        self.tell(Settlement::Settled {
+                            at_ms: at.as_millis() as u64,
+                            task: e.taskId,
+                            actual_threshold: e.actualThreshold,
+                            rewarded,
+                            slashed,
+                        });
                     }
                 } else if topics.first() == Some(&TaskResponded::SIGNATURE_HASH) {
                     if let Ok(e) = TaskResponded::decode_raw_log(topics.iter().copied(), &data) {

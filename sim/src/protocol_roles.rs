@@ -13,6 +13,7 @@ use exoavs::crypto::bls::SecretKey;
 use exoavs::crypto::messages::task_response_digest;
 use exoavs::devnet::setup::{AvsSetup, deploy_avs, register_operator};
 use exoavs::node::aggregator::{AggregatorNode, AggregatorNodeConfig};
+use exoavs::node::challenger::{ChallengerNode, ChallengerNodeConfig};
 use exoavs::node::generator::{GeneratorNode, GeneratorNodeConfig};
 use exoavs::node::operator::{OperatorConfig, OperatorNode, ResponseHook};
 use exoavs::node::{ChainWatch, EventSink, NodeEvent};
@@ -146,9 +147,9 @@ impl Roles for Exoavs {
         })
     }
 
-    /// No challenger driver yet in `exoavs::node`.
-    fn has(&self, role: &Role) -> bool {
-        !matches!(role, Role::Challenger)
+    /// The challenger settles two-phase tasks (as in `exoavs devnet --flow two-phase`).
+    fn has(&self, scenario: &crate::scenario::Scenario, role: &Role) -> bool {
+        !matches!(role, Role::Challenger) || scenario.flow == ScenarioFlow::TwoPhase
     }
 
     fn new_store(&self, _role: Role) -> MemoryStore {
@@ -202,7 +203,7 @@ impl Roles for Exoavs {
                         )
                         .await
                     }
-                    Role::Challenger => return,
+                    Role::Challenger => challenger(&ctx, store.clone(), events.clone()).await,
                 };
                 match result {
                     Ok(()) => return,
@@ -313,6 +314,24 @@ async fn aggregator(
     };
     cfg.machine.bugs = bugs;
     let node = AggregatorNode::new(chain, ctx.deployment.avs, store, cfg, events)
+        .await
+        .map_err(|e| e.to_string())?;
+    node.run().await.map_err(|e| e.to_string())
+}
+
+async fn challenger(
+    ctx: &NodeCtx<Deployed, MemoryStore>,
+    store: Arc<dyn Store>,
+    events: EventSink,
+) -> Result<(), String> {
+    let chain = Client::new(ctx.rpc(), ctx.chain_key.clone(), tx_config())
+        .await
+        .map_err(|e| e.to_string())?;
+    let cfg = ChallengerNodeConfig {
+        watch: watch(ctx.deployment.start_block),
+        flow: flow(ctx.scenario.flow),
+    };
+    let node = ChallengerNode::new(chain, ctx.deployment.avs, store, cfg, events)
         .await
         .map_err(|e| e.to_string())?;
     node.run().await.map_err(|e| e.to_string())

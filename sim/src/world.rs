@@ -123,8 +123,8 @@ pub trait Roles: Send + Sync + 'static {
     fn new_store(&self, role: Role) -> Self::Store;
     /// What the chain observer (the auditor's eyes) must know about the deployment.
     fn chain_view(&self, deployment: &Self::Deployment) -> crate::observer::ChainView;
-    /// Whether this protocol has the role at all (a node is created only for those).
-    fn has(&self, _role: &Role) -> bool {
+    /// Whether this protocol has the role at all in `scenario` (a node is created only for those).
+    fn has(&self, _scenario: &Scenario, _role: &Role) -> bool {
         true
     }
     /// The node's main future; it is dropped on crash and started again on restart.
@@ -345,7 +345,7 @@ pub async fn world<R: Roles>(
         index: i,
         behaviour: scenario.operators.behaviour(i),
     }));
-    roles_list.retain(|r| roles.has(r));
+    roles_list.retain(|r| roles.has(&scenario, r));
     let deployer = crate::txs::derived_key(seed, "deployer", 0);
     let keys: Vec<(Role, PrivateKeySigner)> = roles_list
         .iter()
@@ -440,7 +440,12 @@ pub async fn world<R: Roles>(
     view.stakes = (0..scenario.operators.count)
         .map(|i| scenario.operators.weight(i))
         .collect();
-    let observer = crate::observer::Observer::new(view);
+    let c = checker.clone();
+    let observer = crate::observer::Observer::new(view).with_settlement_tap(Arc::new(move |s| {
+        c.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .observe_settlement(s)
+    }));
     tokio::spawn(observer.run(gw.clone(), block_time));
 
     // The frame proxy in front of the aggregator.
