@@ -4,13 +4,13 @@
 //! blocks) and every JSON-RPC exchange the gateway had with Anvil. Equal digests for one seed
 //! mean the simulation and the EVM took exactly the same path.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// What happened. Node names are the madsim node names (`generator`, `operator-2`, …).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventKind {
     OperatorRegistered {
@@ -36,10 +36,22 @@ pub enum EventKind {
         operator: usize,
         reason: String,
     },
+    /// The generator's own view: its `createNewTask` transaction landed (the chain's
+    /// `TaskCreated`, seen by the auditor in confirmed blocks, comes later).
+    TaskSubmitted {
+        task: u64,
+        a: u64,
+        b: u64,
+        block: u64,
+        gas: u64,
+    },
+    /// The aggregator sent `respondToTask` for the task.
     AggregateSubmitted {
         task: u64,
-        signers: Vec<usize>,
-        result: u64,
+        signers: usize,
+        non_signers: usize,
+        tx: String,
+        gas: u64,
     },
     TaskAccepted {
         task: u64,
@@ -85,7 +97,7 @@ pub enum EventKind {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     /// Simulated time since the run started.
     pub at_ms: u64,
@@ -101,7 +113,7 @@ struct Inner {
     rpc_hash: Sha256,
     rpc_calls: u64,
     rpc_log: Option<Vec<(String, String)>>,
-    listeners: Vec<Box<dyn FnMut(&Event) + Send>>,
+    listeners: Vec<Box<dyn FnMut(&Event, &Trace) + Send>>,
 }
 
 /// Shared, append-only log. Cloning shares it.
@@ -135,7 +147,7 @@ impl Trace {
         g.events.push(ev.clone());
         drop(g);
         for l in listeners.iter_mut() {
-            l(&ev);
+            l(&ev, self);
         }
         let mut g = self.lock();
         listeners.append(&mut g.listeners);
@@ -167,7 +179,14 @@ impl Trace {
         self.lock().rpc_log.clone().unwrap_or_default()
     }
 
-    pub fn add_listener(&self, f: impl FnMut(&Event) + Send + 'static) {
+    pub fn add_listener(&self, mut f: impl FnMut(&Event) + Send + 'static) {
+        self.lock().listeners.push(Box::new(move |e, _| f(e)));
+    }
+
+    /// A listener that may record follow-up events (e.g. the invariant checker recording a
+    /// `Violation` right after the event that broke it). Events it records are appended in
+    /// order but are not shown to the listeners again.
+    pub fn add_recording_listener(&self, f: impl FnMut(&Event, &Trace) + Send + 'static) {
         self.lock().listeners.push(Box::new(f));
     }
 
@@ -200,9 +219,54 @@ impl Trace {
     }
 }
 
+/// Read back a log written by [`Trace::to_jsonl`] (`cargo sim --trace f.jsonl`).
+/// Blank lines are skipped; an unreadable line is an error naming its number.
+pub fn parse_jsonl(text: &str) -> Result<Vec<Event>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recording_listener_appends_after_the_event_and_jsonl_round_trips() {
+        let t = Trace::new();
+        t.add_recording_listener(|e, trace| {
+            if let EventKind::TaskCreated { task, .. } = e.kind {
+                trace.record(
+                    Duration::from_millis(e.at_ms),
+                    e.node.clone(),
+                    EventKind::Violation {
+                        invariant: "test".into(),
+                        detail: format!("task {task}"),
+                    },
+                );
+            }
+        });
+        t.record(
+            Duration::from_millis(5),
+            "chain",
+            EventKind::TaskCreated {
+                task: 1,
+                a: 2,
+                b: 3,
+            },
+        );
+        let evs = t.events();
+        assert_eq!(evs.len(), 2);
+        assert!(matches!(evs[1].kind, EventKind::Violation { .. }));
+        assert_eq!(parse_jsonl(&t.to_jsonl()).unwrap(), evs);
+        assert!(
+            parse_jsonl("{\"at_ms\":1}\n")
+                .unwrap_err()
+                .starts_with("line 1")
+        );
+    }
 
     #[test]
     fn digest_depends_on_order_and_content() {
