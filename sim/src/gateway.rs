@@ -27,6 +27,9 @@ pub const GATEWAY_PORT: u16 = 8545;
 /// Largest JSON-RPC frame either side accepts.
 pub const MAX_FRAME: usize = 16 << 20;
 
+/// See [`Gateway::set_request_tap`].
+pub type RequestTap = Arc<dyn Fn(&str, &Value) + Send + Sync>;
+
 pub fn gateway_addr() -> SocketAddr {
     SocketAddr::new(IpAddr::V4(GATEWAY_IP), GATEWAY_PORT)
 }
@@ -92,6 +95,9 @@ pub struct Gateway {
     /// Nodes whose chain reads come from a forked node: node name → the last block of the
     /// forked past (see [`Gateway::fork_view`]).
     forked: Mutex<HashMap<String, u64>>,
+    /// Sees every single (non-batch) request a node sends, with the node's name, before any
+    /// fault: the auditor's view of what nodes try to do on chain.
+    request_tap: Mutex<Option<RequestTap>>,
     /// How long a "timeout" fault keeps the connection silent.
     pub silence: Duration,
 }
@@ -110,6 +116,7 @@ impl Gateway {
             names: Mutex::new(HashMap::new()),
             last_timestamp: Mutex::new(GENESIS_TIMESTAMP),
             forked: Mutex::new(HashMap::new()),
+            request_tap: Mutex::new(None),
             silence: Duration::from_secs(30),
         })
     }
@@ -141,6 +148,11 @@ impl Gateway {
     /// now asks for another result.
     pub fn fork_view(&self, node: &str, up_to_block: u64) {
         lock(&self.forked).insert(node.to_string(), up_to_block);
+    }
+
+    /// Hand every request a node sends (parsed, with the node's name) to `tap`.
+    pub fn set_request_tap(&self, tap: RequestTap) {
+        *lock(&self.request_tap) = Some(tap);
     }
 
     /// Every node reads the real chain again.
@@ -197,6 +209,68 @@ impl Gateway {
         let reply = lock(&self.anvil).post(body)?;
         self.trace.record_rpc(body, &reply);
         Ok(reply)
+    }
+
+    /// Answer a node's request. Two methods are answered differently from a plain forward,
+    /// both so that a run depends only on its seed and runs fast:
+    /// - `eth_feeHistory` is answered here with a fixed history (base fee 1 gwei — the genesis
+    ///   base fee, which under-target blocks only lower — and zero rewards). Anvil fills its
+    ///   fee history from a background task after each block, so under load its answer (and so
+    ///   every fee, and every transaction hash) depended on wall-clock timing.
+    /// - `eth_estimateGas` becomes one `eth_createAccessList` (its `gasUsed`): Anvil's estimate
+    ///   is a binary search that executes the transaction ~20 times, and with the contract's BLS
+    ///   (hash-to-G2 in Solidity) that was most of a run's wall time. A call that fails is
+    ///   forwarded as the original `eth_estimateGas`, so reverts come back exactly as Anvil
+    ///   reports them. Clients add their margin to the answer as usual.
+    pub fn answer(&self, body: &[u8]) -> Result<Vec<u8>, AnvilError> {
+        let Ok(req) = serde_json::from_slice::<Value>(body) else {
+            return self.forward(body);
+        };
+        match req.get("method").and_then(Value::as_str) {
+            Some("eth_feeHistory") => {
+                let gwei = "0x3b9aca00";
+                let reply = json!({
+                    "jsonrpc": "2.0",
+                    "id": req["id"],
+                    "result": {
+                        "oldestBlock": "0x0",
+                        "baseFeePerGas": [gwei, gwei],
+                        "gasUsedRatio": [0.0],
+                        "reward": [["0x0"]],
+                    }
+                });
+                let out = serde_json::to_vec(&reply).unwrap_or_default();
+                self.trace.record_rpc(body, &out);
+                Ok(out)
+            }
+            Some("eth_estimateGas") => {
+                let mut list = req.clone();
+                list["method"] = json!("eth_createAccessList");
+                let lbody = serde_json::to_vec(&list).unwrap_or_default();
+                // Not folded into the digest as is: Anvil lists the access list in hash-map
+                // order. The answer the node gets (the gas) is what counts.
+                let reply = lock(&self.anvil).post(&lbody)?;
+                let used = serde_json::from_slice::<Value>(&reply).ok().and_then(|v| {
+                    let r = v.get("result")?;
+                    if r.get("error").is_some_and(|e| !e.is_null()) {
+                        return None;
+                    }
+                    r.get("gasUsed").cloned()
+                });
+                match used {
+                    Some(gas) => {
+                        let out = serde_json::to_vec(
+                            &json!({"jsonrpc": "2.0", "id": req["id"], "result": gas}),
+                        )
+                        .unwrap_or_default();
+                        self.trace.record_rpc(body, &out);
+                        Ok(out)
+                    }
+                    None => self.forward(body),
+                }
+            }
+            _ => self.forward(body),
+        }
     }
 
     /// A call made by the sim itself (not subject to faults), folded into the digest.
@@ -311,10 +385,15 @@ impl Gateway {
     async fn connection(self: Arc<Self>, mut stream: TcpStream, peer: IpAddr) {
         while let Ok(Some(body)) = read_frame(&mut stream).await {
             let fate = self.fate();
-            let method = serde_json::from_slice::<Value>(&body)
-                .ok()
+            let parsed = serde_json::from_slice::<Value>(&body).ok();
+            let method = parsed
+                .as_ref()
                 .and_then(|v| v.get("method").and_then(Value::as_str).map(str::to_string))
                 .unwrap_or_else(|| "batch".into());
+            let tap = lock(&self.request_tap).clone();
+            if let (Some(tap), Some(req)) = (tap, parsed.as_ref()) {
+                tap(&self.name_of(peer), req);
+            }
             if fate != Fate::Normal {
                 self.trace.record(
                     self.clock.elapsed(),
@@ -359,7 +438,7 @@ impl Gateway {
     }
 
     fn forward_or_error(&self, body: &[u8]) -> Vec<u8> {
-        match self.forward(body) {
+        match self.answer(body) {
             Ok(r) => r,
             Err(e) => error_reply(body, &format!("gateway: {e}")),
         }

@@ -77,6 +77,14 @@ pub fn verify_aggregate(sig: &[u8], pubkeys: &[Vec<u8>], msg: &[u8]) -> Result<(
 }
 
 #[derive(Clone, Debug)]
+struct Attempt {
+    at: u64,
+    node: String,
+    task: u64,
+    non_signers: Vec<usize>,
+}
+
+#[derive(Clone, Debug)]
 struct WireSeen {
     result: u64,
     signature: Vec<u8>,
@@ -112,6 +120,10 @@ pub struct Checker {
     wire: BTreeMap<(u64, usize), Vec<WireSeen>>,
     /// Two-phase flow: a challenger settles every task; the run is not over before it has.
     settles: bool,
+    /// Tasks for which a submission below the threshold was already reported.
+    below_threshold_attempts: BTreeSet<u64>,
+    /// Submissions seen at the gateway, not judged yet.
+    attempts: Vec<Attempt>,
     /// (task, operator) → the first phase-2 result it committed on chain.
     commits: BTreeMap<(u64, usize), u64>,
     rejections: BTreeSet<String>,
@@ -138,6 +150,8 @@ impl Checker {
             wire: BTreeMap::new(),
             settles: s.flow == crate::scenario::Flow::TwoPhase,
             commits: BTreeMap::new(),
+            below_threshold_attempts: BTreeSet::new(),
+            attempts: Vec::new(),
             rejections: BTreeSet::new(),
             healed_at_ms: None,
             violations: Vec::new(),
@@ -215,6 +229,50 @@ impl Checker {
                 at,
                 format!("operator {operator} put valid signatures over {valid:?} for task {task} on the wire"),
             );
+        }
+    }
+
+    /// A `respondToTask` a node sent or tried (estimate, call) through the gateway, with its
+    /// non-signers by index. The signers it claims (registered operators minus the
+    /// non-signers) must carry the threshold: an aggregator that even tries less is wrong,
+    /// whether or not the contract would refuse it. Judged once the auditor has read the
+    /// chain past the task (its acceptance or expiry, or the end of the run), so that every
+    /// key registration before it is known.
+    pub fn observe_submission(&mut self, at: u64, node: &str, task: u64, non_signers: &[usize]) {
+        self.attempts.push(Attempt {
+            at,
+            node: node.to_string(),
+            task,
+            non_signers: non_signers.to_vec(),
+        });
+    }
+
+    fn judge_attempts(&mut self, task: Option<u64>) {
+        let (due, keep): (Vec<Attempt>, Vec<Attempt>) = std::mem::take(&mut self.attempts)
+            .into_iter()
+            .partition(|a| task.is_none_or(|t| t == a.task));
+        self.attempts = keep;
+        let total: u64 = self.weights.iter().sum();
+        for a in due {
+            let signed: u64 = self
+                .keys
+                .keys()
+                .filter(|i| !a.non_signers.contains(i))
+                .map(|&i| self.weights.get(i).copied().unwrap_or(0))
+                .sum();
+            if signed * 100 < self.threshold_percent * total
+                && self.below_threshold_attempts.insert(a.task)
+            {
+                self.fail(
+                    Kind::Safety,
+                    "the aggregator submits only aggregates that reach the threshold",
+                    a.at,
+                    format!(
+                        "{} sent respondToTask for task {} with weight {signed} of {total} (< {}%; non-signers {:?})",
+                        a.node, a.task, self.threshold_percent, a.non_signers
+                    ),
+                );
+            }
         }
     }
 
@@ -299,6 +357,10 @@ impl Checker {
 
     pub fn observe(&mut self, ev: &Event) {
         let at = ev.at_ms;
+        if let EventKind::TaskAccepted { task, .. } | EventKind::TaskExpired { task, .. } = &ev.kind
+        {
+            self.judge_attempts(Some(*task));
+        }
         match &ev.kind {
             EventKind::OperatorRegistered { operator, pubkey } => {
                 if let Ok(k) = hex::decode(pubkey.trim_start_matches("0x")) {
@@ -523,6 +585,7 @@ impl Checker {
 
     /// End of run: every task settled, every expected rejection seen.
     pub fn finish(&mut self, now: u64, tasks_planned: u64) {
+        self.judge_attempts(None);
         self.check_deadlines(now);
         let created = self.tasks.len() as u64;
         if created < tasks_planned {

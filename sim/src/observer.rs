@@ -23,6 +23,30 @@ alloy::sol! {
     event TaskSettled(uint64 indexed taskId, uint8 actualThreshold, address[] rewarded, address[] slashed);
 }
 
+/// A `respondToTask` carried by a node's chain request — a transaction sent
+/// (`eth_sendRawTransaction`) or one being estimated or simulated (`eth_estimateGas`,
+/// `eth_call`): (task, sum, non-signers). The auditor judges what the aggregator *tries* to
+/// submit, not only what the contract lets through.
+pub fn respond_to_task_in(request: &Value) -> Option<(u64, u64, Vec<Address>)> {
+    let params = request.get("params")?.as_array()?;
+    let input = match request.get("method")?.as_str()? {
+        "eth_sendRawTransaction" => {
+            use alloy::consensus::{Transaction, TxEnvelope};
+            use alloy::eips::eip2718::Decodable2718;
+            let raw = hex_bytes(params.first()?);
+            let tx = TxEnvelope::decode_2718(&mut raw.as_slice()).ok()?;
+            tx.input().to_vec()
+        }
+        "eth_estimateGas" | "eth_call" | "eth_createAccessList" => {
+            let call = params.first()?;
+            hex_bytes(call.get("input").or_else(|| call.get("data"))?)
+        }
+        _ => return None,
+    };
+    let call = respondToTaskCall::abi_decode(&input).ok()?;
+    Some((call.taskId, call.sum, call.nonSigners))
+}
+
 /// What the observer tells the checker beyond the trace: every phase-2 commit on chain and
 /// every settlement (`TaskSettled`), operators by index.
 pub type SettlementTap = Arc<dyn Fn(Settlement) + Send + Sync>;

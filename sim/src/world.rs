@@ -441,6 +441,19 @@ pub async fn world<R: Roles>(
         .map(|i| scenario.operators.weight(i))
         .collect();
     let c = checker.clone();
+    let operators = view.operators.clone();
+    gw.set_request_tap(Arc::new(move |node, req| {
+        if let Some((task, _sum, non)) = crate::observer::respond_to_task_in(req) {
+            let non: Vec<usize> = non
+                .iter()
+                .filter_map(|a| operators.iter().position(|o| o == a))
+                .collect();
+            c.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .observe_submission(clock.elapsed().as_millis() as u64, node, task, &non);
+        }
+    }));
+    let c = checker.clone();
     let observer = crate::observer::Observer::new(view).with_settlement_tap(Arc::new(move |s| {
         c.lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -69,6 +69,11 @@ fn aggregator_submitting_below_threshold_is_caught() {
         },
     );
     println!("{line}");
+    // Caught by what the aggregator sends, not by a side effect of the bug.
+    assert!(
+        line.contains("submits only aggregates that reach the threshold"),
+        "caught by another invariant: {line}"
+    );
 }
 
 /// An operator restarts and reads a fork on which a task it signed asks for another result.
