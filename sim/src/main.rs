@@ -50,10 +50,54 @@ mod sim {
         /// Print the event log of every run.
         #[arg(long)]
         verbose: bool,
+        /// Write a self-contained HTML timeline of each failing run, or of the single run, here.
+        #[arg(long)]
+        timeline: Option<std::path::PathBuf>,
+        /// Run nothing: draw the timeline of an event log written by --trace (needs --timeline).
+        #[arg(long, requires = "timeline")]
+        timeline_from: Option<std::path::PathBuf>,
+    }
+
+    /// `--timeline-from f.jsonl --timeline out.html`: render a saved trace.
+    fn timeline_from(from: &std::path::Path, to: &std::path::Path) -> i32 {
+        let text = match std::fs::read_to_string(from) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: reading {}: {e}", from.display());
+                return 2;
+            }
+        };
+        let events = match exoavs_sim::trace::parse_jsonl(&text) {
+            Ok(ev) => ev,
+            Err(e) => {
+                eprintln!("error: {}: {e}", from.display());
+                return 2;
+            }
+        };
+        let info = exoavs_sim::timeline::RunInfo {
+            title: from
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            ..Default::default()
+        };
+        match std::fs::write(to, exoavs_sim::timeline::render(&events, &info)) {
+            Ok(()) => {
+                println!("timeline: {}", to.display());
+                0
+            }
+            Err(e) => {
+                eprintln!("error: writing {}: {e}", to.display());
+                2
+            }
+        }
     }
 
     pub fn main() -> i32 {
         let args = Args::parse();
+        if let (Some(from), Some(to)) = (&args.timeline_from, &args.timeline) {
+            return timeline_from(from, to);
+        }
         // The nodes' own logs (tracing), e.g. EXOAVS_SIM_LOG=exoavs=debug; off by default.
         if let Ok(filter) = std::env::var("EXOAVS_SIM_LOG") {
             let _ = tracing_subscriber::fmt()
@@ -90,6 +134,9 @@ mod sim {
         let verbose = args.verbose;
         let reports = match exoavs_sim::roles::sweep(&plan, |r| {
             println!("{}", r.line());
+            if !r.ok() {
+                println!("  timeline: {}", exoavs_sim::runner::timeline_command(r));
+            }
             if verbose {
                 print!("{}", r.trace.to_jsonl());
             }
@@ -101,16 +148,31 @@ mod sim {
             }
         };
         let failed: Vec<_> = reports.iter().filter(|r| !r.ok()).collect();
-        if let Some(path) = &args.trace {
-            let pick = failed.first().copied().or(if reports.len() == 1 {
-                reports.first()
-            } else {
-                None
-            });
-            if let Some(r) = pick {
-                if let Err(e) = std::fs::write(path, r.trace.to_jsonl()) {
-                    eprintln!("error: writing {}: {e}", path.display());
-                }
+        // --trace and --timeline show the first failing run, or else the single run.
+        let pick = failed.first().copied().or(if reports.len() == 1 {
+            reports.first()
+        } else {
+            None
+        });
+        if let (Some(path), Some(r)) = (&args.trace, pick) {
+            if let Err(e) = std::fs::write(path, r.trace.to_jsonl()) {
+                eprintln!("error: writing {}: {e}", path.display());
+            }
+        }
+        if let Some(path) = &args.timeline {
+            match pick {
+                Some(r) => match std::fs::write(path, exoavs_sim::runner::timeline_html(r)) {
+                    Ok(()) => println!(
+                        "timeline of {} seed {}: {}",
+                        r.scenario,
+                        r.seed,
+                        path.display()
+                    ),
+                    Err(e) => eprintln!("error: writing {}: {e}", path.display()),
+                },
+                None => eprintln!(
+                    "no timeline written: several runs and none failed (pick one with --scenario and --seed)"
+                ),
             }
         }
         println!("{} runs, {} failed", reports.len(), failed.len());

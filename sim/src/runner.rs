@@ -82,3 +82,31 @@ pub fn sweep<R: Roles>(
         .flatten()
         .collect())
 }
+
+/// The HTML timeline of one run (see [`crate::timeline`]).
+pub fn timeline_html(report: &Report) -> String {
+    let info = crate::timeline::RunInfo {
+        title: format!("{} seed {}", report.scenario, report.seed),
+        verdict: Some(report.line()),
+        violation: report
+            .violation
+            .as_ref()
+            .map(|v| crate::timeline::ViolationInfo {
+                at_ms: v.at_ms,
+                class: format!("{:?}", v.kind),
+                invariant: v.invariant.to_string(),
+                detail: v.detail.clone(),
+            }),
+    };
+    crate::timeline::render(&report.trace.events(), &info)
+}
+
+/// The command that writes a run's timeline, printed under a failing run's repro line.
+pub fn timeline_command(report: &Report) -> String {
+    format!(
+        "{} --timeline {}-{}.html",
+        report.repro(),
+        report.scenario,
+        report.seed
+    )
+}
