@@ -13,6 +13,9 @@ const contracts = [
   ["AvsServiceContract.sol", "AvsServiceContract"],
   ["IAVSManager.sol", "IAVSManager"],
   ["IAVSManagerExt.sol", "IAVSManagerExt"],
+  // test-only harnesses for the Rust differential tests (tests/differential_*.rs)
+  ["QuorumHarness.sol", "QuorumHarness"],
+  ["BlsHarness.sol", "BlsHarness"],
 ];
 
 mkdirSync(outDir, { recursive: true });

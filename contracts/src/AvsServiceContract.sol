@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import "./IAVSManager.sol";
 import {IAVSManagerExt} from "./IAVSManagerExt.sol";
 import {BLS} from "./BLS.sol";
+import {Quorum} from "./Quorum.sol";
 
 /// The seed's AVS: operators compute the sum of two integers and BLS-sign
 /// keccak256(abi.encode(uint64 taskID, uint64 sum)); an aggregator submits one aggregate signature once the
@@ -116,7 +117,7 @@ contract AvsServiceContract {
         uint64 taskChallengePeriod,
         uint64 taskStatisticalPeriod
     ) external returns (uint64 taskId) {
-        if (thresholdPercentage == 0 || thresholdPercentage > 100) revert InvalidThreshold(thresholdPercentage);
+        if (!Quorum.validThreshold(thresholdPercentage)) revert InvalidThreshold(thresholdPercentage);
         if (uint256(a) + uint256(b) > type(uint64).max) revert SumOverflows(a, b);
         taskId = AVS.createTask(
             msg.sender,
@@ -160,7 +161,7 @@ contract AvsServiceContract {
         (uint256 signedStake, uint256 totalStake) = EXT.verifyTaskAggregate(
             address(this), taskId, messageOf(taskId, sum), nonSigners, nonSignerPubKeys, signature
         );
-        if (signedStake == 0 || signedStake * 100 < uint256(threshold) * totalStake) {
+        if (!Quorum.reached(signedStake, totalStake, threshold)) {
             revert ThresholdNotMet(signedStake, totalStake, threshold);
         }
         SumTask storage t = tasks[taskId];

@@ -35,13 +35,18 @@ pub fn quorum_reached(threshold: u8, signed: U256, total: U256) -> Result<bool, 
     if signed > total {
         return Err(QuorumError::SignedAboveTotal { signed, total });
     }
+    // The contract short-circuits `signedStake == 0` before multiplying, so zero signed stake is a
+    // reject even where `threshold * total` would overflow (found by tests/differential_quorum.rs).
+    if signed.is_zero() {
+        return Ok(false);
+    }
     let lhs = signed
         .checked_mul(U256::from(100u8))
         .ok_or(QuorumError::Overflow)?;
     let rhs = U256::from(threshold)
         .checked_mul(total)
         .ok_or(QuorumError::Overflow)?;
-    Ok(!signed.is_zero() && lhs >= rhs)
+    Ok(lhs >= rhs)
 }
 
 /// Sum of every snapshot member's stake (members without a key included, as on chain).

@@ -56,6 +56,9 @@ fn boundaries() {
         quorum_reached(50, U256::MAX, U256::MAX),
         Err(QuorumError::Overflow)
     );
+    // Zero signed stake rejects before any multiplication, as the contract's `signedStake != 0 && …`
+    // does (regression found by tests/differential_quorum.rs: Rust used to report Overflow here).
+    assert_eq!(quorum_reached(33, U256::ZERO, U256::MAX), Ok(false));
 }
 
 #[test]
