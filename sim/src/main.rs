@@ -32,6 +32,9 @@ mod sim {
         /// Scenario name (scenarios/<name>.toml), repeatable; default: all.
         #[arg(long)]
         scenario: Vec<String>,
+        /// A scenario file outside scenarios/ (e.g. docs/timeline-demo.toml), repeatable.
+        #[arg(long)]
+        scenario_file: Vec<std::path::PathBuf>,
         /// Run exactly this seed (a repro).
         #[arg(long)]
         seed: Option<u64>,
@@ -105,11 +108,16 @@ mod sim {
                 .with_writer(std::io::stderr)
                 .try_init();
         }
-        let scenarios: Result<Vec<Scenario>, _> = if args.scenario.is_empty() {
-            scenario::all_files().and_then(|fs| fs.iter().map(|f| Scenario::load(f)).collect())
-        } else {
-            args.scenario.iter().map(|n| scenario::by_name(n)).collect()
-        };
+        let scenarios: Result<Vec<Scenario>, _> =
+            if args.scenario.is_empty() && args.scenario_file.is_empty() {
+                scenario::all_files().and_then(|fs| fs.iter().map(|f| Scenario::load(f)).collect())
+            } else {
+                args.scenario
+                    .iter()
+                    .map(|n| scenario::by_name(n))
+                    .chain(args.scenario_file.iter().map(|f| Scenario::load(f)))
+                    .collect()
+            };
         let scenarios = match scenarios {
             Ok(s) => s,
             Err(e) => {

@@ -71,6 +71,9 @@ pub struct Mark {
     pub kind: &'static str,
     /// Tooltip text.
     pub tip: String,
+    /// A few characters drawn beside the mark (the task number of task events).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub label: String,
 }
 
 /// A fault that lasts: drawn as a band on its lane.
@@ -357,11 +360,20 @@ pub fn model(events: &[Event], info: &RunInfo) -> Model {
                 )
             }
         };
+        let label = match &e.kind {
+            EventKind::TaskCreated { task, .. }
+            | EventKind::TaskSubmitted { task, .. }
+            | EventKind::AggregateSubmitted { task, .. }
+            | EventKind::TaskAccepted { task, .. }
+            | EventKind::TaskExpired { task, .. } => format!("#{task}"),
+            _ => String::new(),
+        };
         m.marks.push(Mark {
             t: e.at_ms,
             lane,
             kind,
             tip: format!("{} · {} · {tip}", fmt_s(e.at_ms), e.node),
+            label,
         });
     }
     if !has_violation_events && let Some(v) = &info.violation {
@@ -391,6 +403,7 @@ pub fn model(events: &[Event], info: &RunInfo) -> Model {
                 v.invariant,
                 v.detail
             ),
+            label: String::new(),
         });
     }
     for ((lane, what), from) in open {
@@ -618,7 +631,7 @@ KINDS.forEach(k=>{if(!present.has(k[0]))return;const s=document.createElement('s
  s.appendChild(document.createTextNode(k[1]));s.setAttribute('data-legend',k[0]);legend.appendChild(s);});
 const labels=document.getElementById('labels');
 labels.style.paddingTop=TOP+'px';
-M.lanes.forEach(l=>{const d=document.createElement('div');d.style.height=LANE_H+'px';d.textContent=l;labels.appendChild(d);});
+M.lanes.forEach(l=>{const d=document.createElement('div');d.className='lane';d.setAttribute('data-lane',l);d.style.height=LANE_H+'px';d.textContent=l;labels.appendChild(d);});
 function el(name,attrs,parent){const e=document.createElementNS(NS,name);for(const k in attrs)e.setAttribute(k,attrs[k]);if(parent)parent.appendChild(e);return e;}
 function shape(g,kind,x,y){const c=colour[kind]||'#888';
  switch(kind){
@@ -649,7 +662,7 @@ function draw(){
  svg.setAttribute('width',W);svg.setAttribute('height',H);
  const X=t=>8+(t-t0)*(W-16)/(t1-t0);
  const Y=l=>TOP+laneIx[l]*LANE_H+LANE_H/2;
- M.lanes.forEach((l,i)=>el('rect',{x:0,y:TOP+i*LANE_H,width:W,height:LANE_H,fill:i%2?'#f8fafc':'#fff'},svg));
+ M.lanes.forEach((l,i)=>el('rect',{class:'lane-band','data-lane':l,x:0,y:TOP+i*LANE_H,width:W,height:LANE_H,fill:i%2?'#f8fafc':'#fff'},svg));
  // Axis: simulated seconds.
  const span=(t1-t0)/1000, px=(W-16)/span;
  const step=[0.1,0.2,0.5,1,2,5,10,20,30,60,120,300].find(s=>s*px>=70)||600;
@@ -658,9 +671,10 @@ function draw(){
   el('line',{x1:x,y1:TOP-4,x2:x,y2:H-BOTTOM,stroke:'#e2e8f0'},axis);
   el('text',{x:x,y:TOP-8,'text-anchor':'middle'},axis).textContent=(Math.round(s*10)/10)+' s';}
  // Phases.
- M.phases.forEach(p=>{const x=X(p[0]);const g=el('g',{class:'phase','data-phase':p[1]},svg);
+ M.phases.forEach((p,i)=>{const x=X(p[0]);const g=el('g',{class:'phase','data-phase':p[1]},svg);
   el('line',{x1:x,y1:TOP-2,x2:x,y2:H-BOTTOM,stroke:p[1]==='liveness'?'#16a34a':'#f59e0b','stroke-width':1.5,'stroke-dasharray':'6 4'},g);
-  el('text',{x:x+4,y:H-BOTTOM-3,style:'font-weight:600'},g).textContent=p[1]==='liveness'?'healed: liveness phase':p[1]+' phase (faults on)';
+  const right=x>W-190;
+  el('text',{x:right?x-4:x+4,y:H-BOTTOM-3-12*(M.phases.length-1-i),'text-anchor':right?'end':'start',style:'font-weight:600'},g).textContent=p[1]==='liveness'?'healed: liveness phase':p[1]==='safety'?'safety phase (faults on)':p[1];
   el('title',{},g).textContent=(p[0]/1000).toFixed(3)+' s: '+p[1]+' phase';});
  // Spans.
  M.spans.forEach(s=>{const y=TOP+laneIx[s.lane]*LANE_H;const x0=X(s.from),x1=X(s.to==null?t1:s.to);
@@ -677,9 +691,10 @@ function draw(){
   if(!small&&m.kind!=='violation'){const k=m.lane;const prev=last[k];
    let row=(prev&&x-prev.x<5)?(prev.row+1)%5:0;last[k]={x:x,row:row};
    y+=[0,-8,8,-14,14][row];} else if(m.kind==='note'){y+=11;} else if(m.kind==='block'){y-=0;}
-  const g=el('g',{class:'mark','data-kind':m.kind,'data-lane':m.lane,'data-t':m.t},svg);
+  const g=el('g',{class:'mark','data-kind':m.kind,'data-lane':m.lane,'data-t':m.t,'data-x':x.toFixed(1),'data-y':y.toFixed(1)},svg);
   if(m.kind==='violation')g.setAttribute('id','violation-mark-'+M.violations.indexOf(i));
   shape(g,m.kind,x,y);
+  if(m.label)el('text',{x:x,y:y-9,'text-anchor':'middle',style:'font-size:9px;font-weight:700;fill:#1e293b'},g).textContent=m.label;
   el('title',{},g).textContent=m.tip;
   g.addEventListener('mouseenter',()=>{hover.textContent=m.tip;});
  });
