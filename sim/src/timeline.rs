@@ -493,7 +493,8 @@ pub fn render(events: &[Event], info: &RunInfo) -> String {
             v.t,
             escape_html(&v.lane),
             fmt_s(v.t),
-            escape_html(&v.tip),
+            // The tooltip without its leading time (already said).
+            escape_html(v.tip.split_once(" · ").map(|(_, r)| r).unwrap_or(&v.tip)),
             if m.violations.len() > 1 {
                 format!(" (and {} more)", m.violations.len() - 1)
             } else {
