@@ -76,6 +76,13 @@ pub fn verify_aggregate(sig: &[u8], pubkeys: &[Vec<u8>], msg: &[u8]) -> Result<(
     }
 }
 
+/// Invariant names for [`Checker::once`].
+struct Once {
+    unknown: &'static str,
+    twice: &'static str,
+    what: &'static str,
+}
+
 #[derive(Clone, Debug)]
 struct Attempt {
     at: u64,
@@ -297,24 +304,14 @@ impl Checker {
                 slashed,
                 ..
             } => {
-                let Some(t) = self.tasks.get(&task).cloned() else {
-                    self.fail(
-                        Kind::Safety,
-                        "only created tasks are settled",
-                        at,
-                        format!("unknown task {task} settled"),
-                    );
+                let once = Once {
+                    unknown: "only created tasks are settled",
+                    twice: "a task is settled once",
+                    what: "settled",
+                };
+                let Some(t) = self.once(at, task, once, |t| t.settled) else {
                     return;
                 };
-                if t.settled {
-                    self.fail(
-                        Kind::Safety,
-                        "a task is settled once",
-                        at,
-                        format!("task {task} settled twice"),
-                    );
-                    return;
-                }
                 if let Some(t) = self.tasks.get_mut(&task) {
                     t.settled = true;
                 }
@@ -464,25 +461,40 @@ impl Checker {
         self.check_deadlines(at);
     }
 
+    /// The state of `task` for an event that may happen once to a created task (acceptance,
+    /// settlement); `None`, with the violation recorded, if the task is unknown or `seen`.
+    fn once(
+        &mut self,
+        at: u64,
+        task: u64,
+        names: Once,
+        seen: impl Fn(&TaskState) -> bool,
+    ) -> Option<TaskState> {
+        let what = names.what;
+        match self.tasks.get(&task).cloned() {
+            None => {
+                let detail = format!("unknown task {task} {what}");
+                self.fail(Kind::Safety, names.unknown, at, detail);
+                None
+            }
+            Some(t) if seen(&t) => {
+                let detail = format!("task {task} {what} twice");
+                self.fail(Kind::Safety, names.twice, at, detail);
+                None
+            }
+            Some(t) => Some(t),
+        }
+    }
+
     fn accepted(&mut self, at: u64, task: u64, result: u64, signers: &[usize], sig_hex: &str) {
-        let Some(t) = self.tasks.get(&task).cloned() else {
-            self.fail(
-                Kind::Safety,
-                "only created tasks are accepted",
-                at,
-                format!("unknown task {task} accepted"),
-            );
+        let once = Once {
+            unknown: "only created tasks are accepted",
+            twice: "at most one accepted response per task",
+            what: "accepted",
+        };
+        let Some(t) = self.once(at, task, once, |t| t.accepted.is_some()) else {
             return;
         };
-        if t.accepted.is_some() {
-            self.fail(
-                Kind::Safety,
-                "at most one accepted response per task",
-                at,
-                format!("task {task} accepted twice"),
-            );
-            return;
-        }
         if let Some(reason) = &t.expired {
             self.fail(
                 Kind::Safety,
@@ -764,157 +776,146 @@ outcome = "all-accepted"
         assert!(c.violations().is_empty(), "{:?}", c.violations());
     }
 
+    /// `task` created as `a + b = 3 + 4`.
+    fn created(task: u64) -> Event {
+        ev(1, EventKind::TaskCreated { task, a: 3, b: 4 })
+    }
+
+    /// A checker that has seen the 4 keys registered and task 1 created (3 + 4).
+    fn with_task_1(s: &Scenario, keys: &Keys) -> Checker {
+        let mut c = Checker::new(s);
+        keys.register(&mut c);
+        c.observe(&created(1));
+        c
+    }
+
     #[test]
     fn below_threshold_wrong_sum_bad_signature_and_double_accept_are_caught_at_the_event() {
         let s = scenario("");
         let keys = Keys::new(4);
-        let mut c = Checker::new(&s);
-        keys.register(&mut c);
-        c.observe(&ev(
-            1,
-            EventKind::TaskCreated {
-                task: 1,
-                a: 3,
-                b: 4,
-            },
-        ));
-        c.observe(&ev(
-            2,
-            accepted(1, 7, vec![0, 1], keys.aggregate(&[0, 1], 1, 7)),
-        ));
-        assert_eq!(
-            c.first_violation().map(|v| v.invariant),
-            Some("no task accepted below threshold")
-        );
-        assert_eq!(c.first_violation().map(|v| v.at_ms), Some(2));
+        // (claimed signers, result, who really signed, acceptances, the invariant broken)
+        let cases: [(Vec<usize>, u64, Vec<usize>, u64, &str); 4] = [
+            (
+                vec![0, 1],
+                7,
+                vec![0, 1],
+                1,
+                "no task accepted below threshold",
+            ),
+            (
+                vec![0, 1, 2],
+                8,
+                vec![0, 1, 2],
+                1,
+                "accepted results are correct",
+            ),
+            // Signed by 0,1,3 but claimed as 0,1,2.
+            (
+                vec![0, 1, 2],
+                7,
+                vec![0, 1, 3],
+                1,
+                "accepted aggregates verify offline",
+            ),
+            (
+                vec![0, 1, 2],
+                7,
+                vec![0, 1, 2],
+                2,
+                "at most one accepted response per task",
+            ),
+        ];
+        for (claimed, result, real, times, invariant) in cases {
+            let mut c = with_task_1(&s, &keys);
+            for k in 0..times {
+                let sig = keys.aggregate(&real, 1, result);
+                c.observe(&ev(2 + k, accepted(1, result, claimed.clone(), sig)));
+            }
+            assert_eq!(c.first_violation().map(|v| v.invariant), Some(invariant));
+            assert_eq!(c.first_violation().map(|v| v.at_ms), Some(1 + times));
+        }
+    }
 
-        let mut c = Checker::new(&s);
-        keys.register(&mut c);
-        c.observe(&ev(
-            1,
-            EventKind::TaskCreated {
-                task: 1,
-                a: 3,
-                b: 4,
-            },
-        ));
-        c.observe(&ev(
-            2,
-            accepted(1, 8, vec![0, 1, 2], keys.aggregate(&[0, 1, 2], 1, 8)),
-        ));
+    #[test]
+    fn two_valid_signatures_by_one_honest_key_on_the_wire_are_caught() {
+        let s = scenario("");
+        let keys = Keys::new(4);
+        let sign = |i: usize, r: u64| {
+            keys.0[i]
+                .sign(&response_message(1, r), DST, &[])
+                .serialize()
+                .to_vec()
+        };
+        let mut c = with_task_1(&s, &keys);
+        // The same result again, or a second result with a signature that does not verify
+        // under the operator's key (someone else's), is not equivocation by that key.
+        c.observe_wire(2, 0, 1, 7, &sign(0, 7));
+        c.observe_wire(3, 0, 1, 7, &sign(0, 7));
+        c.observe_wire(4, 0, 1, 8, &sign(1, 8));
+        // The byzantine operator 3 may equivocate.
+        c.observe_wire(5, 3, 1, 7, &sign(3, 7));
+        c.observe_wire(6, 3, 1, 9, &sign(3, 9));
+        assert!(c.violations().is_empty(), "{:?}", c.violations());
+        c.observe_wire(7, 0, 1, 9, &sign(0, 9));
         assert_eq!(
-            c.first_violation().map(|v| v.invariant),
-            Some("accepted results are correct")
+            c.first_violation().map(|v| (v.invariant, v.at_ms)),
+            Some((
+                "an honest operator's key signs one result per task (on the wire)",
+                7
+            ))
         );
+    }
 
-        let mut c = Checker::new(&s);
-        keys.register(&mut c);
+    #[test]
+    fn a_submission_below_threshold_is_caught_once_the_chain_is_read_past_it() {
+        let s = scenario("");
+        let keys = Keys::new(4);
+        let mut c = with_task_1(&s, &keys);
+        // 3 of 4 equal weights carry 67 %; 2 of 4 do not.
+        c.observe_submission(2, "aggregator", 1, &[3]);
+        c.observe_submission(3, "aggregator", 1, &[2, 3]);
+        assert!(c.violations().is_empty(), "judged when the task ends");
         c.observe(&ev(
-            1,
-            EventKind::TaskCreated {
+            4,
+            EventKind::TaskExpired {
                 task: 1,
-                a: 3,
-                b: 4,
+                reason: "no quorum".into(),
             },
         ));
-        // Signed by 0,1,3 but claimed as 0,1,2.
-        c.observe(&ev(
-            2,
-            accepted(1, 7, vec![0, 1, 2], keys.aggregate(&[0, 1, 3], 1, 7)),
-        ));
         assert_eq!(
-            c.first_violation().map(|v| v.invariant),
-            Some("accepted aggregates verify offline")
+            c.first_violation().map(|v| (v.invariant, v.at_ms)),
+            Some((
+                "the aggregator submits only aggregates that reach the threshold",
+                3
+            ))
         );
-
-        let mut c = Checker::new(&s);
-        keys.register(&mut c);
-        c.observe(&ev(
-            1,
-            EventKind::TaskCreated {
-                task: 1,
-                a: 3,
-                b: 4,
-            },
-        ));
-        c.observe(&ev(
-            2,
-            accepted(1, 7, vec![0, 1, 2], keys.aggregate(&[0, 1, 2], 1, 7)),
-        ));
-        c.observe(&ev(
-            3,
-            accepted(1, 7, vec![0, 1, 2], keys.aggregate(&[0, 1, 2], 1, 7)),
-        ));
-        assert_eq!(
-            c.first_violation().map(|v| v.invariant),
-            Some("at most one accepted response per task")
-        );
+        assert_eq!(c.violations().len(), 1);
     }
 
     #[test]
     fn honest_operator_signing_two_results_is_caught() {
         let s = scenario("");
         let mut c = Checker::new(&s);
-        c.observe(&ev(
-            1,
-            EventKind::TaskCreated {
-                task: 1,
-                a: 3,
-                b: 4,
-            },
-        ));
-        c.observe(&ev(
-            2,
-            EventKind::ResponseSent {
-                task: 1,
-                operator: 0,
-                result: 7,
-            },
-        ));
-        c.observe(&ev(
-            3,
-            EventKind::ResponseSent {
-                task: 1,
-                operator: 0,
-                result: 7,
-            },
-        ));
+        c.observe(&created(1));
+        let sent = |at: u64, operator: usize, result: u64| {
+            ev(
+                at,
+                EventKind::ResponseSent {
+                    task: 1,
+                    operator,
+                    result,
+                },
+            )
+        };
+        // The same result twice is fine; the byzantine operator 3 may send two results.
+        for (at, op, r) in [(2, 0, 7), (3, 0, 7), (4, 3, 8), (5, 3, 9), (6, 1, 7)] {
+            c.observe(&sent(at, op, r));
+        }
         assert!(c.violations().is_empty());
-        // The byzantine operator 3 may; honest operator 1 may not.
-        c.observe(&ev(
-            4,
-            EventKind::ResponseSent {
-                task: 1,
-                operator: 3,
-                result: 8,
-            },
-        ));
-        c.observe(&ev(
-            5,
-            EventKind::ResponseSent {
-                task: 1,
-                operator: 3,
-                result: 9,
-            },
-        ));
-        assert!(c.violations().is_empty());
-        c.observe(&ev(
-            6,
-            EventKind::ResponseSent {
-                task: 1,
-                operator: 1,
-                result: 7,
-            },
-        ));
-        c.observe(&ev(
-            7,
-            EventKind::ResponseSent {
-                task: 1,
-                operator: 1,
-                result: 8,
-            },
-        ));
+        // Honest operator 1 may not.
+        c.observe(&sent(7, 1, 8));
         assert_eq!(c.first_violation().map(|v| v.kind), Some(Kind::Safety));
+        assert_eq!(c.first_violation().map(|v| v.at_ms), Some(7));
     }
 
     #[test]
@@ -1007,14 +1008,7 @@ outcome = "all-accepted"
         s.flow = crate::scenario::Flow::TwoPhase;
         let run = |rewarded: Vec<usize>, slashed: Vec<usize>| {
             let mut c = Checker::new(&s);
-            c.observe(&ev(
-                1,
-                EventKind::TaskCreated {
-                    task: 1,
-                    a: 3,
-                    b: 4,
-                },
-            ));
+            c.observe(&created(1));
             // 0, 1, 2 commit the sum; 3 (wrong-sum) commits 8.
             for (op, r) in [(0, 7), (1, 7), (2, 7), (3, 8)] {
                 c.observe_settlement(Settlement::Commit {
@@ -1049,14 +1043,7 @@ outcome = "all-accepted"
             );
         }
         let mut c = Checker::new(&s);
-        c.observe(&ev(
-            1,
-            EventKind::TaskCreated {
-                task: 1,
-                a: 3,
-                b: 4,
-            },
-        ));
+        c.observe(&created(1));
         c.finish(10, 1);
         assert!(
             c.violations()
