@@ -140,10 +140,30 @@ mod sim {
             jobs: args.jobs,
         };
         let verbose = args.verbose;
+        // Scenarios given by file are reproduced by file, not by name.
+        let files: Vec<(String, std::path::PathBuf)> = plan
+            .scenarios
+            .iter()
+            .filter_map(|s| {
+                args.scenario_file
+                    .iter()
+                    .find(|f| Scenario::load(f).map(|l| l.name == s.name).unwrap_or(false))
+                    .map(|f| (s.name.clone(), f.clone()))
+            })
+            .collect();
         let reports = match exoavs_sim::roles::sweep(&plan, |r| {
             println!("{}", r.line());
             if !r.ok() {
-                println!("  timeline: {}", exoavs_sim::runner::timeline_command(r));
+                match files.iter().find(|(n, _)| *n == r.scenario) {
+                    Some((_, f)) => println!(
+                        "  reproduce: cargo sim --scenario-file {} --seed {} --timeline {}-{}.html",
+                        f.display(),
+                        r.seed,
+                        r.scenario,
+                        r.seed
+                    ),
+                    None => println!("  timeline: {}", exoavs_sim::runner::timeline_command(r)),
+                }
             }
             if verbose {
                 print!("{}", r.trace.to_jsonl());
@@ -162,10 +182,10 @@ mod sim {
         } else {
             None
         });
-        if let (Some(path), Some(r)) = (&args.trace, pick) {
-            if let Err(e) = std::fs::write(path, r.trace.to_jsonl()) {
-                eprintln!("error: writing {}: {e}", path.display());
-            }
+        if let (Some(path), Some(r)) = (&args.trace, pick)
+            && let Err(e) = std::fs::write(path, r.trace.to_jsonl())
+        {
+            eprintln!("error: writing {}: {e}", path.display());
         }
         if let Some(path) = &args.timeline {
             match pick {

@@ -44,7 +44,8 @@ pub fn sweep<R: Roles>(
 ) -> Result<Vec<Report>, crate::anvil::AnvilError> {
     let runs = plan.runs();
     let n = runs.len();
-    let queue: Arc<Mutex<VecDeque<(usize, Arc<Scenario>, u64)>>> = Arc::new(Mutex::new(
+    type Queue = Arc<Mutex<VecDeque<(usize, Arc<Scenario>, u64)>>>;
+    let queue: Queue = Arc::new(Mutex::new(
         runs.into_iter()
             .enumerate()
             .map(|(i, (s, seed))| (i, s, seed))

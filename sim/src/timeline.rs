@@ -334,15 +334,15 @@ pub fn model(events: &[Event], info: &RunInfo) -> Model {
                     "rpc" => Some("rpc outage"),
                     _ => None,
                 };
-                if let Some(what) = what {
-                    if let Some(from) = open.remove(&(lane.clone(), what)) {
-                        m.spans.push(Span {
-                            lane: lane.clone(),
-                            what,
-                            from,
-                            to: Some(e.at_ms),
-                        });
-                    }
+                if let Some(what) = what
+                    && let Some(from) = open.remove(&(lane.clone(), what))
+                {
+                    m.spans.push(Span {
+                        lane: lane.clone(),
+                        what,
+                        from,
+                        to: Some(e.at_ms),
+                    });
                 }
                 (k, format!("healed: {fault}"))
             }
@@ -486,9 +486,9 @@ pub fn render(events: &[Event], info: &RunInfo) -> String {
     html.push_str("</header>\n");
     if let Some(&i) = m.violations.first() {
         let v = &m.marks[i];
-        let _ = write!(
+        let _ = writeln!(
             html,
-            "<div id=\"violation-banner\" data-lane=\"{}\" data-t=\"{}\">⚠ INVARIANT VIOLATION on <b>{}</b> at {}: {}{}</div>\n",
+            "<div id=\"violation-banner\" data-lane=\"{}\" data-t=\"{}\">⚠ INVARIANT VIOLATION on <b>{}</b> at {}: {}{}</div>",
             escape_html(&v.lane),
             v.t,
             escape_html(&v.lane),

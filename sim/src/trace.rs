@@ -113,8 +113,10 @@ struct Inner {
     rpc_hash: Sha256,
     rpc_calls: u64,
     rpc_log: Option<Vec<(String, String)>>,
-    listeners: Vec<Box<dyn FnMut(&Event, &Trace) + Send>>,
+    listeners: Vec<Listener>,
 }
+
+type Listener = Box<dyn FnMut(&Event, &Trace) + Send>;
 
 /// Shared, append-only log. Cloning shares it.
 #[derive(Clone, Default)]
