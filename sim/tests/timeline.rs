@@ -18,9 +18,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
+const MISSING: &str = "Chromium not found: the timeline test opens the page in headless Chromium. \
+     Install it with `bash scripts/install-chromium.sh` (as root; Debian's `chromium` package) \
+     or set EXOAVS_CHROMIUM to a Chromium/Chrome binary.";
+
 fn chromium() -> PathBuf {
     if let Some(p) = std::env::var_os("EXOAVS_CHROMIUM") {
-        return PathBuf::from(p);
+        let p = PathBuf::from(p);
+        assert!(
+            p.is_file(),
+            "EXOAVS_CHROMIUM={}: no such file. {MISSING}",
+            p.display()
+        );
+        return p;
     }
     for name in ["chromium", "chromium-browser"] {
         if let Ok(out) = Command::new("sh")
@@ -34,11 +44,7 @@ fn chromium() -> PathBuf {
             }
         }
     }
-    panic!(
-        "Chromium not found: the timeline test opens the page in headless Chromium. \
-         Install it with `bash scripts/install-chromium.sh` (as root; Debian's `chromium` \
-         package) or set EXOAVS_CHROMIUM to a Chromium/Chrome binary."
-    );
+    panic!("{MISSING}");
 }
 
 /// Write the page, let Chromium run its script, return the DOM it ended with.
@@ -61,7 +67,7 @@ fn browser_dom(html: &str, name: &str) -> String {
         .arg("--dump-dom")
         .arg(format!("file://{}", file.display()))
         .output()
-        .expect("run chromium");
+        .unwrap_or_else(|e| panic!("cannot start Chromium ({e}). {MISSING}"));
     let dom = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success() && dom.contains("data-ready=\"1\""),
@@ -226,6 +232,7 @@ fn run_one(s: Scenario, roles: Exoavs, seed: u64) -> Report {
 
 #[test]
 fn faulty_run_timeline_shows_every_event_fault_and_rejection_reason() {
+    chromium(); // fail before the run when the browser is missing
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/timeline-demo.toml");
     let s = Scenario::load(&path).expect("demo scenario");
     let r = run_one(s, Exoavs::default(), 1);
@@ -306,6 +313,7 @@ fn faulty_run_timeline_shows_every_event_fault_and_rejection_reason() {
 
 #[test]
 fn planted_bug_timeline_marks_the_violation_where_it_happened() {
+    chromium();
     let s = scenario::by_name("byzantine").expect("scenario");
     let r = run_one(
         s,
