@@ -47,6 +47,7 @@ pub const KINDS: &[(&str, &str, &str)] = &[
     ("aggregate_submitted", "aggregate submitted", "#f59e0b"),
     ("task_accepted", "task accepted", "#16a34a"),
     ("task_expired", "task expired", "#ea580c"),
+    ("task_settled", "task settled (rewards/slashing)", "#0f766e"),
     ("block", "block mined", "#9ca3af"),
     ("tx_reverted", "transaction reverted", "#7f1d1d"),
     ("registered", "operator registered", "#64748b"),
@@ -281,6 +282,19 @@ pub fn model(events: &[Event], info: &RunInfo) -> Model {
             EventKind::TaskExpired { task, reason } => {
                 ("task_expired", format!("task {task} expired: {reason}"))
             }
+            EventKind::TaskSettled {
+                task,
+                actual_threshold,
+                rewarded,
+                slashed,
+            } => (
+                "task_settled",
+                format!(
+                    "task {task} settled: actual threshold {actual_threshold}%, rewarded {}, slashed {}",
+                    signers(rewarded),
+                    signers(slashed)
+                ),
+            ),
             EventKind::TxSent { .. } => continue,
             EventKind::TxMined {
                 hash,
@@ -365,7 +379,8 @@ pub fn model(events: &[Event], info: &RunInfo) -> Model {
             | EventKind::TaskSubmitted { task, .. }
             | EventKind::AggregateSubmitted { task, .. }
             | EventKind::TaskAccepted { task, .. }
-            | EventKind::TaskExpired { task, .. } => format!("#{task}"),
+            | EventKind::TaskExpired { task, .. }
+            | EventKind::TaskSettled { task, .. } => format!("#{task}"),
             _ => String::new(),
         };
         m.marks.push(Mark {
@@ -561,6 +576,7 @@ fn details(html: &mut String, m: &Model) {
             "aggregate_submitted",
             "task_accepted",
             "task_expired",
+            "task_settled",
         ],
     );
     list(
@@ -643,6 +659,7 @@ function shape(g,kind,x,y){const c=colour[kind]||'#888';
  case 'task_accepted': el('path',{d:`M${x-6},${y}L${x-2},${y+5}L${x+7},${y-6}`,fill:'none',stroke:c,'stroke-width':3.2,'stroke-linecap':'round','stroke-linejoin':'round'},g);break;
  case 'task_expired': el('path',{d:`M${x-6},${y-6}L${x+6},${y-6}L${x},${y+6}Z`,fill:c},g);break;
  case 'task_created': case 'task_submitted': el('rect',{x:x-5,y:y-5,width:10,height:10,rx:2,fill:c},g);break;
+ case 'task_settled': el('circle',{cx:x,cy:y,r:6,fill:c,stroke:'#99f6e4','stroke-width':2.5},g);break;
  case 'crash': el('path',{d:`M${x+2},${y-9}L${x-5},${y+1}L${x},${y+1}L${x-2},${y+9}L${x+5},${y-1}L${x},${y-1}Z`,fill:c},g);break;
  case 'violation':
   el('line',{x1:x,y1:-2000,x2:x,y2:4000,stroke:c,'stroke-width':1.5,'stroke-dasharray':'4 3'},g);

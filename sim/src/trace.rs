@@ -64,6 +64,13 @@ pub enum EventKind {
         task: u64,
         reason: String,
     },
+    /// Two-phase flow: the challenger's verdict on a task, as the chain recorded it.
+    TaskSettled {
+        task: u64,
+        actual_threshold: u64,
+        rewarded: Vec<usize>,
+        slashed: Vec<usize>,
+    },
     TxSent {
         from: String,
         hash: String,

@@ -162,6 +162,7 @@ fn expected(events: &[Event]) -> BTreeMap<(String, String), usize> {
             EventKind::AggregateSubmitted { .. } => ("aggregate_submitted", e.node.clone()),
             EventKind::TaskAccepted { .. } => ("task_accepted", e.node.clone()),
             EventKind::TaskExpired { .. } => ("task_expired", e.node.clone()),
+            EventKind::TaskSettled { .. } => ("task_settled", e.node.clone()),
             EventKind::BlockMined { .. } => ("block", e.node.clone()),
             EventKind::Fault { fault } if e.node == "faults" => {
                 if let Some(n) = fault.strip_prefix("crash ") {
