@@ -6,6 +6,7 @@
 //! spawn a heartbeat on the real tokio runtime, which does not exist inside the simulation.
 
 use super::error::ChainError;
+use super::stats::RpcStats;
 use alloy::consensus::Transaction as _;
 use alloy::eips::eip2718::Encodable2718;
 use alloy::network::{EthereumWallet, NetworkTransactionBuilder as _, TransactionBuilder};
@@ -68,6 +69,8 @@ pub struct Reader {
     provider: RootProvider,
     chain_id: u64,
     cfg: TxConfig,
+    /// Failed requests and retries (shared by clones).
+    stats: RpcStats,
 }
 
 impl Reader {
@@ -78,6 +81,7 @@ impl Reader {
             provider,
             chain_id: 0,
             cfg,
+            stats: RpcStats::default(),
         };
         let p = r.provider.clone();
         r.chain_id = r
@@ -110,6 +114,11 @@ impl Reader {
         &self.cfg
     }
 
+    /// Failed requests and retries made through this reader and its clones.
+    pub fn stats(&self) -> &RpcStats {
+        &self.stats
+    }
+
     /// Run an RPC request, retrying transport failures with exponential backoff.
     pub async fn retry<T, F, Fut>(
         &self,
@@ -129,6 +138,7 @@ impl Reader {
                 Ok(v) => return Ok(v),
                 Err(e) => {
                     let err = ChainError::from_rpc(method, what, e);
+                    self.stats.error(method, &err);
                     if !err.is_transient() {
                         return Err(err);
                     }
@@ -140,6 +150,7 @@ impl Reader {
                         });
                     }
                     tracing::debug!(%err, attempt, "retrying {what}");
+                    self.stats.retry(method);
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(self.cfg.max_backoff);
                 }
@@ -411,7 +422,11 @@ impl Client {
             let hash = *envelope.tx_hash();
             let raw = envelope.encoded_2718();
             let sent = self.provider().send_raw_transaction(&raw).await;
-            match sent.map_err(|e| ChainError::from_rpc("eth_sendRawTransaction", what, e)) {
+            let sent = sent.map_err(|e| ChainError::from_rpc("eth_sendRawTransaction", what, e));
+            if let Err(e) = &sent {
+                self.stats.error("eth_sendRawTransaction", e);
+            }
+            match sent {
                 Ok(_) => {
                     *guard = Some(nonce + 1);
                     tracing::debug!(%hash, nonce, gas = envelope.gas_limit(), "sent {what}");
@@ -438,6 +453,7 @@ impl Client {
                 }
                 Err(e) if e.is_transient() && attempt < self.config().attempts => {
                     tracing::debug!(%e, attempt, "retrying send of {what}");
+                    self.stats.retry("eth_sendRawTransaction");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(self.config().max_backoff);
                 }

@@ -64,6 +64,19 @@ impl ChainError {
         }
     }
 
+    /// A short label for metrics: transport, rpc, revert, tx-failed, timeout, exhausted, other.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ChainError::Transport(_) => "transport",
+            ChainError::Rpc { .. } => "rpc",
+            ChainError::Revert { .. } => "revert",
+            ChainError::TxFailed { .. } => "tx-failed",
+            ChainError::ReceiptTimeout { .. } => "timeout",
+            ChainError::RetriesExhausted { .. } => "exhausted",
+            _ => "other",
+        }
+    }
+
     /// The decoded revert, if this error is one.
     pub fn revert(&self) -> Option<&Revert_> {
         match self {

@@ -6,10 +6,12 @@ pub mod bindings;
 pub mod client;
 pub mod cursor;
 pub mod error;
+pub mod stats;
 
 pub use client::{Client, Reader, TxConfig, TxOutcome};
 pub use cursor::{Batch, CursorConfig, EventCursor};
 pub use error::{ChainError, Revert_};
+pub use stats::{RpcCounts, RpcStats};
 
 #[cfg(test)]
 mod tests;

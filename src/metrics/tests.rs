@@ -1,0 +1,393 @@
+use super::*;
+use alloy::primitives::{Address, B256};
+use std::collections::HashSet;
+
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Every line is a HELP, a TYPE, or `name{labels} value`; each sample's family was announced
+/// by HELP and TYPE before it, each family once; label values are quoted.
+fn check_exposition(text: &str) {
+    let mut helped = HashSet::new();
+    let mut typed: HashMap<String, String> = HashMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let name = rest.split(' ').next().expect("name");
+            assert!(helped.insert(name.to_owned()), "HELP twice for {name}");
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut p = rest.split(' ');
+            let name = p.next().expect("name").to_owned();
+            let kind = p.next().expect("kind");
+            assert!(["counter", "gauge", "histogram", "summary"].contains(&kind));
+            assert!(helped.contains(&name), "TYPE before HELP for {name}");
+            assert!(typed.insert(name, kind.to_owned()).is_none());
+        } else {
+            let (series, value) = line.rsplit_once(' ').expect("`series value`");
+            assert!(
+                value.parse::<f64>().is_ok() || value == "+Inf",
+                "value in {line}"
+            );
+            let name = series.split('{').next().expect("name");
+            assert!(name.starts_with("exoavs_"), "{line}");
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| {
+                    name.strip_suffix(s)
+                        .filter(|f| typed.get(*f).is_some_and(|k| k == "histogram"))
+                })
+                .unwrap_or(name);
+            assert!(typed.contains_key(family), "sample before TYPE: {line}");
+            if let Some(labels) = series.strip_prefix(name) {
+                assert!(labels.starts_with('{') && labels.ends_with('}'), "{line}");
+                for pair in labels[1..labels.len() - 1].split("\",") {
+                    let (k, v) = pair.split_once('=').expect("k=v");
+                    assert!(k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+                    assert!(v.starts_with('"'), "{line}");
+                }
+            }
+        }
+    }
+    assert!(text.ends_with('\n'));
+}
+
+#[test]
+fn exposition_format_and_counters_follow_events() {
+    let m = Metrics::new("aggregator");
+    let empty = m.render();
+    check_exposition(&empty);
+    for name in [
+        "exoavs_tasks_created_total",
+        "exoavs_tasks_accepted_total",
+        "exoavs_tasks_expired_total",
+        "exoavs_responses_received_total",
+        "exoavs_responses_rejected_total",
+        "exoavs_aggregation_latency_seconds",
+        "exoavs_acceptance_latency_seconds",
+        "exoavs_gas_used",
+        "exoavs_rpc_errors_total",
+        "exoavs_rpc_retries_total",
+    ] {
+        assert!(empty.contains(&format!("# HELP {name} ")), "{name}");
+        assert!(empty.contains(&format!("# TYPE {name} ")), "{name}");
+    }
+    assert_eq!(
+        sample(&empty, "exoavs_tasks_accepted_total{role=\"aggregator\"}"),
+        Some(0.0)
+    );
+
+    let t0 = Instant::now();
+    let op = Address::repeat_byte(7);
+    let at = |ms| t0 + Duration::from_millis(ms);
+    m.observe_at(
+        &NodeEvent::ResponseReceived {
+            task: 1,
+            operator: op,
+        },
+        at(0),
+    );
+    m.observe_at(
+        &NodeEvent::ResponseReceived {
+            task: 1,
+            operator: op,
+        },
+        at(100),
+    );
+    m.observe_at(
+        &NodeEvent::ResponseRejected {
+            task: 1,
+            operator: op,
+            reason: "wrong-sum (signed 5, the sum is 4)".into(),
+        },
+        at(100),
+    );
+    m.observe_at(
+        &NodeEvent::AggregateSubmitted {
+            task: 1,
+            signers: 3,
+            non_signers: 1,
+            tx: B256::ZERO,
+            gas: 267_421,
+        },
+        at(300),
+    );
+    m.observe_at(&NodeEvent::TaskAccepted { task: 1, block: 9 }, at(700));
+    m.observe_at(
+        &NodeEvent::TaskExpired {
+            task: 2,
+            reason: "no quorum".into(),
+        },
+        at(800),
+    );
+    let text = m.render();
+    check_exposition(&text);
+    let r = "role=\"aggregator\"";
+    assert_eq!(
+        sample(&text, &format!("exoavs_tasks_accepted_total{{{r}}}")),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, &format!("exoavs_tasks_expired_total{{{r}}}")),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, &format!("exoavs_responses_received_total{{{r}}}")),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("exoavs_responses_rejected_total{{{r},reason=\"wrong-sum\"}}")
+        ),
+        Some(1.0)
+    );
+    // 0.3 s from the first response to the submission: in the 0.5 bucket, not in 0.25.
+    let agg = "exoavs_aggregation_latency_seconds";
+    assert_eq!(
+        sample(&text, &format!("{agg}_bucket{{{r},le=\"0.25\"}}")),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&text, &format!("{agg}_bucket{{{r},le=\"0.5\"}}")),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, &format!("{agg}_bucket{{{r},le=\"+Inf\"}}")),
+        Some(1.0)
+    );
+    assert_eq!(sample(&text, &format!("{agg}_count{{{r}}}")), Some(1.0));
+    let sum = sample(&text, &format!("{agg}_sum{{{r}}}")).expect("sum");
+    assert!((sum - 0.3).abs() < 1e-9, "{sum}");
+    let acc = sample(
+        &text,
+        &format!("exoavs_acceptance_latency_seconds_sum{{{r}}}"),
+    )
+    .expect("sum");
+    assert!((acc - 0.7).abs() < 1e-9, "{acc}");
+    let gas = "exoavs_gas_used";
+    assert_eq!(
+        sample(
+            &text,
+            &format!("{gas}_bucket{{{r},tx=\"respond\",le=\"250000\"}}")
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("{gas}_bucket{{{r},tx=\"respond\",le=\"300000\"}}")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, &format!("{gas}_sum{{{r},tx=\"respond\"}}")),
+        Some(267_421.0)
+    );
+}
+
+#[test]
+fn histogram_buckets_are_cumulative_and_end_with_inf() {
+    let m = Metrics::new("generator");
+    let t0 = Instant::now();
+    for (i, gas) in [40_000u64, 120_000, 120_000, 9_000_000]
+        .into_iter()
+        .enumerate()
+    {
+        m.observe_at(
+            &NodeEvent::TaskCreated {
+                task: i as u64 + 1,
+                a: 1,
+                b: 2,
+                block: 1,
+                gas,
+            },
+            t0,
+        );
+    }
+    let text = m.render();
+    check_exposition(&text);
+    let buckets: Vec<f64> = text
+        .lines()
+        .filter(|l| l.starts_with("exoavs_gas_used_bucket{role=\"generator\",tx=\"create_task\""))
+        .map(|l| {
+            l.rsplit_once(' ')
+                .expect("value")
+                .1
+                .parse()
+                .expect("number")
+        })
+        .collect();
+    assert_eq!(buckets.len(), GAS_BUCKETS.len() + 1);
+    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+    assert_eq!(buckets[0], 1.0);
+    // 9M exceeds every finite bound: counted in +Inf only.
+    assert_eq!(buckets[buckets.len() - 2], 3.0);
+    assert_eq!(buckets[buckets.len() - 1], 4.0);
+    assert_eq!(
+        sample(&text, "exoavs_tasks_created_total{role=\"generator\"}"),
+        Some(4.0)
+    );
+}
+
+#[test]
+fn label_values_are_escaped() {
+    assert_eq!(escape_label(r#"a"b\c"#), r#"a\"b\\c"#);
+    assert_eq!(escape_label("x\ny"), r"x\ny");
+    let m = Metrics::new("we\"ird");
+    m.observe(&NodeEvent::ResponseRejected {
+        task: 1,
+        operator: Address::ZERO,
+        reason: "bad\"slug rest".into(),
+    });
+    let text = m.render();
+    check_exposition(&text);
+    assert!(
+        text.contains(r#"exoavs_responses_rejected_total{role="we\"ird",reason="bad\"slug"} 1"#),
+        "{text}"
+    );
+    assert_eq!(reason_label(""), "unknown");
+    assert_eq!(
+        reason_label("task-closed (already submitted)"),
+        "task-closed"
+    );
+}
+
+#[test]
+fn rpc_counters_come_from_the_readers_stats() {
+    let m = Metrics::new("operator");
+    let stats = RpcStats::default();
+    m.watch_rpc(&stats);
+    m.watch_rpc(&stats.clone()); // the same set is counted once
+    let err = crate::chain::ChainError::Transport("reset".into());
+    stats.error("eth_call", &err);
+    stats.error("eth_call", &err);
+    stats.retry("eth_call");
+    let text = m.render();
+    check_exposition(&text);
+    assert_eq!(
+        sample(
+            &text,
+            "exoavs_rpc_errors_total{role=\"operator\",method=\"eth_call\",kind=\"transport\"}"
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "exoavs_rpc_retries_total{role=\"operator\",method=\"eth_call\"}"
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn quantiles_and_summary_table() {
+    let mut h = Histogram::new(LATENCY_BUCKETS);
+    assert_eq!(h.quantile(0.5), None);
+    for v in 1..=100 {
+        h.observe(v as f64);
+    }
+    assert_eq!(h.quantile(0.5), Some(50.0));
+    assert_eq!(h.quantile(0.95), Some(95.0));
+    assert_eq!(h.min_max(), Some((1.0, 100.0)));
+
+    let m = Metrics::new("devnet");
+    let t0 = Instant::now();
+    m.observe_at(
+        &NodeEvent::TaskCreated {
+            task: 1,
+            a: 1,
+            b: 2,
+            block: 1,
+            gas: 400_000,
+        },
+        t0,
+    );
+    for gas in [200_000, 300_000] {
+        m.observe_at(
+            &NodeEvent::AggregateSubmitted {
+                task: 1,
+                signers: 3,
+                non_signers: 0,
+                tx: B256::ZERO,
+                gas,
+            },
+            t0,
+        );
+    }
+    m.observe_at(
+        &NodeEvent::TaskAccepted { task: 1, block: 2 },
+        t0 + Duration::from_millis(1500),
+    );
+    let table = m.summary();
+    let row = |k: &str| {
+        table
+            .lines()
+            .find_map(|l| l.trim_start().strip_prefix(k).map(|v| v.trim().to_owned()))
+            .unwrap_or_else(|| panic!("no {k} row:\n{table}"))
+    };
+    assert_eq!(row("tasks created"), "1");
+    assert_eq!(row("tasks accepted"), "1");
+    assert_eq!(row("tasks expired"), "0");
+    assert_eq!(
+        row("acceptance latency p50 / p95"),
+        "1.50 s / 1.50 s  (n=1)"
+    );
+    assert_eq!(
+        row("gas per submission (respond) min / avg / max"),
+        "200000 / 250000 / 300000  (n=2)"
+    );
+    assert_eq!(row("chain RPC errors / retries"), "0 / 0");
+}
+
+#[test]
+fn routes() {
+    let m = Metrics::new("x");
+    assert_eq!(route(b"GET /metrics HTTP/1.1\r\nHost: a", &m).0, "200 OK");
+    assert_eq!(route(b"GET /metrics?x=1 HTTP/1.0", &m).0, "200 OK");
+    assert_eq!(route(b"GET / HTTP/1.1", &m).0, "404 Not Found");
+    assert_eq!(
+        route(b"POST /metrics HTTP/1.1", &m).0,
+        "405 Method Not Allowed"
+    );
+}
+
+#[cfg(not(madsim))]
+#[tokio::test]
+async fn serves_get_metrics_over_http() {
+    let m = Metrics::new("aggregator");
+    m.observe(&NodeEvent::TaskAccepted { task: 1, block: 1 });
+    let listener = bind("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(serve(listener, m.clone()));
+    let get = |path: &'static str| async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .expect("write");
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.expect("read");
+        out
+    };
+    let reply = get("/metrics").await;
+    let (head, body) = reply.split_once("\r\n\r\n").expect("head");
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    assert!(
+        head.contains("Content-Type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    assert!(
+        head.contains(&format!("Content-Length: {}", body.len())),
+        "{head}"
+    );
+    check_exposition(body);
+    assert_eq!(
+        sample(body, "exoavs_tasks_accepted_total{role=\"aggregator\"}"),
+        Some(1.0)
+    );
+    assert!(get("/").await.starts_with("HTTP/1.1 404"));
+    server.abort();
+}
