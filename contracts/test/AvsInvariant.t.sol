@@ -124,7 +124,7 @@ contract AvsHandler is Test {
     function respond(uint256 taskSeed, uint256 mask, uint256 mode) external {
         if (taskIds.length == 0) return;
         uint64 id = taskIds[bound(taskSeed, 0, taskIds.length - 1)];
-        mode = bound(mode, 0, 4);
+        mode = bound(mode, 0, 5);
         Snapshot storage s = snaps[id];
         uint64 sum = s.a + s.b + (mode == 1 ? 1 : 0);
         (bool[] memory signs, uint256 signed) = _signers(s, mask);
@@ -143,6 +143,13 @@ contract AvsHandler is Test {
         } else if (mode == 4) {
             if (ns.length == 0) return;
             (ns, keys) = _dupFirst(ns, keys);
+        } else if (mode == 5) {
+            // A key that was never registered (the keyless operator's) signs along, unlisted: it
+            // must not count, so the aggregate cannot verify against the snapshot's key.
+            uint256 unregistered = type(uint256).max;
+            for (uint256 i = 0; i < ops.length; i++) if (!keyed[i]) unregistered = i;
+            if (unregistered == type(uint256).max) return;
+            skSum = addmod(skSum, sks[unregistered], TestBLS.R);
         }
         if (skSum == 0) return; // nobody signs: nothing to submit
         bytes memory sig = TestBLS.sign32(skSum, avs.messageOf(id, sum));
@@ -269,14 +276,14 @@ contract AvsInvariantTest is StdInvariant, AvsBase {
         assertEq(handler.ghostAccepted(), 1);
         handler.respond(0, type(uint256).max, 0); // a second response
         handler.createTask(3, 4, 50);
-        for (uint256 mode = 1; mode <= 4; mode++) handler.respond(1, 0x0f, mode);
+        for (uint256 mode = 1; mode <= 5; mode++) handler.respond(1, 0x0f, mode);
         handler.toggleOptIn(0); // operator 0 leaves: it can now pose as an outsider signer
         handler.createTask(5, 6, 50);
         handler.respond(2, type(uint256).max, 3);
         assertEq(handler.ghostAccepted(), 1);
         assertEq(handler.ghostAcceptedWrongly(), 0);
         assertEq(handler.ghostRejectedWrongly(), 0);
-        assertEq(handler.ghostCheatsTried(), 4); // modes 1, 2, 4 on task 2 (no outsider yet) + mode 3 on task 3
+        assertEq(handler.ghostCheatsTried(), 5); // modes 1, 2, 4, 5 on task 2 (no outsider yet) + mode 3 on task 3
     }
 
     /// The versioned operator set: every task's snapshot (aggregate key, keyed stake, opted-in stake) equals
