@@ -500,7 +500,7 @@ impl FaultDriver {
                         });
                     }
                     // Triggered by the trace (see `world`), not by time.
-                    Scheduled::CrashOnQuorum { .. } => {}
+                    Scheduled::CrashOnQuorum { .. } | Scheduled::CrashOnAcks { .. } => {}
                 }
             });
         }

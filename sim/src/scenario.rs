@@ -141,6 +141,14 @@ pub enum Scheduled {
     },
     /// Kill the aggregator when it has collected a quorum for a task and before it submits.
     CrashOnQuorum { node: String, restart_after_ms: u64 },
+    /// Kill the aggregator once `acks` operators hold its acknowledgement for one task (they
+    /// will not send that response again) and before the task has a quorum: only what the
+    /// aggregator persisted brings those responses back after the restart.
+    CrashOnAcks {
+        node: String,
+        acks: usize,
+        restart_after_ms: u64,
+    },
     /// Cut `nodes` off from every other node (the chain gateway included).
     Partition {
         nodes: Vec<String>,
@@ -401,6 +409,7 @@ impl Scenario {
             let nodes: Vec<&String> = match f {
                 Scheduled::Crash { node, .. }
                 | Scheduled::CrashOnQuorum { node, .. }
+                | Scheduled::CrashOnAcks { node, .. }
                 | Scheduled::CrashOntoFork { node, .. } => vec![node],
                 Scheduled::Partition { nodes, .. } => nodes.iter().collect(),
                 _ => vec![],

@@ -570,18 +570,29 @@ pub async fn world<R: Roles>(
             .collect();
         driver.start_scheduled(&habitual);
         for f in &scenario.faults.scheduled {
-            if let Scheduled::CrashOnQuorum {
-                node,
-                restart_after_ms,
-            } = f
-            {
-                arm_crash_on_quorum(
+            match f {
+                Scheduled::CrashOnQuorum {
+                    node,
+                    restart_after_ms,
+                } => arm_crash_on(
                     &trace,
                     &driver,
-                    &scenario,
+                    Trigger::Quorum(&scenario),
                     node.clone(),
                     Duration::from_millis(*restart_after_ms),
-                );
+                ),
+                Scheduled::CrashOnAcks {
+                    node,
+                    acks,
+                    restart_after_ms,
+                } => arm_crash_on(
+                    &trace,
+                    &driver,
+                    Trigger::Acks(*acks),
+                    node.clone(),
+                    Duration::from_millis(*restart_after_ms),
+                ),
+                _ => {}
             }
         }
     }
@@ -655,27 +666,52 @@ pub fn confirmations(s: &Scenario) -> u64 {
     scheduled.chain(std::iter::once(random)).max().unwrap_or(0) + 1
 }
 
-/// Kill `node` the first time a task has collected a quorum of responses at the aggregator
-/// and before its aggregate is submitted; restart it after `restart_after`.
-fn arm_crash_on_quorum(
+/// What makes [`arm_crash_on`] kill its node.
+enum Trigger<'a> {
+    /// The aggregator has received a quorum of responses for a task (before it submits).
+    Quorum(&'a Scenario),
+    /// This many operators hold the aggregator's acknowledgement for one task (their
+    /// `ResponseSent`), while it has received no other response for that task.
+    Acks(usize),
+}
+
+/// Kill `node` the first time `trigger` holds for a task; restart it after `restart_after`.
+fn arm_crash_on(
     trace: &Trace,
     driver: &Arc<FaultDriver>,
-    scenario: &Scenario,
+    trigger: Trigger,
     node: String,
     restart_after: Duration,
 ) {
-    let weights: Vec<u64> = (0..scenario.operators.count)
-        .map(|i| scenario.operators.weight(i))
-        .collect();
+    type PerTask = std::collections::BTreeMap<u64, std::collections::BTreeSet<usize>>;
+    let (quorum_scenario, acks) = match trigger {
+        Trigger::Quorum(s) => (Some(s), None),
+        Trigger::Acks(n) => (None, Some(n)),
+    };
+    let weights: Vec<u64> = quorum_scenario
+        .map(|s| {
+            (0..s.operators.count)
+                .map(|i| s.operators.weight(i))
+                .collect()
+        })
+        .unwrap_or_default();
     let total: u64 = weights.iter().sum();
-    let threshold = scenario.threshold_percent as u64;
-    let received: Arc<Mutex<std::collections::BTreeMap<u64, std::collections::BTreeSet<usize>>>> =
-        Default::default();
+    let threshold = quorum_scenario.map_or(0, |s| s.threshold_percent as u64);
+    let has_quorum = move |set: &std::collections::BTreeSet<usize>| {
+        let w: u64 = set
+            .iter()
+            .map(|&i| weights.get(i).copied().unwrap_or(0))
+            .sum();
+        total > 0 && w * 100 >= threshold * total
+    };
+    let received: Arc<Mutex<PerTask>> = Default::default();
+    let acked: Arc<Mutex<PerTask>> = Default::default();
     let fired = Arc::new(AtomicBool::new(false));
     // The listener runs inside whichever node records the event (the aggregator itself), so
     // the kill and the restart are carried out by a task on the supervisor.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
     let d = driver.clone();
+    let why = if acks.is_some() { "acks" } else { "quorum" };
     tokio::spawn(async move {
         if let Some(task) = rx.recv().await {
             d.crash(&node);
@@ -683,7 +719,7 @@ fn arm_crash_on_quorum(
                 d.gateway.clock().elapsed(),
                 "faults",
                 EventKind::Note {
-                    text: format!("crashed {node} at quorum of task {task}"),
+                    text: format!("crashed {node} at {why} of task {task}"),
                 },
             );
             tokio::time::sleep(restart_after).await;
@@ -694,18 +730,29 @@ fn arm_crash_on_quorum(
         if fired.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
-        if let EventKind::ResponseReceived { task, operator } = &ev.kind {
-            let mut r = received.lock().unwrap_or_else(|p| p.into_inner());
-            let set = r.entry(*task).or_default();
-            set.insert(*operator);
-            let w: u64 = set
-                .iter()
-                .map(|&i| weights.get(i).copied().unwrap_or(0))
-                .sum();
-            if w * 100 >= threshold * total {
-                fired.store(true, std::sync::atomic::Ordering::SeqCst);
-                let _ = tx.send(*task);
+        let mut r = received.lock().unwrap_or_else(|p| p.into_inner());
+        let fire = match (&ev.kind, acks) {
+            (EventKind::ResponseReceived { task, operator }, None) => {
+                let set = r.entry(*task).or_default();
+                set.insert(*operator);
+                has_quorum(set).then_some(*task)
             }
+            (EventKind::ResponseReceived { task, operator }, Some(_)) => {
+                r.entry(*task).or_default().insert(*operator);
+                None
+            }
+            (EventKind::ResponseSent { task, operator, .. }, Some(n)) => {
+                let mut a = acked.lock().unwrap_or_else(|p| p.into_inner());
+                let set = a.entry(*task).or_default();
+                set.insert(*operator);
+                let only_these = r.get(task).map_or(0, |s| s.len()) <= n;
+                (set.len() == n && only_these).then_some(*task)
+            }
+            _ => None,
+        };
+        if let Some(task) = fire {
+            fired.store(true, std::sync::atomic::Ordering::SeqCst);
+            let _ = tx.send(task);
         }
     });
 }
