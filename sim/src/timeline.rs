@@ -615,6 +615,7 @@ header{padding:10px 16px 4px}h1{font-size:18px;margin:0 0 2px}
 #controls{padding:4px 16px;display:flex;gap:18px;align-items:center;color:#334155}
 #hover{font-family:ui-monospace,Menlo,monospace;font-size:12px;color:#0f172a}
 #legend{padding:2px 16px 6px;display:flex;flex-wrap:wrap;gap:4px 14px;font-size:12px;color:#334155}
+#legend>span{cursor:pointer;user-select:none}#legend>span.off{opacity:.35;text-decoration:line-through}
 #legend span.sw,.sw{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:4px;vertical-align:-1px}
 #chart{display:flex;margin:0 16px;background:#fff;border:1px solid #e2e8f0;border-radius:6px}
 #labels{flex:none;width:110px;border-right:1px solid #e2e8f0;font-size:12px}
@@ -643,9 +644,15 @@ const hover=document.getElementById('hover');
 // Legend: only the kinds this run has.
 const present=new Set(M.marks.map(m=>m.kind));
 const legend=document.getElementById('legend');
+// Clicking a legend entry hides or shows that kind of mark.
+const hidden=new Set();
 KINDS.forEach(k=>{if(!present.has(k[0]))return;const s=document.createElement('span');
  const sw=document.createElement('span');sw.className='sw';sw.style.background=k[2];s.appendChild(sw);
- s.appendChild(document.createTextNode(k[1]));s.setAttribute('data-legend',k[0]);legend.appendChild(s);});
+ s.appendChild(document.createTextNode(k[1]));s.setAttribute('data-legend',k[0]);s.title='click: hide/show';
+ s.addEventListener('click',()=>{if(hidden.has(k[0]))hidden.delete(k[0]);else hidden.add(k[0]);
+  s.classList.toggle('off',hidden.has(k[0]));
+  svg.querySelectorAll('g.mark[data-kind="'+k[0]+'"]').forEach(g=>g.style.display=hidden.has(k[0])?'none':'');});
+ legend.appendChild(s);});
 const labels=document.getElementById('labels');
 labels.style.paddingTop=TOP+'px';
 M.lanes.forEach(l=>{const d=document.createElement('div');d.className='lane';d.setAttribute('data-lane',l);d.style.height=LANE_H+'px';d.textContent=l;labels.appendChild(d);});
@@ -710,6 +717,7 @@ function draw(){
    let row=(prev&&x-prev.x<5)?(prev.row+1)%5:0;last[k]={x:x,row:row};
    y+=[0,-8,8,-14,14][row];} else if(m.kind==='note'){y+=11;} else if(m.kind==='block'){y-=0;}
   const g=el('g',{class:'mark','data-kind':m.kind,'data-lane':m.lane,'data-t':m.t,'data-x':x.toFixed(1),'data-y':y.toFixed(1)},svg);
+  if(hidden.has(m.kind))g.style.display='none';
   if(m.kind==='violation')g.setAttribute('id','violation-mark-'+M.violations.indexOf(i));
   shape(g,m.kind,x,y);
   if(m.label)el('text',{x:x,y:y-9,'text-anchor':'middle',style:'font-size:9px;font-weight:700;fill:#1e293b'},g).textContent=m.label;
