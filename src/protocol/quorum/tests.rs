@@ -175,3 +175,33 @@ proptest! {
         prop_assert_eq!(signed_stake(&snap, &signers), Err(QuorumError::DuplicateSigner(dup)));
     }
 }
+
+proptest! {
+    /// Equal weights: k of n signers pass iff k*100 >= t*n, whatever the common weight (1 up to
+    /// u128::MAX), so the rule depends on counts alone.
+    #[test]
+    fn equal_weights_count_signers(n in 1usize..40, k_frac in 0.0f64..=1.0, w in prop_oneof![Just(1u128), 1u128..1_000_000, Just(u128::MAX), any::<u128>().prop_map(|x| x.max(1))], t in threshold()) {
+        let k = ((n as f64) * k_frac).round() as usize;
+        let snap = snapshot(&vec![w; n]);
+        let signers: Vec<Address> = snap.iter().take(k).map(|o| o.operator).collect();
+        let got = quorum_reached(t, signed_stake(&snap, &signers).unwrap(), total_stake(&snap)).unwrap();
+        prop_assert_eq!(got, k > 0 && k * 100 >= t as usize * n);
+    }
+
+    /// Skewed weights: a whale holding at least t% passes alone; everyone but the whale passes iff
+    /// their (tiny) share meets t.
+    #[test]
+    fn skewed_weights(whale in (u128::MAX / 4)..=(u128::MAX / 2), small in prop::collection::vec(0u128..1_000, 1..20), t in threshold()) {
+        let mut stakes = vec![whale];
+        stakes.extend(&small);
+        let snap = snapshot(&stakes);
+        let total = total_stake(&snap);
+        let alone = quorum_reached(t, u(whale), total).unwrap();
+        let rest: u128 = small.iter().sum();
+        prop_assert_eq!(alone, U256::from(whale) * u(100) >= U256::from(t) * total);
+        let without = quorum_reached(t, u(rest), total).unwrap();
+        prop_assert_eq!(without, rest > 0 && U256::from(rest) * u(100) >= U256::from(t) * total);
+        // The whale's share is ≥ 99.99…%, so with t ≤ 99 it always passes alone.
+        if t <= 99 { prop_assert!(alone); }
+    }
+}
