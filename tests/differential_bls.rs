@@ -102,6 +102,21 @@ fn off_subgroup_g1(rng: &mut StdRng) -> Vec<u8> {
     }
 }
 
+/// A G2 point on the curve but outside G2: decompress random x-coordinates (blst's
+/// decompression does not check the subgroup) until one is on the curve and off the subgroup.
+fn off_subgroup_g2(rng: &mut StdRng) -> Signature {
+    loop {
+        let mut b = [0u8; 96];
+        rng.fill(&mut b[..]);
+        b[0] = 0x80 | (b[0] & 0x1f);
+        if let Ok(s) = Signature::from_bytes(&b)
+            && !s.in_subgroup()
+        {
+            return s;
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
     Honest,
@@ -120,9 +135,11 @@ enum Kind {
     /// which is why registration demands a proof of possession (tests/onchain_bls.rs).
     RogueKey,
     NoSigners,
+    /// A point on the G2 curve outside the prime-order subgroup.
+    OffSubgroupSignature,
 }
 
-const KINDS: [Kind; 10] = [
+const KINDS: [Kind; 11] = [
     Kind::Honest,
     Kind::OtherMessage,
     Kind::MissingSigner,
@@ -133,6 +150,7 @@ const KINDS: [Kind; 10] = [
     Kind::DirtyPadding,
     Kind::RogueKey,
     Kind::NoSigners,
+    Kind::OffSubgroupSignature,
 ];
 
 struct Case {
@@ -246,6 +264,7 @@ fn aggregate_case(rng: &mut StdRng, kind: Kind) -> Case {
         Kind::InfinitySignature => signature = vec![0u8; 256],
         Kind::NonCanonicalSignature => non_canonical(&mut signature, 64 * rng.gen_range(0..4)),
         Kind::DirtyPadding => signature[64 * rng.gen_range(0..4) + rng.gen_range(0..16)] = 1,
+        Kind::OffSubgroupSignature => signature = off_subgroup_g2(rng).to_eip2537().to_vec(),
         _ => {}
     }
     let rust = blst_verdict(&keys, &non_signer_keys, &message, &signature);
