@@ -35,6 +35,7 @@ pub enum ConfigError {
 /// start_block = 0                   # read task events from here
 /// confirmations = 1
 /// poll_interval = "500ms"
+/// metrics = "127.0.0.1:9464"        # serve Prometheus metrics on GET /metrics (off if absent)
 ///
 /// [operator]
 /// bls_keystore = "bls.json"         # EIP-2335; password from EXOAVS_KEY_PASSWORD or password_file
@@ -59,6 +60,8 @@ pub struct FileConfig {
     pub start_block: Option<u64>,
     pub confirmations: Option<u64>,
     pub poll_interval: Option<String>,
+    /// host:port of the Prometheus endpoint of whichever role runs with this file.
+    pub metrics: Option<String>,
     #[serde(default)]
     pub operator: OperatorSection,
     #[serde(default)]

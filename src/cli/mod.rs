@@ -40,7 +40,8 @@ impl Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a whole AVS on a local Anvil: deploy, register N operators, create tasks, aggregate, submit.
+    /// Run a whole AVS on a local Anvil: deploy, register N operators, create tasks, aggregate,
+    /// submit; ends with a summary table (tasks, responses, rejections, latency, gas, RPC errors).
     Devnet(DevnetArgs),
     /// BLS keys in EIP-2335 keystores.
     #[command(subcommand)]
@@ -89,6 +90,8 @@ pub struct DevnetArgs {
     /// Give up (exit 1) if the requested tasks are not all accepted within this time.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub timeout: Duration,
+    #[command(flatten)]
+    pub metrics: roles::MetricsArgs,
 }
 
 /// Run the parsed command line.
@@ -104,6 +107,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 wrong_operators: a.wrong_operators,
                 anvil: a.anvil,
                 timeout: a.timeout,
+                metrics: a
+                    .metrics
+                    .metrics
+                    .as_deref()
+                    .map(|m| roles::parse_addr(m, "metrics address"))
+                    .transpose()?,
             };
             let report = crate::devnet::run::run(opts, shutdown_signal()).await?;
             if let Some(want) = a.tasks

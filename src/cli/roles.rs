@@ -7,6 +7,7 @@ use crate::chain::avs::{Avs, AvsParams, DEVNET_CHAIN_ID, emulation};
 use crate::chain::{Client, CursorConfig, TxConfig};
 use crate::devnet::run::FlowArg;
 use crate::devnet::setup::{self, Deployment};
+use crate::metrics::{self, Metrics};
 use crate::node::aggregator::{AggregatorNode, AggregatorNodeConfig};
 use crate::node::challenger::{ChallengerNode, ChallengerNodeConfig};
 use crate::node::generator::{GeneratorNode, GeneratorNodeConfig};
@@ -120,6 +121,56 @@ fn ecdsa_signer(file: Option<&Path>) -> anyhow::Result<PrivateKeySigner> {
         .context("the ECDSA key is not a 32-byte hex private key")
 }
 
+/// `--metrics`, shared by every `run` subcommand.
+#[derive(Debug, Args, Clone, Default)]
+pub struct MetricsArgs {
+    /// Serve Prometheus metrics on this address (host:port, e.g. 127.0.0.1:9464): plain HTTP,
+    /// `GET /metrics`, text format 0.0.4, every series prefixed `exoavs_` and labelled with the
+    /// role. Counts tasks created/accepted/expired, responses received and rejected (by reason),
+    /// aggregation and acceptance latency, gas per transaction, chain RPC errors and retries.
+    /// Off unless given here or as `metrics` in the config file. Try:
+    /// `curl -s http://127.0.0.1:9464/metrics`.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics: Option<String>,
+}
+
+impl MetricsArgs {
+    /// The event sink for a role's node. With an address, events feed a registry served there
+    /// (and the client's RPC error/retry counters join it); otherwise no sink.
+    pub async fn sink(
+        &self,
+        file: Option<&FileConfig>,
+        role: &str,
+        client: &Client,
+    ) -> anyhow::Result<EventSink> {
+        let Some(addr) = self
+            .metrics
+            .clone()
+            .or_else(|| file.and_then(|f| f.metrics.clone()))
+        else {
+            return Ok(EventSink::none());
+        };
+        let m = Metrics::new(role);
+        m.watch_rpc(client.stats());
+        let local = start_metrics_server(&addr, m.clone()).await?;
+        println!("metrics on http://{local}/metrics");
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(m.consume(rx));
+        Ok(EventSink::new(tx))
+    }
+}
+
+/// Bind `addr` and serve `m` there in the background; returns the bound address.
+pub async fn start_metrics_server(addr: &str, m: Arc<Metrics>) -> anyhow::Result<SocketAddr> {
+    let addr = parse_addr(addr, "metrics address")?;
+    let listener = metrics::bind(addr)
+        .await
+        .with_context(|| format!("binding the metrics endpoint {addr}"))?;
+    let local = listener.local_addr()?;
+    tokio::spawn(metrics::serve(listener, m));
+    Ok(local)
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct BlsArgs {
     /// EIP-2335 keystore of the operator's BLS key.
@@ -219,6 +270,8 @@ pub enum OperatorCommand {
         store: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = FlowArg::Aggregated)]
         flow: FlowArg,
+        #[command(flatten)]
+        metrics: MetricsArgs,
     },
 }
 
@@ -234,6 +287,8 @@ pub enum AggregatorCommand {
         /// Journal of accepted responses and submissions.
         #[arg(long)]
         store: Option<PathBuf>,
+        #[command(flatten)]
+        metrics: MetricsArgs,
     },
 }
 
@@ -258,6 +313,8 @@ pub enum GeneratorCommand {
         statistical_period: Option<u64>,
         #[arg(long)]
         store: Option<PathBuf>,
+        #[command(flatten)]
+        metrics: MetricsArgs,
     },
 }
 
@@ -269,6 +326,8 @@ pub enum ChallengerCommand {
         chain: ChainArgs,
         #[arg(long)]
         store: Option<PathBuf>,
+        #[command(flatten)]
+        metrics: MetricsArgs,
     },
 }
 
@@ -281,7 +340,7 @@ fn open_store(path: Option<&Path>, default: &str) -> anyhow::Result<Arc<dyn Stor
     Ok(Arc::new(s))
 }
 
-fn parse_addr(s: &str, what: &str) -> anyhow::Result<SocketAddr> {
+pub(super) fn parse_addr(s: &str, what: &str) -> anyhow::Result<SocketAddr> {
     use std::net::ToSocketAddrs;
     s.to_socket_addrs()
         .with_context(|| format!("{what} {s:?} is not host:port"))?
@@ -404,6 +463,7 @@ pub async fn operator(cmd: OperatorCommand) -> anyhow::Result<()> {
             aggregator,
             store,
             flow,
+            metrics,
         } => {
             let r = chain.resolve().await?;
             let avs = r.avs()?;
@@ -428,8 +488,8 @@ pub async fn operator(cmd: OperatorCommand) -> anyhow::Result<()> {
                 watch: r.watch.clone(),
                 ..OperatorConfig::default()
             };
-            let node = OperatorNode::new(r.client.clone(), avs, key, store, cfg, EventSink::none())
-                .await?;
+            let sink = metrics.sink(Some(&r.file), "operator", &r.client).await?;
+            let node = OperatorNode::new(r.client.clone(), avs, key, store, cfg, sink).await?;
             tracing::info!(operator = %r.client.address(), avs = %avs.address, "operator running");
             run_until_ctrl_c(node.run()).await
         }
@@ -441,6 +501,7 @@ pub async fn aggregator(cmd: AggregatorCommand) -> anyhow::Result<()> {
         chain,
         listen,
         store,
+        metrics,
     } = cmd;
     let r = chain.resolve().await?;
     let avs = r.avs()?;
@@ -456,7 +517,8 @@ pub async fn aggregator(cmd: AggregatorCommand) -> anyhow::Result<()> {
         watch: r.watch.clone(),
         ..AggregatorNodeConfig::default()
     };
-    let node = AggregatorNode::new(r.client.clone(), avs, store, cfg, EventSink::none()).await?;
+    let sink = metrics.sink(Some(&r.file), "aggregator", &r.client).await?;
+    let node = AggregatorNode::new(r.client.clone(), avs, store, cfg, sink).await?;
     println!("aggregator listening on {}", node.local_addr());
     run_until_ctrl_c(node.run()).await
 }
@@ -470,6 +532,7 @@ pub async fn generator(cmd: GeneratorCommand) -> anyhow::Result<()> {
         challenge_period,
         statistical_period,
         store,
+        metrics,
     } = cmd;
     let r = chain.resolve().await?;
     let avs = r.avs()?;
@@ -495,12 +558,17 @@ pub async fn generator(cmd: GeneratorCommand) -> anyhow::Result<()> {
         ..d
     };
     let store = open_store(store.as_deref(), "exoavs-generator.journal")?;
-    let node = GeneratorNode::new(r.client.clone(), avs, store, cfg, EventSink::none()).await?;
+    let sink = metrics.sink(Some(&r.file), "generator", &r.client).await?;
+    let node = GeneratorNode::new(r.client.clone(), avs, store, cfg, sink).await?;
     run_until_ctrl_c(node.run()).await
 }
 
 pub async fn challenger(cmd: ChallengerCommand) -> anyhow::Result<()> {
-    let ChallengerCommand::Run { chain, store } = cmd;
+    let ChallengerCommand::Run {
+        chain,
+        store,
+        metrics,
+    } = cmd;
     let r = chain.resolve().await?;
     let avs = r.avs()?;
     let store = open_store(store.as_deref(), "exoavs-challenger.journal")?;
@@ -508,7 +576,8 @@ pub async fn challenger(cmd: ChallengerCommand) -> anyhow::Result<()> {
         watch: r.watch.clone(),
         ..ChallengerNodeConfig::default()
     };
-    let node = ChallengerNode::new(r.client.clone(), avs, store, cfg, EventSink::none()).await?;
+    let sink = metrics.sink(Some(&r.file), "challenger", &r.client).await?;
+    let node = ChallengerNode::new(r.client.clone(), avs, store, cfg, sink).await?;
     run_until_ctrl_c(node.run()).await
 }
 

@@ -9,6 +9,7 @@ use super::anvil::{Anvil, AnvilError, AnvilOptions};
 use super::setup::{self, AvsSetup, Deployment, SetupError};
 use crate::chain::{ChainError, Client, TxConfig};
 use crate::crypto::bls::SecretKey;
+use crate::metrics::{self, Metrics};
 use crate::node::aggregator::{AggregatorNode, AggregatorNodeConfig};
 use crate::node::challenger::{ChallengerNode, ChallengerNodeConfig};
 use crate::node::generator::{GeneratorNode, GeneratorNodeConfig};
@@ -19,6 +20,7 @@ use crate::store::MemoryStore;
 use alloy::primitives::Address;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +52,8 @@ pub struct DevnetOptions {
     pub wrong_operators: usize,
     pub anvil: Option<PathBuf>,
     pub timeout: Duration,
+    /// Serve Prometheus metrics of the whole devnet here while it runs.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Default for DevnetOptions {
@@ -63,6 +67,7 @@ impl Default for DevnetOptions {
             wrong_operators: 0,
             anvil: None,
             timeout: Duration::from_secs(600),
+            metrics: None,
         }
     }
 }
@@ -83,6 +88,8 @@ pub enum DevnetError {
     },
     #[error("{0}")]
     Invalid(String),
+    #[error("metrics endpoint {0}: {1}")]
+    Metrics(SocketAddr, std::io::Error),
     #[error("timed out after {0:?} with {1} task(s) accepted")]
     Timeout(Duration, u64),
 }
@@ -160,6 +167,19 @@ pub async fn run(
             .ok_or_else(|| DevnetError::Invalid(format!("anvil has no dev account {i}")))
     };
     let admin = Client::http(&url, signer(0)?, cfg.clone()).await?;
+    // Every role's client shares the admin's reader, so its RPC counters cover the whole run.
+    let metrics = Metrics::new("devnet");
+    metrics.watch_rpc(admin.stats());
+    if let Some(addr) = opts.metrics {
+        let listener = metrics::bind(addr)
+            .await
+            .map_err(|e| DevnetError::Metrics(addr, e))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| DevnetError::Metrics(addr, e))?;
+        tokio::spawn(metrics::serve(listener, metrics.clone()));
+        println!("metrics on http://{local}/metrics");
+    }
     let dep = setup::deploy_avs(&admin, &AvsSetup::for_flow(flow)).await?;
     println!(
         "AVS contract {} (precompile emulation at 0x0000000000000000000000000000000000000901), flow {:?}",
@@ -208,8 +228,14 @@ pub async fn run(
     )
     .await?;
 
-    let report = follow(&opts, flow, &dep, &url, &mut rx, &mut tasks, shutdown).await;
+    let report = follow(
+        &opts, flow, &dep, &url, &mut rx, &mut tasks, &metrics, shutdown,
+    )
+    .await;
     tasks.abort_all();
+    // However the run ends (done, Ctrl-C, timeout, a role failing): what happened, in numbers.
+    println!();
+    print!("{}", metrics.summary());
     drop(anvil);
     report
 }
@@ -374,6 +400,7 @@ async fn follow(
     url: &str,
     rx: &mut mpsc::UnboundedReceiver<NodeEvent>,
     tasks: &mut Roles,
+    metrics: &Metrics,
     shutdown: impl Future<Output = ()>,
 ) -> Result<DevnetReport, DevnetError> {
     let mut report = DevnetReport {
@@ -405,6 +432,7 @@ async fn follow(
                 None => return Ok(report),
             },
         };
+        metrics.observe(&ev);
         match ev {
             NodeEvent::TaskCreated {
                 task,
