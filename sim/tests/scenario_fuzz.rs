@@ -24,7 +24,8 @@ fn out_dir() -> PathBuf {
     std::env::var_os("EXOAVS_SIM_FUZZ_OUT")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/scenario-fuzz")
+            let sim = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+            sim.parent().unwrap_or(&sim).join("target/scenario-fuzz")
         })
 }
 
