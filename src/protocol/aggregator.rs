@@ -3,12 +3,20 @@
 //! signers of the correct result reach the threshold, emits one `Submit` with the aggregate
 //! signature and the (ascending) non-signers the contract wants.
 //!
-//! Signatures are verified on receipt, one pairing each, because the sender's verdict (ack or
-//! reject) is sent back right away and because a response held unverified would let anyone who
-//! forges an operator's address occupy that operator's slot. H2's aggregate-then-verify path
-//! (`crypto::aggregate::verify_aggregate`) is used at submission: one pairing re-checks the whole
-//! set and yields the aggregate. Batching verification across responses is the next step if the
-//! per-response pairing shows up in profiles (see /work/coord/H3.md).
+//! Verification is batched. On receipt a response gets only the cheap checks (decoding with the
+//! on-curve check, task, window, snapshot membership, registered key, one claim per operator);
+//! once the claims for the correct result carry the threshold, one aggregate-then-verify
+//! (`crypto::aggregate::verify_aggregate_digest`: one pairing when all are valid, bisection
+//! otherwise) checks them all and yields the aggregate. Invalid ones are dropped with a
+//! `Rejected` for the log and the quorum is decided again: nothing unverified is submitted.
+//!
+//! Framing. Anyone can send a response that claims an honest operator's address. Such a forgery
+//! must not take the operator's place, so a second claim for an operator who has one waiting
+//! settles both at once (one pairing each; BLS signatures are unique, so at most one is valid).
+//! Once an operator has been forged, its later claims are checked on receipt, so a stream of
+//! forgeries costs one pairing each instead of a bisection each. A forgery costs the forged
+//! operator nothing: it is never recorded against them. Wrong results are checked on receipt,
+//! because their signature is evidence (`WrongResult`, `Equivocation`).
 //!
 //! Restart: every accepted response is persisted (`Record::Accepted`) before it is acknowledged,
 //! the decision to submit (`Record::Submitted`) before the submission is handed out, and a finished
@@ -24,6 +32,7 @@ use super::record::Record;
 use super::types::{Epoch, OperatorId, RejectReason, Response, Task, TaskId, TaskOperator};
 use crate::crypto::aggregate::verify_aggregate_digest;
 use crate::crypto::bls::{AggregatePublicKey, PublicKey, Signature};
+use crate::crypto::messages::task_response_digest;
 
 /// Switches that plant known bugs, so the simulator can prove it catches them. All off by default;
 /// never turn them on outside tests.
@@ -136,7 +145,9 @@ pub enum AggregatorAction {
     Persist(Record),
     /// Verdicts. For a `Response` input exactly one of `Accepted`, `Queued`, `Rejected` comes
     /// first (after a `Persist`, if any) and is the reply to the sender; verdicts on responses
-    /// replayed from the early buffer are for logs only.
+    /// replayed from the early buffer are for logs only. `Accepted` means "counted": its
+    /// signature may still be checked in the batch at quorum, and a later `Rejected` for the
+    /// same operator (log only) says it was forged.
     Accepted {
         task_id: TaskId,
         operator: OperatorId,
@@ -180,8 +191,14 @@ struct TaskState {
     task: Task,
     snapshot: Vec<TaskOperator>,
     total: U256,
-    /// Valid signatures by operator (correct or wrong result).
-    signed: BTreeMap<OperatorId, (u64, Signature)>,
+    /// Signatures known valid, by operator (correct or wrong result).
+    verified: BTreeMap<OperatorId, (u64, Signature)>,
+    /// Correct-result claims that passed every cheap check (decoding with the on-curve check,
+    /// membership, key, window, uniqueness), waiting for the one batch check at quorum.
+    pending: BTreeMap<OperatorId, Signature>,
+    /// Signatures found invalid, by the operator they claimed: a repeat costs no pairing, and an
+    /// operator someone forged is checked on receipt from then on.
+    refused: BTreeMap<OperatorId, Vec<Signature>>,
     status: Status,
 }
 
@@ -294,7 +311,9 @@ impl Aggregator {
                 task,
                 snapshot,
                 total,
-                signed: BTreeMap::new(),
+                verified: BTreeMap::new(),
+                pending: BTreeMap::new(),
+                refused: BTreeMap::new(),
                 status: Status::Open,
             },
         );
@@ -324,9 +343,24 @@ impl Aggregator {
         origin: Origin,
         out: &mut Vec<AggregatorAction>,
     ) {
+        // Verdicts on earlier claims that this response settles go after its own verdict,
+        // which is the reply to the sender.
+        let mut settled = Vec::new();
+        let verdict = self.check(now, &r, origin, &mut settled);
+        self.apply(r, origin, verdict, out);
+        out.extend(settled);
+    }
+
+    fn apply(
+        &mut self,
+        r: Response,
+        origin: Origin,
+        verdict: Result<Verdict, (RejectReason, Vec<AggregatorAction>)>,
+        out: &mut Vec<AggregatorAction>,
+    ) {
         let task_id = r.task_id;
         let operator = r.operator;
-        match self.check(now, &r, origin) {
+        match verdict {
             Err((reason, evidence)) => {
                 out.extend(evidence);
                 if origin != Origin::Store {
@@ -349,11 +383,19 @@ impl Aggregator {
                     out.push(AggregatorAction::Queued { task_id, operator });
                 }
             }
-            Ok(Verdict::Accept(sig)) => {
+            Ok(verdict) => {
                 let Some(st) = self.tasks.get_mut(&task_id) else {
                     return;
                 };
-                st.signed.insert(operator, (r.result, sig));
+                match verdict {
+                    Verdict::Pending(sig) => {
+                        st.pending.insert(operator, sig);
+                    }
+                    Verdict::Verified(sig) => {
+                        st.verified.insert(operator, (r.result, sig));
+                    }
+                    Verdict::Queue => unreachable!("handled above"),
+                }
                 if origin != Origin::Store {
                     out.push(AggregatorAction::Persist(Record::Accepted { response: r }));
                     out.push(AggregatorAction::Accepted { task_id, operator });
@@ -363,12 +405,16 @@ impl Aggregator {
         }
     }
 
-    /// Every check a response goes through, cheapest first.
+    /// Every check a response goes through, cheapest first. Pairings are spent here only on what
+    /// cannot wait for the batch: a wrong result (its signature is evidence), a second claim for
+    /// an operator who already has one (one of them is forged or the operator equivocates).
+    /// `settled` receives verdicts on earlier claims that such a pairing settles.
     fn check(
-        &self,
+        &mut self,
         now: Epoch,
         r: &Response,
         origin: Origin,
+        settled: &mut Vec<AggregatorAction>,
     ) -> Result<Verdict, (RejectReason, Vec<AggregatorAction>)> {
         let reject = |reason| Err((reason, Vec::new()));
         let sig = match Signature::from_bytes(&r.signature) {
@@ -378,7 +424,8 @@ impl Aggregator {
         if self.closed.contains(&r.task_id) {
             return reject(RejectReason::TaskClosed);
         }
-        let Some(st) = self.tasks.get(&r.task_id) else {
+        let skip = self.cfg.bugs.skip_signature_checks;
+        let Some(st) = self.tasks.get_mut(&r.task_id) else {
             return if self.known.is_empty() || self.known.contains_key(&r.operator) {
                 Ok(Verdict::Queue)
             } else {
@@ -402,7 +449,41 @@ impl Aggregator {
         let Some(pk) = member.pubkey else {
             return reject(RejectReason::NoRegisteredKey);
         };
-        if let Some(&(prev_result, prev_sig)) = st.signed.get(&r.operator) {
+        let ok = |sig: &Signature, result: u64| {
+            skip || pk
+                .verify(&task_response_digest(r.task_id, result), sig)
+                .is_ok()
+        };
+        if st
+            .refused
+            .get(&r.operator)
+            .is_some_and(|bad| bad.contains(&sig))
+        {
+            return reject(RejectReason::InvalidSignature);
+        }
+        let expected = st.task.expected_result();
+
+        // A claim already waiting for this operator: settle it now, with one pairing each, so
+        // that a forgery that came first cannot hold the real operator's place.
+        if let Some(&waiting) = st.pending.get(&r.operator) {
+            let waiting_result = expected.unwrap_or_default();
+            if waiting == sig && waiting_result == r.result {
+                return reject(RejectReason::Duplicate);
+            }
+            st.pending.remove(&r.operator);
+            if ok(&waiting, waiting_result) {
+                st.verified.insert(r.operator, (waiting_result, waiting));
+            } else {
+                st.refused.entry(r.operator).or_default().push(waiting);
+                settled.push(AggregatorAction::Rejected {
+                    task_id: r.task_id,
+                    operator: r.operator,
+                    reason: RejectReason::InvalidSignature,
+                });
+            }
+        }
+
+        if let Some(&(prev_result, prev_sig)) = st.verified.get(&r.operator) {
             if prev_result == r.result {
                 // BLS signatures are unique: another point for the same message cannot be valid.
                 return reject(if prev_sig == sig {
@@ -411,7 +492,8 @@ impl Aggregator {
                     RejectReason::InvalidSignature
                 });
             }
-            if !self.signature_ok(&pk, r, &sig) {
+            if !ok(&sig, r.result) {
+                st.refused.entry(r.operator).or_default().push(sig);
                 return reject(RejectReason::InvalidSignature);
             }
             let ev = AggregatorAction::Equivocation(Equivocation {
@@ -427,11 +509,13 @@ impl Aggregator {
                 vec![ev],
             ));
         }
-        if !self.signature_ok(&pk, r, &sig) {
-            return reject(RejectReason::InvalidSignature);
-        }
-        let expected = st.task.expected_result();
+
         if expected != Some(r.result) {
+            if !ok(&sig, r.result) {
+                st.refused.entry(r.operator).or_default().push(sig);
+                return reject(RejectReason::InvalidSignature);
+            }
+            st.verified.insert(r.operator, (r.result, sig));
             let ev = AggregatorAction::WrongResult {
                 task_id: r.task_id,
                 operator: r.operator,
@@ -446,11 +530,18 @@ impl Aggregator {
                 vec![ev],
             ));
         }
-        Ok(Verdict::Accept(sig))
-    }
-
-    fn signature_ok(&self, pk: &PublicKey, r: &Response, sig: &Signature) -> bool {
-        self.cfg.bugs.skip_signature_checks || pk.verify(&r.digest(), sig).is_ok()
+        // The correct result, from a member with a key, nothing else claimed for it: the
+        // signature waits for the batch check at quorum (one pairing for all of them).
+        if st.refused.contains_key(&r.operator) {
+            // Someone already forged this operator's response: the batch would bisect again for
+            // each new forgery, so a claim for a targeted operator is checked on its own.
+            if !ok(&sig, r.result) {
+                st.refused.entry(r.operator).or_default().push(sig);
+                return reject(RejectReason::InvalidSignature);
+            }
+            return Ok(Verdict::Verified(sig));
+        }
+        Ok(Verdict::Pending(sig))
     }
 
     fn try_submit(&mut self, task_id: TaskId, out: &mut Vec<AggregatorAction>) {
@@ -465,12 +556,17 @@ impl Aggregator {
         let Some(result) = st.task.expected_result() else {
             return;
         };
-        let signers: Vec<OperatorId> = st
-            .signed
+        // Ascending operators: the verified ones for this result and the pending (which are
+        // all for this result); an operator is never in both.
+        let mut claims: Vec<(OperatorId, Signature)> = st
+            .verified
             .iter()
             .filter(|(_, (res, _))| *res == result)
-            .map(|(op, _)| *op)
+            .map(|(op, (_, sig))| (*op, *sig))
+            .chain(st.pending.iter().map(|(op, sig)| (*op, *sig)))
             .collect();
+        claims.sort_by_key(|(op, _)| *op);
+        let signers: Vec<OperatorId> = claims.iter().map(|(op, _)| *op).collect();
         let Ok(signed) = quorum::signed_stake(&st.snapshot, &signers) else {
             return;
         };
@@ -481,26 +577,44 @@ impl Aggregator {
         if !(reached || (bugs.submit_below_threshold && !signers.is_empty())) {
             return;
         }
-        let items: Vec<(PublicKey, Signature)> = signers
+        let items: Vec<(PublicKey, Signature)> = claims
             .iter()
-            .filter_map(|op| {
+            .filter_map(|(op, sig)| {
                 let pk = st.snapshot.iter().find(|m| m.operator == *op)?.pubkey?;
-                Some((pk, st.signed.get(op)?.1))
+                Some((pk, *sig))
             })
             .collect();
         let digest = crate::crypto::messages::task_response_digest(task_id, result);
         let outcome = verify_aggregate_digest(&digest, &items);
+        if !outcome.invalid.is_empty() && !bugs.skip_signature_checks {
+            // Forged claims (or a corrupted store): drop them, keep the rest as verified, and
+            // decide again. The claimed operators may still send their real response.
+            for &i in &outcome.invalid {
+                let (op, sig) = claims[i];
+                st.pending.remove(&op);
+                st.verified.remove(&op);
+                st.refused.entry(op).or_default().push(sig);
+                out.push(AggregatorAction::Rejected {
+                    task_id,
+                    operator: op,
+                    reason: RejectReason::InvalidSignature,
+                });
+            }
+            for &i in &outcome.valid {
+                let (op, sig) = claims[i];
+                if st.pending.remove(&op).is_some() {
+                    st.verified.insert(op, (result, sig));
+                }
+            }
+            return self.try_submit(task_id, out);
+        }
         let (Some(aggregate_signature), Some(aggregate_pubkey)) =
             (outcome.signature, outcome.public_key)
         else {
             return;
         };
-        if !outcome.invalid.is_empty() && !bugs.skip_signature_checks {
-            // Only reachable if a stored response was corrupted: drop the bad ones, decide again.
-            for i in outcome.invalid {
-                st.signed.remove(&signers[i]);
-            }
-            return self.try_submit(task_id, out);
+        for (op, sig) in std::mem::take(&mut st.pending) {
+            st.verified.insert(op, (result, sig));
         }
         let signer_set: BTreeSet<OperatorId> = signers.iter().copied().collect();
         let mut non: Vec<(OperatorId, PublicKey)> = st
@@ -543,12 +657,29 @@ impl Aggregator {
                 expired.push((*id, ExpiryReason::InvalidThreshold(t)));
             } else if !st.task.in_response_window(now) {
                 let result = st.task.expected_result();
-                let signers: Vec<OperatorId> = st
-                    .signed
+                // Pending claims never carried the threshold, so they were never checked: check
+                // them now (one batch), so the reason counts only valid signatures.
+                let mut signers: Vec<OperatorId> = st
+                    .verified
                     .iter()
                     .filter(|(_, (res, _))| Some(*res) == result)
                     .map(|(op, _)| *op)
                     .collect();
+                if let (Some(result), false) = (result, st.pending.is_empty()) {
+                    let claims: Vec<(OperatorId, PublicKey, Signature)> = st
+                        .pending
+                        .iter()
+                        .filter_map(|(op, sig)| {
+                            let pk = st.snapshot.iter().find(|m| m.operator == *op)?.pubkey?;
+                            Some((*op, pk, *sig))
+                        })
+                        .collect();
+                    let items: Vec<(PublicKey, Signature)> =
+                        claims.iter().map(|(_, pk, sig)| (*pk, *sig)).collect();
+                    let outcome =
+                        verify_aggregate_digest(&task_response_digest(*id, result), &items);
+                    signers.extend(outcome.valid.iter().map(|&i| claims[i].0));
+                }
                 let signed = quorum::signed_stake(&st.snapshot, &signers).unwrap_or(U256::ZERO);
                 expired.push((
                     *id,
@@ -578,7 +709,10 @@ enum Origin {
 
 enum Verdict {
     Queue,
-    Accept(Signature),
+    /// Counted now, checked in the batch at quorum.
+    Pending(Signature),
+    /// Counted, already checked.
+    Verified(Signature),
 }
 
 #[cfg(test)]

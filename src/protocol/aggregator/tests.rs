@@ -253,16 +253,21 @@ fn every_rejection_reason() {
         Err(RejectReason::NoRegisteredKey)
     );
 
-    // Signed by someone else's key, or over another task: invalid signature.
+    // Signed by someone else's key: counted for now (the signature waits for the batch) ...
     let mut forged = w.response(1, 1, 42);
     forged.operator = op(0);
-    assert_eq!(r(&mut agg, 10, forged), Err(RejectReason::InvalidSignature));
+    assert_eq!(r(&mut agg, 10, forged), Ok(()));
+    // ... until another claim for operator 0 settles both: a signature over another task is
+    // invalid, and so was the forgery (rejected after the reply, for the log).
     let mut other_task = w.response(0, 2, 42);
     other_task.task_id = 1;
-    assert_eq!(
-        r(&mut agg, 10, other_task),
-        Err(RejectReason::InvalidSignature)
-    );
+    let out = agg.handle(10, AggregatorInput::Response(other_task));
+    assert_eq!(verdict(&out), Err(RejectReason::InvalidSignature));
+    let rejected: Vec<_> = out
+        .iter()
+        .filter(|a| matches!(a, AggregatorAction::Rejected { operator, reason: RejectReason::InvalidSignature, .. } if *operator == op(0)))
+        .collect();
+    assert_eq!(rejected.len(), 2, "{out:?}");
 
     // Wrong sum, validly signed: rejected, and kept as evidence.
     let out = agg.handle(10, AggregatorInput::Response(w.response(2, 1, 41)));
@@ -511,13 +516,17 @@ mod fuzz {
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
-        /// Garbage never panics and never counts: only a response that passes every check moves
-        /// the aggregator (accepted responses are exactly those signed by the claimed operator
-        /// over the correct sum of a known task).
+        /// Garbage never panics, never gets submitted and never takes an honest operator's
+        /// place: after any mix of forged and garbled responses, the real responses of all
+        /// operators reach quorum and exactly one valid aggregate is submitted (unless an
+        /// operator validly signed a wrong sum, which rules its answer out).
         #[test]
         fn garbage_never_counts(inputs in prop::collection::vec(mangled(), 1..12)) {
             let w = world(&[10, 10, 10, 10]);
             let mut agg = w.aggregator(task(1, 100));
+            let mut all = Vec::new();
+            let mut spoiled = std::collections::BTreeSet::new();
+            let mut first_valid = std::collections::BTreeSet::new();
             for (i, task_id, result, how, bytes) in inputs {
                 let mut r = w.response(i, task_id, result);
                 match how {
@@ -526,17 +535,152 @@ mod fuzz {
                     2 => { let n = r.signature.len().min(bytes.len()); r.signature[..n].copy_from_slice(&bytes[..n]); }
                     _ => {}                                           // honest (may be wrong task/sum)
                 }
-                let honest = how == 3 && task_id == 1 && result == 42;
+                if how == 3 && task_id == 1 && !first_valid.contains(&i) {
+                    // The operator's first valid signature for the task decides: over a wrong
+                    // sum, its correct answer can no longer count (it would equivocate).
+                    first_valid.insert(i);
+                    if result != 42 {
+                        spoiled.insert(i);
+                    }
+                }
                 let out = agg.handle(10, AggregatorInput::Response(r.clone()));
-                let accepted = out.iter().any(|a| matches!(a, AggregatorAction::Accepted { .. }));
-                if accepted {
-                    prop_assert!(honest || r == w.response(i, 1, 42), "accepted a bad response {r:?}");
-                }
-                for s in submissions(&out) {
-                    let apk = s.aggregate_pubkey.to_public_key().unwrap();
-                    prop_assert!(apk.verify(&task_response_digest(1, 42), &s.aggregate_signature).is_ok());
-                }
+                all.extend(out);
+            }
+            // Then every operator sends its real response: forgeries held nobody's place.
+            for i in 0..4 {
+                all.extend(agg.handle(10, AggregatorInput::Response(w.response(i, 1, 42))));
+            }
+            let subs = submissions(&all);
+            prop_assert!(subs.len() <= 1, "submitted twice: {subs:?}");
+            for s in &subs {
+                let apk = s.aggregate_pubkey.to_public_key().unwrap();
+                prop_assert!(apk.verify(&task_response_digest(1, 42), &s.aggregate_signature).is_ok());
+            }
+            if spoiled.is_empty() {
+                prop_assert_eq!(subs.len(), 1, "honest quorum did not submit");
+                prop_assert_eq!(subs[0].signers.len(), 4);
+            } else {
+                prop_assert!(subs.is_empty(), "submitted without operators {spoiled:?}");
             }
         }
     }
+}
+
+/// A response claiming operator `victim`, signed with someone else's key.
+fn forged(w: &World, victim: usize, signer: usize, task_id: TaskId, result: u64) -> Response {
+    let mut r = w.response(signer, task_id, result);
+    r.operator = op(victim);
+    r
+}
+
+fn rejected_for(actions: &[AggregatorAction], who: usize) -> usize {
+    actions
+        .iter()
+        .filter(|a| {
+            matches!(a, AggregatorAction::Rejected { operator, reason: RejectReason::InvalidSignature, .. } if *operator == op(who))
+        })
+        .count()
+}
+
+#[test]
+fn a_forgery_that_comes_first_does_not_take_the_operators_place() {
+    let w = world(&[10, 10, 10]);
+    let mut agg = w.aggregator(task(1, 100));
+    assert_eq!(
+        verdict(&agg.handle(10, AggregatorInput::Response(forged(&w, 0, 1, 1, 42)))),
+        Ok(())
+    );
+    // The real response from operator 0 settles both: it is accepted, the forgery is dropped.
+    let out = agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)));
+    assert_eq!(verdict(&out), Ok(()));
+    assert_eq!(rejected_for(&out, 0), 1);
+    let mut all = Vec::new();
+    for i in 1..3 {
+        all.extend(agg.handle(10, AggregatorInput::Response(w.response(i, 1, 42))));
+    }
+    let subs = submissions(&all);
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].signers.len(), 3);
+}
+
+#[test]
+fn a_forgery_after_the_real_response_is_refused() {
+    let w = world(&[10, 10, 10]);
+    let mut agg = w.aggregator(task(1, 100));
+    assert_eq!(
+        verdict(&agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)))),
+        Ok(())
+    );
+    let out = agg.handle(10, AggregatorInput::Response(forged(&w, 0, 2, 1, 42)));
+    assert_eq!(verdict(&out), Err(RejectReason::InvalidSignature));
+    // The real one stays counted: the other two complete the quorum.
+    let mut all = Vec::new();
+    for i in 1..3 {
+        all.extend(agg.handle(10, AggregatorInput::Response(w.response(i, 1, 42))));
+    }
+    assert_eq!(submissions(&all)[0].signers.len(), 3);
+}
+
+#[test]
+fn forgeries_that_fake_a_quorum_are_bisected_out_and_never_submitted() {
+    // Operator 0 is honest; forgeries for 1..4 would carry the 67 % threshold on their own.
+    let w = world(&[10, 10, 10, 10, 10]);
+    let mut agg = w.aggregator(task(1, 67));
+    let mut all = agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)));
+    for victim in 1..4 {
+        let out = agg.handle(10, AggregatorInput::Response(forged(&w, victim, 0, 1, 42)));
+        assert_eq!(verdict(&out), Ok(()), "cheap checks pass");
+        all.extend(out);
+    }
+    // The claims reached 4 of 5 at the third forgery: the batch check failed and bisection
+    // dropped exactly the three forgeries.
+    assert!(submissions(&all).is_empty(), "{all:?}");
+    for victim in 1..4 {
+        assert_eq!(rejected_for(&all, victim), 1, "victim {victim}");
+    }
+    assert_eq!(rejected_for(&all, 0), 0);
+    // A repeat of a refused forgery is refused on receipt, and the victims' real responses
+    // count.
+    let out = agg.handle(10, AggregatorInput::Response(forged(&w, 1, 0, 1, 42)));
+    assert_eq!(verdict(&out), Err(RejectReason::InvalidSignature));
+    let mut all = Vec::new();
+    for i in 1..4 {
+        let out = agg.handle(10, AggregatorInput::Response(w.response(i, 1, 42)));
+        assert_eq!(verdict(&out), Ok(()), "operator {i}");
+        all.extend(out);
+    }
+    let subs = submissions(&all);
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].signers.len(), 4);
+    let apk = subs[0].aggregate_pubkey.to_public_key().unwrap();
+    assert!(
+        apk.verify(&task_response_digest(1, 42), &subs[0].aggregate_signature)
+            .is_ok()
+    );
+}
+
+#[test]
+fn a_stored_forgery_is_dropped_at_the_batch_check_after_restart() {
+    let w = world(&[10, 10]);
+    let t = task(1, 100);
+    let records = vec![
+        Record::Accepted {
+            response: w.response(0, 1, 42),
+        },
+        Record::Accepted {
+            response: forged(&w, 1, 0, 1, 42),
+        },
+    ];
+    let mut agg = Aggregator::restore(AggregatorConfig::default(), records.iter());
+    let out = agg.handle(
+        10,
+        AggregatorInput::TaskCreated {
+            task: t,
+            snapshot: w.snapshot.clone(),
+        },
+    );
+    assert!(submissions(&out).is_empty(), "{out:?}");
+    assert_eq!(rejected_for(&out, 1), 1);
+    let out = agg.handle(10, AggregatorInput::Response(w.response(1, 1, 42)));
+    assert_eq!(submissions(&out).len(), 1);
 }
