@@ -28,6 +28,9 @@ cargo test --workspace --locked
 step "benches, smoke (each criterion benchmark runs once, debug profile)"
 EXOAVS_BENCH_QUICK=1 cargo test --locked --benches
 
+step "headless Chromium for the timeline browser test (apt, only when missing)"
+bash scripts/install-chromium.sh
+
 step "simulator: every scenario over its seeds, determinism, planted bugs (--cfg madsim)"
 # One test at a time: each test runs its own Anvils (the sweep already uses both cores), and
 # Anvil answers some calls from background tasks that lag under overload (see the README).
