@@ -296,113 +296,98 @@ impl Metrics {
         let s = self.state();
         let role = escape_label(&self.role);
         let mut out = String::new();
-        let mut counter = |name: &str, help: &str, v: u64| {
-            family(&mut out, name, help, "counter");
-            let _ = writeln!(out, "{name}{{role=\"{role}\"}} {v}");
+        // Counters with the role label only: (name, help, value).
+        let plain: [(&str, &str, u64); 10] = [
+            (
+                "exoavs_tasks_created_total",
+                "Tasks this process created on chain (generator).",
+                s.tasks_created,
+            ),
+            (
+                "exoavs_tasks_accepted_total",
+                "Tasks seen accepted on chain (TaskResponded).",
+                s.tasks_accepted,
+            ),
+            (
+                "exoavs_tasks_expired_total",
+                "Tasks that expired without an accepted aggregate.",
+                s.tasks_expired,
+            ),
+            (
+                "exoavs_tasks_settled_total",
+                "Tasks settled by the challenger (two-phase flow).",
+                s.tasks_settled,
+            ),
+            (
+                "exoavs_responses_sent_total",
+                "Signed responses this operator sent to the aggregator.",
+                s.responses_sent,
+            ),
+            (
+                "exoavs_response_send_failures_total",
+                "Responses this operator could not deliver.",
+                s.response_send_failures,
+            ),
+            (
+                "exoavs_responses_received_total",
+                "Responses the aggregator received from operators.",
+                s.responses_received,
+            ),
+            (
+                "exoavs_responses_accepted_total",
+                "Responses the aggregator accepted (valid, counted toward the threshold).",
+                s.responses_accepted,
+            ),
+            (
+                "exoavs_aggregates_submitted_total",
+                "Aggregates submitted and mined (respondToTask).",
+                s.aggregates_submitted,
+            ),
+            (
+                "exoavs_submit_failures_total",
+                "Aggregate submissions that failed for good.",
+                s.submit_failures,
+            ),
+        ];
+        for (name, help, v) in plain {
+            counter(&mut out, name, help, &role, [(String::new(), v)]);
+        }
+        let by_reason = |m: &BTreeMap<String, u64>| -> Vec<(String, u64)> {
+            m.iter()
+                .map(|(r, v)| (format!(",reason=\"{}\"", escape_label(r)), *v))
+                .collect()
         };
         counter(
-            "exoavs_tasks_created_total",
-            "Tasks this process created on chain (generator).",
-            s.tasks_created,
-        );
-        counter(
-            "exoavs_tasks_accepted_total",
-            "Tasks seen accepted on chain (TaskResponded).",
-            s.tasks_accepted,
-        );
-        counter(
-            "exoavs_tasks_expired_total",
-            "Tasks that expired without an accepted aggregate.",
-            s.tasks_expired,
-        );
-        counter(
-            "exoavs_tasks_settled_total",
-            "Tasks settled by the challenger (two-phase flow).",
-            s.tasks_settled,
-        );
-        counter(
-            "exoavs_responses_sent_total",
-            "Signed responses this operator sent to the aggregator.",
-            s.responses_sent,
-        );
-        counter(
-            "exoavs_response_send_failures_total",
-            "Responses this operator could not deliver.",
-            s.response_send_failures,
-        );
-        counter(
-            "exoavs_responses_received_total",
-            "Responses the aggregator received from operators.",
-            s.responses_received,
-        );
-        counter(
-            "exoavs_responses_accepted_total",
-            "Responses the aggregator accepted (valid, counted toward the threshold).",
-            s.responses_accepted,
-        );
-        counter(
-            "exoavs_aggregates_submitted_total",
-            "Aggregates submitted and mined (respondToTask).",
-            s.aggregates_submitted,
-        );
-        counter(
-            "exoavs_submit_failures_total",
-            "Aggregate submissions that failed for good.",
-            s.submit_failures,
-        );
-        drop(counter);
-
-        family(
             &mut out,
             "exoavs_responses_rejected_total",
             "Responses the aggregator rejected, by reason.",
-            "counter",
+            &role,
+            by_reason(&s.rejected),
         );
-        for (reason, v) in &s.rejected {
-            let _ = writeln!(
-                out,
-                "exoavs_responses_rejected_total{{role=\"{role}\",reason=\"{}\"}} {v}",
-                escape_label(reason)
-            );
-        }
-        family(
+        counter(
             &mut out,
             "exoavs_tasks_refused_total",
             "Tasks an operator refused to answer, by reason.",
-            "counter",
+            &role,
+            by_reason(&s.refused),
         );
-        for (reason, v) in &s.refused {
-            let _ = writeln!(
-                out,
-                "exoavs_tasks_refused_total{{role=\"{role}\",reason=\"{}\"}} {v}",
-                escape_label(reason)
-            );
-        }
 
-        family(
-            &mut out,
-            "exoavs_aggregation_latency_seconds",
-            "From the first response received to the aggregate mined.",
-            "histogram",
-        );
-        histogram(
-            &mut out,
-            "exoavs_aggregation_latency_seconds",
-            &format!("role=\"{role}\""),
-            &s.aggregation_latency,
-        );
-        family(
-            &mut out,
-            "exoavs_acceptance_latency_seconds",
-            "From this process's first sight of a task (creation, else first response) to its acceptance on chain.",
-            "histogram",
-        );
-        histogram(
-            &mut out,
-            "exoavs_acceptance_latency_seconds",
-            &format!("role=\"{role}\""),
-            &s.acceptance_latency,
-        );
+        let role_only = format!("role=\"{role}\"");
+        for (name, help, h) in [
+            (
+                "exoavs_aggregation_latency_seconds",
+                "From the first response received to the aggregate mined.",
+                &s.aggregation_latency,
+            ),
+            (
+                "exoavs_acceptance_latency_seconds",
+                "From this process's first sight of a task (creation, else first response) to its acceptance on chain.",
+                &s.acceptance_latency,
+            ),
+        ] {
+            family(&mut out, name, help, "histogram");
+            histogram(&mut out, name, &role_only, h);
+        }
         family(
             &mut out,
             "exoavs_gas_used",
@@ -410,43 +395,35 @@ impl Metrics {
             "histogram",
         );
         for (kind, h) in &s.gas {
-            histogram(
-                &mut out,
-                "exoavs_gas_used",
-                &format!("role=\"{role}\",tx=\"{kind}\""),
-                h,
-            );
+            let labels = format!("{role_only},tx=\"{kind}\"");
+            histogram(&mut out, "exoavs_gas_used", &labels, h);
         }
         drop(s);
 
         let rpc = self.rpc_counts();
-        family(
+        counter(
             &mut out,
             "exoavs_rpc_errors_total",
             "Failed chain JSON-RPC requests, by method and kind (transport, rpc, revert, ...).",
-            "counter",
+            &role,
+            rpc.errors.iter().map(|((method, kind), v)| {
+                let labels = format!(
+                    ",method=\"{}\",kind=\"{}\"",
+                    escape_label(method),
+                    escape_label(kind)
+                );
+                (labels, *v)
+            }),
         );
-        for ((method, kind), v) in &rpc.errors {
-            let _ = writeln!(
-                out,
-                "exoavs_rpc_errors_total{{role=\"{role}\",method=\"{}\",kind=\"{}\"}} {v}",
-                escape_label(method),
-                escape_label(kind)
-            );
-        }
-        family(
+        counter(
             &mut out,
             "exoavs_rpc_retries_total",
             "Chain JSON-RPC requests repeated after a transient failure, by method.",
-            "counter",
+            &role,
+            rpc.retries
+                .iter()
+                .map(|(method, v)| (format!(",method=\"{}\"", escape_label(method)), *v)),
         );
-        for (method, v) in &rpc.retries {
-            let _ = writeln!(
-                out,
-                "exoavs_rpc_retries_total{{role=\"{role}\",method=\"{}\"}} {v}",
-                escape_label(method)
-            );
-        }
         out
     }
 
@@ -523,6 +500,21 @@ impl Metrics {
         while let Some(ev) = rx.recv().await {
             self.observe(&ev);
         }
+    }
+}
+
+/// A counter family: one series per entry, each labelled `role` plus the entry's extra labels
+/// (`,key="value"…`, already escaped).
+fn counter(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    role: &str,
+    series: impl IntoIterator<Item = (String, u64)>,
+) {
+    family(out, name, help, "counter");
+    for (labels, v) in series {
+        let _ = writeln!(out, "{name}{{role=\"{role}\"{labels}}} {v}");
     }
 }
 
