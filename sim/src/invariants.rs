@@ -7,6 +7,25 @@ use crate::trace::{Event, EventKind};
 use alloy::primitives::keccak256;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// What the chain observer tells the checker beyond the trace: every phase-2 commit on chain
+/// and every settlement (`TaskSettled`), operators by index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Settlement {
+    Commit {
+        at_ms: u64,
+        task: u64,
+        operator: usize,
+        result: u64,
+    },
+    Settled {
+        at_ms: u64,
+        task: u64,
+        actual_threshold: u8,
+        rewarded: Vec<usize>,
+        slashed: Vec<usize>,
+    },
+}
+
 /// BLS ciphersuite of decision 2 (proof-of-possession scheme, signatures in G2).
 pub const DST: &[u8] = b"BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_";
 
@@ -286,8 +305,7 @@ impl Checker {
     /// Commits and settlements as the chain shows them. The challenger's verdict must match the
     /// commits: who committed the sum is rewarded (when the task was accepted) and never
     /// slashed; who committed another result, or nothing, is slashed and not rewarded.
-    pub fn observe_settlement(&mut self, s: crate::observer::Settlement) {
-        use crate::observer::Settlement;
+    pub fn observe_settlement(&mut self, s: Settlement) {
         match s {
             Settlement::Commit {
                 task,
@@ -1003,7 +1021,6 @@ outcome = "all-accepted"
 
     #[test]
     fn settlement_must_follow_the_commits_on_chain() {
-        use crate::observer::Settlement;
         let mut s = scenario("");
         s.flow = crate::scenario::Flow::TwoPhase;
         let run = |rewarded: Vec<usize>, slashed: Vec<usize>| {

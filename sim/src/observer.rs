@@ -51,22 +51,7 @@ pub fn respond_to_task_in(request: &Value) -> Option<(u64, u64, Vec<Address>)> {
 /// every settlement (`TaskSettled`), operators by index.
 pub type SettlementTap = Arc<dyn Fn(Settlement) + Send + Sync>;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Settlement {
-    Commit {
-        at_ms: u64,
-        task: u64,
-        operator: usize,
-        result: u64,
-    },
-    Settled {
-        at_ms: u64,
-        task: u64,
-        actual_threshold: u8,
-        rewarded: Vec<usize>,
-        slashed: Vec<usize>,
-    },
-}
+pub use crate::invariants::Settlement;
 
 /// What the observer must know about the deployment.
 #[derive(Clone, Debug)]
