@@ -34,6 +34,12 @@ pub async fn view<C: SolCall>(
     })
 }
 
+/// A view call on the avs precompile, named in errors by its function name.
+async fn precompile_view<C: SolCall>(r: &Reader, call: C) -> Result<C::Return, ChainError> {
+    let name = C::SIGNATURE.split('(').next().unwrap_or(C::SIGNATURE);
+    view(r, PRECOMPILE, name, call).await
+}
+
 /// A transaction request calling `call` on `to`.
 pub fn call_tx<C: SolCall>(to: Address, call: &C) -> TransactionRequest {
     TransactionRequest::default()
@@ -84,6 +90,16 @@ pub struct Avs {
 }
 
 impl Avs {
+    /// Send `call` to this contract from `c`; `what` names it in errors and logs.
+    async fn tx<C: SolCall>(
+        &self,
+        c: &Client,
+        what: &str,
+        call: C,
+    ) -> Result<TxOutcome, ChainError> {
+        c.send(what, call_tx(self.address, &call)).await
+    }
+
     pub fn at(address: Address) -> Avs {
         Avs { address }
     }
@@ -122,25 +138,24 @@ impl Avs {
             avsRewardProportion: p.reward_proportion,
             avsSlashProportion: p.slash_proportion,
         };
-        c.send(
-            "registerAVS",
-            call_tx(self.address, &S::registerAVSCall { params }),
-        )
-        .await
+        self.tx(c, "registerAVS", S::registerAVSCall { params })
+            .await
     }
 
     pub async fn opt_in(&self, c: &Client) -> Result<TxOutcome, ChainError> {
-        c.send(
+        self.tx(
+            c,
             "registerOperatorToAVS (opt in)",
-            call_tx(self.address, &S::registerOperatorToAVSCall {}),
+            S::registerOperatorToAVSCall {},
         )
         .await
     }
 
     pub async fn opt_out(&self, c: &Client) -> Result<TxOutcome, ChainError> {
-        c.send(
+        self.tx(
+            c,
             "deregisterOperatorFromAVS (opt out)",
-            call_tx(self.address, &S::deregisterOperatorFromAVSCall {}),
+            S::deregisterOperatorFromAVSCall {},
         )
         .await
     }
@@ -156,8 +171,7 @@ impl Avs {
             pubKey: Bytes::copy_from_slice(pubkey),
             signature: Bytes::copy_from_slice(pop),
         };
-        c.send("registerBLSPublicKey", call_tx(self.address, &call))
-            .await
+        self.tx(c, "registerBLSPublicKey", call).await
     }
 
     /// `createNewTask`; returns the task as its event announced it.
@@ -213,11 +227,7 @@ impl Avs {
             nonSignerPubKeys: non_signer_pubkeys.into(),
             signature: aggregate_signature_eip2537.into(),
         };
-        c.send(
-            &format!("respondToTask({task_id})"),
-            call_tx(self.address, &call),
-        )
-        .await
+        self.tx(c, &format!("respondToTask({task_id})"), call).await
     }
 
     /// Two-phase flow: phase 1 (prepare: empty response) or 2 (commit: the 64 response bytes).
@@ -235,9 +245,10 @@ impl Avs {
             blsSignature: signature_eip2537.into(),
             phase,
         };
-        c.send(
+        self.tx(
+            c,
             &format!("operatorSubmitTask({task_id}, phase {phase})"),
-            call_tx(self.address, &call),
+            call,
         )
         .await
     }
@@ -253,11 +264,7 @@ impl Avs {
             taskId: task_id,
             nonSigners: non_signers,
         };
-        c.send(
-            &format!("challenge({task_id})"),
-            call_tx(self.address, &call),
-        )
-        .await
+        self.tx(c, &format!("challenge({task_id})"), call).await
     }
 
     /// Fraud proof against an operator that signed a wrong sum.
@@ -275,11 +282,8 @@ impl Avs {
             wrongSum: wrong_sum,
             signature: signature_eip2537.into(),
         };
-        c.send(
-            &format!("proveWrongSum({task_id}, {operator})"),
-            call_tx(self.address, &call),
-        )
-        .await
+        self.tx(c, &format!("proveWrongSum({task_id}, {operator})"), call)
+            .await
     }
 
     pub async fn task(&self, r: &Reader, task_id: TaskId) -> Result<TaskState, ChainError> {
@@ -364,19 +368,15 @@ impl Avs {
 
     /// Seconds per epoch of this AVS's epoch identifier.
     pub async fn epoch_seconds(&self, r: &Reader) -> Result<u64, ChainError> {
-        let id = view(
+        let id = precompile_view(
             r,
-            PRECOMPILE,
-            "getAVSEpochIdentifier",
             P::getAVSEpochIdentifierCall {
                 avsAddress: self.address,
             },
         )
         .await?;
-        view(
+        precompile_view(
             r,
-            PRECOMPILE,
-            "epochDuration",
             P::epochDurationCall {
                 epochIdentifier: id,
             },
@@ -390,10 +390,8 @@ impl Avs {
         r: &Reader,
         task_id: TaskId,
     ) -> Result<Vec<TaskOperator>, ChainError> {
-        let snap = view(
+        let snap = precompile_view(
             r,
-            PRECOMPILE,
-            "taskSnapshot",
             P::taskSnapshotCall {
                 taskContractAddress: self.address,
                 taskID: task_id,
@@ -401,10 +399,8 @@ impl Avs {
         )
         .await?;
         let version = snap.version;
-        let known = view(
+        let known = precompile_view(
             r,
-            PRECOMPILE,
-            "getKnownOperators",
             P::getKnownOperatorsCall {
                 avsAddress: self.address,
             },
@@ -412,10 +408,8 @@ impl Avs {
         .await?;
         let mut out = Vec::new();
         for op in known {
-            let at = view(
+            let at = precompile_view(
                 r,
-                PRECOMPILE,
-                "operatorAt",
                 P::operatorAtCall {
                     avsAddress: self.address,
                     operator: op,
@@ -427,10 +421,8 @@ impl Avs {
                 continue;
             }
             let pubkey = if at.hasKey {
-                let raw = view(
+                let raw = precompile_view(
                     r,
-                    PRECOMPILE,
-                    "getRegisteredPubkey",
                     P::getRegisteredPubkeyCall {
                         operatorAddress: op,
                         avsAddress: self.address,
@@ -455,19 +447,15 @@ impl Avs {
 
     /// The AVS's current epoch (from the latest block's timestamp, as the emulation computes it).
     pub async fn current_epoch(&self, r: &Reader) -> Result<u64, ChainError> {
-        let id = view(
+        let id = precompile_view(
             r,
-            PRECOMPILE,
-            "getAVSEpochIdentifier",
             P::getAVSEpochIdentifierCall {
                 avsAddress: self.address,
             },
         )
         .await?;
-        let e = view(
+        let e = precompile_view(
             r,
-            PRECOMPILE,
-            "getCurrentEpoch",
             P::getCurrentEpochCall {
                 epochIdentifier: id,
             },
@@ -477,10 +465,8 @@ impl Avs {
     }
 
     pub async fn reward_of(&self, r: &Reader, op: Address) -> Result<U256, ChainError> {
-        view(
+        precompile_view(
             r,
-            PRECOMPILE,
-            "rewardOf",
             P::rewardOfCall {
                 avsAddress: self.address,
                 operator: op,
@@ -490,10 +476,8 @@ impl Avs {
     }
 
     pub async fn slashed_of(&self, r: &Reader, op: Address) -> Result<U256, ChainError> {
-        view(
+        precompile_view(
             r,
-            PRECOMPILE,
-            "slashedOf",
             P::slashedOfCall {
                 avsAddress: self.address,
                 operator: op,
@@ -503,10 +487,8 @@ impl Avs {
     }
 
     pub async fn opted_in_operators(&self, r: &Reader) -> Result<Vec<Address>, ChainError> {
-        view(
+        precompile_view(
             r,
-            PRECOMPILE,
-            "getOptInOperators",
             P::getOptInOperatorsCall {
                 avsAddress: self.address,
             },
@@ -515,10 +497,8 @@ impl Avs {
     }
 
     pub async fn registered_pubkey(&self, r: &Reader, op: Address) -> Result<Bytes, ChainError> {
-        view(
+        precompile_view(
             r,
-            PRECOMPILE,
-            "getRegisteredPubkey",
             P::getRegisteredPubkeyCall {
                 operatorAddress: op,
                 avsAddress: self.address,
@@ -558,7 +538,7 @@ pub mod emulation {
         if r.code_at(PRECOMPILE).await?.is_empty() {
             return Ok(false);
         }
-        let admin = view(r, PRECOMPILE, "admin", P::adminCall {}).await?;
+        let admin = precompile_view(r, P::adminCall {}).await?;
         Ok(admin != Address::ZERO)
     }
 
@@ -572,10 +552,8 @@ pub mod emulation {
     }
 
     pub async fn is_operator(r: &Reader, op: Address) -> Result<bool, ChainError> {
-        view(
+        precompile_view(
             r,
-            PRECOMPILE,
-            "isOperator",
             P::isOperatorCall {
                 operatorAddress: op,
             },
@@ -602,13 +580,7 @@ pub mod emulation {
 
     /// The chain id string the emulation uses in the key-registration message.
     pub async fn chain_id_string(r: &Reader) -> Result<String, ChainError> {
-        view(
-            r,
-            PRECOMPILE,
-            "chainIdWithoutRevision",
-            P::chainIdWithoutRevisionCall {},
-        )
-        .await
+        precompile_view(r, P::chainIdWithoutRevisionCall {}).await
     }
 }
 
@@ -621,10 +593,8 @@ impl Avs {
         op: Address,
         task_id: TaskId,
     ) -> Result<(u8, Bytes), ChainError> {
-        let info = view(
+        let info = precompile_view(
             r,
-            PRECOMPILE,
-            "getOperatorTaskResponse",
             P::getOperatorTaskResponseCall {
                 taskAddress: self.address,
                 operator: op,
