@@ -4,7 +4,7 @@
 //! Stakes are `uint128` per operator; sums are taken in uint256 so they cannot overflow.
 
 use alloy::primitives::U256;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::types::{OperatorId, TaskOperator};
 
@@ -62,17 +62,20 @@ pub fn signed_stake(
     snapshot: &[TaskOperator],
     signers: &[OperatorId],
 ) -> Result<U256, QuorumError> {
+    // Index the snapshot once: the aggregator calls this with a thousand signers and members.
+    // The first entry of an operator listed twice wins, as a linear search would have it.
+    let mut stakes: HashMap<OperatorId, u128> = HashMap::with_capacity(snapshot.len());
+    for m in snapshot {
+        stakes.entry(m.operator).or_insert(m.stake);
+    }
     let mut seen = HashSet::with_capacity(signers.len());
     let mut sum = U256::ZERO;
     for s in signers {
         if !seen.insert(*s) {
             return Err(QuorumError::DuplicateSigner(*s));
         }
-        let m = snapshot
-            .iter()
-            .find(|m| m.operator == *s)
-            .ok_or(QuorumError::UnknownSigner(*s))?;
-        sum += U256::from(m.stake);
+        let stake = stakes.get(s).ok_or(QuorumError::UnknownSigner(*s))?;
+        sum += U256::from(*stake);
     }
     Ok(sum)
 }
