@@ -199,7 +199,54 @@ struct TaskState {
     /// Signatures found invalid, by the operator they claimed: a repeat costs no pairing, and an
     /// operator someone forged is checked on receipt from then on.
     refused: BTreeMap<OperatorId, Vec<Signature>>,
+    /// Snapshot position by operator (lookups are per response; the snapshot can be large).
+    index: HashMap<OperatorId, usize>,
+    /// Stake of the claims for the correct result (verified and pending), kept as they come and
+    /// go, so that a response below the threshold costs no pass over the claims.
+    claimed: U256,
     status: Status,
+}
+
+impl TaskState {
+    fn member(&self, op: &OperatorId) -> Option<&TaskOperator> {
+        self.snapshot.get(*self.index.get(op)?)
+    }
+
+    fn stake(&self, op: &OperatorId) -> U256 {
+        self.member(op).map_or(U256::ZERO, |m| U256::from(m.stake))
+    }
+
+    fn add_pending(&mut self, op: OperatorId, sig: Signature) {
+        self.claimed += self.stake(&op);
+        self.pending.insert(op, sig);
+    }
+
+    fn add_verified(&mut self, op: OperatorId, result: u64, sig: Signature) {
+        if self.task.expected_result() == Some(result) {
+            self.claimed += self.stake(&op);
+        }
+        self.verified.insert(op, (result, sig));
+    }
+
+    /// A pending claim whose signature proved valid.
+    fn promote(&mut self, op: &OperatorId) {
+        if let Some(sig) = self.pending.remove(op) {
+            let result = self.task.expected_result().unwrap_or_default();
+            self.verified.insert(*op, (result, sig));
+        }
+    }
+
+    /// A claim whose signature proved invalid.
+    fn drop_claim(&mut self, op: &OperatorId) {
+        let counted = self.pending.remove(op).is_some()
+            || self
+                .verified
+                .remove(op)
+                .is_some_and(|(res, _)| self.task.expected_result() == Some(res));
+        if counted {
+            self.claimed -= self.stake(op);
+        }
+    }
 }
 
 pub struct Aggregator {
@@ -305,6 +352,11 @@ impl Aggregator {
             }
         }
         let total = quorum::total_stake(&snapshot);
+        let mut index = HashMap::with_capacity(snapshot.len());
+        for (i, m) in snapshot.iter().enumerate() {
+            // The first entry wins, as in the membership check this replaces.
+            index.entry(m.operator).or_insert(i);
+        }
         self.tasks.insert(
             task_id,
             TaskState {
@@ -314,6 +366,8 @@ impl Aggregator {
                 verified: BTreeMap::new(),
                 pending: BTreeMap::new(),
                 refused: BTreeMap::new(),
+                index,
+                claimed: U256::ZERO,
                 status: Status::Open,
             },
         );
@@ -388,12 +442,8 @@ impl Aggregator {
                     return;
                 };
                 match verdict {
-                    Verdict::Pending(sig) => {
-                        st.pending.insert(operator, sig);
-                    }
-                    Verdict::Verified(sig) => {
-                        st.verified.insert(operator, (r.result, sig));
-                    }
+                    Verdict::Pending(sig) => st.add_pending(operator, sig),
+                    Verdict::Verified(sig) => st.add_verified(operator, r.result, sig),
                     Verdict::Queue => unreachable!("handled above"),
                 }
                 if origin != Origin::Store {
@@ -439,7 +489,7 @@ impl Aggregator {
         if origin != Origin::Store && !st.task.in_response_window(now) {
             return reject(RejectReason::Late);
         }
-        let Some(member) = st.snapshot.iter().find(|m| m.operator == r.operator) else {
+        let Some(member) = st.member(&r.operator) else {
             return reject(if self.known.contains_key(&r.operator) {
                 RejectReason::NotOptedIn
             } else {
@@ -470,10 +520,10 @@ impl Aggregator {
             if waiting == sig && waiting_result == r.result {
                 return reject(RejectReason::Duplicate);
             }
-            st.pending.remove(&r.operator);
             if ok(&waiting, waiting_result) {
-                st.verified.insert(r.operator, (waiting_result, waiting));
+                st.promote(&r.operator);
             } else {
+                st.drop_claim(&r.operator);
                 st.refused.entry(r.operator).or_default().push(waiting);
                 settled.push(AggregatorAction::Rejected {
                     task_id: r.task_id,
@@ -515,7 +565,7 @@ impl Aggregator {
                 st.refused.entry(r.operator).or_default().push(sig);
                 return reject(RejectReason::InvalidSignature);
             }
-            st.verified.insert(r.operator, (r.result, sig));
+            st.add_verified(r.operator, r.result, sig);
             let ev = AggregatorAction::WrongResult {
                 task_id: r.task_id,
                 operator: r.operator,
@@ -556,6 +606,12 @@ impl Aggregator {
         let Some(result) = st.task.expected_result() else {
             return;
         };
+        let claimed_enough =
+            quorum::quorum_reached(st.task.threshold_percentage, st.claimed, st.total)
+                .unwrap_or(false);
+        if !claimed_enough && !(bugs.submit_below_threshold && !st.claimed.is_zero()) {
+            return;
+        }
         // Ascending operators: the verified ones for this result and the pending (which are
         // all for this result); an operator is never in both.
         let mut claims: Vec<(OperatorId, Signature)> = st
@@ -580,7 +636,7 @@ impl Aggregator {
         let items: Vec<(PublicKey, Signature)> = claims
             .iter()
             .filter_map(|(op, sig)| {
-                let pk = st.snapshot.iter().find(|m| m.operator == *op)?.pubkey?;
+                let pk = st.member(op)?.pubkey?;
                 Some((pk, *sig))
             })
             .collect();
@@ -591,8 +647,7 @@ impl Aggregator {
             // decide again. The claimed operators may still send their real response.
             for &i in &outcome.invalid {
                 let (op, sig) = claims[i];
-                st.pending.remove(&op);
-                st.verified.remove(&op);
+                st.drop_claim(&op);
                 st.refused.entry(op).or_default().push(sig);
                 out.push(AggregatorAction::Rejected {
                     task_id,
@@ -601,10 +656,7 @@ impl Aggregator {
                 });
             }
             for &i in &outcome.valid {
-                let (op, sig) = claims[i];
-                if st.pending.remove(&op).is_some() {
-                    st.verified.insert(op, (result, sig));
-                }
+                st.promote(&claims[i].0);
             }
             return self.try_submit(task_id, out);
         }
@@ -613,8 +665,9 @@ impl Aggregator {
         else {
             return;
         };
-        for (op, sig) in std::mem::take(&mut st.pending) {
-            st.verified.insert(op, (result, sig));
+        let waiting: Vec<OperatorId> = st.pending.keys().copied().collect();
+        for op in waiting {
+            st.promote(&op);
         }
         let signer_set: BTreeSet<OperatorId> = signers.iter().copied().collect();
         let mut non: Vec<(OperatorId, PublicKey)> = st
@@ -670,7 +723,7 @@ impl Aggregator {
                         .pending
                         .iter()
                         .filter_map(|(op, sig)| {
-                            let pk = st.snapshot.iter().find(|m| m.operator == *op)?.pubkey?;
+                            let pk = st.member(op)?.pubkey?;
                             Some((*op, pk, *sig))
                         })
                         .collect();

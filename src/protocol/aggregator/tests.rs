@@ -535,7 +535,9 @@ mod fuzz {
                     2 => { let n = r.signature.len().min(bytes.len()); r.signature[..n].copy_from_slice(&bytes[..n]); }
                     _ => {}                                           // honest (may be wrong task/sum)
                 }
-                if how == 3 && task_id == 1 && !first_valid.contains(&i) {
+                // Validly signed by the claimed operator (a mangling may leave it intact).
+                let intact = r == w.response(i, task_id, result);
+                if intact && task_id == 1 && !first_valid.contains(&i) {
                     // The operator's first valid signature for the task decides: over a wrong
                     // sum, its correct answer can no longer count (it would equivocate).
                     first_valid.insert(i);
