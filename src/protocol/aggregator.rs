@@ -433,6 +433,12 @@ impl Aggregator {
                         reason: RejectReason::Overloaded,
                     });
                 } else {
+                    // Persisted before the reply, like an accepted one: the sender stops
+                    // sending once answered, so a crash must not lose it (found by the
+                    // scenario fuzz). On restore it waits for its task like any stored response.
+                    out.push(AggregatorAction::Persist(Record::Accepted {
+                        response: r.clone(),
+                    }));
                     self.early.push_back(r);
                     out.push(AggregatorAction::Queued { task_id, operator });
                 }
@@ -446,8 +452,11 @@ impl Aggregator {
                     Verdict::Verified(sig) => st.add_verified(operator, r.result, sig),
                     Verdict::Queue => unreachable!("handled above"),
                 }
-                if origin != Origin::Store {
+                // A buffered response was persisted when it was queued.
+                if origin == Origin::Wire {
                     out.push(AggregatorAction::Persist(Record::Accepted { response: r }));
+                }
+                if origin != Origin::Store {
                     out.push(AggregatorAction::Accepted { task_id, operator });
                 }
                 self.try_submit(task_id, out);
