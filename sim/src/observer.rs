@@ -254,11 +254,11 @@ impl Observer {
                             v.iter().filter_map(|a| self.index_of(a)).collect()
                         };
                         let (rewarded, slashed) = (idx(&e.rewarded), idx(&e.slashed));
-                        record(EventKind::Note {
-                            text: format!(
-                                "task {} settled: actual threshold {}%, rewarded {rewarded:?}, slashed {slashed:?}",
-                                e.taskId, e.actualThreshold
-                            ),
+                        record(EventKind::TaskSettled {
+                            task: e.taskId,
+                            actual_threshold: e.actualThreshold as u64,
+                            rewarded: rewarded.clone(),
+                            slashed: slashed.clone(),
                         });
                         self.tell(Settlement::Settled {
                             at_ms: at.as_millis() as u64,

@@ -248,8 +248,31 @@ async fn forward(
                 operator: idx(&operator),
                 reason: reason.split(" (").next().unwrap_or_default().to_string(),
             },
-            NodeEvent::AggregateSubmitted { task, .. } => EventKind::Note {
-                text: format!("aggregate submitted for task {task}"),
+            NodeEvent::AggregateSubmitted {
+                task,
+                signers,
+                non_signers,
+                tx,
+                gas,
+            } => EventKind::AggregateSubmitted {
+                task,
+                signers,
+                non_signers,
+                tx: tx.to_string(),
+                gas,
+            },
+            NodeEvent::TaskCreated {
+                task,
+                a,
+                b,
+                block,
+                gas,
+            } => EventKind::TaskSubmitted {
+                task,
+                a,
+                b,
+                block,
+                gas,
             },
             other => EventKind::Note {
                 text: format!("{other:?}"),

@@ -219,7 +219,17 @@ fn run_once<R: Roles>(
     }
     let checker = Arc::new(Mutex::new(Checker::new(&scenario)));
     let c = checker.clone();
-    trace.add_listener(move |ev| c.lock().unwrap_or_else(|p| p.into_inner()).observe(ev));
+    // Violations go into the trace where they are found, so a timeline can mark them.
+    trace.add_recording_listener(move |ev, t| {
+        let mut ch = c.lock().unwrap_or_else(|p| p.into_inner());
+        let before = ch.violations().len();
+        ch.observe(ev);
+        let new: Vec<Violation> = ch.violations()[before..].to_vec();
+        drop(ch);
+        for v in new {
+            record_violation(t, &v, &ev.node);
+        }
+    });
     let (simulated, mix, violation) = match slot.reset() {
         Err(e) => (
             Duration::ZERO,
@@ -645,11 +655,27 @@ pub async fn world<R: Roles>(
         }
     }
     let now = clock.elapsed();
-    checker
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .finish(now.as_millis() as u64, scenario.tasks.count);
+    let found_at_end: Vec<Violation> = {
+        let mut ch = checker.lock().unwrap_or_else(|p| p.into_inner());
+        let before = ch.violations().len();
+        ch.finish(now.as_millis() as u64, scenario.tasks.count);
+        ch.violations()[before..].to_vec()
+    };
+    for v in found_at_end {
+        record_violation(&trace, &v, "sim");
+    }
     (now, mix.describe(), None)
+}
+
+fn record_violation(trace: &Trace, v: &Violation, node: &str) {
+    trace.record(
+        Duration::from_millis(v.at_ms),
+        node.to_string(),
+        EventKind::Violation {
+            invariant: v.invariant.into(),
+            detail: v.detail.clone(),
+        },
+    );
 }
 
 /// Deeper than any reorg the scenario can cause.
