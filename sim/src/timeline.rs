@@ -709,13 +709,16 @@ function draw(){
   el('text',{x:x0+4,y:y+LANE_H-6,style:'font-size:10px'},g).textContent=s.what;
   el('title',{},g).textContent=s.lane+' '+s.what+' from '+(s.from/1000).toFixed(3)+' s'+(s.to==null?' to the end':' to '+(s.to/1000).toFixed(3)+' s');});
  // Marks: ones closer than 5 px on a lane are stacked so that none hides another.
- const last={};const order=M.marks.map((m,i)=>i).filter(i=>M.marks[i].kind!=='violation');
- M.violations.forEach(i=>order.push(i));
- order.forEach(i=>{const m=M.marks[i];const x=X(m.t);let y=Y(m.lane);
-  const small=m.kind==='block'||m.kind==='note';
-  if(!small&&m.kind!=='violation'){const k=m.lane;const prev=last[k];
-   let row=(prev&&x-prev.x<5)?(prev.row+1)%5:0;last[k]={x:x,row:row};
-   y+=[0,-8,8,-14,14][row];} else if(m.kind==='note'){y+=11;} else if(m.kind==='block'){y-=0;}
+ // Drawn in time order per lane (for stacking), but painted so that what matters is on top.
+ const last={};const pos={};
+ M.marks.forEach((m,i)=>{if(m.kind==='violation')return;const x=X(m.t);let y=Y(m.lane);
+  if(m.kind==='note')y+=11;else if(m.kind!=='block'){const prev=last[m.lane];
+   const row=(prev&&x-prev.x<5)?(prev.row+1)%5:0;last[m.lane]={x:x,row:row};y+=[0,-8,8,-14,14][row];}
+  pos[i]=[x,y];});
+ M.violations.forEach(i=>{pos[i]=[X(M.marks[i].t),Y(M.marks[i].lane)];});
+ const z={note:0,block:0,registered:1,response_received:1,response_sent:2,response_rejected:4,aggregate_submitted:5,violation:9};
+ const order=M.marks.map((m,i)=>i).sort((a,b)=>((z[M.marks[a].kind]??3)-(z[M.marks[b].kind]??3))||(a-b));
+ order.forEach(i=>{const m=M.marks[i];const x=pos[i][0],y=pos[i][1];
   const g=el('g',{class:'mark','data-kind':m.kind,'data-lane':m.lane,'data-t':m.t,'data-x':x.toFixed(1),'data-y':y.toFixed(1)},svg);
   if(hidden.has(m.kind))g.style.display='none';
   if(m.kind==='violation')g.setAttribute('id','violation-mark-'+M.violations.indexOf(i));
