@@ -6,7 +6,7 @@
 //! wait for the verdict, so the machine never sees two inputs at once.
 
 use super::NodeError;
-use super::common::{ChainWatch, EpochClock, EventSink, NodeEvent, reject_text};
+use super::common::{ChainWatch, DriverStart, EpochClock, EventSink, NodeEvent, reject_text};
 use crate::chain::avs::Avs;
 use crate::chain::{Client, EventCursor};
 use crate::net;
@@ -79,14 +79,12 @@ impl AggregatorNode {
         cfg: AggregatorNodeConfig,
         events: EventSink,
     ) -> Result<AggregatorNode, NodeError> {
-        let records = store.load()?;
+        let DriverStart {
+            records,
+            clock,
+            cursor,
+        } = DriverStart::load(&chain, &avs, &*store, &cfg.watch, avs.all_events_filter()).await?;
         let machine = Aggregator::restore(cfg.machine.clone(), records.iter());
-        let clock = EpochClock::for_avs(&chain, &avs).await?;
-        let cursor = EventCursor::new(
-            avs.all_events_filter(),
-            cfg.watch.start_block,
-            cfg.watch.cursor.clone(),
-        );
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
             .map_err(|e| NodeError::Io(format!("bind {}: {e}", cfg.listen)))?;

@@ -2,7 +2,7 @@
 //! timestamps, and the optional event sink the devnet display and the simulator listen on.
 
 use crate::chain::avs::Avs;
-use crate::chain::{ChainError, Client, CursorConfig};
+use crate::chain::{ChainError, Client, CursorConfig, EventCursor};
 use crate::protocol::{Epoch, RejectReason, TaskId};
 use alloy::primitives::{Address, B256};
 use std::time::Duration;
@@ -154,6 +154,33 @@ impl EpochClock {
             .map(|(_, ts)| ts)
             .unwrap_or_default();
         Ok(ts / self.seconds)
+    }
+}
+
+/// What a driver starts from: its journal, the AVS's epoch clock, and a cursor over `filter`
+/// from the watch's start block. (Operator and aggregator use it; the challenger can too.)
+pub struct DriverStart {
+    pub records: Vec<crate::protocol::Record>,
+    pub clock: EpochClock,
+    pub cursor: EventCursor,
+}
+
+impl DriverStart {
+    pub async fn load(
+        chain: &Client,
+        avs: &Avs,
+        store: &dyn crate::store::Store,
+        watch: &ChainWatch,
+        filter: alloy::rpc::types::Filter,
+    ) -> Result<DriverStart, super::NodeError> {
+        let records = store.load()?;
+        let clock = EpochClock::for_avs(chain, avs).await?;
+        let cursor = EventCursor::new(filter, watch.start_block, watch.cursor.clone());
+        Ok(DriverStart {
+            records,
+            clock,
+            cursor,
+        })
     }
 }
 

@@ -3,7 +3,7 @@
 //! aggregator (aggregated flow) or `operatorSubmitTask` transactions (two-phase flow).
 
 use super::NodeError;
-use super::common::{ChainWatch, EpochClock, EventSink, NodeEvent};
+use super::common::{ChainWatch, DriverStart, EpochClock, EventSink, NodeEvent};
 use crate::chain::avs::Avs;
 use crate::chain::{Client, EventCursor};
 use crate::crypto::bls::SecretKey;
@@ -93,15 +93,13 @@ impl OperatorNode {
                 "the aggregated flow needs the aggregator's address".into(),
             ));
         }
-        let records = store.load()?;
+        let DriverStart {
+            records,
+            clock,
+            cursor,
+        } = DriverStart::load(&chain, &avs, &*store, &cfg.watch, avs.task_created_filter()).await?;
         let mut machine = Operator::restore(chain.address(), key, cfg.flow, records.iter());
         machine.set_bugs(cfg.bugs);
-        let clock = EpochClock::for_avs(&chain, &avs).await?;
-        let cursor = EventCursor::new(
-            avs.task_created_filter(),
-            cfg.watch.start_block,
-            cfg.watch.cursor.clone(),
-        );
         Ok(OperatorNode {
             chain,
             avs,
