@@ -714,3 +714,93 @@ fn a_queued_response_survives_a_restart() {
     assert_eq!(subs.len(), 1);
     assert_eq!(subs[0].signers.len(), 2);
 }
+
+fn evidence_against(actions: &[AggregatorAction], who: usize) -> usize {
+    actions
+        .iter()
+        .filter(|a| match a {
+            AggregatorAction::Equivocation(e) => e.operator == op(who),
+            AggregatorAction::WrongResult { operator, .. } => *operator == op(who),
+            _ => false,
+        })
+        .count()
+}
+
+#[test]
+fn many_forgeries_for_one_operator_never_block_or_accuse_it() {
+    // Forgeries for operator 0 before and after its real response, some for the right result,
+    // one for a wrong result (which would be evidence if it were really signed by operator 0).
+    let w = world(&[10, 10, 10, 10]);
+    let mut agg = w.aggregator(task(1, 100));
+    let mut all = Vec::new();
+    for signer in 1..4 {
+        all.extend(agg.handle(10, AggregatorInput::Response(forged(&w, 0, signer, 1, 42))));
+    }
+    all.extend(agg.handle(10, AggregatorInput::Response(forged(&w, 0, 1, 1, 43))));
+    let out = agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)));
+    assert_eq!(verdict(&out), Ok(()), "the real response is accepted");
+    all.extend(out);
+    for signer in 1..4 {
+        let out = agg.handle(10, AggregatorInput::Response(forged(&w, 0, signer, 1, 42)));
+        assert_eq!(verdict(&out), Err(RejectReason::InvalidSignature));
+        all.extend(out);
+    }
+    assert_eq!(
+        evidence_against(&all, 0),
+        0,
+        "no evidence from forgeries: {all:?}"
+    );
+    assert!(submissions(&all).is_empty());
+    let mut all = Vec::new();
+    for i in 1..4 {
+        all.extend(agg.handle(10, AggregatorInput::Response(w.response(i, 1, 42))));
+    }
+    let subs = submissions(&all);
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].signers.len(), 4);
+    assert!(subs[0].signers.contains(&op(0)));
+}
+
+#[test]
+fn bisection_drops_exactly_the_invalid_claims_among_many() {
+    // 40 operators; 5 spread over the set are impersonated with valid curve points signed by
+    // another key. The claims reach 100 %, the batch check fails, bisection must drop exactly
+    // those 5 and keep the 35 honest claims (verified, not re-sent), and the victims' real
+    // responses then complete the quorum.
+    let n = 40;
+    let w = world(&vec![10; n]);
+    let victims = [0usize, 9, 17, 26, 39];
+    let mut agg = w.aggregator(task(1, 100));
+    let mut all = Vec::new();
+    for i in 0..n {
+        let r = if victims.contains(&i) {
+            forged(&w, i, (i + 1) % n, 1, 42)
+        } else {
+            w.response(i, 1, 42)
+        };
+        let out = agg.handle(10, AggregatorInput::Response(r));
+        assert_eq!(verdict(&out), Ok(()), "cheap checks pass for {i}");
+        all.extend(out);
+    }
+    assert!(submissions(&all).is_empty());
+    for i in 0..n {
+        let expected = usize::from(victims.contains(&i));
+        assert_eq!(rejected_for(&all, i), expected, "operator {i}");
+        assert_eq!(evidence_against(&all, i), 0);
+    }
+    let mut all = Vec::new();
+    for &v in &victims {
+        let out = agg.handle(10, AggregatorInput::Response(w.response(v, 1, 42)));
+        assert_eq!(verdict(&out), Ok(()), "victim {v}");
+        all.extend(out);
+    }
+    let subs = submissions(&all);
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].signers.len(), n);
+    assert!(subs[0].non_signers.is_empty());
+    let apk = subs[0].aggregate_pubkey.to_public_key().unwrap();
+    assert!(
+        apk.verify(&task_response_digest(1, 42), &subs[0].aggregate_signature)
+            .is_ok()
+    );
+}
