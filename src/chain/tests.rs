@@ -168,3 +168,54 @@ async fn send_survives_a_reorg_that_drops_it_from_the_pool() {
     let bal = a.provider().get_balance(to).await.expect("balance");
     assert_eq!(bal, U256::from(3));
 }
+
+/// Failed requests and retries are counted per method and error kind, shared by clones: a
+/// reverting estimate is one `revert` error and no retry; a node that went away gives one
+/// `transport` error per attempt and a retry between attempts.
+#[tokio::test]
+async fn rpc_errors_and_retries_are_counted() {
+    let anvil = Anvil::start(AnvilOptions::default()).expect("anvil");
+    let cfg = TxConfig {
+        attempts: 3,
+        backoff: Duration::from_millis(1),
+        ..fast()
+    };
+    let c = Client::http(&anvil.url(), anvil.signer(0).expect("key"), cfg)
+        .await
+        .expect("client");
+    let seen_by_clone = c.reader().clone();
+    assert_eq!(c.stats().snapshot(), RpcCounts::default());
+    // Calling code that reverts: PUSH1 0, PUSH1 0, REVERT.
+    let _: serde_json::Value = c
+        .raw(
+            "anvil_setCode",
+            (Address::repeat_byte(0x99), "0x60006000fd"),
+        )
+        .await
+        .expect("setCode");
+    let err = c
+        .send("invalid", transfer(Address::repeat_byte(0x99), 0))
+        .await
+        .expect_err("reverts");
+    let counts = seen_by_clone.stats().snapshot();
+    assert_eq!(
+        counts.errors.get(&("eth_estimateGas", err.kind())),
+        Some(&1),
+        "{err}: {counts:?}"
+    );
+    assert_eq!(counts.total_retries(), 0);
+
+    drop(anvil);
+    c.block_number().await.expect_err("the node is gone");
+    let counts = c.stats().snapshot();
+    assert_eq!(
+        counts.errors.get(&("eth_blockNumber", "transport")),
+        Some(&3),
+        "{counts:?}"
+    );
+    assert_eq!(
+        counts.retries.get("eth_blockNumber"),
+        Some(&2),
+        "{counts:?}"
+    );
+}
