@@ -106,25 +106,7 @@ impl AnvilHttp {
 
     /// A JSON-RPC call made by the sim itself (mining, snapshots, funding).
     pub fn call(&mut self, method: &str, params: Value) -> Result<Value, AnvilError> {
-        let id = self.next_id;
-        self.next_id += 1;
-        let req = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        let body = serde_json::to_vec(&req).map_err(|e| AnvilError::BadReply {
-            method: method.into(),
-            text: e.to_string(),
-        })?;
-        let reply = self.post(&body)?;
-        let v: Value = serde_json::from_slice(&reply).map_err(|_| AnvilError::BadReply {
-            method: method.into(),
-            text: String::from_utf8_lossy(&reply).into_owned(),
-        })?;
-        if let Some(err) = v.get("error") {
-            return Err(AnvilError::Rpc {
-                method: method.into(),
-                error: err.clone(),
-            });
-        }
-        Ok(v.get("result").cloned().unwrap_or(Value::Null))
+        self.call_raw(method, params).map(|(_, _, result)| result)
     }
 
     /// Like [`call`](Self::call), also returning the raw exchange for the trace digest.
@@ -136,7 +118,10 @@ impl AnvilHttp {
         let id = self.next_id;
         self.next_id += 1;
         let req = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        let body = serde_json::to_vec(&req).unwrap_or_default();
+        let body = serde_json::to_vec(&req).map_err(|e| AnvilError::BadReply {
+            method: method.into(),
+            text: e.to_string(),
+        })?;
         let reply = self.post(&body)?;
         let v: Value = serde_json::from_slice(&reply).map_err(|_| AnvilError::BadReply {
             method: method.into(),

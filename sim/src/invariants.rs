@@ -2,7 +2,7 @@
 //! the numbers of each task, the keys each operator registered) and judges the system only by
 //! what it outputs (the trace). It runs at every event, not only at the end.
 
-use crate::scenario::{Outcome, Scenario};
+use crate::scenario::{Outcome, Scenario, reaches_threshold, weight_of};
 use crate::trace::{Event, EventKind};
 use alloy::primitives::keccak256;
 use std::collections::{BTreeMap, BTreeSet};
@@ -278,15 +278,16 @@ impl Checker {
             .into_iter()
             .partition(|a| task.is_none_or(|t| t == a.task));
         self.attempts = keep;
-        let total: u64 = self.weights.iter().sum();
+        let total = weight_of(&self.weights, 0..self.weights.len());
         for a in due {
-            let signed: u64 = self
-                .keys
-                .keys()
-                .filter(|i| !a.non_signers.contains(i))
-                .map(|&i| self.weights.get(i).copied().unwrap_or(0))
-                .sum();
-            if signed * 100 < self.threshold_percent * total
+            let signed = weight_of(
+                &self.weights,
+                self.keys
+                    .keys()
+                    .copied()
+                    .filter(|i| !a.non_signers.contains(i)),
+            );
+            if !reaches_threshold(signed, total, self.threshold_percent)
                 && self.below_threshold_attempts.insert(a.task)
             {
                 self.fail(
@@ -542,12 +543,9 @@ impl Checker {
                 format!("task {task} signers {signers:?} repeat"),
             );
         }
-        let signed: u64 = distinct
-            .iter()
-            .map(|&i| self.weights.get(i).copied().unwrap_or(0))
-            .sum();
-        let total: u64 = self.weights.iter().sum();
-        if signed * 100 < self.threshold_percent * total {
+        let signed = weight_of(&self.weights, distinct.iter().copied());
+        let total = weight_of(&self.weights, 0..self.weights.len());
+        if !reaches_threshold(signed, total, self.threshold_percent) {
             self.fail(
                 Kind::Safety,
                 "no task accepted below threshold",

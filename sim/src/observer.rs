@@ -5,6 +5,7 @@
 //! what the nodes say about themselves.
 
 use crate::gateway::Gateway;
+use crate::scenario::{reaches_threshold, weight_of};
 use crate::trace::EventKind;
 use alloy::primitives::{Address, B256};
 use alloy::sol_types::{SolCall, SolEvent};
@@ -339,7 +340,7 @@ impl Observer {
         let Some(sig) = g2_from_eip2537(sig) else {
             return;
         };
-        let total: u64 = self.view.stakes.iter().sum();
+        let total = weight_of(&self.view.stakes, 0..self.view.stakes.len());
         let Some(open) = self.open.get_mut(&task) else {
             return;
         };
@@ -350,11 +351,8 @@ impl Observer {
             .filter(|(_, (r, _))| *r == result)
             .map(|(i, _)| *i)
             .collect();
-        let signed: u64 = signers
-            .iter()
-            .map(|&i| self.view.stakes.get(i).copied().unwrap_or(0))
-            .sum();
-        if signed * 100 < open.threshold as u64 * total || signed == 0 {
+        let signed = weight_of(&self.view.stakes, signers.iter().copied());
+        if !reaches_threshold(signed, total, open.threshold as u64) || signed == 0 {
             return;
         }
         let sigs: Vec<blst::min_pk::Signature> = signers
@@ -374,7 +372,8 @@ impl Observer {
                 task,
                 result,
                 signers,
-                signed_weight: signed,
+                // The trace field is u64; a sum beyond it (never with real stakes) saturates.
+                signed_weight: u64::try_from(signed).unwrap_or(u64::MAX),
                 aggregate_signature: aggregate,
             },
         );

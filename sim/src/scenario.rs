@@ -75,13 +75,14 @@ impl Operators {
             .map(|s| s.behaviour)
             .unwrap_or(Behaviour::Honest)
     }
-    pub fn total_weight(&self) -> u64 {
-        (0..self.count).map(|i| self.weight(i)).sum()
+    /// Sums in u128: any u64 weights (the fuzzer draws large ones) add up without overflow.
+    pub fn total_weight(&self) -> u128 {
+        (0..self.count).map(|i| self.weight(i) as u128).sum()
     }
-    pub fn honest_weight(&self) -> u64 {
+    pub fn honest_weight(&self) -> u128 {
         (0..self.count)
             .filter(|&i| self.behaviour(i).is_honest())
-            .map(|i| self.weight(i))
+            .map(|i| self.weight(i) as u128)
             .sum()
     }
 }
@@ -467,9 +468,27 @@ impl Scenario {
 
     /// Whether the honest operators alone reach the threshold.
     pub fn honest_quorum(&self) -> bool {
-        self.operators.honest_weight() * 100
-            >= self.threshold_percent as u64 * self.operators.total_weight()
+        reaches_threshold(
+            self.operators.honest_weight(),
+            self.operators.total_weight(),
+            self.threshold_percent as u64,
+        )
     }
+}
+
+/// The contract's quorum rule, `signed · 100 ≥ percent · total`, in u128 so that no u64
+/// weights overflow it (one place for the scenario, the checker, the fault triggers and the
+/// auditor).
+pub fn reaches_threshold(signed: u128, total: u128, percent: u64) -> bool {
+    signed * 100 >= percent as u128 * total
+}
+
+/// Sum of the weights at `indexes` (unknown indexes weigh nothing), in u128.
+pub fn weight_of(weights: &[u64], indexes: impl IntoIterator<Item = usize>) -> u128 {
+    indexes
+        .into_iter()
+        .map(|i| weights.get(i).copied().unwrap_or(0) as u128)
+        .sum()
 }
 
 /// `scenarios/` at the workspace root.
@@ -567,6 +586,22 @@ outcome = "all-accepted"
         assert_eq!(s.operators.total_weight(), 400);
         assert!(s.honest_quorum());
         assert_eq!(s.chain.block_time_ms, 2000);
+    }
+
+    #[test]
+    fn quorum_math_does_not_overflow_for_large_weights() {
+        // S5's fuzzer found u64 `weight * 100` panicking in debug builds above ~1.8e17.
+        let mut s = Scenario::parse(Path::new("x.toml"), GOOD).unwrap();
+        s.operators.weights = vec![u64::MAX; 4];
+        assert_eq!(s.operators.total_weight(), 4 * u64::MAX as u128);
+        // 3 of 4 honest equal weights = 75 % ≥ 67 %; at 80 % it is not.
+        assert!(s.honest_quorum());
+        s.threshold_percent = 80;
+        assert!(!s.honest_quorum());
+        let w = [u64::MAX, 1];
+        assert!(reaches_threshold(weight_of(&w, [0]), weight_of(&w, 0..2), 99));
+        assert!(!reaches_threshold(weight_of(&w, [1]), weight_of(&w, 0..2), 1));
+        assert_eq!(weight_of(&w, [5]), 0);
     }
 
     #[test]

@@ -721,14 +721,11 @@ fn arm_crash_on(
                 .collect()
         })
         .unwrap_or_default();
-    let total: u64 = weights.iter().sum();
+    let total = crate::scenario::weight_of(&weights, 0..weights.len());
     let threshold = quorum_scenario.map_or(0, |s| s.threshold_percent as u64);
     let has_quorum = move |set: &std::collections::BTreeSet<usize>| {
-        let w: u64 = set
-            .iter()
-            .map(|&i| weights.get(i).copied().unwrap_or(0))
-            .sum();
-        total > 0 && w * 100 >= threshold * total
+        let w = crate::scenario::weight_of(&weights, set.iter().copied());
+        total > 0 && crate::scenario::reaches_threshold(w, total, threshold)
     };
     let received: Arc<Mutex<PerTask>> = Default::default();
     let acked: Arc<Mutex<PerTask>> = Default::default();

@@ -183,6 +183,20 @@ impl ChallengerNode {
         Ok(())
     }
 
+    /// Our `challenge` landed, or someone else's did first: either way the task is settled.
+    /// Only the record matters here (a settled task asks for no further call).
+    fn mark_settled(&mut self, now: Epoch, task_id: TaskId) -> Result<(), NodeError> {
+        for a in self
+            .machine
+            .handle(now, ChallengerInput::Settled { task_id })
+        {
+            if let ChallengerAction::Persist(r) = a {
+                self.store.append(&r)?;
+            }
+        }
+        Ok(())
+    }
+
     async fn challenge(&mut self, now: Epoch, call: ChallengeCall) -> Result<(), NodeError> {
         let task_id = call.task_id;
         // The contract checks the non-signers against the accepted aggregate's own list.
@@ -202,14 +216,7 @@ impl ChallengerNode {
                     gas = out.gas_used,
                     "task settled"
                 );
-                let actions = self
-                    .machine
-                    .handle(now, ChallengerInput::Settled { task_id });
-                for a in actions {
-                    if let ChallengerAction::Persist(r) = a {
-                        self.store.append(&r)?;
-                    }
-                }
+                self.mark_settled(now, task_id)?;
             }
             Err(e)
                 if matches!(
@@ -217,14 +224,7 @@ impl ChallengerNode {
                     Some("AlreadySettled") | Some("AlreadyChallenged")
                 ) =>
             {
-                let actions = self
-                    .machine
-                    .handle(now, ChallengerInput::Settled { task_id });
-                for a in actions {
-                    if let ChallengerAction::Persist(r) = a {
-                        self.store.append(&r)?;
-                    }
-                }
+                self.mark_settled(now, task_id)?;
             }
             Err(e) => {
                 tracing::warn!(task = task_id, "challenge failed (will retry): {e}");
