@@ -355,6 +355,19 @@ fn planted_bug_timeline_marks_the_violation_where_it_happened() {
                 .map(|e| e.node.clone())
         })
         .expect("an event at the violation's time");
+    // The culprit lane did something at that moment (the event that broke the invariant).
+    assert!(
+        events.iter().any(|e| e.at_ms == v.at_ms
+            && e.node == culprit
+            && !matches!(e.kind, EventKind::Violation { .. })),
+        "no event of {culprit} at {} ms",
+        v.at_ms
+    );
+    let in_trace = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Violation { .. }))
+        .count();
+    assert_eq!(marks.len(), in_trace.max(1), "one marker per violation");
     assert_eq!(first.t, v.at_ms, "violation drawn at the wrong time");
     assert_eq!(first.lane, culprit, "violation drawn on the wrong lane");
     assert!(first.title.contains(v.invariant), "{}", first.title);
