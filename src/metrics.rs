@@ -10,7 +10,7 @@
 use crate::chain::{RpcCounts, RpcStats};
 use crate::node::NodeEvent;
 use crate::protocol::TaskId;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -126,9 +126,11 @@ struct State {
     acceptance_latency: Histogram,
     /// Gas by transaction kind (create_task, respond, phase1, phase2, challenge).
     gas: BTreeMap<&'static str, Histogram>,
-    /// When this process first heard of each open task, and of its first response.
-    first_seen: HashMap<TaskId, Instant>,
-    first_response: HashMap<TaskId, Instant>,
+    /// When this process first heard of each open task, and of its first response. A role that
+    /// never sees a task's end (operator, generator) would grow these forever: capped, oldest
+    /// task ids (they increase) dropped first.
+    first_seen: BTreeMap<TaskId, Instant>,
+    first_response: BTreeMap<TaskId, Instant>,
 }
 
 impl State {
@@ -149,8 +151,8 @@ impl State {
             aggregation_latency: Histogram::new(LATENCY_BUCKETS),
             acceptance_latency: Histogram::new(LATENCY_BUCKETS),
             gas: BTreeMap::new(),
-            first_seen: HashMap::new(),
-            first_response: HashMap::new(),
+            first_seen: BTreeMap::new(),
+            first_response: BTreeMap::new(),
         }
     }
 
@@ -162,12 +164,23 @@ impl State {
     }
 
     fn seen(&mut self, task: TaskId, at: Instant) {
-        self.first_seen.entry(task).or_insert(at);
+        first(&mut self.first_seen, task, at);
     }
 
     fn forget(&mut self, task: TaskId) {
         self.first_seen.remove(&task);
         self.first_response.remove(&task);
+    }
+}
+
+/// Tasks whose start times are kept (see `State::first_seen`).
+const KEEP_TASKS: usize = 10_000;
+
+/// Remember when `task` was first seen, keeping at most [`KEEP_TASKS`] tasks.
+fn first(m: &mut BTreeMap<TaskId, Instant>, task: TaskId, at: Instant) {
+    m.entry(task).or_insert(at);
+    while m.len() > KEEP_TASKS {
+        m.pop_first();
     }
 }
 
@@ -243,7 +256,7 @@ impl Metrics {
             NodeEvent::ResponseReceived { task, .. } => {
                 s.responses_received += 1;
                 s.seen(*task, at);
-                s.first_response.entry(*task).or_insert(at);
+                first(&mut s.first_response, *task, at);
             }
             NodeEvent::ResponseRejected { reason, .. } => {
                 *s.rejected

@@ -1,6 +1,6 @@
 use super::*;
 use alloy::primitives::{Address, B256};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
@@ -390,4 +390,23 @@ async fn serves_get_metrics_over_http() {
     );
     assert!(get("/").await.starts_with("HTTP/1.1 404"));
     server.abort();
+}
+
+#[test]
+fn task_start_times_are_bounded() {
+    let m = Metrics::new("operator");
+    let t0 = Instant::now();
+    for task in 0..(KEEP_TASKS as u64 + 50) {
+        m.observe_at(
+            &NodeEvent::ResponseSent {
+                task,
+                operator: Address::ZERO,
+                result: 1,
+            },
+            t0,
+        );
+    }
+    let s = m.state();
+    assert_eq!(s.first_seen.len(), KEEP_TASKS);
+    assert_eq!(s.first_seen.keys().next(), Some(&50));
 }
