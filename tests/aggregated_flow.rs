@@ -177,7 +177,8 @@ async fn aggregator_rejects_hostile_responses_and_keeps_serving() {
     };
     let r = net::send_response(agg, &bad, t).await.expect("reply");
     assert_eq!(code_of(&r), Some(4), "unknown operator: {r:?}");
-    // Invalid signature: op0's address, someone else's signature.
+    // Invalid signature: op0's address, someone else's signature. Signatures are checked in a
+    // batch at quorum, so this claim is counted for now (acknowledged) ...
     let bad = Response {
         signature: stranger
             .sign(&task_response_digest(task.id, 3))
@@ -186,14 +187,25 @@ async fn aggregator_rejects_hostile_responses_and_keeps_serving() {
         ..good.clone()
     };
     let r = net::send_response(agg, &bad, t).await.expect("reply");
-    assert_eq!(code_of(&r), Some(9), "invalid signature: {r:?}");
-    // Wrong task: op0's genuine signature, but over another task's message.
+    assert_eq!(r, Reply::Ack, "a claim waits for the batch check: {r:?}");
+    // ... until a second claim for op0 settles both: op0's genuine signature over another
+    // task's message is refused (and the forgery with it, so it holds no place).
     let bad = Response {
         signature: sign(task.id + 1, 3),
         ..good.clone()
     };
     let r = net::send_response(agg, &bad, t).await.expect("reply");
     assert_eq!(code_of(&r), Some(9), "signature for another task: {r:?}");
+    // A repeat of the forgery is now refused on receipt.
+    let forged_again = Response {
+        signature: stranger
+            .sign(&task_response_digest(task.id, 3))
+            .to_uncompressed()
+            .to_vec(),
+        ..good.clone()
+    };
+    let r = net::send_response(agg, &forged_again, t).await.expect("reply");
+    assert_eq!(code_of(&r), Some(9), "repeated forgery: {r:?}");
     // The genuine response, then its replay.
     let r = net::send_response(agg, &good, t).await.expect("reply");
     assert_eq!(r, Reply::Ack);
