@@ -173,6 +173,8 @@ proptest! {
         let mut all: Vec<Frame> = frames;
         all.extend((0..N).map(Frame::Honest));
         let mut honest_senders = BTreeSet::new();
+        let mut first_signed = BTreeSet::new();
+        let mut spoiled = BTreeSet::new();
         let mut submissions = Vec::new();
         let mut outputs = Vec::new();
         for f in &all {
@@ -180,8 +182,14 @@ proptest! {
             let Ok(Message::Response(r)) = codec::decode(&bytes) else { continue };
             // What decodes re-encodes to the very same bytes: one reading per frame.
             prop_assert_eq!(codec::encode(&Message::Response(r.clone())).expect("encode"), bytes);
-            if authentic(&pks, &r) && r.task_id == TASK && r.result == A + B {
-                honest_senders.insert(r.operator);
+            if authentic(&pks, &r) && r.task_id == TASK && first_signed.insert(r.operator) {
+                // An operator's first own signature for the task decides: over a wrong sum, its
+                // correct answer can never count (it would be equivocating).
+                if r.result == A + B {
+                    honest_senders.insert(r.operator);
+                } else {
+                    spoiled.insert(r.operator);
+                }
             }
             outputs.extend(agg.handle(now, AggregatorInput::Response(r)));
         }
@@ -199,6 +207,14 @@ proptest! {
                 }
                 _ => {}
             }
+        }
+        // Every operator that did not sign a wrong sum first ends up signing the right one.
+        let able: u128 = snapshot.iter().filter(|m| !spoiled.contains(&m.operator)).map(|m| m.stake).sum();
+        let total_stake: u128 = stakes.iter().sum();
+        let expected = quorum_reached(threshold, alloy::primitives::U256::from(able), alloy::primitives::U256::from(total_stake)) == Ok(true);
+        if !expected {
+            prop_assert!(submissions.is_empty(), "submitted without the stake of {spoiled:?}");
+            return Ok(());
         }
         prop_assert_eq!(submissions.len(), 1, "exactly one submission once every operator signed");
         let s = &submissions[0];
