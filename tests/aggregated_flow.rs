@@ -204,7 +204,9 @@ async fn aggregator_rejects_hostile_responses_and_keeps_serving() {
             .to_vec(),
         ..good.clone()
     };
-    let r = net::send_response(agg, &forged_again, t).await.expect("reply");
+    let r = net::send_response(agg, &forged_again, t)
+        .await
+        .expect("reply");
     assert_eq!(code_of(&r), Some(9), "repeated forgery: {r:?}");
     // The genuine response, then its replay.
     let r = net::send_response(agg, &good, t).await.expect("reply");

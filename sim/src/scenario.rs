@@ -599,8 +599,16 @@ outcome = "all-accepted"
         s.threshold_percent = 80;
         assert!(!s.honest_quorum());
         let w = [u64::MAX, 1];
-        assert!(reaches_threshold(weight_of(&w, [0]), weight_of(&w, 0..2), 99));
-        assert!(!reaches_threshold(weight_of(&w, [1]), weight_of(&w, 0..2), 1));
+        assert!(reaches_threshold(
+            weight_of(&w, [0]),
+            weight_of(&w, 0..2),
+            99
+        ));
+        assert!(!reaches_threshold(
+            weight_of(&w, [1]),
+            weight_of(&w, 0..2),
+            1
+        ));
         assert_eq!(weight_of(&w, [5]), 0);
     }
 
