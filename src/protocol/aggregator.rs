@@ -196,9 +196,11 @@ struct TaskState {
     /// Correct-result claims that passed every cheap check (decoding with the on-curve check,
     /// membership, key, window, uniqueness), waiting for the one batch check at quorum.
     pending: BTreeMap<OperatorId, Signature>,
-    /// Signatures found invalid, by the operator they claimed: a repeat costs no pairing, and an
-    /// operator someone forged is checked on receipt from then on.
-    refused: BTreeMap<OperatorId, Vec<Signature>>,
+    /// (result, signature) pairs found invalid, by the operator they claimed: a repeat costs no
+    /// pairing, and an operator someone forged is checked on receipt from then on. Keyed by the
+    /// result too: the operator's genuine signature replayed over another result is invalid
+    /// there, and must not taint the genuine response (found by tests/fuzz_wire.rs).
+    refused: BTreeMap<OperatorId, Vec<(u64, Signature)>>,
     /// Snapshot position by operator (lookups are per response; the snapshot can be large).
     index: HashMap<OperatorId, usize>,
     /// Stake of the claims for the correct result (verified and pending), kept as they come and
@@ -516,7 +518,7 @@ impl Aggregator {
         if st
             .refused
             .get(&r.operator)
-            .is_some_and(|bad| bad.contains(&sig))
+            .is_some_and(|bad| bad.contains(&(r.result, sig)))
         {
             return reject(RejectReason::InvalidSignature);
         }
@@ -533,7 +535,10 @@ impl Aggregator {
                 st.promote(&r.operator);
             } else {
                 st.drop_claim(&r.operator);
-                st.refused.entry(r.operator).or_default().push(waiting);
+                st.refused
+                    .entry(r.operator)
+                    .or_default()
+                    .push((waiting_result, waiting));
                 settled.push(AggregatorAction::Rejected {
                     task_id: r.task_id,
                     operator: r.operator,
@@ -552,7 +557,10 @@ impl Aggregator {
                 });
             }
             if !ok(&sig, r.result) {
-                st.refused.entry(r.operator).or_default().push(sig);
+                st.refused
+                    .entry(r.operator)
+                    .or_default()
+                    .push((r.result, sig));
                 return reject(RejectReason::InvalidSignature);
             }
             let ev = AggregatorAction::Equivocation(Equivocation {
@@ -571,7 +579,10 @@ impl Aggregator {
 
         if expected != Some(r.result) {
             if !ok(&sig, r.result) {
-                st.refused.entry(r.operator).or_default().push(sig);
+                st.refused
+                    .entry(r.operator)
+                    .or_default()
+                    .push((r.result, sig));
                 return reject(RejectReason::InvalidSignature);
             }
             st.add_verified(r.operator, r.result, sig);
@@ -595,7 +606,10 @@ impl Aggregator {
             // Someone already forged this operator's response: the batch would bisect again for
             // each new forgery, so a claim for a targeted operator is checked on its own.
             if !ok(&sig, r.result) {
-                st.refused.entry(r.operator).or_default().push(sig);
+                st.refused
+                    .entry(r.operator)
+                    .or_default()
+                    .push((r.result, sig));
                 return reject(RejectReason::InvalidSignature);
             }
             return Ok(Verdict::Verified(sig));
@@ -657,7 +671,7 @@ impl Aggregator {
             for &i in &outcome.invalid {
                 let (op, sig) = claims[i];
                 st.drop_claim(&op);
-                st.refused.entry(op).or_default().push(sig);
+                st.refused.entry(op).or_default().push((result, sig));
                 out.push(AggregatorAction::Rejected {
                     task_id,
                     operator: op,

@@ -804,3 +804,23 @@ fn bisection_drops_exactly_the_invalid_claims_among_many() {
             .is_ok()
     );
 }
+
+#[test]
+fn a_genuine_signature_replayed_over_another_result_does_not_taint_it() {
+    // Someone takes operator 0's genuine signature (over 42) and sends it with result 41: that
+    // claim is invalid, but operator 0's real response with the same signature must count.
+    let w = world(&[10, 10]);
+    let mut agg = w.aggregator(task(1, 100));
+    let mut replayed = w.response(0, 1, 42);
+    replayed.result = 41;
+    assert_eq!(
+        verdict(&agg.handle(10, AggregatorInput::Response(replayed))),
+        Err(RejectReason::InvalidSignature)
+    );
+    assert_eq!(
+        verdict(&agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)))),
+        Ok(())
+    );
+    let out = agg.handle(10, AggregatorInput::Response(w.response(1, 1, 42)));
+    assert_eq!(submissions(&out).len(), 1);
+}
