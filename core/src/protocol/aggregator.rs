@@ -25,7 +25,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-use alloy::primitives::U256;
+use alloy_primitives::U256;
 
 use super::quorum::{self, QuorumError};
 use super::record::Record;

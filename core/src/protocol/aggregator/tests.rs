@@ -1,7 +1,7 @@
 use super::*;
 use crate::crypto::bls::SecretKey;
 use crate::crypto::messages::task_response_digest;
-use alloy::primitives::Address;
+use alloy_primitives::Address;
 
 struct World {
     keys: Vec<SecretKey>,

@@ -1,7 +1,7 @@
 //! Values the protocol machines exchange: tasks as the chain announces them, the operators a task
 //! snapshotted, responses as operators send them, and why a response was refused.
 
-use alloy::primitives::Address;
+use alloy_primitives::Address;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::bls::PublicKey;

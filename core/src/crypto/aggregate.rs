@@ -255,7 +255,10 @@ impl Verifier<'_> {
 }
 
 /// The baseline most AVS aggregators use: verify every signature fully (subgroup check and one
-/// pairing each), then aggregate the good ones. Kept for the benches and as a test oracle.
+/// pairing each), then aggregate the good ones. Kept for the benches and as a test oracle, so
+/// it is compiled only for tests and under the `bench` feature: not public API.
+#[cfg(any(test, feature = "bench"))]
+#[doc(hidden)]
 pub fn verify_each_then_aggregate(
     prepared: &PreparedMessage,
     items: &[(PublicKey, Signature)],
@@ -351,7 +354,10 @@ mod tests;
 /// `e(Σ rᵢ·pkᵢ, H(m)) = e(g1, Σ rᵢ·sᵢ)` with 64-bit random `rᵢ` from the caller's RNG. It answers
 /// only "all valid?" and, unlike plain summation, needs every signature's subgroup check (random
 /// scalars do not annihilate small-order torsion), plus two multi-scalar multiplications. Kept to
-/// measure against `verify_aggregate` (benches/aggregation.rs); the aggregator does not use it.
+/// measure against `verify_aggregate` (benches/aggregation.rs); the aggregator does not use it,
+/// so it is compiled only for tests and under the `bench` feature: not public API.
+#[cfg(any(test, feature = "bench"))]
+#[doc(hidden)]
 pub fn batch_verify_rlc<R: rand::RngCore + ?Sized>(
     prepared: &PreparedMessage,
     items: &[(PublicKey, Signature)],

@@ -1,5 +1,5 @@
 use super::*;
-use alloy::primitives::Address;
+use alloy_primitives::Address;
 use proptest::prelude::*;
 
 use crate::crypto::bls::SecretKey;

@@ -9,7 +9,7 @@
 use std::hash::{Hash, Hasher};
 use std::ptr;
 
-use alloy::primitives::Address;
+use alloy_primitives::Address;
 use blst::{
     BLST_ERROR, blst_bendian_from_scalar, blst_final_exp, blst_fp6, blst_fp12, blst_fp12_conjugate,
     blst_fp12_finalverify, blst_fp12_mul, blst_hash_to_g2, blst_keygen, blst_miller_loop,

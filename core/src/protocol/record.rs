@@ -1,8 +1,8 @@
 //! What the machines ask the driver to persist (`Persist(Record)` actions), and what they are
-//! rebuilt from after a restart (`restore(records)`). The store (`crate::store`) keeps these
-//! records in order and returns them unchanged.
+//! rebuilt from after a restart (`restore(records)`). The store (the `exoavs` crate's `store`
+//! module) keeps these records in order and returns them unchanged.
 
-use alloy::primitives::B256;
+use alloy_primitives::B256;
 use serde::{Deserialize, Serialize};
 
 use super::types::{Response, TaskId};

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use alloy::primitives::Address;
+use alloy_primitives::Address;
 
 use super::record::Record;
 use super::types::{Epoch, Flow, Response, Task, TaskId};

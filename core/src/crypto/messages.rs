@@ -11,8 +11,8 @@
 //!   `sdk.AccAddress.String()`: bech32 (BIP-173, not bech32m) with the account prefix `"im"`
 //!   (`cmd/config/config.go` `Bech32Prefix = "im"`) over the 20 address bytes — already lowercase.
 
-use alloy::primitives::{Address, keccak256};
-use alloy::sol_types::SolValue;
+use alloy_primitives::{Address, keccak256};
+use alloy_sol_types::SolValue;
 use bech32::{Bech32, Hrp};
 
 /// Account address prefix of Imua chain (`imuachain/cmd/config/config.go`).
@@ -105,7 +105,7 @@ pub fn registration_digest(chain_id: &str, operator: Address) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy::primitives::address;
+    use alloy_primitives::address;
 
     #[test]
     fn task_response_is_two_abi_words() {
@@ -205,7 +205,7 @@ mod tests {
 #[cfg(test)]
 mod vectors {
     use super::*;
-    use alloy::primitives::address;
+    use alloy_primitives::address;
 
     /// imuachain `local_node.sh`: `0x3e108c058e8066DA635321Dc3018294cA82ddEdf ==
     /// im18cggcpvwspnd5c6ny8wrqxpffj5zmhkl3agtrj`.

@@ -1,5 +1,5 @@
 use super::*;
-use alloy::primitives::Address;
+use alloy_primitives::Address;
 use proptest::prelude::*;
 
 fn u(x: u128) -> U256 {
@@ -150,8 +150,8 @@ proptest! {
             prop_assert_eq!(got, Err(QuorumError::InvalidThreshold(t)));
         } else {
             // Oracle: compare fractions by cross-multiplying in 512 bits.
-            let lhs = alloy::primitives::U512::from(signed) * alloy::primitives::U512::from(100u8);
-            let rhs = alloy::primitives::U512::from(t) * alloy::primitives::U512::from(total);
+            let lhs = alloy_primitives::U512::from(signed) * alloy_primitives::U512::from(100u8);
+            let rhs = alloy_primitives::U512::from(t) * alloy_primitives::U512::from(total);
             prop_assert_eq!(got, Ok(signed > U256::ZERO && lhs >= rhs));
         }
     }

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use alloy::primitives::U256;
+use alloy_primitives::U256;
 
 use super::quorum;
 use super::record::Record;

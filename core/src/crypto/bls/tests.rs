@@ -1,5 +1,5 @@
 use super::*;
-use alloy::primitives::address;
+use alloy_primitives::address;
 use blst::{blst_p2_from_affine, blst_p2_mult};
 use proptest::prelude::*;
 use rand::SeedableRng;

@@ -3,7 +3,7 @@
 //! uint256, with `1 <= thresholdPercentage <= 100` enforced when the task is created.
 //! Stakes are `uint128` per operator; sums are taken in uint256 so they cannot overflow.
 
-use alloy::primitives::U256;
+use alloy_primitives::U256;
 use std::collections::{HashMap, HashSet};
 
 use super::types::{OperatorId, TaskOperator};
