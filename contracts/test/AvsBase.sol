@@ -67,9 +67,14 @@ abstract contract AvsBase is Test {
         vm.warp(1_700_000_000);
         vm.etch(AVSMANAGER_PRECOMPILE_ADDRESS, type(AvsPrecompile).runtimeCode);
         pre.initialize(address(this), CHAIN_ID);
-        avs = new AvsServiceContract();
+        avs = _deploy();
         vm.prank(owner, owner);
         avs.registerAVS(_params(address(avs)));
+    }
+
+    /// The AVS contract under test; a test of another rule deploys its own contract on the base.
+    function _deploy() internal virtual returns (AvsServiceContract) {
+        return new AvsServiceContract();
     }
 
     function _params(address task) internal view returns (AVSParams memory p) {

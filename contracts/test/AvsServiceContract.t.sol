@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {AvsBase, TestBLS} from "./AvsBase.sol";
 import {AvsPrecompile} from "../src/AvsPrecompile.sol";
 import {AvsServiceContract} from "../src/AvsServiceContract.sol";
+import {AvsServiceBase} from "../src/AvsServiceBase.sol";
 import "../src/IAVSManager.sol";
 
 /// The seed's aggregated flow: respondToTask accepts exactly the valid, sufficient, first, timely response.
@@ -34,9 +35,9 @@ contract AvsServiceContractTest is AvsBase {
 
     function test_createNewTask_rejectsBadThresholdAndOverflow() public {
         vm.startPrank(owner, owner);
-        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.InvalidThreshold.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceBase.InvalidThreshold.selector, 0));
         avs.createNewTask(1, 2, 0, RESP, CHAL, STAT);
-        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.InvalidThreshold.selector, 101));
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceBase.InvalidThreshold.selector, 101));
         avs.createNewTask(1, 2, 101, RESP, CHAL, STAT);
         vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.SumOverflows.selector, type(uint64).max, 1));
         avs.createNewTask(type(uint64).max, 1, 50, RESP, CHAL, STAT);
@@ -63,7 +64,7 @@ contract AvsServiceContractTest is AvsBase {
         s[3] = true;
         s[0] = true; // 20 + 30 = 50 < 60
         (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, s);
-        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.ThresholdNotMet.selector, 50, 100, 60));
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceBase.ThresholdNotMet.selector, 50, 100, 60));
         avs.respondToTask(id, 42, ns, keys, sig);
     }
 
@@ -76,7 +77,7 @@ contract AvsServiceContractTest is AvsBase {
     function test_respond_secondResponse() public {
         (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _none());
         avs.respondToTask(id, 42, ns, keys, sig);
-        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.AlreadyResponded.selector, id));
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceBase.AlreadyResponded.selector, id));
         avs.respondToTask(id, 42, ns, keys, sig);
     }
 
@@ -86,11 +87,11 @@ contract AvsServiceContractTest is AvsBase {
         _warpToEpoch(last + 1);
         vm.expectRevert(
             abi.encodeWithSelector(
-                AvsServiceContract.ResponseWindowClosed.selector, id, int64(uint64(last + 1)), int64(uint64(last))
+                AvsServiceBase.ResponseWindowClosed.selector, id, int64(uint64(last + 1)), int64(uint64(last))
             )
         );
         avs.respondToTask(id, 42, ns, keys, sig);
-        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.TaskUnknown.selector, 99));
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceBase.TaskUnknown.selector, 99));
         avs.respondToTask(99, 42, ns, keys, sig);
     }
 
@@ -105,17 +106,17 @@ contract AvsServiceContractTest is AvsBase {
         (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _none());
         // a valid G2 point that is not the signature: signature of another sum
         (,, bytes memory other) = _aggregate(id, 41, _none());
-        vm.expectRevert(AvsServiceContract.InvalidAggregateSignature.selector);
+        vm.expectRevert(AvsServiceBase.InvalidAggregateSignature.selector);
         avs.respondToTask(id, 42, ns, keys, other);
         sig[255] ^= 0x01; // off the curve
-        vm.expectRevert(AvsServiceContract.InvalidAggregateSignature.selector);
+        vm.expectRevert(AvsServiceBase.InvalidAggregateSignature.selector);
         avs.respondToTask(id, 42, ns, keys, sig);
     }
 
     function test_respond_missingSigner() public {
         // The signature lacks operator 0 but the response claims everyone signed.
         (,, bytes memory sig) = _aggregate(id, 42, _skip(0));
-        vm.expectRevert(AvsServiceContract.InvalidAggregateSignature.selector);
+        vm.expectRevert(AvsServiceBase.InvalidAggregateSignature.selector);
         avs.respondToTask(id, 42, new address[](0), "", sig);
     }
 
@@ -128,7 +129,7 @@ contract AvsServiceContractTest is AvsBase {
         dup[1] = ns[0];
         bytes memory dupKeys = bytes.concat(keys, keys);
         (,, bytes memory sig) = _aggregate(id, 42, s);
-        vm.expectRevert(AvsServiceContract.NonSignersNotSorted.selector);
+        vm.expectRevert(AvsServiceBase.NonSignersNotSorted.selector);
         avs.respondToTask(id, 42, dup, dupKeys, sig);
         s[1] = true;
         bytes memory keys2;
@@ -138,7 +139,7 @@ contract AvsServiceContractTest is AvsBase {
         rev[1] = ns[0];
         bytes memory revKeys =
             bytes.concat(pre.getRegisteredPubkey(ns[1], address(avs)), pre.getRegisteredPubkey(ns[0], address(avs)));
-        vm.expectRevert(AvsServiceContract.NonSignersNotSorted.selector);
+        vm.expectRevert(AvsServiceBase.NonSignersNotSorted.selector);
         avs.respondToTask(id, 42, rev, revKeys, sig);
         // the right order is accepted
         avs.respondToTask(id, 42, ns, keys2, sig);
@@ -153,13 +154,13 @@ contract AvsServiceContractTest is AvsBase {
         address[] memory lateList = new address[](1);
         lateList[0] = late;
         bytes memory lateKey = pre.getRegisteredPubkey(late, address(avs));
-        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.NotInSnapshot.selector, late));
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceBase.NotInSnapshot.selector, late));
         avs.respondToTask(id, 42, lateList, lateKey, sig);
         // a non-signer with someone else's key
         address[] memory one = new address[](1);
         one[0] = ops[0];
         bytes memory wrongKey = pre.getRegisteredPubkey(ops[1], address(avs));
-        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.NonSignerKeyMismatch.selector, ops[0]));
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceBase.NonSignerKeyMismatch.selector, ops[0]));
         avs.respondToTask(id, 42, one, wrongKey, sig);
         ns;
         keys;
@@ -169,7 +170,7 @@ contract AvsServiceContractTest is AvsBase {
         // a task snapshotted with 4 operators; a 5th joins and signs along: the aggregate no longer matches
         _addOperator(7, 1000);
         (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _none());
-        vm.expectRevert(AvsServiceContract.InvalidAggregateSignature.selector);
+        vm.expectRevert(AvsServiceBase.InvalidAggregateSignature.selector);
         avs.respondToTask(id, 42, ns, keys, sig);
     }
 
@@ -183,29 +184,33 @@ contract AvsServiceContractTest is AvsBase {
         pre.setOperatorStake(address(avs), k, 100);
         uint64 id2 = _createTask(1, 1, 51);
         (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id2, 2, _none());
-        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.ThresholdNotMet.selector, 100, 200, 51));
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceBase.ThresholdNotMet.selector, 100, 200, 51));
         avs.respondToTask(id2, 2, ns, keys, sig);
     }
 
     // ---------------------------------------------------------------- slashing and rewards
-    function test_settlement_rewardsSignersSlashesSilentAndWrong() public {
+    function test_settlement_slashesProvenWrongNotAbsent() public {
         // operators 0..2 sign the aggregate; 3 is silent
         (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _skip(3));
         avs.respondToTask(id, 42, ns, keys, sig);
         // operator 1 also signed a wrong sum: fraud proof
         bytes memory wrongSig = TestBLS.sign32(_sk(1), avs.messageOf(id, 41));
         avs.proveWrongSum(id, ops[1], 41, wrongSig);
+        assertTrue(avs.wrongSumProven(id, ops[1]));
         // a non-proof (a signature over the right sum) is refused
         vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.NotAWrongSum.selector, id, 42));
         avs.proveWrongSum(id, ops[0], 42, wrongSig);
         bytes memory notHers = TestBLS.sign32(_sk(2), avs.messageOf(id, 41));
-        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.InvalidFraudProof.selector, ops[0]));
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceBase.InvalidFraudProof.selector, ops[0]));
         avs.proveWrongSum(id, ops[0], 41, notHers);
+        // the generic entry point refuses the right sum too
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceBase.NotProvablyWrong.selector, id));
+        avs.proveWrongResponse(id, ops[0], abi.encode(uint64(42)), wrongSig);
 
         _warpToEpoch(_epoch() + 1 + RESP + STAT + 1);
         // the nonSigners must be those of the accepted response
         vm.prank(owner, owner);
-        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.NonSignersMismatch.selector, id));
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceBase.NonSignersMismatch.selector, id));
         avs.challenge(id, new address[](0));
         vm.prank(owner, owner);
         avs.challenge(id, ns);
@@ -213,17 +218,18 @@ contract AvsServiceContractTest is AvsBase {
         // rewarded: ops 0 and 2 (stakes 10 + 30 = 40 % < 60 %: the task is not "expected" and no reward is paid)
         TaskInfo memory info = pre.getTaskInfo(address(avs), id);
         assertEq(info.eligibleRewardOperators.length, 2);
-        assertEq(info.eligibleSlashOperators.length, 2);
+        assertEq(info.eligibleSlashOperators.length, 1);
+        assertEq(info.eligibleSlashOperators[0], ops[1]);
         assertEq(info.actualThreshold, "40");
         assertFalse(info.isExpected);
         assertEq(pre.rewardOf(address(avs), ops[0]), 0);
-        // slashed 20 % of current stake: op1 (20 -> 16), op3 (40 -> 32)
+        // slashed 20 % of current stake: op1 (20 -> 16) only; the silent op3 keeps its stake
         assertEq(pre.slashedOf(address(avs), ops[1]), 4);
-        assertEq(pre.slashedOf(address(avs), ops[3]), 8);
-        assertEq(pre.getOperatorOptedUSDValue(address(avs), ops[3]), 32);
+        assertEq(pre.slashedOf(address(avs), ops[3]), 0);
+        assertEq(pre.getOperatorOptedUSDValue(address(avs), ops[3]), 40);
     }
 
-    function test_settlement_rewardSplitAmongSigners() public {
+    function test_settlement_absenceAloneDoesNotSlash() public {
         (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _skip(0));
         avs.respondToTask(id, 42, ns, keys, sig);
         _warpToEpoch(_epoch() + 1 + RESP + STAT + 1);
@@ -233,9 +239,51 @@ contract AvsServiceContractTest is AvsBase {
         assertEq(pre.rewardOf(address(avs), ops[1]), 2);
         assertEq(pre.rewardOf(address(avs), ops[2]), 3);
         assertEq(pre.rewardOf(address(avs), ops[3]), 4);
+        // the absent operator forfeits its reward and nothing else
         assertEq(pre.rewardOf(address(avs), ops[0]), 0);
-        assertEq(pre.slashedOf(address(avs), ops[0]), 2); // silent: 20 % of 10
+        assertEq(pre.slashedOf(address(avs), ops[0]), 0);
+        assertEq(pre.getTaskInfo(address(avs), id).eligibleSlashOperators.length, 0);
         assertTrue(pre.getTaskInfo(address(avs), id).isExpected);
+    }
+
+    function test_settlement_noAggregateNoCommitSlashesNobody() public {
+        _warpToEpoch(_epoch() + 1 + RESP + STAT + 1);
+        vm.prank(owner, owner);
+        avs.challenge(id, new address[](0));
+        TaskInfo memory info = pre.getTaskInfo(address(avs), id);
+        assertEq(info.eligibleSlashOperators.length, 0);
+        assertEq(info.eligibleRewardOperators.length, 0);
+    }
+
+    function test_settlement_equivocationSlashes() public {
+        // op 2 signs the aggregate (42) and, separately, another response to the same task
+        (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _none());
+        avs.respondToTask(id, 42, ns, keys, sig);
+        bytes memory rA = abi.encode(uint64(42));
+        bytes memory rB = abi.encode(uint64(7));
+        bytes memory sA = TestBLS.sign32(_sk(2), avs.responseMessage(id, rA));
+        bytes memory sB = TestBLS.sign32(_sk(2), avs.responseMessage(id, rB));
+        // the message convention: the sum's response message is the old abi.encode(taskId, sum) hash
+        assertEq(avs.responseMessage(id, rA), keccak256(abi.encode(id, uint64(42))));
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceBase.SameResponse.selector, id));
+        avs.proveEquivocation(id, ops[2], rA, sA, rA, sA);
+        bytes memory other = TestBLS.sign32(_sk(1), avs.responseMessage(id, rB));
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceBase.InvalidFraudProof.selector, ops[2]));
+        avs.proveEquivocation(id, ops[2], rA, sA, rB, other);
+        vm.expectEmit(true, true, false, true, address(avs));
+        emit AvsServiceBase.EquivocationProven(id, ops[2], rA, rB);
+        avs.proveEquivocation(id, ops[2], rA, sA, rB, sB);
+
+        _warpToEpoch(_epoch() + 1 + RESP + STAT + 1);
+        vm.prank(owner, owner);
+        avs.challenge(id, ns);
+        TaskInfo memory info = pre.getTaskInfo(address(avs), id);
+        assertEq(info.eligibleSlashOperators.length, 1);
+        assertEq(info.eligibleSlashOperators[0], ops[2]);
+        assertEq(pre.slashedOf(address(avs), ops[2]), 6); // 20 % of 30
+        // a settled task takes no more proofs
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.AlreadySettled.selector, id));
+        avs.proveEquivocation(id, ops[1], rA, sA, rB, sB);
     }
 
     function test_settlement_twoPhaseCommitsCount() public {
@@ -273,7 +321,7 @@ contract AvsServiceContractTest is AvsBase {
         vm.assume(total > 0);
         uint64 t = _createTask(1, 2, threshold);
         bool expectOk = signed > 0 && signed * 100 >= uint256(threshold) * total;
-        _respondExpecting(t, mask, expectOk, abi.encodeWithSelector(AvsServiceContract.ThresholdNotMet.selector, signed, total, threshold));
+        _respondExpecting(t, mask, expectOk, abi.encodeWithSelector(AvsServiceBase.ThresholdNotMet.selector, signed, total, threshold));
         (, bool responded,,,,,,,,) = avs.tasks(t);
         assertEq(responded, expectOk);
     }

@@ -287,7 +287,7 @@ impl Avs {
     }
 
     pub async fn task(&self, r: &Reader, task_id: TaskId) -> Result<TaskState, ChainError> {
-        let t = view(r, self.address, "tasks", S::tasksCall(task_id)).await?;
+        let t = view(r, self.address, "tasks", S::tasksCall { taskId: task_id }).await?;
         Ok(TaskState {
             exists: t.exists,
             responded: t.responded,

@@ -1,0 +1,424 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import "./IAVSManager.sol";
+import {IAVSManagerExt} from "./IAVSManagerExt.sol";
+import {BLS} from "./BLS.sol";
+import {Quorum} from "./Quorum.sol";
+
+/// Declared at file level so that a derived contract may re-declare it (Solidity does not resolve an
+/// inherited error through the derived contract's name, `Derived.AlreadySettled`).
+error AlreadySettled(uint64 taskId);
+
+/// The base an AVS's service contract extends. It owns what every AVS shares: the registration
+/// pass-throughs to the avs precompile (0x…0901), task creation with an opaque payload, the aggregate
+/// response (`_respond`: the BLS and quorum check, done by the precompile's `verifyTaskAggregate`), the
+/// two-phase pass-through, the fraud proofs and the settlement (`challenge`). The AVS supplies its rules
+/// through the virtual hooks below.
+///
+/// Message convention (shared with the Rust side, `responseMessage`): the BLS message of a response is
+/// keccak256(abi.encodePacked(bytes32(uint256(taskId)), response)), where `response` is the AVS's ABI
+/// encoding of its answer.
+///
+/// Quorum (integer, no rounding): accept iff signedStake * 100 >= thresholdPercentage * totalStake and
+/// signedStake > 0, where totalStake is the stake of all operators opted in at task creation and
+/// signedStake the stake of the snapshot's keyed members minus the non-signers'.
+///
+/// Slashing and rewards, aggregated flow (the default rule; a task that received an accepted aggregate).
+/// Only provable faults slash:
+/// - a signed response that the AVS's rule proves wrong (`proveWrongResponse`, hook `_isProvablyWrong`);
+/// - an equivocation: two valid BLS signatures by one operator's registered key over different responses
+///   to one task (`proveEquivocation`).
+/// Absence alone never slashes: an operator that is not in the aggregate only forfeits that task's reward.
+/// An operator opted in at creation that signed the accepted aggregate and has no proven fault is rewarded.
+/// An AVS may choose a stricter rule through `_slashAbsent` (for example: slash after K missed tasks in a
+/// row); the default never slashes for absence.
+///
+/// Two-phase flow (Imua's semantics; a task with no accepted aggregate and at least one phase-2 commit):
+/// the precompile's two phases (phase 1: an empty response and the signature; phase 2: the response and the
+/// same signature) are the operators' answers. An operator opted in at creation is rewarded if it committed
+/// a correct response (`_isCorrectCommit`) in phase 2, and slashed otherwise: a wrong commit, or no commit
+/// within the windows, as Imua's statistical rule for this flow has it. Proven faults slash in both flows.
+/// A task that received neither an aggregate nor a commit slashes only proven faults and rewards nobody.
+///
+/// Every function that names an operator or owner uses msg.sender, which the precompile requires to be
+/// tx.origin: call these from EOAs.
+abstract contract AvsServiceBase {
+    IAVSManager internal constant AVS = AVSMANAGER_CONTRACT;
+    IAVSManagerExt internal constant EXT = IAVSManagerExt(AVSMANAGER_PRECOMPILE_ADDRESS);
+
+    /// What the base keeps per task, packed in one slot (4 + 3 × 8 = 28 bytes), plus the non-signers' hash
+    /// (written only when there are non-signers).
+    struct TaskCore {
+        bool exists;
+        bool responded;
+        bool settled;
+        uint8 thresholdPercentage;
+        uint64 startingEpoch;
+        uint64 taskResponsePeriod;
+        uint64 taskStatisticalPeriod;
+    }
+
+    mapping(uint64 => TaskCore) internal _tasks;
+    mapping(uint64 => bytes32) internal _nonSignersHash;
+    mapping(uint64 => mapping(address => bool)) public faultProven;
+
+    /// The creation event of an AVS that has no event of its own (see `_emitTaskCreated`).
+    event TaskCreated(
+        uint64 indexed taskId,
+        bytes payload,
+        uint8 thresholdPercentage,
+        uint64 startingEpoch,
+        uint64 taskResponsePeriod,
+        uint64 taskChallengePeriod,
+        uint64 taskStatisticalPeriod
+    );
+    event WrongResponseProven(uint64 indexed taskId, address indexed operator, bytes response);
+    event EquivocationProven(uint64 indexed taskId, address indexed operator, bytes responseA, bytes responseB);
+    event TaskSettled(uint64 indexed taskId, uint8 actualThreshold, address[] rewarded, address[] slashed);
+
+    error InvalidThreshold(uint8 thresholdPercentage);
+    error TaskUnknown(uint64 taskId);
+    error AlreadyResponded(uint64 taskId);
+    error ResponseWindowClosed(uint64 taskId, int64 currentEpoch, int64 lastEpoch);
+    error ThresholdNotMet(uint256 signedStake, uint256 totalStake, uint8 thresholdPercentage);
+    error InvalidFraudProof(address operator);
+    error NotProvablyWrong(uint64 taskId);
+    error SameResponse(uint64 taskId);
+    error NonSignersMismatch(uint64 taskId);
+    // Raised by the precompile's verifyTaskAggregate and bubbled up unchanged; declared here so that they are
+    // in the contract's ABI.
+    error NonSignersNotSorted();
+    error NonSignerKeyMismatch(address operator);
+    error NotInSnapshot(address operator);
+    error InvalidAggregateSignature();
+    error InvalidParams();
+    error TaskNotExist();
+
+    // ---------------------------------------------------------------- hooks (the AVS's rules)
+    /// The name the precompile records for the AVS's tasks.
+    function _taskName() internal view virtual returns (string memory);
+
+    /// Validity of a response submitted as an aggregate; revert (with the AVS's own error) to refuse it.
+    function _checkResponse(uint64 taskId, bytes memory response) internal view virtual;
+
+    /// The fraud proof: true iff `response` is provably wrong for the task. Default: no response is.
+    function _isProvablyWrong(uint64 taskId, bytes memory response) internal view virtual returns (bool) {
+        taskId;
+        response;
+        return false;
+    }
+
+    /// Two-phase flow: true iff the phase-2 commit `response` is correct.
+    function _isCorrectCommit(uint64 taskId, bytes memory response) internal view virtual returns (bool);
+
+    /// The absence rule: called at settlement for each operator opted in at creation and without a proven
+    /// fault, with `present` = it signed the accepted aggregate (or committed correctly). Returning true
+    /// slashes it. Default: absence never slashes. It may keep state (e.g. a count of missed tasks).
+    function _slashAbsent(uint64 taskId, address operator, bool present) internal virtual returns (bool) {
+        taskId;
+        operator;
+        present;
+        return false;
+    }
+
+    // ---------------------------------------------------------------- registration pass-throughs
+    /// params.sender must be tx.origin and one of params.avsOwnerAddresses; params.taskAddress is this
+    /// contract (0 is filled in).
+    function registerAVS(AVSParams calldata params) external returns (bool) {
+        return AVS.registerAVS(params);
+    }
+
+    function updateAVS(AVSParams calldata params) external returns (bool) {
+        return AVS.updateAVS(params);
+    }
+
+    function deregisterAVS(string calldata avsName) external returns (bool) {
+        return AVS.deregisterAVS(msg.sender, avsName);
+    }
+
+    function registerOperatorToAVS() external returns (bool) {
+        return AVS.registerOperatorToAVS(msg.sender);
+    }
+
+    function deregisterOperatorFromAVS() external returns (bool) {
+        return AVS.deregisterOperatorFromAVS(msg.sender);
+    }
+
+    /// pubKey: 128-byte EIP-2537 G1; signature: 256-byte EIP-2537 G2 over keccak256 of the registration message.
+    function registerBLSPublicKey(bytes calldata pubKey, bytes calldata signature) external returns (bool) {
+        return AVS.registerBLSPublicKey(msg.sender, address(this), pubKey, signature);
+    }
+
+    // ---------------------------------------------------------------- tasks
+    /// Creates a task whose payload (the AVS's ABI bytes) the precompile stores; returns its id and the
+    /// epoch its response window starts in.
+    function _createTask(
+        bytes memory payload,
+        uint8 thresholdPercentage,
+        uint64 taskResponsePeriod,
+        uint64 taskChallengePeriod,
+        uint64 taskStatisticalPeriod
+    ) internal returns (uint64 taskId, uint64 startingEpoch) {
+        if (!Quorum.validThreshold(thresholdPercentage)) revert InvalidThreshold(thresholdPercentage);
+        taskId = AVS.createTask(
+            msg.sender,
+            _taskName(),
+            payload,
+            taskResponsePeriod,
+            taskChallengePeriod,
+            thresholdPercentage,
+            taskStatisticalPeriod
+        );
+        startingEpoch = uint64(_epoch()) + 1;
+        _tasks[taskId] = TaskCore({
+            exists: true,
+            responded: false,
+            settled: false,
+            thresholdPercentage: thresholdPercentage,
+            startingEpoch: startingEpoch,
+            taskResponsePeriod: taskResponsePeriod,
+            taskStatisticalPeriod: taskStatisticalPeriod
+        });
+    }
+
+    function _emitTaskCreated(
+        uint64 taskId,
+        bytes memory payload,
+        uint8 thresholdPercentage,
+        uint64 startingEpoch,
+        uint64 taskResponsePeriod,
+        uint64 taskChallengePeriod,
+        uint64 taskStatisticalPeriod
+    ) internal {
+        emit TaskCreated(
+            taskId, payload, thresholdPercentage, startingEpoch, taskResponsePeriod, taskChallengePeriod, taskStatisticalPeriod
+        );
+    }
+
+    /// The aggregate response. nonSigners: strictly ascending addresses of the snapshot's keyed members that
+    /// did not sign; nonSignerPubKeys: their 128-byte keys concatenated in that order; signature: the
+    /// 256-byte aggregate over responseMessage(taskId, response). Accepted at most once per task, while
+    /// currentEpoch <= startingEpoch + taskResponsePeriod. Returns the stakes for the AVS's event.
+    function _respond(
+        uint64 taskId,
+        bytes memory response,
+        address[] calldata nonSigners,
+        bytes calldata nonSignerPubKeys,
+        bytes calldata signature
+    ) internal returns (uint256 signedStake, uint256 totalStake) {
+        uint8 threshold = _checkRespondable(taskId);
+        _checkResponse(taskId, response);
+        (signedStake, totalStake) = EXT.verifyTaskAggregate(
+            address(this), taskId, responseMessage(taskId, response), nonSigners, nonSignerPubKeys, signature
+        );
+        if (!Quorum.reached(signedStake, totalStake, threshold)) {
+            revert ThresholdNotMet(signedStake, totalStake, threshold);
+        }
+        _tasks[taskId].responded = true;
+        if (nonSigners.length != 0) _nonSignersHash[taskId] = _listHash(nonSigners); // none: no 22k SSTORE
+    }
+
+    function _checkRespondable(uint64 taskId) private view returns (uint8) {
+        TaskCore storage t = _tasks[taskId];
+        if (!t.exists) revert TaskUnknown(taskId);
+        if (t.responded) revert AlreadyResponded(taskId);
+        int64 epoch = _epoch();
+        int64 lastEpoch = int64(t.startingEpoch) + int64(t.taskResponsePeriod);
+        if (epoch > lastEpoch) revert ResponseWindowClosed(taskId, epoch, lastEpoch);
+        return t.thresholdPercentage;
+    }
+
+    /// The 32-byte message operators sign for `response` to `taskId`.
+    function responseMessage(uint64 taskId, bytes memory response) public pure returns (bytes32) {
+        return keccak256(abi.encodePacked(bytes32(uint256(taskId)), response));
+    }
+
+    /// Two-phase flow pass-through (phase 1: empty response + signature; phase 2: the response + the same
+    /// signature).
+    function operatorSubmitTask(uint64 taskID, bytes calldata taskResponse, bytes calldata blsSignature, uint8 phase)
+        external
+        returns (bool)
+    {
+        return AVS.operatorSubmitTask(msg.sender, taskID, taskResponse, blsSignature, address(this), phase);
+    }
+
+    // ---------------------------------------------------------------- fraud proofs
+    /// `signature` is `operator`'s BLS signature (by its registered key) over a response that the AVS's rule
+    /// proves wrong. Anyone may submit it before the task is settled; the operator is slashed at settlement.
+    function proveWrongResponse(uint64 taskId, address operator, bytes calldata response, bytes calldata signature)
+        external
+    {
+        _proveWrong(taskId, operator, response, signature);
+    }
+
+    function _proveWrong(uint64 taskId, address operator, bytes memory response, bytes memory signature)
+        internal
+        returns (bool fresh)
+    {
+        bytes memory key = _openForProof(taskId, operator);
+        if (!_isProvablyWrong(taskId, response)) revert NotProvablyWrong(taskId);
+        if (!BLS.verify(key, abi.encodePacked(responseMessage(taskId, response)), signature)) {
+            revert InvalidFraudProof(operator);
+        }
+        fresh = !faultProven[taskId][operator];
+        if (fresh) {
+            faultProven[taskId][operator] = true;
+            emit WrongResponseProven(taskId, operator, response);
+        }
+    }
+
+    /// Equivocation: two valid signatures by `operator`'s registered key over two different responses to one
+    /// task. Anyone may submit it before the task is settled; the operator is slashed at settlement.
+    function proveEquivocation(
+        uint64 taskId,
+        address operator,
+        bytes calldata responseA,
+        bytes calldata signatureA,
+        bytes calldata responseB,
+        bytes calldata signatureB
+    ) external {
+        bytes memory key = _openForProof(taskId, operator);
+        if (keccak256(responseA) == keccak256(responseB)) revert SameResponse(taskId);
+        if (
+            !BLS.verify(key, abi.encodePacked(responseMessage(taskId, responseA)), signatureA)
+                || !BLS.verify(key, abi.encodePacked(responseMessage(taskId, responseB)), signatureB)
+        ) revert InvalidFraudProof(operator);
+        if (!faultProven[taskId][operator]) {
+            faultProven[taskId][operator] = true;
+            emit EquivocationProven(taskId, operator, responseA, responseB);
+        }
+    }
+
+    /// The checks every proof shares: the task exists and is unsettled, the operator was opted in at its
+    /// creation; returns the operator's registered key.
+    function _openForProof(uint64 taskId, address operator) private view returns (bytes memory) {
+        TaskCore storage t = _tasks[taskId];
+        if (!t.exists) revert TaskUnknown(taskId);
+        if (t.settled) revert AlreadySettled(taskId);
+        (uint64 version,,,) = EXT.taskSnapshot(address(this), taskId);
+        (bool optedIn,,) = EXT.operatorAt(address(this), operator, version);
+        if (!optedIn) revert NotInSnapshot(operator);
+        return AVS.getRegisteredPubkey(operator, address(this));
+    }
+
+    // ---------------------------------------------------------------- settlement
+    /// Settles a task once its statistical window is over (the precompile enforces the timing and that it
+    /// happens once). `nonSigners` must be the list of the accepted response (empty if none was accepted).
+    function challenge(uint64 taskId, address[] calldata nonSigners) external returns (bool) {
+        TaskCore storage t = _tasks[taskId];
+        if (!t.exists) revert TaskUnknown(taskId);
+        if (t.settled) revert AlreadySettled(taskId);
+        bool responded = t.responded;
+        if ((responded ? _listHash(nonSigners) : bytes32(0)) != _nonSignersHash[taskId] || (!responded && nonSigners.length != 0)) {
+            revert NonSignersMismatch(taskId);
+        }
+        t.settled = true;
+        (address[] memory rewarded, address[] memory slashed, uint8 actual) = _judge(taskId, responded, nonSigners);
+        AVS.challenge(msg.sender, taskId, address(this), actual, actual >= t.thresholdPercentage, rewarded, slashed);
+        emit TaskSettled(taskId, actual, rewarded, slashed);
+        return true;
+    }
+
+    struct Tally {
+        address[] rewarded;
+        address[] slashed;
+        uint256 nr;
+        uint256 ns;
+        uint256 rewardedStake;
+        uint64 version;
+        bool twoPhase;
+    }
+
+    struct Seen {
+        address op;
+        uint256 stake;
+        bool committed;
+        bool committedCorrect;
+        bool signedAggregate;
+    }
+
+    function _judge(uint64 taskId, bool responded, address[] calldata nonSigners)
+        private
+        returns (address[] memory rewarded, address[] memory slashed, uint8 actual)
+    {
+        Tally memory y;
+        uint256 totalStake;
+        (y.version, totalStake,,) = EXT.taskSnapshot(address(this), taskId);
+        address[] memory known = EXT.getKnownOperators(address(this));
+        y.rewarded = new address[](known.length);
+        y.slashed = new address[](known.length);
+        Seen[] memory seen = new Seen[](known.length);
+        uint256 n;
+        for (uint256 i = 0; i < known.length; i++) {
+            if (_observe(taskId, y, known[i], responded, nonSigners, seen[n])) n++;
+        }
+        for (uint256 i = 0; i < n; i++) {
+            _judgeOne(taskId, y, seen[i]);
+        }
+        rewarded = y.rewarded;
+        slashed = y.slashed;
+        uint256 nr = y.nr;
+        uint256 ns = y.ns;
+        assembly ("memory-safe") {
+            mstore(rewarded, nr)
+            mstore(slashed, ns)
+        }
+        actual = totalStake == 0 ? 0 : uint8(y.rewardedStake * 100 / totalStake);
+    }
+
+    /// Fills `s` for operator `op`; false if it was not opted in at the task's creation.
+    function _observe(
+        uint64 taskId,
+        Tally memory y,
+        address op,
+        bool responded,
+        address[] calldata nonSigners,
+        Seen memory s
+    ) private view returns (bool) {
+        (bool optedIn, bool keyed, uint256 stake) = EXT.operatorAt(address(this), op, y.version);
+        if (!optedIn) return false;
+        s.op = op;
+        s.stake = stake;
+        s.signedAggregate = responded && keyed && !_sortedContains(nonSigners, op);
+        TaskResultInfo memory r = AVS.getOperatorTaskResponse(address(this), op, taskId);
+        s.committed = r.phase == 2;
+        s.committedCorrect = s.committed && _isCorrectCommit(taskId, r.taskResponse);
+        if (s.committed && !responded) y.twoPhase = true;
+        return true;
+    }
+
+    function _judgeOne(uint64 taskId, Tally memory y, Seen memory s) private {
+        bool present = s.signedAggregate || s.committedCorrect;
+        bool wrong = faultProven[taskId][s.op] || (s.committed && !s.committedCorrect);
+        // Two-phase flow (Imua's semantics): no correct commit is slashed. Aggregated flow: absence is
+        // slashed only if the AVS's stricter rule says so.
+        bool absentSlashed = y.twoPhase ? !present : _slashAbsent(taskId, s.op, present);
+        if (wrong || absentSlashed) {
+            y.slashed[y.ns++] = s.op;
+        } else if (present) {
+            y.rewarded[y.nr++] = s.op;
+            y.rewardedStake += s.stake;
+        }
+    }
+
+    function _listHash(address[] calldata list) private pure returns (bytes32) {
+        return list.length == 0 ? bytes32(0) : keccak256(abi.encode(list));
+    }
+
+    function _sortedContains(address[] calldata list, address x) private pure returns (bool) {
+        uint256 lo = 0;
+        uint256 hi = list.length;
+        while (lo < hi) {
+            uint256 mid = (lo + hi) / 2;
+            if (list[mid] == x) return true;
+            if (list[mid] < x) lo = mid + 1;
+            else hi = mid;
+        }
+        return false;
+    }
+
+    function _epoch() internal view returns (int64) {
+        return AVS.getCurrentEpoch(AVS.getAVSEpochIdentifier(address(this)));
+    }
+}
