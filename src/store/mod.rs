@@ -3,8 +3,9 @@
 //! cursors. Everything is a `protocol::Record` appended in order and read back in order.
 //!
 //! Two backends with one trait: `FileStore` (append-only journal, checksum per record, fsync
-//! before `append` returns, torn tail dropped on open) for production, and `MemoryStore` for
-//! tests and the simulator, which keeps it outside the node so it survives a simulated crash.
+//! before `append` returns, only a torn final record dropped on open, any other bad byte an
+//! error, locked while open, created 0600) for production, and `MemoryStore` for tests and the
+//! simulator, which keeps it outside the node so it survives a simulated crash.
 
 mod file;
 mod memory;
@@ -27,6 +28,8 @@ pub enum StoreError {
         offset: u64,
         what: String,
     },
+    #[error("journal {path} is already open (locked by this or another process)")]
+    Locked { path: String },
     #[error("record does not encode: {0}")]
     Encode(String),
 }

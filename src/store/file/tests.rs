@@ -132,3 +132,138 @@ fn memory_store_clones_share_records() {
     b.truncate(0);
     assert!(a.is_empty());
 }
+
+fn image_of(records: &[Record]) -> (Vec<u8>, Vec<usize>) {
+    let mut image = Vec::new();
+    let mut starts = Vec::new();
+    for r in records {
+        starts.push(image.len());
+        image.extend(encode_record(r).unwrap());
+    }
+    (image, starts)
+}
+
+/// The attack from issue 14: one bit flipped in a length field in the middle of the journal.
+/// The claimed record runs past the end of the file, which used to be read as a torn tail and
+/// dropped everything after it. It must be an error naming that record's offset, and the file
+/// must be left byte for byte as it was.
+#[test]
+fn flipped_length_in_the_middle_is_corruption_and_the_file_is_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let (mut image, starts) = image_of(&sample());
+    let at = starts[2];
+    image[at + 1] ^= 0x08; // length += 2048: past the end of this small file
+    std::fs::write(&path, &image).unwrap();
+    match FileStore::open(&path) {
+        Err(StoreError::Corrupt { offset, .. }) => assert_eq!(offset, at as u64),
+        other => panic!("expected corruption at {at}, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), image);
+    // A length shrunk instead lands on a bad checksum, also at that offset.
+    let (mut image, starts) = image_of(&sample());
+    let at = starts[3];
+    image[at + 3] ^= 0x01;
+    std::fs::write(&path, &image).unwrap();
+    match FileStore::open(&path) {
+        Err(StoreError::Corrupt { offset, .. }) => assert_eq!(offset, at as u64),
+        other => panic!("expected corruption at {at}, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), image);
+}
+
+/// Every single-bit flip in any length field of a record before the last is corruption at that
+/// record's offset (never a silently shorter history), and the file is unchanged.
+#[test]
+fn every_length_bit_flip_before_the_last_record_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let (clean, starts) = image_of(&sample());
+    for &at in &starts[..starts.len() - 1] {
+        for byte in 0..4 {
+            for bit in 0..8 {
+                let mut image = clean.clone();
+                image[at + byte] ^= 1 << bit;
+                std::fs::write(&path, &image).unwrap();
+                match FileStore::open(&path) {
+                    Err(StoreError::Corrupt { offset, .. }) => {
+                        assert_eq!(offset, at as u64, "byte {byte} bit {bit}")
+                    }
+                    other => panic!("record at {at} byte {byte} bit {bit}: {other:?}"),
+                }
+                assert_eq!(std::fs::read(&path).unwrap(), image);
+            }
+        }
+    }
+}
+
+/// A complete last record with a bad checksum was fully written: that is corruption, not a
+/// torn write.
+#[test]
+fn complete_last_record_with_a_bad_checksum_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let (mut image, starts) = image_of(&sample());
+    let last = *starts.last().unwrap();
+    let n = image.len();
+    image[n - 2] ^= 0x01;
+    std::fs::write(&path, &image).unwrap();
+    assert!(matches!(
+        FileStore::open(&path),
+        Err(StoreError::Corrupt { offset, .. }) if offset == last as u64
+    ));
+    assert_eq!(std::fs::read(&path).unwrap(), image);
+}
+
+#[test]
+fn a_second_open_is_refused_while_the_first_lives() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let first = FileStore::open(&path).unwrap();
+    first.append(&Record::Closed { task_id: 1 }).unwrap();
+    let second = FileStore::open(&path);
+    assert!(
+        matches!(&second, Err(StoreError::Locked { path: p }) if p.contains("journal")),
+        "{second:?}"
+    );
+    assert!(second.unwrap_err().to_string().contains("already open"));
+    drop(first);
+    let again = FileStore::open(&path).unwrap();
+    assert_eq!(again.load().unwrap(), vec![Record::Closed { task_id: 1 }]);
+}
+
+/// Another process is refused too: `flock` from a child (`flock -n`, util-linux) fails while
+/// we hold the journal, and succeeds once we drop it.
+#[test]
+fn another_process_cannot_lock_an_open_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let try_lock = || {
+        std::process::Command::new("flock")
+            .args(["-n", path.to_str().unwrap(), "true"])
+            .status()
+    };
+    let Ok(free) = try_lock() else {
+        eprintln!("no `flock` binary here; the in-process test covers the lock");
+        return;
+    };
+    assert!(free.success(), "nothing holds the lock yet");
+    let s = FileStore::open(&path).unwrap();
+    assert!(
+        !try_lock().unwrap().success(),
+        "a child process took our lock"
+    );
+    drop(s);
+    assert!(try_lock().unwrap().success());
+}
+
+#[test]
+fn journals_are_created_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let s = FileStore::open(&path).unwrap();
+    s.append(&Record::Closed { task_id: 1 }).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "mode {mode:o}");
+}
