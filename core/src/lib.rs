@@ -5,5 +5,6 @@
 //! arguments; effects go out as actions that a driver (the `exoavs` crate's `node` module, or the
 //! simulator) carries out.
 
+pub mod avs;
 pub mod crypto;
 pub mod protocol;
