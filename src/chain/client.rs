@@ -31,6 +31,10 @@ pub struct TxConfig {
     /// re-added it after them: Anvil then discards the later one); re-sending the same bytes is
     /// harmless ("already known" / "nonce too low" once mined) and gets it mined.
     pub rebroadcast_interval: Duration,
+    /// Longest wait for one JSON-RPC request. A node that stops answering must not hold up a
+    /// driver (the aggregator answers operators from the same loop); a timed-out request is a
+    /// transient error (`ChainError::RequestTimeout`, naming the method) and is retried.
+    pub request_timeout: Duration,
     /// Attempts for one request when the transport fails.
     pub attempts: u32,
     /// First retry delay; doubles per attempt up to `max_backoff`.
@@ -46,6 +50,7 @@ impl Default for TxConfig {
             poll_interval: Duration::from_millis(100),
             receipt_timeout: Duration::from_secs(60),
             rebroadcast_interval: Duration::from_secs(6),
+            request_timeout: Duration::from_secs(10),
             attempts: 6,
             backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(3),
@@ -134,10 +139,18 @@ impl Reader {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match f().await {
-                Ok(v) => return Ok(v),
-                Err(e) => {
-                    let err = ChainError::from_rpc(method, what, e);
+            let answer = tokio::time::timeout(self.cfg.request_timeout, f()).await;
+            match answer {
+                Ok(Ok(v)) => return Ok(v),
+                failed => {
+                    let err = match failed {
+                        Ok(Err(e)) => ChainError::from_rpc(method, what, e),
+                        _ => ChainError::RequestTimeout {
+                            method,
+                            what: what.to_owned(),
+                            millis: self.cfg.request_timeout.as_millis() as u64,
+                        },
+                    };
                     self.stats.error(method, &err);
                     if !err.is_transient() {
                         return Err(err);
@@ -254,9 +267,17 @@ impl Reader {
             {
                 last_sent = tokio::time::Instant::now();
                 // Errors are expected here (already known, nonce too low once it is mined).
-                match self.provider.send_raw_transaction(raw).await {
-                    Err(e) => tracing::debug!(%hash, "re-sent {what}: {e}"),
-                    Ok(_) => tracing::info!(%hash, "no receipt yet for {what}: sent it again"),
+                match tokio::time::timeout(
+                    self.cfg.request_timeout,
+                    self.provider.send_raw_transaction(raw),
+                )
+                .await
+                {
+                    Err(_) => tracing::debug!(%hash, "re-sent {what}: no answer in time"),
+                    Ok(Err(e)) => tracing::debug!(%hash, "re-sent {what}: {e}"),
+                    Ok(Ok(_)) => {
+                        tracing::info!(%hash, "no receipt yet for {what}: sent it again")
+                    }
                 }
             }
             tokio::time::sleep(self.cfg.poll_interval).await;
@@ -421,8 +442,23 @@ impl Client {
                 .map_err(|e| ChainError::Sign(e.to_string()))?;
             let hash = *envelope.tx_hash();
             let raw = envelope.encoded_2718();
-            let sent = self.provider().send_raw_transaction(&raw).await;
-            let sent = sent.map_err(|e| ChainError::from_rpc("eth_sendRawTransaction", what, e));
+            // A timed-out send is retried with the same nonce, so the same bytes: a node that
+            // did take the first one answers "already known".
+            let sent = match tokio::time::timeout(
+                self.config().request_timeout,
+                self.provider().send_raw_transaction(&raw),
+            )
+            .await
+            {
+                Ok(sent) => {
+                    sent.map_err(|e| ChainError::from_rpc("eth_sendRawTransaction", what, e))
+                }
+                Err(_) => Err(ChainError::RequestTimeout {
+                    method: "eth_sendRawTransaction",
+                    what: what.to_owned(),
+                    millis: self.config().request_timeout.as_millis() as u64,
+                }),
+            };
             if let Err(e) = &sent {
                 self.stats.error("eth_sendRawTransaction", e);
             }
@@ -471,7 +507,17 @@ impl Client {
         let mut call = tx.clone();
         call.nonce = None;
         let p = self.provider().clone();
-        match p.call(call).block(block.saturating_sub(1).into()).await {
+        let replay = tokio::time::timeout(
+            self.config().request_timeout,
+            p.call(call)
+                .block(block.saturating_sub(1).into())
+                .into_future(),
+        )
+        .await;
+        let Ok(replay) = replay else {
+            return super::error::Revert_::Message("replaying it timed out".into());
+        };
+        match replay {
             Err(e) => match ChainError::from_rpc("eth_call", "replay", e) {
                 ChainError::Revert { reason, .. } => reason,
                 other => super::error::Revert_::Message(other.to_string()),

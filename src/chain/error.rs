@@ -31,6 +31,13 @@ pub enum ChainError {
         block: Option<u64>,
         reason: Revert_,
     },
+    /// The node did not answer one request in time (the request may still run on the node).
+    #[error("{method} ({what}): no answer within {millis} ms")]
+    RequestTimeout {
+        method: &'static str,
+        what: String,
+        millis: u64,
+    },
     #[error("no receipt for transaction {hash} ({what}) after {secs} s")]
     ReceiptTimeout { what: String, hash: B256, secs: u64 },
     #[error("giving up on {what} after {attempts} attempts: {last}")]
@@ -53,7 +60,9 @@ impl ChainError {
     /// Errors on which a retry of the same request may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            ChainError::Transport(_) | ChainError::ReceiptTimeout { .. } => true,
+            ChainError::Transport(_)
+            | ChainError::ReceiptTimeout { .. }
+            | ChainError::RequestTimeout { .. } => true,
             // Nodes under load answer with "internal error" or a missing header; the same
             // request usually succeeds a moment later.
             ChainError::Rpc { code, message, .. } => {
@@ -71,7 +80,7 @@ impl ChainError {
             ChainError::Rpc { .. } => "rpc",
             ChainError::Revert { .. } => "revert",
             ChainError::TxFailed { .. } => "tx-failed",
-            ChainError::ReceiptTimeout { .. } => "timeout",
+            ChainError::ReceiptTimeout { .. } | ChainError::RequestTimeout { .. } => "timeout",
             ChainError::RetriesExhausted { .. } => "exhausted",
             _ => "other",
         }

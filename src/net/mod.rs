@@ -5,15 +5,39 @@
 //! `Response`, the aggregator answers `Ack` or `Reject{code, text}`. Everything runs on
 //! `tokio::net` (madsim's simulated TCP under `--cfg madsim`), and the frame functions take any
 //! `AsyncRead`/`AsyncWrite`, so the simulator can also hand in its own streams.
+//!
+//! # Connection limits (the aggregator is a public server)
+//!
+//! Anyone can connect, so no connection is ever waited for before `accept`: the server always
+//! accepts and then makes room. Operators open one connection per response and send it at once,
+//! so what an honest operator needs is that a fresh connection is served now.
+//! - **Two pools.** A connection starts *unproven*. Once one of its responses gets an `Ack` (it
+//!   passed the aggregator's checks, signature included, or was buffered for a task not yet
+//!   seen) it becomes *proven* and moves to a separate pool of `max_proven` slots that new
+//!   arrivals never evict.
+//! - **Eviction, not refusal.** The unproven pool holds `max_unproven` connections, at most
+//!   `max_per_ip` from one IP. A new connection from an IP at its cap evicts that IP's oldest
+//!   unproven connection; otherwise a new connection into a full pool evicts the oldest unproven
+//!   one overall. A flood of idle or junk connections therefore only evicts itself, and a fresh
+//!   honest connection (even from the attacker's IP, e.g. loopback) is admitted and served; to
+//!   push it out before its first frame is read, an attacker must open `max_per_ip` connections
+//!   in that instant.
+//! - **Timers junk cannot refresh.** The first valid frame is due within
+//!   `first_frame_timeout`; after that a connection is closed `idle_timeout` after its last
+//!   frame that decoded as a response. Malformed frames are answered with a `Reject` but do not
+//!   move the deadline, and after `max_malformed` of them the connection is closed.
+//! - **Quiet logs.** Malformed frames, evictions and idle closes are counted and logged as one
+//!   summary line per `log_interval`, never one line per frame.
 
 pub mod codec;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 pub use codec::{CodecError, Message};
 
@@ -134,45 +158,192 @@ pub type Incoming = (Response, oneshot::Sender<Verdict>);
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Connections served at once; more wait in the accept queue.
-    pub max_connections: usize,
-    /// A connection idle (no complete frame) this long is closed.
+    /// Connections not (yet) proven honest, served at once. When full, a new connection evicts
+    /// the oldest of them.
+    pub max_unproven: usize,
+    /// Of those, at most this many from one IP address. When one IP is at its cap, its new
+    /// connection evicts that IP's oldest unproven connection (never another IP's).
+    pub max_per_ip: usize,
+    /// Connections that earned an `Ack`: kept apart and never evicted by new arrivals. Beyond
+    /// this many, a connection stays unproven.
+    pub max_proven: usize,
+    /// A connection without a valid frame for this long is closed. Only a frame that decodes as
+    /// a response restarts this timer; malformed frames do not.
     pub idle_timeout: Duration,
+    /// A new connection must deliver its first valid frame within this.
+    pub first_frame_timeout: Duration,
+    /// Malformed frames tolerated on one connection; the next closes it.
+    pub max_malformed: u32,
     /// Longest wait for the verdict and for writing the reply.
     pub reply_timeout: Duration,
+    /// Rejections and evictions are logged as one summary line per this interval.
+    pub log_interval: Duration,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            max_connections: 256,
+            max_unproven: 192,
+            max_per_ip: 64,
+            max_proven: 256,
             idle_timeout: Duration::from_secs(30),
+            first_frame_timeout: Duration::from_secs(5),
+            max_malformed: 3,
             reply_timeout: Duration::from_secs(10),
+            log_interval: Duration::from_secs(10),
         }
     }
+}
+
+/// What the server did to misbehaving peers since the last summary line.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Abuse {
+    pub malformed_frames: u64,
+    pub closed_for_malformed: u64,
+    pub evicted: u64,
+    pub idle_closed: u64,
+}
+
+impl Abuse {
+    fn is_empty(&self) -> bool {
+        *self == Abuse::default()
+    }
+}
+
+struct Conn {
+    ip: IpAddr,
+    proven: bool,
+    stop: Arc<Notify>,
+}
+
+/// Every live connection, in arrival order (ids grow), and the counters for the log summary.
+#[derive(Default)]
+struct Registry {
+    conns: BTreeMap<u64, Conn>,
+    next: u64,
+    abuse: Abuse,
+    last_log: Option<tokio::time::Instant>,
+}
+
+impl Registry {
+    fn unproven(&self) -> impl Iterator<Item = (&u64, &Conn)> {
+        self.conns.iter().filter(|(_, c)| !c.proven)
+    }
+
+    fn evict(&mut self, id: u64) {
+        if let Some(c) = self.conns.remove(&id) {
+            c.stop.notify_one();
+            self.abuse.evicted += 1;
+        }
+    }
+
+    /// Make room for a new connection from `ip`, then register it.
+    fn admit(&mut self, ip: IpAddr, cfg: &ServerConfig) -> (u64, Arc<Notify>) {
+        let same_ip = self.unproven().filter(|(_, c)| c.ip == ip).count();
+        let victim = if same_ip >= cfg.max_per_ip.max(1) {
+            self.unproven().find(|(_, c)| c.ip == ip).map(|(id, _)| *id)
+        } else if self.unproven().count() >= cfg.max_unproven.max(1) {
+            self.unproven().next().map(|(id, _)| *id)
+        } else {
+            None
+        };
+        if let Some(id) = victim {
+            self.evict(id);
+        }
+        let id = self.next;
+        self.next += 1;
+        let stop = Arc::new(Notify::new());
+        self.conns.insert(
+            id,
+            Conn {
+                ip,
+                proven: false,
+                stop: stop.clone(),
+            },
+        );
+        (id, stop)
+    }
+
+    fn promote(&mut self, id: u64, cfg: &ServerConfig) {
+        let proven = self.conns.values().filter(|c| c.proven).count();
+        if proven < cfg.max_proven
+            && let Some(c) = self.conns.get_mut(&id)
+        {
+            c.proven = true;
+        }
+    }
+
+    /// One summary line per `log_interval`, and only when something happened.
+    fn maybe_log(&mut self, cfg: &ServerConfig) {
+        let now = tokio::time::Instant::now();
+        let due = self
+            .last_log
+            .is_none_or(|t| now.duration_since(t) >= cfg.log_interval);
+        if due && !self.abuse.is_empty() {
+            let a = std::mem::take(&mut self.abuse);
+            tracing::warn!(
+                malformed_frames = a.malformed_frames,
+                closed_for_malformed = a.closed_for_malformed,
+                evicted = a.evicted,
+                idle_closed = a.idle_closed,
+                connections = self.conns.len(),
+                "connections: misbehaving peers since the last summary"
+            );
+            self.last_log = Some(now);
+        }
+    }
+}
+
+/// Shared state of a running server: live connections and abuse counters.
+#[derive(Clone, Default)]
+pub struct ServerState(Arc<Mutex<Registry>>);
+
+impl ServerState {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    /// Live connections: (unproven, proven).
+    pub fn connections(&self) -> (usize, usize) {
+        let r = self.lock();
+        let proven = r.conns.values().filter(|c| c.proven).count();
+        (r.conns.len() - proven, proven)
+    }
+}
+
+/// How one connection ended, for the counters.
+enum End {
+    Clean,
+    Idle,
+    Malformed,
+    Other,
 }
 
 /// Accept connections forever (until `tx`'s receiver is dropped), handing each decoded response
 /// to `tx` and writing back the verdict. Bad frames get a `Reject` (code of
 /// `RejectReason::Malformed`); an oversized frame also closes its connection, since the stream
-/// can no longer be parsed.
+/// can no longer be parsed. See the module doc for the connection limits.
 pub async fn serve(listener: tokio::net::TcpListener, tx: mpsc::Sender<Incoming>) {
-    serve_with(listener, tx, ServerConfig::default()).await
+    serve_with(
+        listener,
+        tx,
+        ServerConfig::default(),
+        ServerState::default(),
+    )
+    .await
 }
 
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
     tx: mpsc::Sender<Incoming>,
     cfg: ServerConfig,
+    state: ServerState,
 ) {
-    let slots = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
     loop {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
-        };
         if tx.is_closed() {
             return;
         }
+        // Never wait for a slot before accepting: a full server makes room by eviction, so the
+        // accept queue cannot be filled by connections that hold slots and say nothing.
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
@@ -181,14 +352,38 @@ pub async fn serve_with(
                 continue;
             }
         };
+        let (id, stop) = {
+            let mut r = state.lock();
+            let admitted = r.admit(peer.ip(), &cfg);
+            r.maybe_log(&cfg);
+            admitted
+        };
         let tx = tx.clone();
         let cfg = cfg.clone();
+        let state = state.clone();
         tokio::spawn(async move {
             let mut stream = stream;
-            if let Err(e) = serve_connection(&mut stream, &tx, &cfg).await {
-                tracing::debug!(%peer, "connection ended: {e}");
+            let end = tokio::select! {
+                biased;
+                _ = stop.notified() => End::Other,
+                r = serve_connection_gated(&mut stream, &tx, &cfg, &state, id) => match r {
+                    Ok(()) => End::Clean,
+                    Err(NetError::Timeout("idle")) => End::Idle,
+                    Err(NetError::Unexpected("too many malformed frames")) | Err(NetError::FrameTooLarge(_)) => End::Malformed,
+                    Err(e) => {
+                        tracing::debug!(%peer, "connection ended: {e}");
+                        End::Other
+                    }
+                },
+            };
+            let mut r = state.lock();
+            r.conns.remove(&id);
+            match end {
+                End::Idle => r.abuse.idle_closed += 1,
+                End::Malformed => r.abuse.closed_for_malformed += 1,
+                End::Clean | End::Other => {}
             }
-            drop(permit);
+            r.maybe_log(&cfg);
         });
     }
 }
@@ -199,12 +394,26 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     tx: &mpsc::Sender<Incoming>,
     cfg: &ServerConfig,
 ) -> Result<(), NetError> {
+    serve_connection_gated(stream, tx, cfg, &ServerState::default(), u64::MAX).await
+}
+
+async fn serve_connection_gated<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    tx: &mpsc::Sender<Incoming>,
+    cfg: &ServerConfig,
+    state: &ServerState,
+    id: u64,
+) -> Result<(), NetError> {
+    // The deadline moves only when a frame decodes as a response: junk cannot keep a slot.
+    let mut deadline = tokio::time::Instant::now() + cfg.first_frame_timeout.min(cfg.idle_timeout);
+    let mut malformed = 0u32;
     loop {
-        let frame = match tokio::time::timeout(cfg.idle_timeout, read_frame(stream)).await {
+        let frame = match tokio::time::timeout_at(deadline, read_frame(stream)).await {
             Err(_) => return Err(NetError::Timeout("idle")),
             Ok(Ok(None)) => return Ok(()),
             Ok(Ok(Some(f))) => f,
             Ok(Err(NetError::FrameTooLarge(n))) => {
+                state.lock().abuse.malformed_frames += 1;
                 let reason =
                     RejectReason::Malformed(format!("frame of {n} bytes exceeds {MAX_FRAME}"));
                 let _ = within(cfg.reply_timeout, "replying", async {
@@ -219,6 +428,7 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         };
         let verdict = match codec::decode(&frame) {
             Ok(Message::Response(r)) => {
+                deadline = tokio::time::Instant::now() + cfg.idle_timeout;
                 let (vtx, vrx) = oneshot::channel();
                 if tx.send((r, vtx)).await.is_err() {
                     return Err(NetError::Closed);
@@ -232,7 +442,18 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(_) => Err(RejectReason::Malformed("expected a response".into())),
             Err(e) => Err(RejectReason::Malformed(e.to_string())),
         };
+        let bad = matches!(verdict, Err(RejectReason::Malformed(_)));
+        if bad {
+            malformed += 1;
+            state.lock().abuse.malformed_frames += 1;
+        }
         within(cfg.reply_timeout, "replying", reply(stream, &verdict)).await?;
+        if verdict.is_ok() {
+            state.lock().promote(id, cfg);
+        }
+        if bad && malformed > cfg.max_malformed {
+            return Err(NetError::Unexpected("too many malformed frames"));
+        }
     }
 }
 

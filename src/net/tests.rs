@@ -197,3 +197,116 @@ async fn works_over_simulated_tcp() {
         .unwrap();
     assert_eq!(reply.unwrap(), Reply::Ack);
 }
+
+fn ack_all(mut rx: mpsc::Receiver<Incoming>) {
+    tokio::spawn(async move {
+        while let Some((_, reply)) = rx.recv().await {
+            let _ = reply.send(Ok(()));
+        }
+    });
+}
+
+/// Malformed frames do not refresh the idle timer and close the connection after
+/// `max_malformed`; a peer sending junk forever is gone within the first-frame deadline.
+#[cfg(not(madsim))]
+#[tokio::test]
+async fn malformed_frames_neither_keep_a_slot_nor_go_unbounded() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::channel::<Incoming>(8);
+    ack_all(rx);
+    let cfg = ServerConfig {
+        first_frame_timeout: Duration::from_millis(600),
+        max_malformed: 1_000,
+        ..ServerConfig::default()
+    };
+    tokio::spawn(serve_with(listener, tx, cfg, ServerState::default()));
+    // One bad frame every 100 ms: the connection still dies at the first-frame deadline.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut replies = 0;
+    let closed = loop {
+        if write_frame(&mut s, &[2, 2]).await.is_err() {
+            break true;
+        }
+        match tokio::time::timeout(Duration::from_secs(2), read_frame(&mut s)).await {
+            Ok(Ok(Some(_))) => replies += 1,
+            _ => break true,
+        }
+        assert!(replies < 100, "junk kept the connection open for 10 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(closed && replies >= 1);
+
+    // With a small bound, the frame after the bound closes the connection.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::channel::<Incoming>(8);
+    ack_all(rx);
+    let cfg = ServerConfig {
+        max_malformed: 3,
+        ..ServerConfig::default()
+    };
+    tokio::spawn(serve_with(listener, tx, cfg, ServerState::default()));
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut answered = 0;
+    for _ in 0..10 {
+        if write_frame(&mut s, &[2, 2]).await.is_err() {
+            break;
+        }
+        match read_frame(&mut s).await {
+            Ok(Some(_)) => answered += 1,
+            _ => break,
+        }
+    }
+    assert_eq!(answered, 4, "3 tolerated, the 4th answered and then closed");
+    assert!(matches!(read_frame(&mut s).await, Ok(None) | Err(_)));
+}
+
+/// Idle connections from one IP (loopback, like the honest client) fill at most `max_per_ip`
+/// slots; each new one evicts the oldest, so a fresh honest connection is always served, and a
+/// proven connection is never evicted.
+#[cfg(not(madsim))]
+#[tokio::test]
+async fn idle_flood_evicts_itself_and_honest_connections_are_served() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::channel::<Incoming>(8);
+    ack_all(rx);
+    let cfg = ServerConfig {
+        max_unproven: 16,
+        max_per_ip: 8,
+        ..ServerConfig::default()
+    };
+    let state = ServerState::default();
+    tokio::spawn(serve_with(listener, tx, cfg, state.clone()));
+    let t = Duration::from_secs(5);
+    // A proven connection first.
+    let mut proven = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert_eq!(
+        exchange(&mut proven, &response(), t).await.unwrap(),
+        Reply::Ack
+    );
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    // Let the server accept them all.
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if state.lock().next >= 201 {
+            break;
+        }
+    }
+    let (unproven, n_proven) = state.connections();
+    assert!(unproven <= 8, "{unproven} unproven connections held");
+    assert_eq!(n_proven, 1);
+    assert_eq!(
+        send_response(addr, &response(), t).await.unwrap(),
+        Reply::Ack
+    );
+    // The proven connection survived the flood.
+    assert_eq!(
+        exchange(&mut proven, &response(), t).await.unwrap(),
+        Reply::Ack
+    );
+}
