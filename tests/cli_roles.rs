@@ -12,6 +12,7 @@ fn exoavs(args: &[&str], dir: &Path) -> Output {
         .args(args)
         .current_dir(dir)
         .env("EXOAVS_KEY_PASSWORD", "pw")
+        .env("EXOAVS_ECDSA_PASSWORD", "admin pw")
         .env_remove("EXOAVS_ECDSA_KEY")
         .output()
         .expect("run exoavs");
@@ -34,12 +35,20 @@ async fn deploy_register_stake_opt_in_and_out_from_the_command_line() {
     std::fs::write(&admin_key, format!("{}\n", anvil.keys()[0])).expect("write");
     std::fs::write(&op_key, anvil.keys()[1].to_string()).expect("write");
     let url = anvil.url();
-    let admin = [
-        "--rpc-url",
-        url.as_str(),
-        "--ecdsa-key-file",
-        admin_key.to_str().expect("utf8"),
-    ];
+    // The admin signs from an encrypted v3 keystore; the operator below from a plaintext file,
+    // which needs the explicit insecure flag.
+    exoavs(
+        &[
+            "keys",
+            "import-ecdsa",
+            "--key-file",
+            admin_key.to_str().expect("utf8"),
+            "--out",
+            "admin.json",
+        ],
+        d,
+    );
+    let admin = ["--rpc-url", url.as_str(), "--ecdsa-keystore", "admin.json"];
 
     let out = exoavs(
         &[&["avs", "deploy", "--install-emulation"][..], &admin[..]].concat(),
@@ -76,6 +85,7 @@ async fn deploy_register_stake_opt_in_and_out_from_the_command_line() {
         cfg.to_str().expect("utf8"),
         "--ecdsa-key-file",
         op_key.to_str().expect("utf8"),
+        "--insecure-plaintext-key",
     ];
     // Stake is the emulation admin's job (Exocore restaking, emulated).
     exoavs(

@@ -52,6 +52,7 @@ async fn roles_as_processes_get_a_task_accepted() {
             avs.clone(),
             "--ecdsa-key-file".to_owned(),
             key_file.to_owned(),
+            "--insecure-plaintext-key".to_owned(),
             "--confirmations".to_owned(),
             "0".to_owned(),
             "--poll-interval".to_owned(),

@@ -71,6 +71,7 @@ fn start_aggregator(
             &w.avs().address.to_string(),
         ])
         .args(["--ecdsa-key-file", key.to_str().expect("utf8")])
+        .arg("--insecure-plaintext-key")
         .args(["--start-block", &w.dep.start_block.to_string()])
         .args(["--confirmations", "0", "--poll-interval", "100ms"])
         .args([

@@ -31,7 +31,9 @@ pub enum ConfigError {
 /// ```toml
 /// rpc_url = "http://127.0.0.1:8545"
 /// avs = "0x…"                      # the AvsServiceContract
-/// ecdsa_key_file = "operator.key"   # hex private key of the account that sends transactions
+/// ecdsa_keystore = "operator.json"  # v3 keystore of the account that sends transactions
+/// ecdsa_password_file = "operator.pass"  # else EXOAVS_ECDSA_PASSWORD
+/// # ecdsa_key_file = "operator.key" # plaintext hex key: needs --insecure-plaintext-key
 /// start_block = 0                   # read task events from here
 /// confirmations = 1
 /// poll_interval = "500ms"
@@ -56,6 +58,8 @@ pub enum ConfigError {
 pub struct FileConfig {
     pub rpc_url: Option<String>,
     pub avs: Option<Address>,
+    pub ecdsa_keystore: Option<PathBuf>,
+    pub ecdsa_password_file: Option<PathBuf>,
     pub ecdsa_key_file: Option<PathBuf>,
     pub start_block: Option<u64>,
     pub confirmations: Option<u64>,

@@ -43,7 +43,7 @@ pub enum Command {
     /// Run a whole AVS on a local Anvil: deploy, register N operators, create tasks, aggregate,
     /// submit; ends with a summary table (tasks, responses, rejections, latency, gas, RPC errors).
     Devnet(DevnetArgs),
-    /// BLS keys in EIP-2335 keystores.
+    /// Keys: BLS keys in EIP-2335 keystores, ECDSA chain keys in Ethereum v3 keystores.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
     /// Deploy and register the AVS contract.

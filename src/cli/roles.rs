@@ -2,7 +2,7 @@
 //! comes from a flag or the TOML config file (`--config`); a flag wins.
 
 use super::config::{FileConfig, config_duration, parse_duration};
-use super::keys::load_bls_key;
+use super::keys::{load_bls_key, load_ecdsa_keystore};
 use crate::chain::avs::{Avs, AvsParams, DEVNET_CHAIN_ID, emulation};
 use crate::chain::{Client, CursorConfig, TxConfig};
 use crate::devnet::run::FlowArg;
@@ -38,9 +38,20 @@ pub struct ChainArgs {
     /// Address of the AvsServiceContract.
     #[arg(long)]
     pub avs: Option<Address>,
-    /// File holding the hex ECDSA key that signs transactions (else EXOAVS_ECDSA_KEY).
+    /// Ethereum v3 keystore (scrypt) of the ECDSA key that signs transactions; create one with
+    /// `exoavs keys new-ecdsa` or `exoavs keys import-ecdsa`.
+    #[arg(long)]
+    pub ecdsa_keystore: Option<PathBuf>,
+    /// File whose first line is the ECDSA keystore's password (else EXOAVS_ECDSA_PASSWORD).
+    #[arg(long)]
+    pub ecdsa_password_file: Option<PathBuf>,
+    /// File holding a PLAINTEXT hex ECDSA key (else EXOAVS_ECDSA_KEY); refused unless
+    /// --insecure-plaintext-key is given.
     #[arg(long)]
     pub ecdsa_key_file: Option<PathBuf>,
+    /// Accept a plaintext ECDSA key (--ecdsa-key-file, EXOAVS_ECDSA_KEY): throwaway dev keys only.
+    #[arg(long)]
+    pub insecure_plaintext_key: bool,
     /// First block to read task events from.
     #[arg(long)]
     pub start_block: Option<u64>,
@@ -70,11 +81,21 @@ impl ChainArgs {
             .context(
                 "missing the chain's RPC URL: pass --rpc-url or set `rpc_url` in the config file",
             )?;
-        let signer = ecdsa_signer(
-            self.ecdsa_key_file
+        let signer = ecdsa_signer(&EcdsaKeySource {
+            keystore: self
+                .ecdsa_keystore
+                .as_deref()
+                .or(file.ecdsa_keystore.as_deref()),
+            password_file: self
+                .ecdsa_password_file
+                .as_deref()
+                .or(file.ecdsa_password_file.as_deref()),
+            plaintext_file: self
+                .ecdsa_key_file
                 .as_deref()
                 .or(file.ecdsa_key_file.as_deref()),
-        )?;
+            insecure_plaintext: self.insecure_plaintext_key,
+        })?;
         let client = Client::http(&url, signer, TxConfig::default())
             .await
             .with_context(|| format!("connecting to {url}"))?;
@@ -108,17 +129,57 @@ impl Resolved {
     }
 }
 
-fn ecdsa_signer(file: Option<&Path>) -> anyhow::Result<PrivateKeySigner> {
-    let text = match file {
-        Some(f) => std::fs::read_to_string(f)
-            .with_context(|| format!("reading ECDSA key file {}", f.display()))?,
-        None => std::env::var(ECDSA_KEY_ENV).map_err(|_| {
-            anyhow::anyhow!("no ECDSA key: pass --ecdsa-key-file or set {ECDSA_KEY_ENV}")
-        })?,
+/// Where a role's ECDSA key comes from (flags over the config file).
+struct EcdsaKeySource<'a> {
+    keystore: Option<&'a Path>,
+    password_file: Option<&'a Path>,
+    plaintext_file: Option<&'a Path>,
+    insecure_plaintext: bool,
+}
+
+/// The signer of a role: from the encrypted keystore, or, only with `--insecure-plaintext-key`,
+/// from a plaintext key (file or environment), with a warning. A plaintext key without the flag
+/// stops the role before it connects anywhere.
+fn ecdsa_signer(src: &EcdsaKeySource<'_>) -> anyhow::Result<PrivateKeySigner> {
+    let env_key = std::env::var(ECDSA_KEY_ENV).ok();
+    if let Some(ks) = src.keystore {
+        if src.plaintext_file.is_some() {
+            bail!(
+                "both an ECDSA keystore ({}) and a plaintext key file were given: use one",
+                ks.display()
+            );
+        }
+        return load_ecdsa_keystore(ks, src.password_file);
+    }
+    let (text, what) = match (src.plaintext_file, env_key) {
+        (Some(f), _) => (
+            zeroize::Zeroizing::new(
+                std::fs::read_to_string(f)
+                    .with_context(|| format!("reading ECDSA key file {}", f.display()))?,
+            ),
+            format!("--ecdsa-key-file {}", f.display()),
+        ),
+        (None, Some(k)) => (zeroize::Zeroizing::new(k), ECDSA_KEY_ENV.to_owned()),
+        (None, None) => bail!(
+            "no ECDSA key: pass --ecdsa-keystore (or set `ecdsa_keystore` in the config file); \
+             create one with `exoavs keys new-ecdsa` or `exoavs keys import-ecdsa`"
+        ),
     };
+    if !src.insecure_plaintext {
+        bail!(
+            "refusing the plaintext ECDSA key from {what}: a chain key must be in an encrypted \
+             keystore (`exoavs keys import-ecdsa --key-file … --out key.json`, then \
+             --ecdsa-keystore key.json); for a throwaway dev key pass --insecure-plaintext-key"
+        );
+    }
+    eprintln!(
+        "WARNING: using the plaintext ECDSA key from {what} (--insecure-plaintext-key); \
+         anyone who can read it controls the account"
+    );
+    tracing::warn!(source = %what, "plaintext ECDSA key in use (--insecure-plaintext-key)");
     text.trim()
         .parse::<PrivateKeySigner>()
-        .context("the ECDSA key is not a 32-byte hex private key")
+        .with_context(|| format!("the ECDSA key from {what} is not a 32-byte hex private key"))
 }
 
 /// `--metrics`, shared by every `run` subcommand.

@@ -24,10 +24,11 @@ use super::bls::{BlsError, PublicKey, SecretKey};
 
 type Aes128Ctr = ctr::Ctr128BE<Aes128>;
 
-/// Upper bounds on KDF work read from a file, so a hostile file cannot make us allocate
-/// gigabytes or spin for hours. The EIP-2335 defaults (n = 2^18, c = 2^18) are well inside.
-const MAX_SCRYPT_LOG_N: u8 = 20;
-const MAX_SCRYPT_R: u32 = 32;
+/// Upper bounds on KDF work read from a file, checked when the parameters are parsed and
+/// before any derivation, so a hostile file cannot make us allocate gigabytes or spin for hours.
+/// scrypt's working memory is 128·n·r bytes (plus 128·r·p for its p blocks); EIP-2335's default
+/// (n = 2^18, r = 8) is exactly the 256 MiB cap, geth's "standard" (n = 2^18, r = 8) too.
+pub const MAX_KDF_MEMORY: u64 = 256 * 1024 * 1024;
 const MAX_SCRYPT_P: u32 = 16;
 const MAX_PBKDF2_C: u32 = 10_000_000;
 
@@ -45,6 +46,8 @@ pub enum KeystoreError {
     UnsupportedChecksum(String),
     #[error("invalid keystore parameter: {0}")]
     BadParams(String),
+    #[error("keystore KDF refused before deriving: {0}")]
+    KdfTooCostly(String),
     #[error("checksum mismatch: wrong password (or a corrupted keystore)")]
     ChecksumMismatch,
     #[error("decrypted secret is not a valid BLS key: {0}")]
@@ -85,33 +88,55 @@ impl Kdf {
         let mut dk = Zeroizing::new([0u8; 32]);
         match *self {
             Kdf::Scrypt { n, r, p } => {
-                if !n.is_power_of_two() || n < 2 {
-                    return Err(bad(format!("scrypt n = {n} is not a power of two ≥ 2")));
-                }
+                self.check()?;
                 let log_n = n.trailing_zeros() as u8;
-                if log_n > MAX_SCRYPT_LOG_N
-                    || r == 0
-                    || r > MAX_SCRYPT_R
-                    || p == 0
-                    || p > MAX_SCRYPT_P
-                {
-                    return Err(bad(format!(
-                        "scrypt parameters out of range: n={n} r={r} p={p}"
-                    )));
-                }
                 let params = scrypt::Params::new(log_n, r, p, 32)
                     .map_err(|e| bad(format!("scrypt parameters: {e}")))?;
                 scrypt::scrypt(password, salt, &params, dk.as_mut())
                     .map_err(|e| bad(format!("scrypt: {e}")))?;
             }
             Kdf::Pbkdf2 { c } => {
-                if c == 0 || c > MAX_PBKDF2_C {
-                    return Err(bad(format!("pbkdf2 c = {c} out of range")));
-                }
+                self.check()?;
                 pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, c, dk.as_mut());
             }
         }
         Ok(dk)
+    }
+
+    /// Refuses work parameters beyond the caps (memory 128·n·r ≤ [`MAX_KDF_MEMORY`], p ≤ 16,
+    /// pbkdf2 c ≤ 10^7). The error names the parameter.
+    pub fn check(&self) -> Result<(), KeystoreError> {
+        match *self {
+            Kdf::Scrypt { n, r, p } => {
+                if !n.is_power_of_two() || n < 2 {
+                    return Err(bad(format!("scrypt n = {n} is not a power of two ≥ 2")));
+                }
+                if r == 0 {
+                    return Err(bad("scrypt r = 0"));
+                }
+                let mem = 128u64 * u64::from(n) * u64::from(r);
+                if mem > MAX_KDF_MEMORY {
+                    return Err(KeystoreError::KdfTooCostly(format!(
+                        "scrypt memory 128·n·r = {} MiB (n = {n}, r = {r}) exceeds the {} MiB cap",
+                        mem >> 20,
+                        MAX_KDF_MEMORY >> 20
+                    )));
+                }
+                if p == 0 || p > MAX_SCRYPT_P {
+                    return Err(KeystoreError::KdfTooCostly(format!(
+                        "scrypt p = {p} (1..={MAX_SCRYPT_P})"
+                    )));
+                }
+            }
+            Kdf::Pbkdf2 { c } => {
+                if c == 0 || c > MAX_PBKDF2_C {
+                    return Err(KeystoreError::KdfTooCostly(format!(
+                        "pbkdf2 c = {c} (1..={MAX_PBKDF2_C})"
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn params_json(&self, salt: &[u8]) -> (String, Value) {
@@ -156,6 +181,7 @@ impl Kdf {
             }
             other => return Err(KeystoreError::UnsupportedKdf(other.to_string())),
         };
+        kdf.check()?;
         Ok((kdf, salt))
     }
 }
@@ -353,6 +379,26 @@ fn decrypt_crypto(crypto: &Value, password: &[u8]) -> Result<Zeroizing<Vec<u8>>,
 
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Checks the KDF of an Ethereum v3 (Web3 Secret Storage) keystore without deriving anything:
+/// the KDF must be scrypt or pbkdf2 within the caps of [`Kdf::check`]. Call it before handing the
+/// file to a decrypter that has no caps of its own (alloy's, through `eth-keystore`). geth
+/// writes `crypto`, some old tools `Crypto`.
+pub fn check_v3_kdf(json: &str) -> Result<(), KeystoreError> {
+    let v: Value = serde_json::from_str(json)?;
+    let crypto = v
+        .get("crypto")
+        .or_else(|| v.get("Crypto"))
+        .ok_or_else(|| bad("crypto missing: not a v3 keystore"))?;
+    let kdf_fn = crypto
+        .get("kdf")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("crypto.kdf missing"))?;
+    let params = crypto
+        .get("kdfparams")
+        .ok_or_else(|| bad("crypto.kdfparams missing"))?;
+    Kdf::from_json(kdf_fn, params).map(|_| ())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -183,7 +183,7 @@ fn round_trip_json_and_typed_errors() {
     t.crypto["kdf"]["params"]["n"] = json!(1u64 << 30);
     assert!(matches!(
         t.decrypt("pw with spaces"),
-        Err(KeystoreError::BadParams(_))
+        Err(KeystoreError::KdfTooCostly(_))
     ));
     let mut t = back.clone();
     t.crypto["kdf"]["params"]["n"] = json!(1000);
@@ -259,4 +259,63 @@ fn imua_sdk_format_round_trip_and_errors() {
             Err(KeystoreError::PubkeyMismatch)
         ));
     }
+}
+
+/// The attack of issue 14: scrypt n = 2^20, r = 32 asks for 128·n·r = 4 GiB. It is refused when
+/// the parameters are parsed, before any derivation (were it derived, this test would allocate
+/// 4 GiB and take tens of seconds), with a message naming the parameters.
+#[test]
+fn hostile_scrypt_keystore_is_refused_before_derivation() {
+    let hostile = SCRYPT_VECTOR.replace(
+        r#""n": 262144, "p": 1, "r": 8"#,
+        r#""n": 1048576, "p": 1, "r": 32"#,
+    );
+    assert_ne!(hostile, SCRYPT_VECTOR);
+    let ks = Keystore::from_json(&hostile).unwrap();
+    let err = ks.decrypt(PASSWORD).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, KeystoreError::KdfTooCostly(_)), "{msg}");
+    assert!(
+        msg.contains("n = 1048576") && msg.contains("r = 32") && msg.contains("4096 MiB"),
+        "{msg}"
+    );
+
+    // The same parameters in an Ethereum v3 keystore (what alloy would decrypt).
+    let v3 = json!({
+        "address": "0000000000000000000000000000000000000000",
+        "crypto": {
+            "cipher": "aes-128-ctr", "ciphertext": "00", "cipherparams": {"iv": IV},
+            "kdf": "scrypt",
+            "kdfparams": {"dklen": 32, "n": 1u64 << 20, "r": 32, "p": 1, "salt": SALT},
+            "mac": "00"
+        },
+        "id": "1d85ae20-35c5-4611-98e8-aa14a633906f", "version": 3
+    });
+    let msg = check_v3_kdf(&v3.to_string()).unwrap_err().to_string();
+    assert!(
+        msg.contains("128·n·r") && msg.contains("n = 1048576"),
+        "{msg}"
+    );
+    // pbkdf2 with an absurd iteration count, and scrypt p beyond the cap.
+    let mut t = v3.clone();
+    t["crypto"]["kdf"] = json!("pbkdf2");
+    t["crypto"]["kdfparams"] =
+        json!({"dklen": 32, "c": 2_000_000_000u64, "prf": "hmac-sha256", "salt": SALT});
+    let msg = check_v3_kdf(&t.to_string()).unwrap_err().to_string();
+    assert!(msg.contains("pbkdf2 c = 2000000000"), "{msg}");
+    let mut t = v3.clone();
+    t["crypto"]["kdfparams"] = json!({"dklen": 32, "n": 1024, "r": 8, "p": 1000, "salt": SALT});
+    assert!(
+        check_v3_kdf(&t.to_string())
+            .unwrap_err()
+            .to_string()
+            .contains("p = 1000")
+    );
+    // At the cap is accepted: EIP-2335's and geth's default n = 2^18, r = 8 (256 MiB).
+    let mut t = v3.clone();
+    t["crypto"]["kdfparams"] = json!({"dklen": 32, "n": 1u64 << 18, "r": 8, "p": 1, "salt": SALT});
+    check_v3_kdf(&t.to_string()).unwrap();
+    // One step above it is not.
+    t["crypto"]["kdfparams"]["r"] = json!(9);
+    assert!(check_v3_kdf(&t.to_string()).is_err());
 }
