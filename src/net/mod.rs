@@ -408,7 +408,9 @@ async fn serve_connection_gated<S: AsyncRead + AsyncWrite + Unpin>(
     let mut deadline = tokio::time::Instant::now() + cfg.first_frame_timeout.min(cfg.idle_timeout);
     let mut malformed = 0u32;
     loop {
-        let frame = match tokio::time::timeout_at(deadline, read_frame(stream)).await {
+        // `timeout` with the time left, not `timeout_at`: madsim's time module has no `timeout_at`.
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let frame = match tokio::time::timeout(left, read_frame(stream)).await {
             Err(_) => return Err(NetError::Timeout("idle")),
             Ok(Ok(None)) => return Ok(()),
             Ok(Ok(Some(f))) => f,
