@@ -666,7 +666,7 @@ fn forgeries_that_fake_a_quorum_are_bisected_out_and_never_submitted() {
 fn a_stored_forgery_is_dropped_at_the_batch_check_after_restart() {
     let w = world(&[10, 10]);
     let t = task(1, 100);
-    let records = vec![
+    let records = [
         Record::Accepted {
             response: w.response(0, 1, 42),
         },
