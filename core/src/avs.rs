@@ -1,5 +1,7 @@
-//! The seam for an AVS's own logic. An AVS developer implements [`Avs`]; the operator,
-//! aggregator, generator and challenger machinery (and the simulator) run it unchanged.
+//! The seam for an AVS's own logic. An AVS developer implements [`Avs`], and [`SumAvs`] is the
+//! default. The operator, aggregator, generator and challenger machines in `protocol` still run
+//! the sum directly; making them generic over this trait is the next step of the SDK work, and
+//! the conventions below are already the ones the contracts check.
 //!
 //! Wire and contract convention, fixed for every AVS (the base service contract checks the same):
 //! the bytes an operator signs are `abi.encodePacked(bytes32(uint256(taskId)), responseBytes)`,
@@ -8,9 +10,10 @@
 //! (`responseBytes = abi.encode(uint64 sum)`) this is byte for byte `abi.encode(uint64 taskId,
 //! uint64 sum)`, the message Imua's `x/avs` checks (see `crypto::messages`).
 //!
-//! The aggregator never computes an answer: it groups signatures by (task, response digest) and
-//! submits the first digest whose signers reach the threshold. So honest operators may disagree
-//! (an oracle whose feeds differ a little) and only the majority digest counts.
+//! Under this trait the aggregator is meant never to compute an answer: it groups signatures by
+//! (task, response digest) and submits the first digest whose signers reach the threshold, so
+//! honest operators may disagree (an oracle whose feeds differ a little) and only the majority
+//! digest counts.
 
 use std::fmt::Debug;
 
