@@ -31,6 +31,15 @@ EXOAVS_BENCH_QUICK=1 cargo test --locked --benches
 step "headless Chromium for the timeline browser test (apt, only when missing)"
 bash scripts/install-chromium.sh
 
+if [[ "${CI:-}" == true ]]; then
+  # The simulated build is a second full build of the workspace. On CI nothing reads the plain
+  # one again, so give its disk back first (a CI run once failed with "No space left on device"
+  # linking the simulator's tests).
+  step "CI: free the plain build's disk before the simulated build ($(du -sh target/debug 2>/dev/null | cut -f1))"
+  rm -rf target/debug
+  df -h . | tail -1
+fi
+
 step "simulator: every scenario over its seeds, determinism, planted bugs (--cfg madsim)"
 # One test at a time: each test runs its own Anvils (the sweep already uses both cores), and
 # Anvil answers some calls from background tasks that lag under overload (see the README).
