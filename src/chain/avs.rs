@@ -186,19 +186,59 @@ impl Avs {
         challenge_period: u64,
         statistical_period: u64,
     ) -> Result<(Task, TxOutcome), ChainError> {
-        let call = S::createNewTaskCall {
+        let call = Self::create_task_call(
+            a,
+            b,
+            threshold,
+            response_period,
+            challenge_period,
+            statistical_period,
+        );
+        let out = c
+            .send("createNewTask", call_tx(self.address, &call))
+            .await?;
+        Ok((self.created_task(&out)?, out))
+    }
+
+    /// `createNewTask`, signed but not sent (see [`Client::sign`]): the generator persists these
+    /// bytes before they leave the node, so that a request lands at most once.
+    pub async fn sign_create_task(
+        &self,
+        c: &Client,
+        req: &crate::protocol::generator::TaskRequest,
+    ) -> Result<Bytes, ChainError> {
+        let call = Self::create_task_call(
+            req.a,
+            req.b,
+            req.threshold_percentage,
+            req.response_period,
+            req.challenge_period,
+            req.statistical_period,
+        );
+        c.sign("createNewTask", call_tx(self.address, &call)).await
+    }
+
+    fn create_task_call(
+        a: u64,
+        b: u64,
+        threshold: u8,
+        response_period: u64,
+        challenge_period: u64,
+        statistical_period: u64,
+    ) -> S::createNewTaskCall {
+        S::createNewTaskCall {
             a,
             b,
             thresholdPercentage: threshold,
             taskResponsePeriod: response_period,
             taskChallengePeriod: challenge_period,
             taskStatisticalPeriod: statistical_period,
-        };
-        let out = c
-            .send("createNewTask", call_tx(self.address, &call))
-            .await?;
-        let task = out
-            .receipt
+        }
+    }
+
+    /// The task a mined `createNewTask` created (its `NewTaskCreated` event).
+    pub fn created_task(&self, out: &TxOutcome) -> Result<Task, ChainError> {
+        out.receipt
             .inner
             .logs()
             .iter()
@@ -206,8 +246,7 @@ impl Avs {
             .ok_or_else(|| ChainError::Unexpected {
                 what: "createNewTask".into(),
                 detail: "receipt carries no NewTaskCreated event".into(),
-            })?;
-        Ok((task, out))
+            })
     }
 
     /// `respondToTask` with the aggregate (non-signers ascending, their keys in that order).

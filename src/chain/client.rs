@@ -59,6 +59,17 @@ impl Default for TxConfig {
     }
 }
 
+/// What became of bytes sent with [`Client::broadcast`].
+#[derive(Clone, Debug)]
+pub enum Landing {
+    /// Mined and succeeded.
+    Mined(TxOutcome),
+    /// Mined and reverted.
+    Reverted(TxOutcome),
+    /// Another transaction of this key was mined at its nonce: it can never land.
+    Superseded { hash: B256, nonce: u64 },
+}
+
 /// What a mined transaction cost and where it landed.
 #[derive(Clone, Debug)]
 pub struct TxOutcome {
@@ -393,12 +404,90 @@ impl Client {
         Ok(self.submit_raw(what, tx).await?.0)
     }
 
-    /// [`Client::submit`], also returning the signed bytes (to send again if the node drops them).
-    async fn submit_raw(
+    /// Sign `tx` at this signer's next nonce without sending it (gas and fees are estimated
+    /// first; a call that would revert fails here, with the decoded reason). The nonce is taken:
+    /// the next transaction gets the one after. The bytes go out with [`Client::broadcast`], as
+    /// often as needed: one nonce, so they land at most once.
+    pub async fn sign(&self, what: &str, tx: TransactionRequest) -> Result<Bytes, ChainError> {
+        let tx = self.prepare(what, tx).await?;
+        let mut guard = self.nonce.lock().await;
+        let nonce = match *guard {
+            Some(n) => n,
+            None => self.pending_nonce().await?,
+        };
+        let mut tx = tx;
+        tx.set_nonce(nonce);
+        let envelope = tx
+            .build(&self.wallet)
+            .await
+            .map_err(|e| ChainError::Sign(e.to_string()))?;
+        *guard = Some(nonce + 1);
+        tracing::debug!(hash = %envelope.tx_hash(), nonce, "signed {what}");
+        Ok(envelope.encoded_2718().into())
+    }
+
+    /// Send bytes from [`Client::sign`] and wait for their receipt (sending them again every
+    /// `rebroadcast_interval`). `Err` means nothing is known yet (the node is unreachable, or no
+    /// receipt came in `receipt_timeout`): sending the same bytes later is always safe.
+    pub async fn broadcast(&self, what: &str, raw: &[u8]) -> Result<Landing, ChainError> {
+        use alloy::eips::eip2718::Decodable2718 as _;
+        let hash = alloy::primitives::keccak256(raw);
+        let nonce = alloy::consensus::TxEnvelope::decode_2718(&mut &raw[..])
+            .map_err(|e| ChainError::Sign(format!("{what}: not a signed transaction: {e}")))?
+            .nonce();
+        let sent = match tokio::time::timeout(
+            self.config().request_timeout,
+            self.provider().send_raw_transaction(raw),
+        )
+        .await
+        {
+            Ok(sent) => sent.map_err(|e| ChainError::from_rpc("eth_sendRawTransaction", what, e)),
+            Err(_) => Err(ChainError::RequestTimeout {
+                method: "eth_sendRawTransaction",
+                what: what.to_owned(),
+                millis: self.config().request_timeout.as_millis() as u64,
+            }),
+        };
+        match sent {
+            Ok(_) => {}
+            // An earlier send reached the node (or was mined): the receipt tells which.
+            Err(e) if e.is_already_known() || e.is_nonce_too_low() => {}
+            Err(e) => {
+                self.stats.error("eth_sendRawTransaction", &e);
+                return Err(e);
+            }
+        }
+        match self.reader.wait_receipt(what, hash, Some(raw)).await {
+            Ok(out) if out.receipt.status() => Ok(Landing::Mined(out)),
+            Ok(out) => Ok(Landing::Reverted(out)),
+            Err(e @ ChainError::ReceiptTimeout { .. }) => {
+                // Still no receipt. If the chain has moved past our nonce, another transaction
+                // of this key took it: these bytes can never land.
+                let p = self.provider().clone();
+                let from = self.from;
+                let mined: u64 = self
+                    .retry("eth_getTransactionCount", "nonce", || {
+                        let p = p.clone();
+                        async move { p.get_transaction_count(from).latest().await }
+                    })
+                    .await?;
+                if mined > nonce && self.reader.receipt(hash).await?.is_none() {
+                    *self.nonce.lock().await = None;
+                    Ok(Landing::Superseded { hash, nonce })
+                } else {
+                    Err(e)
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Fill in sender, chain id, gas and fees.
+    async fn prepare(
         &self,
         what: &str,
         mut tx: TransactionRequest,
-    ) -> Result<(B256, Vec<u8>), ChainError> {
+    ) -> Result<TransactionRequest, ChainError> {
         tx.set_from(self.from);
         tx.set_chain_id(self.chain_id());
         if tx.gas.is_none() {
@@ -423,7 +512,16 @@ impl Client {
             tx.set_max_fee_per_gas(fees.max_fee_per_gas);
             tx.set_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
         }
+        Ok(tx)
+    }
 
+    /// [`Client::submit`], also returning the signed bytes (to send again if the node drops them).
+    async fn submit_raw(
+        &self,
+        what: &str,
+        tx: TransactionRequest,
+    ) -> Result<(B256, Vec<u8>), ChainError> {
+        let mut tx = self.prepare(what, tx).await?;
         let mut guard = self.nonce.lock().await;
         let mut resynced = false;
         let mut attempt = 0u32;
@@ -476,9 +574,18 @@ impl Client {
                 Err(e) if e.is_nonce_too_low() => {
                     // Either an earlier attempt of ours was mined (lost reply), or another
                     // process used this key: check for ours, otherwise resync once.
-                    if matches!(self.reader.receipt(hash).await, Ok(Some(_))) {
-                        *guard = Some(nonce + 1);
-                        return Ok((hash, raw));
+                    match self.reader.receipt(hash).await {
+                        Ok(Some(_)) => {
+                            *guard = Some(nonce + 1);
+                            return Ok((hash, raw));
+                        }
+                        Ok(None) => {}
+                        Err(re) => {
+                            // Ours may have been mined: signing the same call at a later nonce
+                            // could do it twice (a duplicate task, seen in the simulator).
+                            *guard = None;
+                            return Err(re);
+                        }
                     }
                     if resynced {
                         return Err(e);

@@ -8,7 +8,7 @@ pub mod cursor;
 pub mod error;
 pub mod stats;
 
-pub use client::{Client, Reader, TxConfig, TxOutcome};
+pub use client::{Client, Landing, Reader, TxConfig, TxOutcome};
 pub use cursor::{Batch, CursorConfig, EventCursor};
 pub use error::{ChainError, Revert_};
 pub use stats::{RpcCounts, RpcStats};

@@ -1,9 +1,11 @@
 //! The task generator driver: wakes when [`protocol::generator::Generator`] asks (its
-//! `poll_timeout`), and turns its `CreateTask` requests into `createNewTask` transactions.
+//! `poll_timeout`), signs a `createNewTask` transaction for each `CreateTask`, and sends the
+//! bytes the machine hands back in `Broadcast` (after it persisted them). It reports what it saw;
+//! when to retry, and with which bytes, is the machine's call.
 
 use super::NodeError;
 use super::common::{EventSink, NodeEvent};
-use crate::chain::Client;
+use crate::chain::{ChainError, Client, Landing};
 use crate::chain::avs::Avs;
 use crate::protocol::generator::{
     Generator, GeneratorAction, GeneratorConfig, GeneratorInput, PairSource, RngPairs,
@@ -128,56 +130,69 @@ impl GeneratorNode {
             match a {
                 GeneratorAction::Persist(r) => self.store.append(&r)?,
                 GeneratorAction::CreateTask(req) => {
-                    let res = self
-                        .avs
-                        .create_task(
-                            &self.chain,
-                            req.a,
-                            req.b,
-                            req.threshold_percentage,
-                            req.response_period,
-                            req.challenge_period,
-                            req.statistical_period,
-                        )
-                        .await;
+                    let seq = req.seq;
+                    let input = match self.avs.sign_create_task(&self.chain, &req).await {
+                        Ok(raw) => GeneratorInput::Signed { seq, raw },
+                        Err(e @ ChainError::Revert { .. }) => {
+                            tracing::warn!(seq, "createNewTask would revert: {e}");
+                            GeneratorInput::Rejected { seq }
+                        }
+                        Err(e) => {
+                            tracing::warn!(seq, "could not sign createNewTask yet: {e}");
+                            GeneratorInput::Unresolved { seq }
+                        }
+                    };
                     let now = self.now_ms();
-                    match res {
-                        Ok((task, out)) => {
+                    queue.extend(self.machine.handle(now, input));
+                }
+                GeneratorAction::Broadcast { seq, raw } => {
+                    let input = match self.chain.broadcast("createNewTask", &raw).await {
+                        Ok(Landing::Mined(out)) => {
+                            // A successful createNewTask without its event: the address is not
+                            // our contract. Signing again would not help.
+                            let task = self.avs.created_task(&out)?;
                             tracing::info!(
                                 task = task.id,
-                                a = req.a,
-                                b = req.b,
+                                seq,
+                                a = task.a,
+                                b = task.b,
                                 gas = out.gas_used,
                                 "task created"
                             );
                             self.events.emit(NodeEvent::TaskCreated {
                                 task: task.id,
-                                a: req.a,
-                                b: req.b,
+                                a: task.a,
+                                b: task.b,
                                 block: out.block,
                                 gas: out.gas_used,
                             });
-                            queue.extend(self.machine.handle(
-                                now,
-                                GeneratorInput::Confirmed {
-                                    seq: req.seq,
-                                    task_id: task.id,
-                                },
-                            ));
+                            GeneratorInput::Confirmed {
+                                seq,
+                                task_id: task.id,
+                            }
+                        }
+                        Ok(Landing::Reverted(out)) => {
+                            tracing::warn!(seq, tx = %out.hash, block = out.block, "createNewTask reverted on chain");
+                            GeneratorInput::Rejected { seq }
+                        }
+                        Ok(Landing::Superseded { hash, nonce }) => {
+                            tracing::warn!(seq, tx = %hash, nonce, "another transaction of this key took the nonce of createNewTask");
+                            GeneratorInput::Rejected { seq }
                         }
                         Err(e) => {
-                            tracing::warn!(seq = req.seq, "createNewTask failed: {e}");
-                            queue.extend(
-                                self.machine
-                                    .handle(now, GeneratorInput::Failed { seq: req.seq }),
-                            );
+                            tracing::warn!(seq, "createNewTask not on chain yet (the same bytes go again): {e}");
+                            GeneratorInput::Unresolved { seq }
                         }
-                    }
+                    };
+                    let now = self.now_ms();
+                    queue.extend(self.machine.handle(now, input));
                 }
                 GeneratorAction::Backpressure { pending } => {
                     tracing::warn!(pending, "chain lags: waiting before the next task");
                 }
-                GeneratorAction::Abandoned { seq } => tracing::warn!(seq, "task request abandoned"),
+                GeneratorAction::Abandoned { seq } => {
+                    tracing::warn!(seq, "task request given up: rejected on every attempt")
+                }
                 GeneratorAction::Finished => finished = true,
             }
         }

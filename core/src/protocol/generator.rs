@@ -1,6 +1,22 @@
 //! The task generator: asks for a new task every `interval_ms` (default 20 s), with inputs from a
-//! caller-supplied source (seeded RNG or counter), and with backpressure: while more than
-//! `max_pending` created tasks are not yet confirmed on chain, it waits.
+//! caller-supplied source (seeded RNG or counter), and with backpressure: while `max_pending`
+//! requests are not yet on chain, it waits.
+//!
+//! Every planned task lands exactly once, across lost replies, timeouts and crashes. A request
+//! goes through two steps, each answered by the driver:
+//! 1. `CreateTask(req)`: the driver signs the `createNewTask` transaction and answers
+//!    `Signed { seq, raw }` (nothing is sent yet). The machine persists the bytes
+//!    (`Record::TxSigned`) and only then asks for them to be sent.
+//! 2. `Broadcast { seq, raw }`: the driver sends those bytes and waits for the receipt, and
+//!    answers `Confirmed`, `Rejected` (it reverted, or its nonce went to another transaction:
+//!    it can never land) or `Unresolved` (no answer yet: the node is unreachable, say).
+//!
+//! `Unresolved` is retried after `retry_ms` with the same bytes, however often: one nonce, so
+//! they land at most once. Only `Rejected` signs afresh, and after `max_attempts` rejections the
+//! request is given up (`Abandoned`). After a restart every request without a `Confirmed` record
+//! resumes: broadcast again if its bytes were persisted, else signed anew (its bytes never left
+//! the node). The source is advanced past the requests already made, so a seeded source gives
+//! request `seq` the same inputs whether or not the generator restarted in between.
 //!
 //! Driven like quinn's connection: `handle(now_ms, input)` returns actions, and `poll_timeout`
 //! says when the driver should call `handle(_, Tick)` next. `now_ms` is any monotonic millisecond
@@ -8,6 +24,7 @@
 
 use std::collections::BTreeMap;
 
+use alloy_primitives::Bytes;
 use rand::RngCore;
 
 use super::record::Record;
@@ -56,10 +73,12 @@ impl<R: RngCore + Send> PairSource for RngPairs<R> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GeneratorConfig {
     pub interval_ms: u64,
-    /// Unconfirmed tasks allowed at once; at this many, no new task is created.
+    /// Requests not yet on chain allowed at once; at this many, no new request is made.
     pub max_pending: usize,
-    /// A task unconfirmed this long is given up (frees its slot).
-    pub pending_timeout_ms: u64,
+    /// After `Unresolved` or `Rejected`, wait this long before the next try.
+    pub retry_ms: u64,
+    /// `Rejected` this many times: the request is given up.
+    pub max_attempts: u32,
     /// Stop after this many tasks (devnet `--tasks`); `None` = forever.
     pub max_tasks: Option<u64>,
     pub threshold_percentage: u8,
@@ -73,7 +92,8 @@ impl Default for GeneratorConfig {
         Self {
             interval_ms: 20_000,
             max_pending: 3,
-            pending_timeout_ms: 200_000,
+            retry_ms: 2_000,
+            max_attempts: 5,
             max_tasks: None,
             threshold_percentage: 67,
             response_period: 2,
@@ -98,36 +118,50 @@ pub struct TaskRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GeneratorInput {
     Tick,
+    /// The driver signed the transaction for `seq` (not sent yet).
+    Signed { seq: u64, raw: Bytes },
     /// The transaction for `seq` landed and created `task_id`.
-    Confirmed {
-        seq: u64,
-        task_id: TaskId,
-    },
-    /// The transaction for `seq` failed for good (reverted, or the driver gave up).
-    Failed {
-        seq: u64,
-    },
+    Confirmed { seq: u64, task_id: TaskId },
+    /// The transaction for `seq` can never land: it reverted (at estimation or on chain), or its
+    /// nonce went to another transaction.
+    Rejected { seq: u64 },
+    /// The driver could not tell what became of `seq` (or could not sign it): try again later.
+    Unresolved { seq: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GeneratorAction {
     Persist(Record),
+    /// Sign (only sign) the transaction for this request; answer `Signed`, `Rejected` or
+    /// `Unresolved`.
     CreateTask(TaskRequest),
-    /// A task was due but `pending` unconfirmed tasks hold it back (emitted once per stall).
-    Backpressure {
-        pending: usize,
-    },
-    /// `seq` stayed unconfirmed past `pending_timeout_ms`; its slot is freed.
-    Abandoned {
-        seq: u64,
-    },
+    /// Send these signed bytes and wait for the receipt; answer `Confirmed`, `Rejected` or
+    /// `Unresolved`.
+    Broadcast { seq: u64, raw: Bytes },
+    /// A task was due but `pending` requests not yet on chain hold it back (once per stall).
+    Backpressure { pending: usize },
+    /// `seq` was rejected `max_attempts` times; it is given up.
+    Abandoned { seq: u64 },
     /// `max_tasks` created and all confirmed or abandoned.
     Finished,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stage {
+    /// Handed to the driver; its answer is awaited.
+    InFlight,
+    /// Try again at this time.
+    RetryAt(u64),
+}
+
 #[derive(Debug, Clone)]
 struct Pending {
-    created_ms: Option<u64>,
+    a: u64,
+    b: u64,
+    /// Signed bytes, once persisted.
+    raw: Option<Bytes>,
+    rejections: u32,
+    stage: Stage,
 }
 
 pub struct Generator {
@@ -153,9 +187,8 @@ impl Generator {
         }
     }
 
-    /// Rebuild from the store: sequence numbers continue, unconfirmed tasks stay pending (the
-    /// driver reconciles them with the chain and reports `Confirmed` / `Failed`). Their age
-    /// restarts at the first `handle` after the restart.
+    /// Rebuild from the store: sequence numbers continue, and every request without a
+    /// `Confirmed` record resumes at the first `handle` (see the module doc).
     pub fn restore<'a>(
         cfg: GeneratorConfig,
         source: Box<dyn PairSource>,
@@ -164,9 +197,29 @@ impl Generator {
         let mut g = Self::new(cfg, source);
         for r in records {
             match r {
-                Record::Created { seq, .. } => {
+                Record::Created { seq, a, b } => {
                     g.next_seq = g.next_seq.max(seq + 1);
-                    g.pending.insert(*seq, Pending { created_ms: None });
+                    g.pending.insert(
+                        *seq,
+                        Pending {
+                            a: *a,
+                            b: *b,
+                            raw: None,
+                            rejections: 0,
+                            stage: Stage::RetryAt(0),
+                        },
+                    );
+                }
+                Record::TxSigned { seq, raw } => {
+                    if let Some(p) = g.pending.get_mut(seq) {
+                        p.raw = Some(raw.clone());
+                    }
+                }
+                Record::TxRejected { seq } => {
+                    if let Some(p) = g.pending.get_mut(seq) {
+                        p.raw = None;
+                        p.rejections += 1;
+                    }
                 }
                 Record::Confirmed { seq, .. } => {
                     g.next_seq = g.next_seq.max(seq + 1);
@@ -175,10 +228,14 @@ impl Generator {
                 _ => {}
             }
         }
+        // The inputs already drawn are not drawn again for later requests.
+        for _ in 0..g.next_seq {
+            g.source.next_pair();
+        }
         g
     }
 
-    /// Unconfirmed sequence numbers.
+    /// Requests not yet on chain, by sequence number.
     pub fn pending(&self) -> impl Iterator<Item = u64> + '_ {
         self.pending.keys().copied()
     }
@@ -189,24 +246,33 @@ impl Generator {
             return None;
         }
         let due = self.next_due_ms.unwrap_or(0);
-        let expiry = self
+        let retry = self
             .pending
             .values()
-            .filter_map(|p| {
-                p.created_ms
-                    .map(|c| c.saturating_add(self.cfg.pending_timeout_ms))
+            .filter_map(|p| match p.stage {
+                Stage::RetryAt(t) => Some(t),
+                Stage::InFlight => None,
             })
             .min();
-        Some(expiry.map_or(due, |e| e.min(due)))
+        Some(retry.map_or(due, |r| r.min(due)))
     }
 
     pub fn handle(&mut self, now_ms: u64, input: GeneratorInput) -> Vec<GeneratorAction> {
         let mut out = Vec::new();
-        for p in self.pending.values_mut() {
-            p.created_ms.get_or_insert(now_ms);
-        }
         match input {
             GeneratorInput::Tick => {}
+            GeneratorInput::Signed { seq, raw } => {
+                if let Some(p) = self.pending.get_mut(&seq)
+                    && p.stage == Stage::InFlight
+                {
+                    p.raw = Some(raw.clone());
+                    out.push(GeneratorAction::Persist(Record::TxSigned {
+                        seq,
+                        raw: raw.clone(),
+                    }));
+                    out.push(GeneratorAction::Broadcast { seq, raw });
+                }
+            }
             GeneratorInput::Confirmed { seq, task_id } => {
                 if self.pending.remove(&seq).is_some() {
                     out.push(GeneratorAction::Persist(Record::Confirmed {
@@ -215,35 +281,63 @@ impl Generator {
                     }));
                 }
             }
-            GeneratorInput::Failed { seq } => {
-                if self.pending.remove(&seq).is_some() {
-                    out.push(GeneratorAction::Persist(Record::Confirmed {
-                        seq,
-                        task_id: None,
-                    }));
+            GeneratorInput::Rejected { seq } => {
+                if let Some(p) = self.pending.get_mut(&seq) {
+                    p.rejections += 1;
+                    let signed = p.raw.take().is_some();
+                    if p.rejections >= self.cfg.max_attempts {
+                        self.pending.remove(&seq);
+                        out.push(GeneratorAction::Persist(Record::Confirmed {
+                            seq,
+                            task_id: None,
+                        }));
+                        out.push(GeneratorAction::Abandoned { seq });
+                    } else {
+                        p.stage = Stage::RetryAt(now_ms.saturating_add(self.cfg.retry_ms));
+                        if signed {
+                            out.push(GeneratorAction::Persist(Record::TxRejected { seq }));
+                        }
+                    }
+                }
+            }
+            GeneratorInput::Unresolved { seq } => {
+                if let Some(p) = self.pending.get_mut(&seq) {
+                    p.stage = Stage::RetryAt(now_ms.saturating_add(self.cfg.retry_ms));
                 }
             }
         }
-        let timeout = self.cfg.pending_timeout_ms;
-        let stale: Vec<u64> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| {
-                p.created_ms
-                    .is_some_and(|c| now_ms.saturating_sub(c) >= timeout)
-            })
-            .map(|(s, _)| *s)
-            .collect();
-        for seq in stale {
-            self.pending.remove(&seq);
-            out.push(GeneratorAction::Persist(Record::Confirmed {
-                seq,
-                task_id: None,
-            }));
-            out.push(GeneratorAction::Abandoned { seq });
-        }
+        self.retry_due(now_ms, &mut out);
         self.maybe_create(now_ms, &mut out);
         out
+    }
+
+    /// Hand out again every request whose retry time has come.
+    fn retry_due(&mut self, now_ms: u64, out: &mut Vec<GeneratorAction>) {
+        for (seq, p) in self.pending.iter_mut() {
+            if !matches!(p.stage, Stage::RetryAt(t) if t <= now_ms) {
+                continue;
+            }
+            p.stage = Stage::InFlight;
+            out.push(match &p.raw {
+                Some(raw) => GeneratorAction::Broadcast {
+                    seq: *seq,
+                    raw: raw.clone(),
+                },
+                None => GeneratorAction::CreateTask(Self::request(&self.cfg, *seq, p.a, p.b)),
+            });
+        }
+    }
+
+    fn request(cfg: &GeneratorConfig, seq: u64, a: u64, b: u64) -> TaskRequest {
+        TaskRequest {
+            seq,
+            a,
+            b,
+            threshold_percentage: cfg.threshold_percentage,
+            response_period: cfg.response_period,
+            challenge_period: cfg.challenge_period,
+            statistical_period: cfg.statistical_period,
+        }
     }
 
     fn maybe_create(&mut self, now_ms: u64, out: &mut Vec<GeneratorAction>) {
@@ -277,7 +371,11 @@ impl Generator {
         self.pending.insert(
             seq,
             Pending {
-                created_ms: Some(now_ms),
+                a,
+                b,
+                raw: None,
+                rejections: 0,
+                stage: Stage::InFlight,
             },
         );
         // Keep the cadence steady, but never schedule in the past after a long stall.
@@ -287,15 +385,7 @@ impl Generator {
             .saturating_add(self.cfg.interval_ms);
         self.next_due_ms = Some(next.max(now_ms));
         out.push(GeneratorAction::Persist(Record::Created { seq, a, b }));
-        out.push(GeneratorAction::CreateTask(TaskRequest {
-            seq,
-            a,
-            b,
-            threshold_percentage: self.cfg.threshold_percentage,
-            response_period: self.cfg.response_period,
-            challenge_period: self.cfg.challenge_period,
-            statistical_period: self.cfg.statistical_period,
-        }));
+        out.push(GeneratorAction::CreateTask(Self::request(&self.cfg, seq, a, b)));
     }
 }
 

@@ -2,7 +2,7 @@
 //! rebuilt from after a restart (`restore(records)`). The store (the `exoavs` crate's `store`
 //! module) keeps these records in order and returns them unchanged.
 
-use alloy_primitives::B256;
+use alloy_primitives::{B256, Bytes};
 use serde::{Deserialize, Serialize};
 
 use super::types::{Response, TaskId};
@@ -20,7 +20,14 @@ pub enum Record {
     Closed { task_id: TaskId },
     /// Generator: it asked for task number `seq` with these inputs.
     Created { seq: u64, a: u64, b: u64 },
-    /// Generator: request `seq` landed on chain as `task_id` (or failed, `task_id = None`).
+    /// Generator: the signed transaction for request `seq` (EIP-2718 bytes), written before it
+    /// is first broadcast. A restart sends these same bytes again: one nonce, so the request
+    /// lands at most once however often it is sent.
+    TxSigned { seq: u64, raw: Bytes },
+    /// Generator: the transaction for `seq` can never land (it reverted, or its nonce went to
+    /// another transaction); the next attempt signs afresh.
+    TxRejected { seq: u64 },
+    /// Generator: request `seq` landed on chain as `task_id` (or was given up, `task_id = None`).
     Confirmed { seq: u64, task_id: Option<TaskId> },
     /// Any chain reader: events up to and including this block were handled.
     Cursor { block: u64, hash: B256 },

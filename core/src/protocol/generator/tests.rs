@@ -5,7 +5,8 @@ fn cfg() -> GeneratorConfig {
     GeneratorConfig {
         interval_ms: 1000,
         max_pending: 2,
-        pending_timeout_ms: 10_000,
+        retry_ms: 500,
+        max_attempts: 3,
         ..Default::default()
     }
 }
@@ -55,14 +56,143 @@ fn backpressure_holds_new_tasks_until_confirmed() {
     assert_eq!(created(&out)[0].seq, 2);
 }
 
-#[test]
-fn unconfirmed_tasks_are_abandoned_after_timeout() {
-    let mut g = Generator::new(cfg(), Box::new(CounterPairs::default()));
-    g.handle(0, GeneratorInput::Tick);
-    let out = g.handle(10_000, GeneratorInput::Tick);
-    assert!(out.contains(&GeneratorAction::Abandoned { seq: 0 }));
+fn broadcasts(out: &[GeneratorAction]) -> Vec<(u64, Bytes)> {
+    out.iter()
+        .filter_map(|a| match a {
+            GeneratorAction::Broadcast { seq, raw } => Some((*seq, raw.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
+fn raw(n: u8) -> Bytes {
+    Bytes::from(vec![n; 4])
+}
+
+#[test]
+fn signed_bytes_are_persisted_before_they_are_sent() {
+    let mut g = Generator::new(cfg(), Box::new(CounterPairs::default()));
+    g.handle(0, GeneratorInput::Tick);
+    let out = g.handle(
+        10,
+        GeneratorInput::Signed {
+            seq: 0,
+            raw: raw(1),
+        },
+    );
+    assert_eq!(
+        out,
+        vec![
+            GeneratorAction::Persist(Record::TxSigned {
+                seq: 0,
+                raw: raw(1)
+            }),
+            GeneratorAction::Broadcast {
+                seq: 0,
+                raw: raw(1)
+            },
+        ]
+    );
+}
+
+#[test]
+fn unresolved_is_sent_again_with_the_same_bytes_never_signed_anew() {
+    let mut g = Generator::new(cfg(), Box::new(CounterPairs::default()));
+    g.handle(0, GeneratorInput::Tick);
+    g.handle(
+        10,
+        GeneratorInput::Signed {
+            seq: 0,
+            raw: raw(1),
+        },
+    );
+    // Many unanswered tries: always the same bytes, never a new signature or request.
+    let mut t = 20;
+    for _ in 0..10 {
+        let out = g.handle(t, GeneratorInput::Unresolved { seq: 0 });
+        assert!(broadcasts(&out).is_empty(), "not before retry_ms");
+        assert!(g.poll_timeout().is_some_and(|w| w <= t + 500));
+        t += 500;
+        let out = g.handle(t, GeneratorInput::Tick);
+        assert_eq!(broadcasts(&out), vec![(0, raw(1))]);
+        assert!(created(&out).iter().all(|r| r.seq != 0));
+    }
+    assert!(!g.handle(t, GeneratorInput::Confirmed { seq: 0, task_id: 4 }).is_empty());
+    assert!(g.pending().all(|s| s != 0));
+}
+
+#[test]
+fn rejected_is_signed_anew_with_the_same_inputs_then_given_up() {
+    let mut g = Generator::new(
+        GeneratorConfig {
+            max_tasks: Some(1),
+            ..cfg()
+        },
+        Box::new(CounterPairs { next: 40 }),
+    );
+    g.handle(0, GeneratorInput::Tick);
+    g.handle(
+        1,
+        GeneratorInput::Signed {
+            seq: 0,
+            raw: raw(1),
+        },
+    );
+    let out = g.handle(2, GeneratorInput::Rejected { seq: 0 });
+    assert_eq!(
+        out,
+        vec![GeneratorAction::Persist(Record::TxRejected { seq: 0 })]
+    );
+    let out = g.handle(502, GeneratorInput::Tick);
+    let again = created(&out);
+    assert_eq!((again[0].seq, again[0].a, again[0].b), (0, 40, 41));
+    g.handle(503, GeneratorInput::Rejected { seq: 0 });
+    g.handle(1003, GeneratorInput::Tick);
+    let out = g.handle(1004, GeneratorInput::Rejected { seq: 0 });
+    assert!(out.contains(&GeneratorAction::Abandoned { seq: 0 }));
+    assert!(out.contains(&GeneratorAction::Persist(Record::Confirmed {
+        seq: 0,
+        task_id: None
+    })));
+    assert!(out.contains(&GeneratorAction::Finished));
+}
+
+#[test]
+fn restore_resumes_each_request_where_it_stood() {
+    let records = vec![
+        Record::Created { seq: 0, a: 0, b: 1 },
+        Record::Created { seq: 1, a: 2, b: 3 },
+        Record::TxSigned {
+            seq: 1,
+            raw: raw(7),
+        },
+        Record::Created { seq: 2, a: 4, b: 5 },
+        Record::TxSigned {
+            seq: 2,
+            raw: raw(8),
+        },
+        Record::TxRejected { seq: 2 },
+        Record::Confirmed {
+            seq: 0,
+            task_id: Some(3),
+        },
+    ];
+    let mut g = Generator::restore(
+        GeneratorConfig {
+            max_pending: 10,
+            ..cfg()
+        },
+        Box::new(CounterPairs::default()),
+        &records,
+    );
+    let out = g.handle(0, GeneratorInput::Tick);
+    // seq 1: its bytes may have left the node, so exactly those are sent again.
+    assert_eq!(broadcasts(&out), vec![(1, raw(7))]);
+    // seq 2 was rejected: signed anew, same inputs; seq 3 is new and gets the source's fourth
+    // pair, as without the restart.
+    let reqs: Vec<_> = created(&out).iter().map(|r| (r.seq, r.a, r.b)).collect();
+    assert_eq!(reqs, vec![(2, 4, 5), (3, 6, 7)]);
+}
 #[test]
 fn max_tasks_then_finished() {
     let mut g = Generator::new(
@@ -92,7 +222,9 @@ fn restore_continues_sequence_and_keeps_pending() {
     let mut g = Generator::restore(cfg(), Box::new(CounterPairs::default()), &records);
     assert_eq!(g.pending().collect::<Vec<_>>(), vec![1]);
     let out = g.handle(0, GeneratorInput::Tick);
-    assert_eq!(created(&out)[0].seq, 2);
+    // seq 1 never got signed bytes persisted, so it is signed now; then seq 2 is due.
+    let seqs: Vec<_> = created(&out).iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, vec![1, 2]);
 }
 
 #[test]
