@@ -2,7 +2,7 @@
 //! the numbers of each task, the keys each operator registered) and judges the system only by
 //! what it outputs (the trace). It runs at every event, not only at the end.
 
-use crate::scenario::{Outcome, Scenario, reaches_threshold, weight_of};
+use crate::scenario::{Outcome, Scenario, TaskPlan, planned_pairs, reaches_threshold, weight_of};
 use crate::trace::{Event, EventKind};
 use alloy::primitives::keccak256;
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,6 +11,16 @@ use std::collections::{BTreeMap, BTreeSet};
 /// and every settlement (`TaskSettled`), operators by index.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Settlement {
+    /// A `NewTaskCreated` on chain with everything it carries; `seed` is the run's seed when
+    /// the generator draws its summands from it.
+    Created {
+        at_ms: u64,
+        task: u64,
+        a: u64,
+        b: u64,
+        seed: Option<u64>,
+        params: TaskPlan,
+    },
     Commit {
         at_ms: u64,
         task: u64,
@@ -155,6 +165,14 @@ pub struct Checker {
     rejections: BTreeSet<String>,
     healed_at_ms: Option<u64>,
     violations: Vec<Violation>,
+    /// What every task must carry, from the scenario alone.
+    plan: TaskPlan,
+    tasks_planned: u64,
+    /// Task id → its summands, as `NewTaskCreated` carried them.
+    created_pairs: BTreeMap<u64, (u64, u64)>,
+    /// The generator's seeded source re-derived: (seed, first `tasks_planned` pairs).
+    source: Option<(u64, Vec<(u64, u64)>)>,
+    extra_reported: bool,
 }
 
 impl Checker {
@@ -181,6 +199,11 @@ impl Checker {
             rejections: BTreeSet::new(),
             healed_at_ms: None,
             violations: Vec::new(),
+            plan: s.task_plan(),
+            tasks_planned: s.tasks.count,
+            created_pairs: BTreeMap::new(),
+            source: None,
+            extra_reported: false,
         }
     }
 
@@ -308,6 +331,14 @@ impl Checker {
     /// slashed; who committed another result, or nothing, is slashed and not rewarded.
     pub fn observe_settlement(&mut self, s: Settlement) {
         match s {
+            Settlement::Created {
+                at_ms,
+                task,
+                a,
+                b,
+                seed,
+                params,
+            } => self.created_on_chain(at_ms, task, (a, b), seed, params),
             Settlement::Commit {
                 task,
                 operator,
@@ -359,6 +390,76 @@ impl Checker {
                     );
                 }
             }
+        }
+    }
+
+    /// A task as the chain created it, judged against what the scenario plans: its numbers, its
+    /// summands (from the generator's seeded source, each pair once) and the count so far.
+    fn created_on_chain(
+        &mut self,
+        at: u64,
+        task: u64,
+        pair: (u64, u64),
+        seed: Option<u64>,
+        params: TaskPlan,
+    ) {
+        if params != self.plan {
+            self.fail(
+                Kind::Safety,
+                "tasks carry the scenario's threshold and periods",
+                at,
+                format!(
+                    "task {task} carries {params:?}, the scenario plans {:?}",
+                    self.plan
+                ),
+            );
+        }
+        if let Some(seed) = seed {
+            let n = self.tasks_planned;
+            if self.source.as_ref().is_none_or(|(s, _)| *s != seed) {
+                self.source = Some((seed, planned_pairs(seed, n)));
+            }
+            let known = self
+                .source
+                .as_ref()
+                .is_some_and(|(_, pairs)| pairs.contains(&pair));
+            if !known {
+                self.fail(
+                    Kind::Safety,
+                    "task summands come from the generator's seeded source",
+                    at,
+                    format!(
+                        "task {task} has summands {pair:?}, not among the first {n} pairs of seed {seed}"
+                    ),
+                );
+            }
+            if let Some((other, _)) = self
+                .created_pairs
+                .iter()
+                .find(|(id, p)| **id != task && **p == pair)
+            {
+                let other = *other;
+                self.fail(
+                    Kind::Safety,
+                    "each planned task is created once",
+                    at,
+                    format!("task {task} repeats the summands {pair:?} of task {other}"),
+                );
+            }
+        }
+        self.created_pairs.insert(task, pair);
+        let created = self.created_pairs.len() as u64;
+        if created > self.tasks_planned && !self.extra_reported {
+            self.extra_reported = true;
+            self.fail(
+                Kind::Safety,
+                "no more tasks than the scenario plans",
+                at,
+                format!(
+                    "task {task} is the {created}th created, the scenario plans {}",
+                    self.tasks_planned
+                ),
+            );
         }
     }
 
@@ -448,29 +549,28 @@ impl Checker {
                         format!("task {task} expired after being accepted"),
                     );
                 }
+                Some(_) if reason.is_empty() => {
+                    let task = *task;
+                    self.fail(
+                        Kind::Lost,
+                        "every expiry has a reason",
+                        at,
+                        format!("task {task} expired without a reason"),
+                    );
+                }
                 Some(t) => {
-                    if reason.is_empty() {
-                        let task = *task;
+                    t.expired = Some(reason.clone());
+                    // Expiring during the fault phase is allowed (with its reason); once
+                    // healed, an operator majority must get every task accepted instead.
+                    let task = *task;
+                    let demanded = self.outcome == Outcome::AllAccepted && self.honest_quorum;
+                    if demanded && self.healed_at_ms.is_some_and(|h| at > h) {
                         self.fail(
-                            Kind::Lost,
-                            "every expiry has a reason",
+                            Kind::Liveness,
+                            "every task accepted within the bound after healing",
                             at,
-                            format!("task {task} expired without a reason"),
+                            format!("task {task} expired after the faults healed: {reason}"),
                         );
-                    } else {
-                        t.expired = Some(reason.clone());
-                        // Expiring during the fault phase is allowed (with its reason); once
-                        // healed, an operator majority must get every task accepted instead.
-                        let task = *task;
-                        let demanded = self.outcome == Outcome::AllAccepted && self.honest_quorum;
-                        if demanded && self.healed_at_ms.is_some_and(|h| at > h) {
-                            self.fail(
-                                Kind::Liveness,
-                                "every task accepted within the bound after healing",
-                                at,
-                                format!("task {task} expired after the faults healed: {reason}"),
-                            );
-                        }
                     }
                 }
             },
@@ -622,6 +722,15 @@ impl Checker {
                 "every planned task is created",
                 now,
                 format!("{created} of {tasks_planned} tasks created"),
+            );
+        }
+        if created > tasks_planned && !self.extra_reported {
+            self.extra_reported = true;
+            self.fail(
+                Kind::Safety,
+                "no more tasks than the scenario plans",
+                now,
+                format!("{created} tasks created, the scenario plans {tasks_planned}"),
             );
         }
         let open: Vec<u64> = self
@@ -1065,5 +1174,130 @@ outcome = "all-accepted"
                 .iter()
                 .any(|v| v.invariant == "the challenger settles every task")
         );
+    }
+
+    /// `NewTaskCreated` for `task` with the plan of `scenario("")` and the given summands.
+    fn on_chain(task: u64, pair: (u64, u64), params: TaskPlan) -> Settlement {
+        Settlement::Created {
+            at_ms: 5,
+            task,
+            a: pair.0,
+            b: pair.1,
+            seed: Some(42),
+            params,
+        }
+    }
+
+    fn invariants(c: &Checker) -> Vec<&'static str> {
+        c.violations().iter().map(|v| v.invariant).collect()
+    }
+
+    #[test]
+    fn tasks_as_planned_pass_and_each_departure_from_the_plan_is_caught() {
+        let s = scenario("");
+        let plan = s.task_plan();
+        assert_eq!(
+            plan,
+            TaskPlan {
+                threshold: 67,
+                response_period: 60,
+                challenge_period: 10,
+                statistical_period: 10
+            }
+        );
+        let pairs = planned_pairs(42, 2);
+        assert_ne!(pairs[0], pairs[1]);
+        let mut c = Checker::new(&s);
+        c.observe_settlement(on_chain(1, pairs[0], plan));
+        c.observe_settlement(on_chain(2, pairs[1], plan));
+        assert!(c.violations().is_empty(), "{:?}", c.violations());
+
+        let bad_plans = [
+            TaskPlan {
+                threshold: 66,
+                ..plan
+            },
+            TaskPlan {
+                response_period: 59,
+                ..plan
+            },
+            TaskPlan {
+                challenge_period: 11,
+                ..plan
+            },
+            TaskPlan {
+                statistical_period: 9,
+                ..plan
+            },
+        ];
+        for bad in bad_plans {
+            let mut c = Checker::new(&s);
+            c.observe_settlement(on_chain(1, pairs[0], bad));
+            assert_eq!(
+                invariants(&c),
+                ["tasks carry the scenario's threshold and periods"],
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn summands_outside_the_seeded_source_are_caught() {
+        let s = scenario("");
+        let plan = s.task_plan();
+        let mut c = Checker::new(&s);
+        let (a, b) = planned_pairs(42, 1)[0];
+        c.observe_settlement(on_chain(1, (a, b + 1), plan));
+        assert_eq!(
+            invariants(&c),
+            ["task summands come from the generator's seeded source"]
+        );
+        // The third pair of the source is not among the two planned tasks' pairs.
+        let mut c = Checker::new(&s);
+        c.observe_settlement(on_chain(1, planned_pairs(42, 3)[2], plan));
+        assert_eq!(
+            invariants(&c),
+            ["task summands come from the generator's seeded source"]
+        );
+    }
+
+    #[test]
+    fn a_task_created_twice_or_an_extra_task_is_caught() {
+        let s = scenario("");
+        let plan = s.task_plan();
+        let pairs = planned_pairs(42, 2);
+        let mut c = Checker::new(&s);
+        c.observe_settlement(on_chain(1, pairs[0], plan));
+        c.observe_settlement(on_chain(2, pairs[0], plan));
+        assert_eq!(invariants(&c), ["each planned task is created once"]);
+        c.observe_settlement(on_chain(3, pairs[1], plan));
+        assert_eq!(
+            invariants(&c),
+            [
+                "each planned task is created once",
+                "no more tasks than the scenario plans"
+            ]
+        );
+        // The count is judged at the end too, from the trace's tasks (the chain's events).
+        let mut c = Checker::new(&s);
+        for t in 1..=3 {
+            c.observe(&created(t));
+            c.observe(&ev(2, accepted(t, 7, vec![0, 1, 2], String::new())));
+        }
+        c.finish(10, 2);
+        assert!(invariants(&c).contains(&"no more tasks than the scenario plans"));
+    }
+
+    #[test]
+    fn a_skipped_task_is_caught_at_the_end() {
+        let s = scenario("");
+        let keys = Keys::new(4);
+        let mut c = with_task_1(&s, &keys);
+        c.observe(&ev(
+            2,
+            accepted(1, 7, vec![0, 1, 2], keys.aggregate(&[0, 1, 2], 1, 7)),
+        ));
+        c.finish(10, 2);
+        assert_eq!(invariants(&c), ["every planned task is created"]);
     }
 }

@@ -68,6 +68,9 @@ pub struct ChainView {
     pub two_phase: bool,
     /// Stake of each operator (by index), as the setup gave it.
     pub stakes: Vec<u64>,
+    /// The run's seed, if the generator draws its summands from it (the auditor re-derives
+    /// them).
+    pub seed: Option<u64>,
 }
 
 struct Open {
@@ -204,6 +207,19 @@ impl Observer {
                 let data = hex_bytes(&log["data"]);
                 if topics.first() == Some(&NewTaskCreated::SIGNATURE_HASH) {
                     if let Ok(e) = NewTaskCreated::decode_raw_log(topics.iter().copied(), &data) {
+                        self.tell(Settlement::Created {
+                            at_ms: at.as_millis() as u64,
+                            task: e.taskId,
+                            a: e.a,
+                            b: e.b,
+                            seed: self.view.seed,
+                            params: crate::scenario::TaskPlan {
+                                threshold: e.thresholdPercentage,
+                                response_period: e.taskResponsePeriod,
+                                challenge_period: e.taskChallengePeriod,
+                                statistical_period: e.taskStatisticalPeriod,
+                            },
+                        });
                         let mut deadline = e.startingEpoch.saturating_add(e.taskResponsePeriod);
                         if self.view.two_phase {
                             deadline = deadline.saturating_add(e.taskStatisticalPeriod);

@@ -18,15 +18,14 @@ use exoavs::node::generator::{GeneratorNode, GeneratorNodeConfig};
 use exoavs::node::operator::{OperatorConfig, OperatorNode, ResponseHook};
 use exoavs::node::{ChainWatch, EventSink, NodeEvent};
 use exoavs::protocol::aggregator::AggregatorBugs;
-use exoavs::protocol::generator::RngPairs;
+use exoavs::protocol::generator::{PairSource, RngPairs};
 use exoavs::protocol::operator::OperatorBugs;
 use exoavs::protocol::{Flow, Response};
 use exoavs::store::{MemoryStore, Store};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Seconds per epoch of the simulated AVS (the emulation's "devnet-1s").
-pub const EPOCH_SECONDS: u64 = 1;
+pub use crate::scenario::EPOCH_SECONDS;
 
 #[derive(Clone)]
 pub struct Deployed {
@@ -34,6 +33,8 @@ pub struct Deployed {
     pub start_block: u64,
     pub operators: Vec<Address>,
     pub admin: alloy::signers::local::PrivateKeySigner,
+    /// The run's seed: the auditor re-derives the generator's summands from it.
+    pub seed: u64,
 }
 
 /// The operator's BLS key material, derived from the seed (the sim hands it to the node and
@@ -67,12 +68,52 @@ fn watch(start_block: u64) -> ChainWatch {
     }
 }
 
-/// The real protocol. `bugs` plants the aggregator's test-only bugs and `operator_bugs` the
-/// operators' (issue 4: the sim must catch each of them); all off by default.
+/// Planted generator bugs (issue 16), switched at the sim's generator role, never by a
+/// production config: each breaks one thing the auditor derives from the scenario alone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GeneratorBugs {
+    /// The first task is created a second time (same summands, a new id).
+    pub create_twice: bool,
+    /// One planned task is never created.
+    pub skip_one: bool,
+    /// Tasks carry a threshold one point below the configured one.
+    pub threshold_one_below: bool,
+    /// Tasks carry a challenge period other than the configured one.
+    pub other_period: bool,
+}
+
+/// The real protocol. `bugs` plants the aggregator's test-only bugs, `operator_bugs` the
+/// operators' (issue 4: the sim must catch each of them) and `generator_bugs` the generator's
+/// (issue 16); all off by default.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Exoavs {
     pub bugs: AggregatorBugs,
     pub operator_bugs: OperatorBugs,
+    pub generator_bugs: GeneratorBugs,
+}
+
+/// A pair source that repeats its first pair once (the `create_twice` planted bug).
+struct RepeatFirst<S> {
+    inner: S,
+    first: Option<(u64, u64)>,
+    repeated: bool,
+}
+
+impl<S: PairSource> PairSource for RepeatFirst<S> {
+    fn next_pair(&mut self) -> (u64, u64) {
+        match self.first {
+            Some(p) if !self.repeated => {
+                self.repeated = true;
+                p
+            }
+            Some(_) => self.inner.next_pair(),
+            None => {
+                let p = self.inner.next_pair();
+                self.first = Some(p);
+                p
+            }
+        }
+    }
 }
 
 impl Roles for Exoavs {
@@ -143,6 +184,7 @@ impl Roles for Exoavs {
                 start_block: dep.start_block,
                 operators,
                 admin: ctx.deployer.clone(),
+                seed: ctx.seed,
             })
         })
     }
@@ -164,12 +206,14 @@ impl Roles for Exoavs {
             confirmations: 1,
             two_phase: false,
             stakes: Vec::new(),
+            seed: Some(d.seed),
         }
     }
 
     fn node(&self, ctx: NodeCtx<Deployed, MemoryStore>) -> LocalFuture<()> {
         let bugs = self.bugs;
         let operator_bugs = self.operator_bugs;
+        let generator_bugs = self.generator_bugs;
         Box::pin(async move {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             tokio::spawn(forward(
@@ -183,7 +227,9 @@ impl Roles for Exoavs {
             // call failed for good, say) starts again a second later from its store.
             loop {
                 let result = match ctx.role {
-                    Role::Generator => generator(&ctx, store.clone(), events.clone()).await,
+                    Role::Generator => {
+                        generator(&ctx, store.clone(), events.clone(), generator_bugs).await
+                    }
                     Role::Aggregator => aggregator(&ctx, store.clone(), events.clone(), bugs).await,
                     Role::Operator {
                         behaviour: Behaviour::Silent,
@@ -286,35 +332,47 @@ async fn generator(
     ctx: &NodeCtx<Deployed, MemoryStore>,
     store: Arc<dyn Store>,
     events: EventSink,
+    bugs: GeneratorBugs,
 ) -> Result<(), String> {
     use rand::SeedableRng;
     let admin = Client::new(ctx.rpc(), ctx.deployment.admin.clone(), tx_config())
         .await
         .map_err(|e| e.to_string())?;
     let s = &ctx.scenario;
+    let plan = s.task_plan();
+    let mut max_tasks = s.tasks.count;
+    if bugs.create_twice {
+        max_tasks += 1;
+    }
+    if bugs.skip_one {
+        max_tasks = max_tasks.saturating_sub(1);
+    }
     let cfg = GeneratorNodeConfig {
         interval: Duration::from_millis(s.tasks.interval_ms),
-        threshold: s.threshold_percent,
-        response_period: (s.tasks.response_window_ms / 1000 / EPOCH_SECONDS).max(1),
-        challenge_period: 10,
-        statistical_period: 10,
-        max_tasks: Some(s.tasks.count),
+        threshold: plan.threshold - u8::from(bugs.threshold_one_below),
+        response_period: plan.response_period,
+        challenge_period: plan.challenge_period + u64::from(bugs.other_period),
+        statistical_period: plan.statistical_period,
+        max_tasks: Some(max_tasks),
         ..GeneratorNodeConfig::default()
     };
-    // Summands from the seed, so that a run is reproducible.
-    let source = RngPairs {
+    // Summands from the seed, so that a run is reproducible (the auditor re-derives them:
+    // `scenario::planned_pairs`).
+    let rng = RngPairs {
         rng: rand::rngs::StdRng::seed_from_u64(ctx.seed),
-        max: 1_000_000,
+        max: crate::scenario::PAIR_MAX,
     };
-    let node = GeneratorNode::with_source(
-        admin,
-        ctx.deployment.avs,
-        store,
-        cfg,
-        Box::new(source),
-        events,
-    )
-    .map_err(|e| e.to_string())?;
+    let source: Box<dyn PairSource> = if bugs.create_twice {
+        Box::new(RepeatFirst {
+            inner: rng,
+            first: None,
+            repeated: false,
+        })
+    } else {
+        Box::new(rng)
+    };
+    let node = GeneratorNode::with_source(admin, ctx.deployment.avs, store, cfg, source, events)
+        .map_err(|e| e.to_string())?;
     node.run().await.map_err(|e| e.to_string())?;
     // All tasks created: the node idles (returning would end the node).
     std::future::pending::<()>().await;

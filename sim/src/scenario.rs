@@ -317,7 +317,47 @@ pub enum ScenarioError {
     },
 }
 
+/// Seconds per epoch of the simulated AVS (the emulation's "devnet-1s").
+pub const EPOCH_SECONDS: u64 = 1;
+/// Challenge and statistical periods (epochs) the sim's generator gives every task.
+pub const CHALLENGE_PERIOD: u64 = 10;
+pub const STATISTICAL_PERIOD: u64 = 10;
+/// Summands are drawn uniformly in `0..=PAIR_MAX` from `StdRng::seed_from_u64(seed)`.
+pub const PAIR_MAX: u64 = 1_000_000;
+
+/// The numbers every task of a run must carry on chain, derived from the scenario alone: the
+/// generator is configured from it, and the auditor checks the chain against it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskPlan {
+    pub threshold: u8,
+    pub response_period: u64,
+    pub challenge_period: u64,
+    pub statistical_period: u64,
+}
+
+/// The first `n` pairs of the generator's seeded source (`RngPairs` over
+/// `StdRng::seed_from_u64(seed)`, `max = PAIR_MAX`), re-derived from the seed.
+pub fn planned_pairs(seed: u64, n: u64) -> Vec<(u64, u64)> {
+    use exoavs::protocol::generator::{PairSource, RngPairs};
+    use rand::SeedableRng;
+    let mut src = RngPairs {
+        rng: rand::rngs::StdRng::seed_from_u64(seed),
+        max: PAIR_MAX,
+    };
+    (0..n).map(|_| src.next_pair()).collect()
+}
+
 impl Scenario {
+    /// What the generator must put into every task (see [`TaskPlan`]).
+    pub fn task_plan(&self) -> TaskPlan {
+        TaskPlan {
+            threshold: self.threshold_percent,
+            response_period: (self.tasks.response_window_ms / 1000 / EPOCH_SECONDS).max(1),
+            challenge_period: CHALLENGE_PERIOD,
+            statistical_period: STATISTICAL_PERIOD,
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
             file: path.to_path_buf(),

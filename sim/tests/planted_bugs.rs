@@ -6,7 +6,7 @@
 use exoavs::protocol::aggregator::AggregatorBugs;
 use exoavs::protocol::operator::OperatorBugs;
 use exoavs_sim::anvil::ChainSlot;
-use exoavs_sim::protocol_roles::Exoavs;
+use exoavs_sim::protocol_roles::{Exoavs, GeneratorBugs};
 use exoavs_sim::scenario;
 use exoavs_sim::world::run;
 use std::sync::Arc;
@@ -111,4 +111,63 @@ fn operator_signing_two_results_after_a_restart_is_caught() {
         line.contains("signs one result per task"),
         "caught by another invariant than equivocation: {line}"
     );
+}
+
+/// Issue 16: generator bugs that only the auditor's plan checks catch (the count, the
+/// threshold and periods on chain, each task once), on `standard`, seeds 1–3. One test, so that
+/// each seed's clean run is done once for all four.
+#[test]
+fn generator_bugs_are_each_caught_by_the_plan_check_they_break() {
+    let planted = [
+        (
+            GeneratorBugs {
+                create_twice: true,
+                ..Default::default()
+            },
+            "each planned task is created once",
+        ),
+        (
+            GeneratorBugs {
+                skip_one: true,
+                ..Default::default()
+            },
+            "every planned task is created",
+        ),
+        (
+            GeneratorBugs {
+                threshold_one_below: true,
+                ..Default::default()
+            },
+            "tasks carry the scenario's threshold and periods",
+        ),
+        (
+            GeneratorBugs {
+                other_period: true,
+                ..Default::default()
+            },
+            "tasks carry the scenario's threshold and periods",
+        ),
+    ];
+    let name = "standard";
+    let s = Arc::new(scenario::by_name(name).expect("scenario"));
+    let mut slot = ChainSlot::start().expect("anvil");
+    for seed in SEEDS {
+        let clean = run(Arc::new(Exoavs::default()), s.clone(), seed, &mut slot);
+        assert!(clean.ok(), "without the bugs: {}", clean.line());
+        for (bugs, invariant) in planted {
+            let roles = Arc::new(Exoavs {
+                generator_bugs: bugs,
+                ..Default::default()
+            });
+            let r = run(roles, s.clone(), seed, &mut slot);
+            let line = r.line();
+            println!("{bugs:?}: {line}");
+            assert!(!r.ok(), "{bugs:?} went unnoticed in {name} seed {seed}");
+            assert!(
+                line.contains(&format!("reproduce: cargo sim --scenario {name} --seed {seed}")),
+                "{line}"
+            );
+            assert!(line.contains(invariant), "{bugs:?} caught by another invariant: {line}");
+        }
+    }
 }

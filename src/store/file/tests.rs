@@ -22,6 +22,12 @@ fn sample() -> Vec<Record> {
         },
         Record::Closed { task_id: 1 },
         Record::Created { seq: 0, a: 1, b: 2 },
+        // The generator's signed createNewTask (raw EIP-2718 bytes), and a rejection of it.
+        Record::TxSigned {
+            seq: 0,
+            raw: vec![0x02, 0xf8, 0x6c, 0x00, 0xff].into(),
+        },
+        Record::TxRejected { seq: 0 },
         Record::Confirmed {
             seq: 0,
             task_id: Some(1),
