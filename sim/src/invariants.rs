@@ -506,19 +506,17 @@ impl Checker {
                 task,
                 operator,
                 result,
-            } => {
-                if self.honest.get(*operator).copied().unwrap_or(false) {
-                    let set = self.signed.entry((*task, *operator)).or_default();
-                    set.insert(*result);
-                    if set.len() > 1 {
-                        let results: Vec<u64> = set.iter().copied().collect();
-                        self.fail(
-                            Kind::Safety,
-                            "an honest operator signs one result per task",
-                            at,
-                            format!("operator {operator} signed {results:?} for task {task}"),
-                        );
-                    }
+            } if self.honest.get(*operator).copied().unwrap_or(false) => {
+                let set = self.signed.entry((*task, *operator)).or_default();
+                set.insert(*result);
+                if set.len() > 1 {
+                    let results: Vec<u64> = set.iter().copied().collect();
+                    self.fail(
+                        Kind::Safety,
+                        "an honest operator signs one result per task",
+                        at,
+                        format!("operator {operator} signed {results:?} for task {task}"),
+                    );
                 }
             }
             EventKind::ResponseRejected { reason, .. } => {
@@ -918,8 +916,9 @@ outcome = "all-accepted"
     fn below_threshold_wrong_sum_bad_signature_and_double_accept_are_caught_at_the_event() {
         let s = scenario("");
         let keys = Keys::new(4);
-        // (claimed signers, result, who really signed, acceptances, the invariant broken)
-        let cases: [(Vec<usize>, u64, Vec<usize>, u64, &str); 4] = [
+        /// (claimed signers, result, who really signed, acceptances, the invariant broken)
+        type Case = (Vec<usize>, u64, Vec<usize>, u64, &'static str);
+        let cases: [Case; 4] = [
             (
                 vec![0, 1],
                 7,

@@ -164,10 +164,15 @@ fn generator_bugs_are_each_caught_by_the_plan_check_they_break() {
             println!("{bugs:?}: {line}");
             assert!(!r.ok(), "{bugs:?} went unnoticed in {name} seed {seed}");
             assert!(
-                line.contains(&format!("reproduce: cargo sim --scenario {name} --seed {seed}")),
+                line.contains(&format!(
+                    "reproduce: cargo sim --scenario {name} --seed {seed}"
+                )),
                 "{line}"
             );
-            assert!(line.contains(invariant), "{bugs:?} caught by another invariant: {line}");
+            assert!(
+                line.contains(invariant),
+                "{bugs:?} caught by another invariant: {line}"
+            );
         }
     }
 }

@@ -5,8 +5,8 @@
 
 use super::NodeError;
 use super::common::{EventSink, NodeEvent};
-use crate::chain::{ChainError, Client, Landing};
 use crate::chain::avs::Avs;
+use crate::chain::{ChainError, Client, Landing};
 use crate::protocol::generator::{
     Generator, GeneratorAction, GeneratorConfig, GeneratorInput, PairSource, RngPairs,
 };
@@ -180,7 +180,10 @@ impl GeneratorNode {
                             GeneratorInput::Rejected { seq }
                         }
                         Err(e) => {
-                            tracing::warn!(seq, "createNewTask not on chain yet (the same bytes go again): {e}");
+                            tracing::warn!(
+                                seq,
+                                "createNewTask not on chain yet (the same bytes go again): {e}"
+                            );
                             GeneratorInput::Unresolved { seq }
                         }
                     };

@@ -119,14 +119,24 @@ pub struct TaskRequest {
 pub enum GeneratorInput {
     Tick,
     /// The driver signed the transaction for `seq` (not sent yet).
-    Signed { seq: u64, raw: Bytes },
+    Signed {
+        seq: u64,
+        raw: Bytes,
+    },
     /// The transaction for `seq` landed and created `task_id`.
-    Confirmed { seq: u64, task_id: TaskId },
+    Confirmed {
+        seq: u64,
+        task_id: TaskId,
+    },
     /// The transaction for `seq` can never land: it reverted (at estimation or on chain), or its
     /// nonce went to another transaction.
-    Rejected { seq: u64 },
+    Rejected {
+        seq: u64,
+    },
     /// The driver could not tell what became of `seq` (or could not sign it): try again later.
-    Unresolved { seq: u64 },
+    Unresolved {
+        seq: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,11 +147,18 @@ pub enum GeneratorAction {
     CreateTask(TaskRequest),
     /// Send these signed bytes and wait for the receipt; answer `Confirmed`, `Rejected` or
     /// `Unresolved`.
-    Broadcast { seq: u64, raw: Bytes },
+    Broadcast {
+        seq: u64,
+        raw: Bytes,
+    },
     /// A task was due but `pending` requests not yet on chain hold it back (once per stall).
-    Backpressure { pending: usize },
+    Backpressure {
+        pending: usize,
+    },
     /// `seq` was rejected `max_attempts` times; it is given up.
-    Abandoned { seq: u64 },
+    Abandoned {
+        seq: u64,
+    },
     /// `max_tasks` created and all confirmed or abandoned.
     Finished,
 }
@@ -385,7 +402,9 @@ impl Generator {
             .saturating_add(self.cfg.interval_ms);
         self.next_due_ms = Some(next.max(now_ms));
         out.push(GeneratorAction::Persist(Record::Created { seq, a, b }));
-        out.push(GeneratorAction::CreateTask(Self::request(&self.cfg, seq, a, b)));
+        out.push(GeneratorAction::CreateTask(Self::request(
+            &self.cfg, seq, a, b,
+        )));
     }
 }
 
