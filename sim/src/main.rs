@@ -59,6 +59,21 @@ mod sim {
         /// Run nothing: draw the timeline of an event log written by --trace (needs --timeline).
         #[arg(long, requires = "timeline")]
         timeline_from: Option<std::path::PathBuf>,
+        /// Run nothing: print the scenario file of the scenario fuzz's case SEED:INDEX (as
+        /// `EXOAVS_SIM_FUZZ_SEED` and the case index name it), to keep it in scenarios/.
+        #[arg(long, value_name = "SEED:INDEX", value_parser = parse_fuzz_case)]
+        fuzz_case: Option<(u64, u64)>,
+    }
+
+    fn parse_fuzz_case(s: &str) -> Result<(u64, u64), String> {
+        let (seed, index) = s
+            .split_once(':')
+            .ok_or_else(|| format!("{s:?}: expected SEED:INDEX, e.g. 12345:394"))?;
+        let num = |what: &str, v: &str| {
+            v.parse::<u64>()
+                .map_err(|e| format!("{s:?}: {what} {v:?} is not a number ({e})"))
+        };
+        Ok((num("seed", seed)?, num("index", index)?))
     }
 
     /// `--timeline-from f.jsonl --timeline out.html`: render a saved trace.
@@ -100,6 +115,10 @@ mod sim {
         let args = Args::parse();
         if let (Some(from), Some(to)) = (&args.timeline_from, &args.timeline) {
             return timeline_from(from, to);
+        }
+        if let Some((seed, index)) = args.fuzz_case {
+            print!("{}", exoavs_sim::fuzz::case(seed, index).toml);
+            return 0;
         }
         // The nodes' own logs (tracing), e.g. EXOAVS_SIM_LOG=exoavs=debug; off by default.
         if let Ok(filter) = std::env::var("EXOAVS_SIM_LOG") {
