@@ -24,6 +24,10 @@ proptest! {
         prop_assert_eq!(avs.decode_payload(&avs.encode_payload(&p)).unwrap(), p);
         prop_assert_eq!(avs.decode_response(&avs.encode_response(&sum)).unwrap(), sum);
         prop_assert_eq!(avs.is_provably_wrong(&p, &sum), a.checked_add(b) != Some(sum));
+        // The right sum is never provably wrong (random `sum` almost never is the right one).
+        if let Some(right) = a.checked_add(b) {
+            prop_assert!(!avs.is_provably_wrong(&p, &right));
+        }
     }
 
     /// Untrusted bytes never panic and decode only when they re-encode to themselves.
@@ -87,4 +91,36 @@ fn reward_rule_defaults_to_signing_the_accepted_digest() {
     assert!(avs.earns_reward(&x, Some(&x)));
     assert!(!avs.earns_reward(&x, Some(&y)));
     assert!(!avs.earns_reward(&x, None));
+}
+
+/// An AVS that names no slashing condition: nothing it signs is provably wrong, so nothing of
+/// it is ever slashed (slash only what is provable).
+#[test]
+fn without_a_slashing_condition_nothing_is_provably_wrong() {
+    struct Echo;
+    impl Avs for Echo {
+        type Payload = u64;
+        type Response = u64;
+        fn encode_payload(&self, p: &u64) -> Vec<u8> {
+            p.abi_encode()
+        }
+        fn decode_payload(&self, bytes: &[u8]) -> Result<u64, CodecError> {
+            u64::abi_decode_validate(bytes).map_err(|e| CodecError::abi("echo payload", bytes, e))
+        }
+        fn encode_response(&self, r: &u64) -> Vec<u8> {
+            r.abi_encode()
+        }
+        fn decode_response(&self, bytes: &[u8]) -> Result<u64, CodecError> {
+            u64::abi_decode_validate(bytes).map_err(|e| CodecError::abi("echo response", bytes, e))
+        }
+        fn compute(&self, p: &u64, _ctx: &mut ComputeCtx<'_>) -> Option<u64> {
+            Some(*p)
+        }
+        fn next_payload(&mut self, rng: &mut dyn rand::RngCore) -> u64 {
+            rng.next_u64()
+        }
+    }
+    let avs = Echo;
+    assert!(!avs.is_provably_wrong(&1, &2));
+    assert!(!avs.is_provably_wrong(&1, &1));
 }

@@ -175,3 +175,6 @@ pub(crate) mod hex_bytes {
         hex::decode(s).map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -824,3 +824,156 @@ fn a_genuine_signature_replayed_over_another_result_does_not_taint_it() {
     let out = agg.handle(10, AggregatorInput::Response(w.response(1, 1, 42)));
     assert_eq!(submissions(&out).len(), 1);
 }
+
+#[test]
+fn open_and_closed_tasks_are_reported_and_a_task_fed_again_keeps_its_claims() {
+    let w = world(&[10, 10, 10, 10]);
+    let created = |agg: &mut Aggregator| {
+        agg.handle(
+            10,
+            AggregatorInput::TaskCreated {
+                task: task(1, 75),
+                snapshot: w.snapshot.clone(),
+            },
+        )
+    };
+    let mut agg = w.aggregator(task(1, 75));
+    assert_eq!(agg.open_tasks().collect::<Vec<_>>(), vec![1]);
+    assert!(!agg.is_closed(1));
+    for i in 0..2 {
+        let out = agg.handle(10, AggregatorInput::Response(w.response(i, 1, 42)));
+        assert_eq!(verdict(&out), Ok(()));
+    }
+    // The chain reader reports the task again (a range read twice, a watch restarted): the two
+    // claims so far still count, so the third reaches the threshold.
+    assert!(created(&mut agg).is_empty());
+    let out = agg.handle(11, AggregatorInput::Response(w.response(2, 1, 42)));
+    assert_eq!(submissions(&out).len(), 1, "{out:?}");
+    // Submitted, not yet accepted: still open.
+    assert_eq!(agg.open_tasks().collect::<Vec<_>>(), vec![1]);
+    agg.handle(12, AggregatorInput::ChainAccepted { task_id: 1 });
+    assert!(agg.is_closed(1));
+    assert_eq!(agg.open_tasks().count(), 0);
+    // A closed task reported again stays closed.
+    assert!(created(&mut agg).is_empty());
+    assert!(agg.is_closed(1));
+    assert_eq!(agg.open_tasks().count(), 0);
+}
+
+/// The planted `forget_on_restart` bug (the simulator must catch it) really forgets: what the
+/// store holds counts after a restart without it and not with it.
+#[test]
+fn the_planted_forgetting_bug_drops_the_stored_responses_and_submission() {
+    let w = world(&[10, 10]);
+    let restart = |records: &[Record], forget: bool| {
+        let cfg = AggregatorConfig {
+            bugs: AggregatorBugs {
+                forget_on_restart: forget,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut agg = Aggregator::restore(cfg, records.iter());
+        let out = agg.handle(
+            10,
+            AggregatorInput::TaskCreated {
+                task: task(1, 100),
+                snapshot: w.snapshot.clone(),
+            },
+        );
+        (agg, out)
+    };
+    // One stored response: with the second, the task submits, unless it was forgotten.
+    let one = [Record::Accepted {
+        response: w.response(0, 1, 42),
+    }];
+    for (forget, want) in [(false, 1), (true, 0)] {
+        let (mut agg, _) = restart(&one, forget);
+        let out = agg.handle(10, AggregatorInput::Response(w.response(1, 1, 42)));
+        assert_eq!(submissions(&out).len(), want, "forget = {forget}: {out:?}");
+    }
+    // Both stored and submitted: the restart resubmits, unless it forgot.
+    let both = [
+        one[0].clone(),
+        Record::Accepted {
+            response: w.response(1, 1, 42),
+        },
+        Record::Submitted {
+            task_id: 1,
+            result: 42,
+        },
+    ];
+    let (_, out) = restart(&both, false);
+    let subs = submissions(&out);
+    assert_eq!(subs.len(), 1, "{out:?}");
+    assert!(subs[0].resubmit);
+    let (mut agg, out) = restart(&both, true);
+    assert!(submissions(&out).is_empty(), "{out:?}");
+    // Forgotten entirely: the responses sent again make a first submission, not a resubmission.
+    agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)));
+    let out = agg.handle(10, AggregatorInput::Response(w.response(1, 1, 42)));
+    let subs = submissions(&out);
+    assert_eq!(subs.len(), 1, "{out:?}");
+    assert!(!subs[0].resubmit);
+}
+
+/// An expiry's reason counts only the stake that signed the right result: a wrong sum with a
+/// valid signature is evidence, not support.
+#[test]
+fn an_expiry_counts_only_the_stake_behind_the_right_result() {
+    let w = world(&[10, 30, 60]);
+    let mut agg = w.aggregator(task(1, 100));
+    assert_eq!(
+        verdict(&agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)))),
+        Ok(())
+    );
+    let out = agg.handle(10, AggregatorInput::Response(w.response(1, 1, 41)));
+    assert!(matches!(
+        verdict(&out),
+        Err(RejectReason::WrongResult { got: 41, .. })
+    ));
+    let out = agg.handle(20, AggregatorInput::Tick);
+    let reason = ExpiryReason::ThresholdNotReached {
+        signed: U256::from(10),
+        total: U256::from(100),
+        threshold: 100,
+    };
+    assert_eq!(
+        reason.to_string(),
+        "window over: signed stake 10 of 100 is below 100%"
+    );
+    assert!(
+        out.contains(&AggregatorAction::Expired { task_id: 1, reason }),
+        "{out:?}"
+    );
+    assert_eq!(
+        ExpiryReason::InvalidThreshold(101).to_string(),
+        "threshold 101% can never be met"
+    );
+}
+
+/// A waiting claim's signature replayed with another result is not a duplicate: it is a
+/// signature that does not cover what it claims.
+#[test]
+fn a_waiting_signature_replayed_with_another_result_is_invalid_not_a_duplicate() {
+    let w = world(&[10, 10, 10]);
+    let mut agg = w.aggregator(task(1, 100));
+    let real = w.response(0, 1, 42);
+    assert_eq!(
+        verdict(&agg.handle(10, AggregatorInput::Response(real.clone()))),
+        Ok(())
+    );
+    let replayed = Response {
+        result: 41,
+        ..real.clone()
+    };
+    assert_eq!(
+        verdict(&agg.handle(10, AggregatorInput::Response(replayed))),
+        Err(RejectReason::InvalidSignature)
+    );
+    // The real one, sent again, is the duplicate.
+    assert_eq!(
+        verdict(&agg.handle(10, AggregatorInput::Response(real))),
+        Err(RejectReason::Duplicate)
+    );
+}

@@ -117,7 +117,10 @@ fn unresolved_is_sent_again_with_the_same_bytes_never_signed_anew() {
         assert_eq!(broadcasts(&out), vec![(0, raw(1))]);
         assert!(created(&out).iter().all(|r| r.seq != 0));
     }
-    assert!(!g.handle(t, GeneratorInput::Confirmed { seq: 0, task_id: 4 }).is_empty());
+    assert!(
+        !g.handle(t, GeneratorInput::Confirmed { seq: 0, task_id: 4 })
+            .is_empty()
+    );
     assert!(g.pending().all(|s| s != 0));
 }
 
@@ -250,4 +253,81 @@ fn seeded_inputs_are_reproducible() {
     assert_eq!(a.len(), 5);
     assert!(a.iter().all(|(x, y)| *x <= 1000 && *y <= 1000));
     assert_eq!(a, run());
+}
+
+#[test]
+fn rng_pairs_are_the_rng_draws_reduced_into_range() {
+    use rand::RngCore;
+    let mut src = RngPairs {
+        rng: rand::rngs::StdRng::seed_from_u64(11),
+        max: 1_000,
+    };
+    let mut same = rand::rngs::StdRng::seed_from_u64(11);
+    for _ in 0..50 {
+        let want = (same.next_u64() % 1_001, same.next_u64() % 1_001);
+        assert_eq!(src.next_pair(), want);
+    }
+    // The full range: the draws themselves.
+    let mut src = RngPairs {
+        rng: rand::rngs::StdRng::seed_from_u64(12),
+        max: u64::MAX,
+    };
+    let mut same = rand::rngs::StdRng::seed_from_u64(12);
+    assert_eq!(src.next_pair(), (same.next_u64(), same.next_u64()));
+}
+
+#[test]
+fn restored_rejections_count_towards_giving_up() {
+    // Two rejections on record, three allowed: the next rejection gives the request up.
+    let records = vec![
+        Record::Created { seq: 0, a: 0, b: 1 },
+        Record::TxSigned {
+            seq: 0,
+            raw: raw(1),
+        },
+        Record::TxRejected { seq: 0 },
+        Record::TxSigned {
+            seq: 0,
+            raw: raw(2),
+        },
+        Record::TxRejected { seq: 0 },
+    ];
+    let mut g = Generator::restore(
+        GeneratorConfig {
+            max_tasks: Some(1),
+            ..cfg()
+        },
+        Box::new(CounterPairs::default()),
+        &records,
+    );
+    assert_eq!(g.pending().collect::<Vec<_>>(), vec![0]);
+    let out = g.handle(0, GeneratorInput::Tick);
+    assert_eq!(
+        created(&out).len(),
+        1,
+        "re-signed after the restart: {out:?}"
+    );
+    let out = g.handle(1, GeneratorInput::Rejected { seq: 0 });
+    assert!(
+        out.contains(&GeneratorAction::Abandoned { seq: 0 }),
+        "{out:?}"
+    );
+    assert!(out.contains(&GeneratorAction::Finished), "{out:?}");
+    assert_eq!(g.pending().count(), 0);
+}
+
+#[test]
+fn a_confirmation_alone_moves_the_sequence_on() {
+    // A journal whose `Created` records were lost still never reuses a confirmed seq.
+    let records = vec![Record::Confirmed {
+        seq: 4,
+        task_id: Some(9),
+    }];
+    let mut g = Generator::restore(cfg(), Box::new(CounterPairs::default()), &records);
+    let reqs: Vec<_> = created(&g.handle(0, GeneratorInput::Tick))
+        .iter()
+        .map(|r| (r.seq, r.a))
+        .collect();
+    // seq 5, with the sixth pair of the source (0, 2, 4, 6, 8, then 10).
+    assert_eq!(reqs, vec![(5, 10)]);
 }

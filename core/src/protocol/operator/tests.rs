@@ -217,3 +217,71 @@ fn planted_ignore_ledger_signs_a_second_result() {
     );
     assert!(matches!(&out[1], OperatorAction::SendResponse(r) if r.result == 2));
 }
+
+#[test]
+fn a_commit_still_goes_out_in_the_last_epoch_of_its_window() {
+    let mut op = Operator::new(Address::with_last_byte(5), key(5), Flow::TwoPhase);
+    let t = task(3, 4, 5); // prepare ≤ 12, commit 13..=14
+    op.handle(11, OperatorInput::TaskSeen(t));
+    op.handle(
+        12,
+        OperatorInput::Confirmed {
+            task_id: 3,
+            phase: Phase::Prepare,
+        },
+    );
+    // No tick in 13: the first one comes in 14, the window's last epoch.
+    let out = op.handle(14, OperatorInput::Tick);
+    assert!(
+        matches!(
+            out.as_slice(),
+            [OperatorAction::SubmitCommit {
+                task_id: 3,
+                result: 9,
+                ..
+            }]
+        ),
+        "{out:?}"
+    );
+    // After the window nothing more is sent.
+    let mut late = Operator::new(Address::with_last_byte(5), key(5), Flow::TwoPhase);
+    late.handle(11, OperatorInput::TaskSeen(task(3, 4, 5)));
+    assert!(late.handle(15, OperatorInput::Tick).is_empty());
+}
+
+#[test]
+fn accessors_and_refusal_messages() {
+    let addr = Address::with_last_byte(77);
+    let mut op = Operator::new(addr, key(7), Flow::Aggregated);
+    assert_eq!(op.address(), addr);
+    assert_eq!(op.signed(7), None);
+    op.handle(10, OperatorInput::TaskSeen(task(7, 2, 3)));
+    assert_eq!(op.signed(7), Some(5));
+    assert_eq!(op.signed(8), None);
+    assert_eq!(RefuseReason::SumOverflow.to_string(), "a + b overflows uint64");
+    assert_eq!(RefuseReason::Late.to_string(), "response window is over");
+    assert_eq!(
+        RefuseReason::LedgerConflict { signed: 5, now: 6 }.to_string(),
+        "already signed 5 for this task, task now asks for 6"
+    );
+}
+
+/// The planted bug signs a second result within one run too, and records each (the simulator
+/// catches it on the wire, not from the ledger).
+#[test]
+fn planted_ignore_ledger_signs_and_records_a_changed_task_again() {
+    let mut op = Operator::new(Address::with_last_byte(9), key(3), Flow::Aggregated);
+    op.set_bugs(OperatorBugs {
+        ignore_ledger: true,
+    });
+    op.handle(10, OperatorInput::TaskSeen(task(4, 1, 1)));
+    let out = op.handle(10, OperatorInput::TaskSeen(task(4, 1, 2)));
+    assert_eq!(
+        out[0],
+        OperatorAction::Persist(Record::Signed {
+            task_id: 4,
+            result: 3
+        })
+    );
+    assert!(matches!(&out[1], OperatorAction::SendResponse(r) if r.result == 3));
+}

@@ -1,0 +1,58 @@
+use super::*;
+
+fn response(task_id: TaskId, result: u64) -> Response {
+    Response {
+        task_id,
+        result,
+        operator: Address::with_last_byte(9),
+        signature: vec![0xab, 0x01, 0xff],
+    }
+}
+
+#[test]
+fn a_response_digest_is_the_signed_message_of_its_task_and_result() {
+    let r = response(7, 42);
+    assert_eq!(r.digest(), messages::task_response_digest(7, 42));
+    assert_ne!(r.digest(), response(7, 43).digest());
+    assert_ne!(r.digest(), response(8, 42).digest());
+}
+
+/// The codes travel on the wire and the slugs in logs and traces: both are a contract with
+/// peers and tools, so each is pinned here, and no two reasons share one.
+#[test]
+fn reject_reasons_keep_their_wire_codes_and_slugs() {
+    let table = [
+        (RejectReason::Malformed("x".into()), 1, "malformed"),
+        (RejectReason::UnknownTask, 2, "unknown-task"),
+        (RejectReason::TaskClosed, 3, "task-closed"),
+        (RejectReason::UnknownOperator, 4, "unknown-operator"),
+        (RejectReason::NotOptedIn, 5, "not-opted-in"),
+        (RejectReason::NoRegisteredKey, 6, "no-registered-key"),
+        (RejectReason::Duplicate, 7, "duplicate"),
+        (RejectReason::Conflicting { previous: 3 }, 8, "conflicting"),
+        (RejectReason::InvalidSignature, 9, "invalid-signature"),
+        (
+            RejectReason::WrongResult {
+                expected: Some(3),
+                got: 4,
+            },
+            10,
+            "wrong-sum",
+        ),
+        (RejectReason::Late, 11, "late"),
+        (RejectReason::Overloaded, 12, "overloaded"),
+    ];
+    for (reason, code, slug) in &table {
+        assert_eq!((reason.code(), reason.slug()), (*code, *slug), "{reason:?}");
+    }
+}
+
+#[test]
+fn signatures_serialize_as_hex_and_bad_hex_is_refused() {
+    let r = response(1, 2);
+    let json = serde_json::to_string(&r).unwrap();
+    assert!(json.contains(r#""signature":"ab01ff""#), "{json}");
+    assert_eq!(serde_json::from_str::<Response>(&json).unwrap(), r);
+    let bad = json.replace("ab01ff", "ab01f");
+    assert!(serde_json::from_str::<Response>(&bad).is_err());
+}
