@@ -258,7 +258,10 @@ fn accessors_and_refusal_messages() {
     op.handle(10, OperatorInput::TaskSeen(task(7, 2, 3)));
     assert_eq!(op.signed(7), Some(5));
     assert_eq!(op.signed(8), None);
-    assert_eq!(RefuseReason::SumOverflow.to_string(), "a + b overflows uint64");
+    assert_eq!(
+        RefuseReason::SumOverflow.to_string(),
+        "a + b overflows uint64"
+    );
     assert_eq!(RefuseReason::Late.to_string(), "response window is over");
     assert_eq!(
         RefuseReason::LedgerConflict { signed: 5, now: 6 }.to_string(),
