@@ -267,7 +267,9 @@ impl Metrics {
             NodeEvent::AggregateSubmitted { task, gas, .. } => {
                 s.aggregates_submitted += 1;
                 s.gas("respond", *gas);
-                if let Some(t0) = s.first_response.get(task).copied() {
+                // The chain watch and the writer run apart, so the acceptance may be seen
+                // before the submission's receipt: the first response is kept until here.
+                if let Some(t0) = s.first_response.remove(task) {
                     s.aggregation_latency
                         .observe(at.saturating_duration_since(t0).as_secs_f64());
                 }
@@ -279,7 +281,7 @@ impl Metrics {
                     s.acceptance_latency
                         .observe(at.saturating_duration_since(t0).as_secs_f64());
                 }
-                s.forget(*task);
+                s.first_seen.remove(task);
             }
             NodeEvent::TaskExpired { task, .. } => {
                 s.tasks_expired += 1;

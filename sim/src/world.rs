@@ -168,13 +168,14 @@ impl Report {
     pub fn line(&self) -> String {
         match &self.violation {
             None => format!(
-                "ok   {} seed {} digest {} ({} tasks, {:.0} s simulated in {:.2} s)",
+                "ok   {} seed {} digest {} ({} tasks, {:.0} s simulated in {:.2} s, {} RPC calls)",
                 self.scenario,
                 self.seed,
                 &self.digest[..16],
                 self.tasks_created,
                 self.simulated.as_secs_f64(),
-                self.wall.as_secs_f64()
+                self.wall.as_secs_f64(),
+                self.trace.rpc_calls()
             ),
             Some(v) => format!(
                 "FAIL {} seed {}: {v} — reproduce: {}",

@@ -355,6 +355,35 @@ impl Avs {
         Filter::new().address(self.address)
     }
 
+    /// The `NewTaskCreated` event of one task in `from..=to`, if any (the task id is an indexed
+    /// topic, so this is one `eth_getLogs` that returns at most one log). For looking up a task
+    /// that a response names before the event watch has reached it.
+    pub async fn find_task_created(
+        &self,
+        r: &Reader,
+        task_id: TaskId,
+        from: u64,
+        to: u64,
+    ) -> Result<Option<Task>, ChainError> {
+        let filter = self
+            .task_created_filter()
+            .topic1(alloy::primitives::B256::from(U256::from(task_id)))
+            .from_block(from)
+            .to_block(to);
+        let p = r.provider().clone();
+        let logs = r
+            .retry("eth_getLogs", "task lookup", || {
+                let p = p.clone();
+                let f = filter.clone();
+                async move { alloy::providers::Provider::get_logs(&p, &f).await }
+            })
+            .await?;
+        Ok(logs
+            .iter()
+            .filter(|l| !l.removed)
+            .find_map(|l| self.decode_task_created(l).filter(|t| t.id == task_id)))
+    }
+
     pub fn decode_task_created(&self, log: &alloy::rpc::types::Log) -> Option<Task> {
         if log.address() != self.address {
             return None;

@@ -73,6 +73,15 @@ impl ChainError {
         }
     }
 
+    /// Whether the same request may succeed later: a transient error, or retries that ran out
+    /// on one.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ChainError::RetriesExhausted { last, .. } => last.is_retryable(),
+            e => e.is_transient(),
+        }
+    }
+
     /// A short label for metrics: transport, rpc, revert, tx-failed, timeout, exhausted, other.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -472,6 +472,11 @@ async fn follow(
                         "task {task}: late response from {operator} (aggregate already submitted)"
                     );
                     say(&mut views, task, line);
+                } else if reason.starts_with("unknown-task") {
+                    let line = format!(
+                        "task {task}: early response from {operator} (the aggregator has not read the task yet; it will be sent again)"
+                    );
+                    say(&mut views, task, line);
                 } else {
                     let line = format!("task {task}: rejected response from {operator}: {reason}");
                     say(&mut views, task, line);

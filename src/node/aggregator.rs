@@ -3,22 +3,30 @@
 //! appends, replies on the wire, and `respondToTask` transactions.
 //!
 //! One loop owns the state machine; connections hand their responses to it over a channel and
-//! wait for the verdict, so the machine never sees two inputs at once.
+//! wait for the verdict, so the machine never sees two inputs at once. The loop never waits on
+//! the chain: reads come from the [`feed`] task as news, writes go to the [`writer`] task as
+//! jobs, and their outcomes come back as inputs. A chain that stops answering delays tasks,
+//! never a verdict (the only wait on the loop's path is the journal append before a reply).
+
+mod feed;
+mod writer;
 
 use super::NodeError;
-use super::common::{ChainWatch, DriverStart, EpochClock, EventSink, NodeEvent, reject_text};
+use super::common::{ChainWatch, DriverStart, EventSink, NodeEvent, reject_text};
+use crate::chain::Client;
 use crate::chain::avs::Avs;
-use crate::chain::{Client, EventCursor};
 use crate::net;
 use crate::protocol::aggregator::{
-    Aggregator, AggregatorAction, AggregatorConfig, AggregatorInput, Submission,
+    Aggregator, AggregatorAction, AggregatorConfig, AggregatorInput,
 };
 use crate::protocol::{Epoch, RejectReason, Response, TaskId};
 use crate::store::Store;
+use feed::{Feed, News};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::mpsc;
+use writer::{Job, Writer, Written};
 
 #[derive(Clone, Debug)]
 pub struct AggregatorNodeConfig {
@@ -43,35 +51,37 @@ impl Default for AggregatorNodeConfig {
 pub use net::Incoming;
 
 pub struct AggregatorNode {
-    chain: Client,
-    avs: Avs,
-    clock: EpochClock,
-    cursor: EventCursor,
     machine: Aggregator,
     store: Arc<dyn Store>,
-    cfg: AggregatorNodeConfig,
     events: EventSink,
     rx: mpsc::Receiver<Incoming>,
+    news: mpsc::Receiver<News>,
+    lookups: mpsc::Sender<TaskId>,
+    jobs: mpsc::UnboundedSender<Job>,
+    written: mpsc::UnboundedReceiver<Written>,
     local_addr: SocketAddr,
+    /// The epoch of the last tick from the feed.
+    now: Epoch,
     /// Operators per task (for "k/N" progress) and responses accepted so far.
     sizes: HashMap<TaskId, usize>,
     accepted: HashMap<TaskId, usize>,
     closed: HashSet<TaskId>,
-    /// The connection acceptor; stopped with the node, so a restarted node can bind again.
-    server: tokio::task::JoinHandle<()>,
-    /// Submissions that failed on a transient error.
-    retry_submits: Vec<Submission>,
+    /// The acceptor, the feed and the writer; stopped with the node, so a restarted node can
+    /// bind again and no stale task writes to the chain.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for AggregatorNode {
     fn drop(&mut self) {
-        self.server.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
     }
 }
 
 impl AggregatorNode {
-    /// Bind the listener, restore from `store`, and start serving connections. The loop
-    /// itself runs in [`AggregatorNode::run`].
+    /// Bind the listener, restore from `store`, and start serving connections, watching the
+    /// chain and writing to it. The loop itself runs in [`AggregatorNode::run`].
     pub async fn new(
         chain: Client,
         avs: Avs,
@@ -92,24 +102,54 @@ impl AggregatorNode {
             .local_addr()
             .map_err(|e| NodeError::Io(format!("local address: {e}")))?;
         let (tx, rx) = mpsc::channel::<Incoming>(cfg.queue.max(1));
+        // A few polls' worth: the feed waits when the loop is behind, the loop never waits.
+        let (news_tx, news) = mpsc::channel::<News>(256);
+        let lookup_depth = (cfg.machine.early_horizon as usize).max(1);
+        let (lookups, lookups_rx) = mpsc::channel::<TaskId>(lookup_depth);
+        let (jobs, jobs_rx) = mpsc::unbounded_channel::<Job>();
+        let (written_tx, written) = mpsc::unbounded_channel::<Written>();
         let server = tokio::spawn(net::serve(listener, tx));
+        let feed = tokio::spawn(
+            Feed {
+                chain: chain.clone(),
+                avs: avs.clone(),
+                clock,
+                cursor,
+                poll_interval: cfg.watch.poll_interval,
+                start_block: cfg.watch.start_block,
+                confirmations: cfg.watch.cursor.confirmations,
+                max_range: cfg.watch.cursor.max_range,
+                lookups: lookups_rx,
+                news: news_tx,
+                waiting: Default::default(),
+            }
+            .run(),
+        );
+        let writer = tokio::spawn(
+            Writer {
+                chain,
+                avs,
+                jobs: jobs_rx,
+                written: written_tx,
+            }
+            .run(),
+        );
         tracing::info!(%local_addr, "aggregator listening");
         Ok(AggregatorNode {
-            chain,
-            avs,
-            clock,
-            cursor,
             machine,
             store,
-            cfg,
             events,
             rx,
+            news,
+            lookups,
+            jobs,
+            written,
             local_addr,
+            now: 0,
             sizes: HashMap::new(),
             accepted: HashMap::new(),
             closed: HashSet::new(),
-            server,
-            retry_submits: Vec::new(),
+            tasks: vec![server, feed, writer],
         })
     }
 
@@ -118,46 +158,45 @@ impl AggregatorNode {
         self.local_addr
     }
 
-    /// Serve until dropped. Chain errors are logged and retried; a store error ends the node.
+    /// Serve until dropped. Chain errors are the feed's and the writer's to retry; a store
+    /// error ends the node.
     pub async fn run(mut self) -> Result<(), NodeError> {
-        let mut next_poll = tokio::time::Instant::now();
-        let mut now: Epoch = 0;
         loop {
             // `biased`: an unbiased select draws from tokio's own RNG, which the simulator
-            // does not control (runs would diverge). The timer goes first, so a flood of
-            // responses cannot starve the chain; it only fires when due.
+            // does not control (runs would diverge). Chain news goes first so a flood of
+            // responses cannot starve it; it arrives at most once per poll.
             tokio::select! {
                 biased;
-                _ = tokio::time::sleep_until(next_poll) => {
-                    match self.poll_chain().await {
-                        Ok(e) => now = e,
-                        Err(NodeError::Chain(e)) => tracing::warn!("chain: {e}"),
-                        Err(e) => return Err(e),
-                    }
-                    next_poll = tokio::time::Instant::now() + self.cfg.watch.poll_interval;
+                news = self.news.recv() => {
+                    let Some(news) = news else {
+                        return Err(NodeError::Io("the chain watch stopped".into()));
+                    };
+                    self.on_news(news)?;
+                }
+                written = self.written.recv() => {
+                    let Some(written) = written else {
+                        return Err(NodeError::Io("the chain writer stopped".into()));
+                    };
+                    self.on_written(written)?;
                 }
                 incoming = self.rx.recv() => {
                     let Some((response, reply)) = incoming else {
                         return Err(NodeError::Io("the response listener stopped".into()));
                     };
-                    let verdict = self.on_response(now, response).await?;
+                    let verdict = self.on_response(response)?;
                     let _ = reply.send(verdict);
                 }
             }
         }
     }
 
-    async fn on_response(
-        &mut self,
-        now: Epoch,
-        response: Response,
-    ) -> Result<Result<(), RejectReason>, NodeError> {
+    fn on_response(&mut self, response: Response) -> Result<Result<(), RejectReason>, NodeError> {
         let (task, operator) = (response.task_id, response.operator);
         self.events
             .emit(NodeEvent::ResponseReceived { task, operator });
         let actions = self
             .machine
-            .handle(now, AggregatorInput::Response(response));
+            .handle(self.now, AggregatorInput::Response(response));
         // The first verdict is the reply to this sender; later ones concern buffered responses.
         let verdict = actions
             .iter()
@@ -167,47 +206,86 @@ impl AggregatorNode {
                 _ => None,
             })
             .unwrap_or_else(|| Err(RejectReason::Malformed("no verdict".into())));
-        self.execute(actions).await?;
+        self.execute(actions)?;
         Ok(verdict)
     }
 
-    /// Read new events, tick; returns the current epoch.
-    async fn poll_chain(&mut self) -> Result<Epoch, NodeError> {
-        let now = self.clock.now(&self.chain).await?;
-        let batch = self.cursor.poll(self.chain.reader()).await?;
-        for log in &batch.logs {
-            if let Some(task) = self.avs.decode_task_created(log) {
-                let snapshot = self.avs.snapshot(self.chain.reader(), task.id).await?;
+    fn on_news(&mut self, news: News) -> Result<(), NodeError> {
+        let actions = match news {
+            News::Task { task, snapshot } => {
                 self.sizes.insert(task.id, snapshot.len());
-                let actions = self
-                    .machine
-                    .handle(now, AggregatorInput::TaskCreated { task, snapshot });
-                self.execute(actions).await?;
-            } else if let Some(acc) = self.avs.decode_task_responded(log) {
+                self.machine
+                    .handle(self.now, AggregatorInput::TaskCreated { task, snapshot })
+            }
+            News::Accepted(acc) => {
                 if self.closed.insert(acc.task_id) {
                     self.events.emit(NodeEvent::TaskAccepted {
                         task: acc.task_id,
                         block: acc.block.unwrap_or_default(),
                     });
                 }
-                let actions = self.machine.handle(
-                    now,
+                self.machine.handle(
+                    self.now,
                     AggregatorInput::ChainAccepted {
                         task_id: acc.task_id,
                     },
-                );
-                self.execute(actions).await?;
+                )
             }
-        }
-        let actions = self.machine.handle(now, AggregatorInput::Tick);
-        self.execute(actions).await?;
-        for sub in std::mem::take(&mut self.retry_submits) {
-            self.submit(sub).await;
-        }
-        Ok(now)
+            News::Tick(now) => {
+                self.now = now;
+                self.machine.handle(now, AggregatorInput::Tick)
+            }
+        };
+        self.execute(actions)
     }
 
-    async fn execute(&mut self, actions: Vec<AggregatorAction>) -> Result<(), NodeError> {
+    fn on_written(&mut self, written: Written) -> Result<(), NodeError> {
+        match written {
+            Written::Submitted {
+                task_id,
+                signers,
+                non_signers,
+                outcome,
+            } => {
+                tracing::info!(task = task_id, signers, non_signers, gas = outcome.gas_used, tx = %outcome.hash, "aggregate accepted");
+                self.events.emit(NodeEvent::AggregateSubmitted {
+                    task: task_id,
+                    signers,
+                    non_signers,
+                    tx: outcome.hash,
+                    gas: outcome.gas_used,
+                });
+            }
+            Written::AlreadyAccepted { task_id } => {
+                tracing::info!(
+                    task = task_id,
+                    "an earlier submission was accepted; not resubmitting"
+                );
+            }
+            Written::SubmitFailed { task_id, error } => {
+                if error.is_retryable() {
+                    tracing::warn!(
+                        task = task_id,
+                        "respondToTask did not land, will retry in the window: {error}"
+                    );
+                } else {
+                    tracing::warn!(task = task_id, "respondToTask refused: {error}");
+                    self.events.emit(NodeEvent::SubmitFailed {
+                        task: task_id,
+                        error: error.to_string(),
+                    });
+                }
+                // Either way the machine decides: again while the window is open, then expire.
+                let actions = self
+                    .machine
+                    .handle(self.now, AggregatorInput::SubmitFailed { task_id });
+                self.execute(actions)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn execute(&mut self, actions: Vec<AggregatorAction>) -> Result<(), NodeError> {
         for action in actions {
             match action {
                 AggregatorAction::Persist(record) => self.store.append(&record)?,
@@ -226,8 +304,9 @@ impl AggregatorNode {
                     operator,
                     reason,
                 } => {
-                    // Late answers to a finished task are routine; everything else is suspect.
-                    if matches!(reason, RejectReason::TaskClosed) {
+                    // Late answers to a finished task and early ones are routine; everything
+                    // else is suspect.
+                    if matches!(reason, RejectReason::TaskClosed | RejectReason::UnknownTask) {
                         tracing::info!(task = task_id, %operator, reason = reason.slug(), "response rejected: {reason}");
                     } else {
                         tracing::warn!(task = task_id, %operator, reason = reason.slug(), "response rejected: {reason}");
@@ -238,7 +317,11 @@ impl AggregatorNode {
                         reason: reject_text(&reason),
                     });
                 }
-                AggregatorAction::Submit(sub) => self.submit(sub).await,
+                AggregatorAction::Submit(sub) => {
+                    if !self.closed.contains(&sub.task_id) {
+                        let _ = self.jobs.send(Job::Submit(sub));
+                    }
+                }
                 AggregatorAction::Expired { task_id, reason } => {
                     tracing::warn!(task = task_id, "task expired: {reason}");
                     self.events.emit(NodeEvent::TaskExpired {
@@ -248,6 +331,10 @@ impl AggregatorNode {
                 }
                 AggregatorAction::Queued { task_id, operator } => {
                     tracing::debug!(task = task_id, %operator, "response queued until the task is seen");
+                }
+                AggregatorAction::LookUp { task_id } => {
+                    // Full means lookups are already pending; the watch finds the task anyway.
+                    let _ = self.lookups.try_send(task_id);
                 }
                 AggregatorAction::Done { task_id } => {
                     self.closed.insert(task_id);
@@ -260,19 +347,12 @@ impl AggregatorNode {
                 } => {
                     // A valid signature over a wrong sum is slashable: hand it to the contract.
                     tracing::warn!(task = task_id, %operator, result, "operator signed a wrong sum; submitting the fraud proof");
-                    if let Err(e) = self
-                        .avs
-                        .prove_wrong_sum(
-                            &self.chain,
-                            task_id,
-                            operator,
-                            result,
-                            signature.to_eip2537().to_vec(),
-                        )
-                        .await
-                    {
-                        tracing::warn!(task = task_id, %operator, "proveWrongSum failed: {e}");
-                    }
+                    let _ = self.jobs.send(Job::ProveWrongSum {
+                        task_id,
+                        operator,
+                        result,
+                        signature: signature.to_eip2537().to_vec(),
+                    });
                 }
                 AggregatorAction::Equivocation(e) => {
                     tracing::warn!(task = e.task_id, operator = %e.operator, "operator signed two results: {} and {}", e.first.0, e.second.0);
@@ -280,80 +360,5 @@ impl AggregatorNode {
             }
         }
         Ok(())
-    }
-
-    /// Send the aggregate. A resubmission after a restart first asks the chain whether an
-    /// earlier attempt already landed, so a task is accepted (and paid for) once.
-    async fn submit(&mut self, sub: Submission) {
-        let task_id = sub.task_id;
-        if self.closed.contains(&task_id) {
-            return;
-        }
-        if sub.resubmit {
-            match self.avs.task(self.chain.reader(), task_id).await {
-                Ok(t) if t.responded => {
-                    tracing::info!(
-                        task = task_id,
-                        "already accepted on chain; not resubmitting"
-                    );
-                    return;
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(
-                    task = task_id,
-                    "cannot read the task before resubmitting: {e}"
-                ),
-            }
-        }
-        let signers = sub.signers.len();
-        let non_signers = sub.non_signers.len();
-        let pubkeys: Vec<u8> = sub
-            .non_signer_pubkeys
-            .iter()
-            .flat_map(|k| k.to_eip2537())
-            .collect();
-        let sig = sub.aggregate_signature.to_eip2537().to_vec();
-        match self
-            .avs
-            .respond(
-                &self.chain,
-                task_id,
-                sub.result,
-                sub.non_signers.clone(),
-                pubkeys,
-                sig,
-            )
-            .await
-        {
-            Ok(out) => {
-                tracing::info!(task = task_id, signers, non_signers, gas = out.gas_used, tx = %out.hash, "aggregate accepted");
-                self.events.emit(NodeEvent::AggregateSubmitted {
-                    task: task_id,
-                    signers,
-                    non_signers,
-                    tx: out.hash,
-                    gas: out.gas_used,
-                });
-            }
-            Err(e) if e.revert_name() == Some("AlreadyResponded") => {
-                tracing::info!(task = task_id, "an earlier submission was accepted");
-            }
-            Err(e) if e.is_transient() => {
-                // The transaction may or may not have landed: try again at the next poll,
-                // checking the chain first (the contract accepts a task once anyway).
-                tracing::warn!(task = task_id, "respondToTask failed, will retry: {e}");
-                self.retry_submits.push(Submission {
-                    resubmit: true,
-                    ..sub
-                });
-            }
-            Err(e) => {
-                tracing::warn!(task = task_id, "respondToTask failed: {e}");
-                self.events.emit(NodeEvent::SubmitFailed {
-                    task: task_id,
-                    error: e.to_string(),
-                });
-            }
-        }
     }
 }

@@ -9,7 +9,7 @@ use crate::chain::{Client, EventCursor};
 use crate::crypto::bls::SecretKey;
 use crate::net;
 use crate::protocol::operator::{Operator, OperatorAction, OperatorBugs, OperatorInput, Phase};
-use crate::protocol::{Epoch, Flow, Response, TaskId};
+use crate::protocol::{Epoch, Flow, RejectReason, Response, TaskId};
 use crate::store::Store;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -278,6 +278,12 @@ impl OperatorNode {
         for o in std::mem::take(&mut self.outgoing) {
             let task = o.response.task_id;
             match net::send_response(addr, &o.response, self.cfg.send_timeout).await {
+                Ok(net::Reply::Rejected { code, text })
+                    if RejectReason::code_asks_retry(code) && now <= o.deadline =>
+                {
+                    tracing::debug!(task, operator = %self.address(), "aggregator not ready ({text}); will retry");
+                    keep.push(o);
+                }
                 Ok(reply) => {
                     tracing::debug!(task, operator = %self.address(), ?reply, "response delivered");
                     self.events.emit(NodeEvent::ResponseSent {

@@ -23,7 +23,7 @@
 //! task as `Record::Closed`. `restore` rebuilds from those records; a task that had been submitted
 //! is submitted again with `resubmit: true`, and the driver checks the chain first.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use alloy_primitives::U256;
 
@@ -48,8 +48,14 @@ pub struct AggregatorBugs {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AggregatorConfig {
-    /// Responses held for tasks the aggregator has not seen yet (all tasks together).
+    /// Responses held for tasks the aggregator has not seen yet (all tasks together). Only
+    /// responses whose signature checks out against the operator's known key are held, one per
+    /// (task, operator), so honest operators fill it at most `early_horizon` times over.
     pub early_buffer: usize,
+    /// How far past the newest task it has seen the aggregator holds or looks up responses. A
+    /// task id beyond it is refused as `UnknownTask`, which the operator retries, so an attacker
+    /// cannot fill the buffer or the lookups with ids that will never exist.
+    pub early_horizon: u64,
     pub bugs: AggregatorBugs,
 }
 
@@ -57,6 +63,7 @@ impl Default for AggregatorConfig {
     fn default() -> Self {
         Self {
             early_buffer: 1024,
+            early_horizon: 32,
             bugs: AggregatorBugs::default(),
         }
     }
@@ -81,6 +88,11 @@ pub enum AggregatorInput {
     Tick,
     /// The chain accepted a response for the task.
     ChainAccepted { task_id: TaskId },
+    /// The last `Submit` for the task did not land and may be tried again (the node did not
+    /// answer, the transaction was not mined, the retries ran out). While the task's response
+    /// window is open, the next `Tick` submits it again with `resubmit: true`; after that it
+    /// expires. A submission the contract refused for good is reported as `Done` instead.
+    SubmitFailed { task_id: TaskId },
 }
 
 /// What is handed to the chain: `respondToTask(taskId, result, nonSigners, nonSignerPubKeys, aggSig)`.
@@ -110,6 +122,10 @@ pub enum ExpiryReason {
         threshold: u8,
     },
     InvalidThreshold(u8),
+    /// A quorum was reached, but no submission landed before the response window closed.
+    SubmissionFailed {
+        result: u64,
+    },
 }
 
 impl std::fmt::Display for ExpiryReason {
@@ -126,6 +142,10 @@ impl std::fmt::Display for ExpiryReason {
                 )
             }
             ExpiryReason::InvalidThreshold(t) => write!(f, "threshold {t}% can never be met"),
+            ExpiryReason::SubmissionFailed { result } => write!(
+                f,
+                "window over: the aggregate for result {result} reached the threshold but no submission landed"
+            ),
         }
     }
 }
@@ -178,6 +198,12 @@ pub enum AggregatorAction {
     Done {
         task_id: TaskId,
     },
+    /// A response came for a task id the aggregator has not seen, within the horizon: read the
+    /// chain for it now instead of waiting for the event watch (which may be behind or failing)
+    /// and feed `TaskCreated` if it exists. Emitted once per task id.
+    LookUp {
+        task_id: TaskId,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,6 +233,10 @@ struct TaskState {
     /// go, so that a response below the threshold costs no pass over the claims.
     claimed: U256,
     status: Status,
+    /// The last submission handed out, kept so a failed one can be sent again.
+    submission: Option<Submission>,
+    /// Set by `SubmitFailed`: the next `Tick` resubmits (in the window) or expires the task.
+    retry: bool,
 }
 
 impl TaskState {
@@ -256,7 +286,13 @@ pub struct Aggregator {
     tasks: BTreeMap<TaskId, TaskState>,
     closed: BTreeSet<TaskId>,
     known: HashMap<OperatorId, PublicKey>,
-    early: VecDeque<Response>,
+    /// Responses for tasks not seen yet, one per (task, operator), each with a signature valid
+    /// under the operator's known key.
+    early: BTreeMap<(TaskId, OperatorId), Response>,
+    /// The highest task id seen (created, or closed in the store): the horizon's base.
+    newest: TaskId,
+    /// Task ids above `newest` already handed out as `LookUp` (at most `early_horizon`).
+    looked_up: BTreeSet<TaskId>,
     /// From the store, waiting for their task to be seen again.
     restored: BTreeMap<TaskId, Vec<Response>>,
     restored_submitted: BTreeSet<TaskId>,
@@ -269,7 +305,9 @@ impl Aggregator {
             tasks: BTreeMap::new(),
             closed: BTreeSet::new(),
             known: HashMap::new(),
-            early: VecDeque::new(),
+            early: BTreeMap::new(),
+            newest: 0,
+            looked_up: BTreeSet::new(),
             restored: BTreeMap::new(),
             restored_submitted: BTreeSet::new(),
         }
@@ -295,6 +333,7 @@ impl Aggregator {
                 }
                 Record::Closed { task_id } => {
                     agg.closed.insert(*task_id);
+                    agg.newest = agg.newest.max(*task_id);
                     agg.restored.remove(task_id);
                     agg.restored_submitted.remove(task_id);
                 }
@@ -325,7 +364,15 @@ impl Aggregator {
             }
             AggregatorInput::Response(r) => self.on_response(now, r, Origin::Wire, &mut out),
             AggregatorInput::Tick => self.on_tick(now, &mut out),
+            AggregatorInput::SubmitFailed { task_id } => {
+                if let Some(st) = self.tasks.get_mut(&task_id)
+                    && matches!(st.status, Status::Submitted { .. })
+                {
+                    st.retry = true;
+                }
+            }
             AggregatorInput::ChainAccepted { task_id } => {
+                self.newest = self.newest.max(task_id);
                 if !self.closed.contains(&task_id) {
                     self.tasks.remove(&task_id);
                     self.closed.insert(task_id);
@@ -348,6 +395,8 @@ impl Aggregator {
         if self.closed.contains(&task_id) || self.tasks.contains_key(&task_id) {
             return;
         }
+        self.newest = self.newest.max(task_id);
+        self.looked_up.retain(|&id| id > self.newest);
         for m in &snapshot {
             if let Some(pk) = m.pubkey {
                 self.known.insert(m.operator, pk);
@@ -371,6 +420,8 @@ impl Aggregator {
                 index,
                 claimed: U256::ZERO,
                 status: Status::Open,
+                submission: None,
+                retry: false,
             },
         );
         if let Some(restored) = self.restored.remove(&task_id) {
@@ -379,10 +430,12 @@ impl Aggregator {
             }
         }
         let early: Vec<Response> = {
-            let (mine, rest): (Vec<_>, Vec<_>) =
-                self.early.drain(..).partition(|r| r.task_id == task_id);
-            self.early = rest.into();
-            mine
+            let mut mine = self.early.split_off(&(task_id, OperatorId::ZERO));
+            if let Some(next) = task_id.checked_add(1) {
+                let mut later = mine.split_off(&(next, OperatorId::ZERO));
+                self.early.append(&mut later);
+            }
+            mine.into_values().collect()
         };
         for r in early {
             self.on_response(now, r, Origin::Buffer, out);
@@ -441,8 +494,13 @@ impl Aggregator {
                     out.push(AggregatorAction::Persist(Record::Accepted {
                         response: r.clone(),
                     }));
-                    self.early.push_back(r);
+                    self.early.insert((task_id, operator), r);
                     out.push(AggregatorAction::Queued { task_id, operator });
+                }
+                if self.looked_up.len() < self.cfg.early_horizon as usize
+                    && self.looked_up.insert(task_id)
+                {
+                    out.push(AggregatorAction::LookUp { task_id });
                 }
             }
             Ok(verdict) => {
@@ -487,11 +545,7 @@ impl Aggregator {
         }
         let skip = self.cfg.bugs.skip_signature_checks;
         let Some(st) = self.tasks.get_mut(&r.task_id) else {
-            return if self.known.is_empty() || self.known.contains_key(&r.operator) {
-                Ok(Verdict::Queue)
-            } else {
-                reject(RejectReason::UnknownOperator)
-            };
+            return self.check_early(r, sig, settled);
         };
         if matches!(st.status, Status::Submitted { .. }) && origin != Origin::Store {
             return reject(RejectReason::TaskClosed);
@@ -617,6 +671,53 @@ impl Aggregator {
         Ok(Verdict::Pending(sig))
     }
 
+    /// A response for a task not seen yet. It is held only if it can be told apart from a
+    /// forgery now: the operator's key is known and the signature is valid (one pairing). An
+    /// unknown task beyond the horizon, or from an operator whose key is not known yet, is
+    /// refused as `UnknownTask`, which the operator retries while its window is open; an id
+    /// within the horizon is looked up (`LookUp`) so the retry finds the task.
+    fn check_early(
+        &mut self,
+        r: &Response,
+        sig: Signature,
+        settled: &mut Vec<AggregatorAction>,
+    ) -> Result<Verdict, (RejectReason, Vec<AggregatorAction>)> {
+        let beyond = r.task_id > self.newest.saturating_add(self.cfg.early_horizon);
+        if beyond {
+            return Err((RejectReason::UnknownTask, Vec::new()));
+        }
+        let Some(pk) = self.known.get(&r.operator) else {
+            // Worth a lookup: the task's snapshot brings the keys of everyone opted in.
+            if self.looked_up.len() < self.cfg.early_horizon as usize
+                && self.looked_up.insert(r.task_id)
+            {
+                settled.push(AggregatorAction::LookUp { task_id: r.task_id });
+            }
+            return Err((RejectReason::UnknownTask, Vec::new()));
+        };
+        if let Some(held) = self.early.get(&(r.task_id, r.operator)) {
+            return Err((
+                if held.result == r.result && held.signature == r.signature {
+                    RejectReason::Duplicate
+                } else {
+                    RejectReason::Conflicting {
+                        previous: held.result,
+                    }
+                },
+                Vec::new(),
+            ));
+        }
+        let skip = self.cfg.bugs.skip_signature_checks;
+        if !skip
+            && pk
+                .verify(&task_response_digest(r.task_id, r.result), &sig)
+                .is_err()
+        {
+            return Err((RejectReason::InvalidSignature, Vec::new()));
+        }
+        Ok(Verdict::Queue)
+    }
+
     fn try_submit(&mut self, task_id: TaskId, out: &mut Vec<AggregatorAction>) {
         let resubmit = self.restored_submitted.contains(&task_id);
         let bugs = self.cfg.bugs;
@@ -710,7 +811,7 @@ impl Aggregator {
                 result,
             }));
         }
-        out.push(AggregatorAction::Submit(Submission {
+        let sub = Submission {
             task_id,
             result,
             signers,
@@ -721,13 +822,25 @@ impl Aggregator {
             signed_stake: signed,
             total_stake: st.total,
             resubmit,
-        }));
+        };
+        st.submission = Some(sub.clone());
+        out.push(AggregatorAction::Submit(sub));
     }
 
     fn on_tick(&mut self, now: Epoch, out: &mut Vec<AggregatorAction>) {
         let mut expired = Vec::new();
-        for (id, st) in &self.tasks {
-            if st.status != Status::Open {
+        for (id, st) in self.tasks.iter_mut() {
+            if let Status::Submitted { result } = st.status {
+                if st.retry {
+                    st.retry = false;
+                    match (&st.submission, st.task.in_response_window(now)) {
+                        (Some(sub), true) => out.push(AggregatorAction::Submit(Submission {
+                            resubmit: true,
+                            ..sub.clone()
+                        })),
+                        _ => expired.push((*id, ExpiryReason::SubmissionFailed { result })),
+                    }
+                }
                 continue;
             }
             let t = st.task.threshold_percentage;

@@ -144,6 +144,13 @@ impl RejectReason {
         }
     }
 
+    /// Whether the wire code says "not now" rather than a verdict: the aggregator has not seen
+    /// the task (or the operator's key) yet, or its buffer is full. The operator keeps the
+    /// response and sends it again while the task's window is open.
+    pub fn code_asks_retry(code: u16) -> bool {
+        code == RejectReason::UnknownTask.code() || code == RejectReason::Overloaded.code()
+    }
+
     /// Short kebab-case name for logs and the simulator's trace.
     pub fn slug(&self) -> &'static str {
         match self {

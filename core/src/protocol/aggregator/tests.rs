@@ -54,6 +54,20 @@ impl World {
         }
     }
 
+    /// Feed every operator's key, as registration events would.
+    fn register(&self, agg: &mut Aggregator) {
+        for (i, k) in self.keys.iter().enumerate() {
+            let out = agg.handle(
+                0,
+                AggregatorInput::OperatorRegistered {
+                    operator: op(i),
+                    pubkey: k.public_key(),
+                },
+            );
+            assert!(out.is_empty());
+        }
+    }
+
     fn aggregator(&self, t: Task) -> Aggregator {
         let mut a = Aggregator::new(AggregatorConfig::default());
         assert!(
@@ -293,11 +307,12 @@ fn every_rejection_reason() {
         .to_vec();
     assert_eq!(r(&mut agg, 10, compressed), Err(RejectReason::Duplicate));
 
-    // Unknown task from a known operator is queued; from an unknown one refused.
+    // Unknown task from a known operator is queued; from an operator whose key is not known
+    // (yet) it is refused as an unknown task, which the operator retries.
     assert_eq!(r(&mut agg, 10, w.response(0, 9, 42)), Ok(()));
     let mut unknown = w.response(0, 9, 42);
     unknown.operator = Address::with_last_byte(3);
-    assert_eq!(r(&mut agg, 10, unknown), Err(RejectReason::UnknownOperator));
+    assert_eq!(r(&mut agg, 10, unknown), Err(RejectReason::UnknownTask));
 
     // Late.
     assert_eq!(
@@ -348,6 +363,7 @@ fn responses_before_the_task_are_buffered_and_bounded() {
         early_buffer: 2,
         ..Default::default()
     });
+    w.register(&mut agg);
     assert_eq!(
         verdict(&agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)))),
         Ok(())
@@ -693,6 +709,7 @@ fn a_queued_response_survives_a_restart() {
     // The operator saw the task first; the aggregator answers `Queued` and then crashes.
     let w = world(&[10, 10]);
     let mut agg = Aggregator::new(AggregatorConfig::default());
+    w.register(&mut agg);
     let out = agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)));
     assert_eq!(verdict(&out), Ok(()));
     let records = persisted(&out);
@@ -976,4 +993,179 @@ fn a_waiting_signature_replayed_with_another_result_is_invalid_not_a_duplicate()
         verdict(&agg.handle(10, AggregatorInput::Response(real))),
         Err(RejectReason::Duplicate)
     );
+}
+
+fn lookups(actions: &[AggregatorAction]) -> Vec<TaskId> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            AggregatorAction::LookUp { task_id } => Some(*task_id),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_early_buffer_holds_only_authentic_responses_within_the_horizon_once_each() {
+    let w = world(&[10, 10, 10]);
+    let mut agg = Aggregator::new(AggregatorConfig {
+        early_horizon: 4,
+        ..Default::default()
+    });
+    w.register(&mut agg);
+    // Beyond the horizon (nothing seen yet: ids 1..=4 are plausible): refused, no lookup.
+    let out = agg.handle(10, AggregatorInput::Response(w.response(0, 5, 42)));
+    assert_eq!(verdict(&out), Err(RejectReason::UnknownTask));
+    assert!(lookups(&out).is_empty() && persisted(&out).is_empty());
+    // A forgery for a future task is refused on arrival and held nowhere.
+    let out = agg.handle(10, AggregatorInput::Response(forged(&w, 0, 1, 2, 42)));
+    assert_eq!(verdict(&out), Err(RejectReason::InvalidSignature));
+    assert!(persisted(&out).is_empty());
+    // The real one is held, persisted once, and its task looked up once.
+    let out = agg.handle(10, AggregatorInput::Response(w.response(0, 2, 42)));
+    assert_eq!(verdict(&out), Ok(()));
+    assert_eq!(persisted(&out).len(), 1);
+    assert_eq!(lookups(&out), vec![2]);
+    // The same frame again: a duplicate, not a second journal entry or lookup.
+    let out = agg.handle(10, AggregatorInput::Response(w.response(0, 2, 42)));
+    assert_eq!(verdict(&out), Err(RejectReason::Duplicate));
+    assert!(persisted(&out).is_empty() && lookups(&out).is_empty());
+    // Another result signed by the same operator for the same task is not held beside it.
+    let out = agg.handle(10, AggregatorInput::Response(w.response(0, 2, 7)));
+    assert_eq!(
+        verdict(&out),
+        Err(RejectReason::Conflicting { previous: 42 })
+    );
+    // A second operator's response for the task needs no second lookup.
+    let out = agg.handle(10, AggregatorInput::Response(w.response(1, 2, 42)));
+    assert_eq!(verdict(&out), Ok(()));
+    assert!(lookups(&out).is_empty());
+    // Seeing task 3 moves the horizon: id 7 is now plausible.
+    agg.handle(
+        10,
+        AggregatorInput::TaskCreated {
+            task: task(3, 100),
+            snapshot: w.snapshot.clone(),
+        },
+    );
+    let out = agg.handle(10, AggregatorInput::Response(w.response(2, 7, 42)));
+    assert_eq!(verdict(&out), Ok(()));
+    assert_eq!(lookups(&out), vec![7]);
+    // Task 2 arrives: both held responses count, 20 of 30 stake at 60 % submits.
+    let out = agg.handle(
+        10,
+        AggregatorInput::TaskCreated {
+            task: task(2, 60),
+            snapshot: w.snapshot.clone(),
+        },
+    );
+    let subs = submissions(&out);
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].signers, vec![op(1), op(0)]);
+    assert!(
+        persisted(&out)
+            .iter()
+            .all(|r| matches!(r, Record::Submitted { .. })),
+        "held responses were persisted when queued: {out:?}"
+    );
+}
+
+#[test]
+fn an_operator_whose_key_is_not_known_yet_is_told_to_retry_and_the_task_is_looked_up() {
+    let w = world(&[10, 10]);
+    let mut agg = Aggregator::new(AggregatorConfig::default());
+    let out = agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)));
+    assert_eq!(verdict(&out), Err(RejectReason::UnknownTask));
+    assert_eq!(lookups(&out), vec![1]);
+    assert!(
+        persisted(&out).is_empty(),
+        "nothing unauthenticated is journaled"
+    );
+    // The lookup feeds the task and its snapshot; the retried responses then count.
+    agg.handle(
+        10,
+        AggregatorInput::TaskCreated {
+            task: task(1, 100),
+            snapshot: w.snapshot.clone(),
+        },
+    );
+    assert_eq!(
+        verdict(&agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)))),
+        Ok(())
+    );
+    let out = agg.handle(10, AggregatorInput::Response(w.response(1, 1, 42)));
+    assert_eq!(submissions(&out).len(), 1);
+}
+
+#[test]
+fn a_flood_of_future_ids_neither_grows_the_buffer_nor_the_lookups() {
+    let w = world(&[10, 10]);
+    let mut agg = Aggregator::new(AggregatorConfig {
+        early_horizon: 8,
+        ..Default::default()
+    });
+    w.register(&mut agg);
+    let mut looked = 0;
+    for id in 1..2_000u64 {
+        // Unknown operator (key not known): refused, at most one lookup per id in the horizon.
+        let mut junk = w.response(0, id, 42);
+        junk.operator = Address::with_last_byte(7);
+        let out = agg.handle(10, AggregatorInput::Response(junk));
+        assert_eq!(verdict(&out), Err(RejectReason::UnknownTask));
+        looked += lookups(&out).len();
+        // Forged for a known operator: refused, never held.
+        let out = agg.handle(10, AggregatorInput::Response(forged(&w, 1, 0, id, 42)));
+        assert!(verdict(&out).is_err());
+        assert!(persisted(&out).is_empty());
+    }
+    assert_eq!(looked, 8);
+    assert!(agg.early.is_empty());
+    assert!(agg.looked_up.len() <= 8);
+}
+
+#[test]
+fn a_failed_submission_is_sent_again_in_the_window_and_expires_after_it() {
+    let w = world(&[10, 10]);
+    let mut agg = w.aggregator(task(1, 100));
+    agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)));
+    let out = agg.handle(10, AggregatorInput::Response(w.response(1, 1, 42)));
+    let first = submissions(&out);
+    assert_eq!(first.len(), 1);
+    assert!(!first[0].resubmit);
+    // Nothing to do on a tick while the submission is in flight.
+    assert!(agg.handle(11, AggregatorInput::Tick).is_empty());
+    agg.handle(11, AggregatorInput::SubmitFailed { task_id: 1 });
+    let out = agg.handle(11, AggregatorInput::Tick);
+    let again = submissions(&out);
+    assert_eq!(again.len(), 1);
+    assert!(
+        again[0].resubmit,
+        "the driver checks the chain before sending again"
+    );
+    assert_eq!(
+        Submission {
+            resubmit: false,
+            ..again[0].clone()
+        },
+        first[0]
+    );
+    // Once per failure, not once per tick.
+    assert!(agg.handle(11, AggregatorInput::Tick).is_empty());
+    // Fails again after the window (10 + 2): the task expires, closed and persisted.
+    agg.handle(13, AggregatorInput::SubmitFailed { task_id: 1 });
+    let out = agg.handle(13, AggregatorInput::Tick);
+    assert!(submissions(&out).is_empty());
+    assert!(out.iter().any(|a| matches!(
+        a,
+        AggregatorAction::Expired {
+            task_id: 1,
+            reason: ExpiryReason::SubmissionFailed { result: 42 }
+        }
+    )));
+    assert!(persisted(&out).contains(&Record::Closed { task_id: 1 }));
+    assert!(agg.is_closed(1));
+    // A failure reported for a task that is not in flight changes nothing.
+    let mut other = w.aggregator(task(2, 100));
+    other.handle(10, AggregatorInput::SubmitFailed { task_id: 2 });
+    assert!(other.handle(10, AggregatorInput::Tick).is_empty());
 }

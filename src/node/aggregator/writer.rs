@@ -1,0 +1,124 @@
+//! The aggregator's chain writes, in a task of its own: `respondToTask` and `proveWrongSum`,
+//! one at a time (one signer, one nonce sequence), reporting each outcome back as [`Written`].
+//! The loop that answers operators hands jobs over and never waits for them.
+
+use crate::chain::avs::Avs;
+use crate::chain::{ChainError, Client, TxOutcome};
+use crate::protocol::aggregator::Submission;
+use crate::protocol::{OperatorId, TaskId};
+use tokio::sync::mpsc;
+
+#[derive(Debug)]
+pub enum Job {
+    Submit(Submission),
+    ProveWrongSum {
+        task_id: TaskId,
+        operator: OperatorId,
+        result: u64,
+        signature: Vec<u8>,
+    },
+}
+
+#[derive(Debug)]
+pub enum Written {
+    /// The aggregate was mined and accepted.
+    Submitted {
+        task_id: TaskId,
+        signers: usize,
+        non_signers: usize,
+        outcome: TxOutcome,
+    },
+    /// The chain already holds an accepted aggregate for the task (an earlier attempt landed);
+    /// its `TaskResponded` event closes the task.
+    AlreadyAccepted { task_id: TaskId },
+    /// It did not land. The machine decides whether to try again.
+    SubmitFailed { task_id: TaskId, error: ChainError },
+}
+
+pub struct Writer {
+    pub chain: Client,
+    pub avs: Avs,
+    pub jobs: mpsc::UnboundedReceiver<Job>,
+    pub written: mpsc::UnboundedSender<Written>,
+}
+
+impl Writer {
+    pub async fn run(mut self) {
+        while let Some(job) = self.jobs.recv().await {
+            match job {
+                Job::Submit(sub) => {
+                    let w = self.submit(sub).await;
+                    if self.written.send(w).is_err() {
+                        return;
+                    }
+                }
+                Job::ProveWrongSum {
+                    task_id,
+                    operator,
+                    result,
+                    signature,
+                } => {
+                    match self
+                        .avs
+                        .prove_wrong_sum(&self.chain, task_id, operator, result, signature)
+                        .await
+                    {
+                        Ok(out) => {
+                            tracing::info!(task = task_id, %operator, tx = %out.hash, "fraud proof accepted")
+                        }
+                        Err(e) => {
+                            tracing::warn!(task = task_id, %operator, "proveWrongSum failed: {e}")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Send the aggregate. A resubmission (after a restart or a failed attempt) first asks the
+    /// chain whether an earlier attempt already landed, so a task is accepted (and paid for)
+    /// once.
+    async fn submit(&self, sub: Submission) -> Written {
+        let task_id = sub.task_id;
+        if sub.resubmit {
+            match self.avs.task(self.chain.reader(), task_id).await {
+                Ok(t) if t.responded => return Written::AlreadyAccepted { task_id },
+                Ok(_) => {}
+                // Sending anyway is safe: the contract accepts a task once.
+                Err(e) => tracing::warn!(
+                    task = task_id,
+                    "cannot read the task before resubmitting: {e}"
+                ),
+            }
+        }
+        let pubkeys: Vec<u8> = sub
+            .non_signer_pubkeys
+            .iter()
+            .flat_map(|k| k.to_eip2537())
+            .collect();
+        let sig = sub.aggregate_signature.to_eip2537().to_vec();
+        match self
+            .avs
+            .respond(
+                &self.chain,
+                task_id,
+                sub.result,
+                sub.non_signers.clone(),
+                pubkeys,
+                sig,
+            )
+            .await
+        {
+            Ok(outcome) => Written::Submitted {
+                task_id,
+                signers: sub.signers.len(),
+                non_signers: sub.non_signers.len(),
+                outcome,
+            },
+            Err(e) if e.revert_name() == Some("AlreadyResponded") => {
+                Written::AlreadyAccepted { task_id }
+            }
+            Err(error) => Written::SubmitFailed { task_id, error },
+        }
+    }
+}
