@@ -46,7 +46,7 @@ pub fn provider(
     gateway: SocketAddr,
     key: PrivateKeySigner,
     timeout: Duration,
-) -> FillProvider<impl TxFiller + Clone, RootProvider> {
+) -> FillProvider<impl TxFiller, RootProvider> {
     ProviderBuilder::new()
         .wallet(EthereumWallet::from(key))
         .connect_client(GatewayTransport::client(gateway, timeout))

@@ -61,8 +61,7 @@ fn through_proxy(seed: u64, rates: FrameRates) -> (Vec<u32>, String, Trace) {
             })
             .await
             .unwrap();
-        let v = got.lock().unwrap().clone();
-        v
+        got.lock().unwrap().clone()
     });
     (got, trace.digest(), trace)
 }

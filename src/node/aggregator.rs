@@ -112,7 +112,7 @@ impl AggregatorNode {
         let feed = tokio::spawn(
             Feed {
                 chain: chain.clone(),
-                avs: avs.clone(),
+                avs,
                 clock,
                 cursor,
                 poll_interval: cfg.watch.poll_interval,
@@ -319,7 +319,7 @@ impl AggregatorNode {
                 }
                 AggregatorAction::Submit(sub) => {
                     if !self.closed.contains(&sub.task_id) {
-                        let _ = self.jobs.send(Job::Submit(sub));
+                        let _ = self.jobs.send(Job::Submit(Box::new(sub)));
                     }
                 }
                 AggregatorAction::Expired { task_id, reason } => {

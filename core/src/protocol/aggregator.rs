@@ -547,13 +547,9 @@ impl Aggregator {
         let Some(st) = self.tasks.get_mut(&r.task_id) else {
             return self.check_early(r, sig, settled);
         };
-        if matches!(st.status, Status::Submitted { .. }) && origin != Origin::Store {
-            return reject(RejectReason::TaskClosed);
-        }
-        // Stored responses were on time when they were accepted.
-        if origin != Origin::Store && !st.task.in_response_window(now) {
-            return reject(RejectReason::Late);
-        }
+        // Who may answer at all comes first, even once the aggregate is out: an operator
+        // without a key learns that, not only that it was late (its first try may have come
+        // before the aggregator knew the task, and the retry after the submission).
         let Some(member) = st.member(&r.operator) else {
             return reject(if self.known.contains_key(&r.operator) {
                 RejectReason::NotOptedIn
@@ -564,6 +560,13 @@ impl Aggregator {
         let Some(pk) = member.pubkey else {
             return reject(RejectReason::NoRegisteredKey);
         };
+        if matches!(st.status, Status::Submitted { .. }) && origin != Origin::Store {
+            return reject(RejectReason::TaskClosed);
+        }
+        // Stored responses were on time when they were accepted.
+        if origin != Origin::Store && !st.task.in_response_window(now) {
+            return reject(RejectReason::Late);
+        }
         let ok = |sig: &Signature, result: u64| {
             skip || pk
                 .verify(&task_response_digest(r.task_id, result), sig)

@@ -8,9 +8,11 @@ use crate::protocol::aggregator::Submission;
 use crate::protocol::{OperatorId, TaskId};
 use tokio::sync::mpsc;
 
+/// Jobs and outcomes travel boxed where one variant is much larger than the others (an
+/// aggregate with its keys; a receipt), so the channels' slots stay small.
 #[derive(Debug)]
 pub enum Job {
-    Submit(Submission),
+    Submit(Box<Submission>),
     ProveWrongSum {
         task_id: TaskId,
         operator: OperatorId,
@@ -26,7 +28,7 @@ pub enum Written {
         task_id: TaskId,
         signers: usize,
         non_signers: usize,
-        outcome: TxOutcome,
+        outcome: Box<TxOutcome>,
     },
     /// The chain already holds an accepted aggregate for the task (an earlier attempt landed);
     /// its `TaskResponded` event closes the task.
@@ -47,7 +49,7 @@ impl Writer {
         while let Some(job) = self.jobs.recv().await {
             match job {
                 Job::Submit(sub) => {
-                    let w = self.submit(sub).await;
+                    let w = self.submit(*sub).await;
                     if self.written.send(w).is_err() {
                         return;
                     }
@@ -113,7 +115,7 @@ impl Writer {
                 task_id,
                 signers: sub.signers.len(),
                 non_signers: sub.non_signers.len(),
-                outcome,
+                outcome: Box::new(outcome),
             },
             Err(e) if e.revert_name() == Some("AlreadyResponded") => {
                 Written::AlreadyAccepted { task_id }
