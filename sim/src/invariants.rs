@@ -2,7 +2,10 @@
 //! the numbers of each task, the keys each operator registered) and judges the system only by
 //! what it outputs (the trace). It runs at every event, not only at the end.
 
-use crate::scenario::{Outcome, Scenario, TaskPlan, planned_pairs, reaches_threshold, weight_of};
+use crate::scenario::{
+    Behaviour, Outcome, Scenario, TaskPlan, operator_bls_ikm, planned_pairs, reaches_threshold,
+    weight_of,
+};
 use crate::trace::{Event, EventKind};
 use alloy::primitives::keccak256;
 use std::collections::{BTreeMap, BTreeSet};
@@ -105,6 +108,14 @@ pub fn verify_aggregate(sig: &[u8], pubkeys: &[Vec<u8>], msg: &[u8]) -> Result<(
     }
 }
 
+/// A G1 point as blst serialises it uncompressed, whether it came compressed or not (bytes
+/// that do not decode are kept as they are, so they compare unequal to any real key).
+fn normalise_g1(k: &[u8]) -> Vec<u8> {
+    blst::min_pk::PublicKey::from_bytes(k)
+        .map(|p| p.serialize().to_vec())
+        .unwrap_or_else(|_| k.to_vec())
+}
+
 /// Invariant names for [`Checker::once`].
 struct Once {
     unknown: &'static str,
@@ -160,8 +171,6 @@ pub struct Checker {
     below_threshold_attempts: BTreeSet<u64>,
     /// Submissions seen at the gateway, not judged yet.
     attempts: Vec<Attempt>,
-    /// (task, operator) → the first phase-2 result it committed on chain.
-    commits: BTreeMap<(u64, usize), u64>,
     rejections: BTreeSet<String>,
     healed_at_ms: Option<u64>,
     violations: Vec<Violation>,
@@ -173,6 +182,27 @@ pub struct Checker {
     /// The generator's seeded source re-derived: (seed, first `tasks_planned` pairs).
     source: Option<(u64, Vec<(u64, u64)>)>,
     extra_reported: bool,
+    /// Operators whose behaviour can put a valid signature over the right result on the wire
+    /// (honest ones, and the replaying and equivocating ones some of the time).
+    may_sign: Vec<bool>,
+    /// The BLS key each operator registers (96-byte uncompressed G1), re-derived from the seed;
+    /// `None` for an operator that must end up with no key (a rogue key is refused). Unknown
+    /// until [`Checker::for_run`].
+    expected_keys: Option<Vec<Option<Vec<u8>>>>,
+    registrations_judged: bool,
+    /// Whether every operator → aggregator frame passes [`Checker::observe_wire`].
+    wire_watched: bool,
+    /// (task, operator, result) of every response seen on the wire, any behaviour.
+    answered: BTreeSet<(u64, usize, u64)>,
+    /// (task, operator) → every phase-2 result it committed on chain.
+    commit_sets: BTreeMap<(u64, usize), BTreeSet<u64>>,
+    interval_ms: u64,
+    /// When each task appeared on chain, in order.
+    created_times: Vec<u64>,
+    /// When the generator started afresh (a restart after a crash, or its driver giving up):
+    /// each start may create one task ahead of the cadence it had.
+    generator_restarts: Vec<u64>,
+    ahead_reported: bool,
 }
 
 impl Checker {
@@ -193,7 +223,6 @@ impl Checker {
             signed: BTreeMap::new(),
             wire: BTreeMap::new(),
             settles: s.flow == crate::scenario::Flow::TwoPhase,
-            commits: BTreeMap::new(),
             below_threshold_attempts: BTreeSet::new(),
             attempts: Vec::new(),
             rejections: BTreeSet::new(),
@@ -204,6 +233,82 @@ impl Checker {
             created_pairs: BTreeMap::new(),
             source: None,
             extra_reported: false,
+            may_sign: (0..n)
+                .map(|i| {
+                    !matches!(
+                        s.operators.behaviour(i),
+                        Behaviour::WrongSum
+                            | Behaviour::InvalidSignature
+                            | Behaviour::SignsAnotherTask
+                            | Behaviour::RogueKey
+                            | Behaviour::Silent
+                    )
+                })
+                .collect(),
+            expected_keys: None,
+            registrations_judged: false,
+            wire_watched: false,
+            answered: BTreeSet::new(),
+            commit_sets: BTreeMap::new(),
+            interval_ms: s.tasks.interval_ms.max(1),
+            created_times: Vec::new(),
+            generator_restarts: Vec::new(),
+            ahead_reported: false,
+        }
+    }
+
+    /// The checker of one seeded run in the simulated world: it knows the keys the seed gives
+    /// every operator, and sees every frame to the aggregator on the wire.
+    pub fn for_run(s: &Scenario, seed: u64) -> Self {
+        let mut c = Checker::new(s);
+        c.expected_keys = Some(
+            (0..s.operators.count)
+                .map(|i| {
+                    (s.operators.behaviour(i) != Behaviour::RogueKey).then(|| {
+                        blst::min_pk::SecretKey::key_gen(&operator_bls_ikm(seed, i), &[])
+                            .map(|k| k.sk_to_pk().serialize().to_vec())
+                            .unwrap_or_default()
+                    })
+                })
+                .collect(),
+        );
+        c.wire_watched = true;
+        c
+    }
+
+    /// Registrations against the scenario: every operator registered the key its seed gives
+    /// it, and one that must have none (a rogue key) has none. Judged once all registrations
+    /// are on chain: at the first task (set-up ends before the generator starts) or the end.
+    fn judge_registrations(&mut self, at: u64) {
+        if self.registrations_judged {
+            return;
+        }
+        self.registrations_judged = true;
+        let Some(expected) = self.expected_keys.clone() else {
+            return;
+        };
+        let mut wrong = Vec::new();
+        for (i, want) in expected.iter().enumerate() {
+            let got = self.keys.get(&i).map(|k| normalise_g1(k));
+            match (want, got) {
+                (Some(w), Some(g)) if *w == g => {}
+                (None, None) => {}
+                (Some(_), None) => wrong.push(format!("operator {i} registered no key")),
+                (None, Some(_)) => wrong.push(format!(
+                    "operator {i} holds a key although the scenario gives it none that verifies"
+                )),
+                (Some(_), Some(_)) => wrong.push(format!(
+                    "operator {i} registered a key other than the one its seed gives it"
+                )),
+            }
+        }
+        if !wrong.is_empty() {
+            self.fail(
+                Kind::Safety,
+                "operators register the keys the scenario gives them",
+                at,
+                wrong.join("; "),
+            );
         }
     }
 
@@ -239,6 +344,7 @@ impl Checker {
         result: u64,
         signature: &[u8],
     ) {
+        self.answered.insert((task, operator, result));
         if !self.honest.get(operator).copied().unwrap_or(false) {
             return;
         }
@@ -345,14 +451,17 @@ impl Checker {
                 result,
                 ..
             } => {
-                self.commits.entry((task, operator)).or_insert(result);
+                self.commit_sets
+                    .entry((task, operator))
+                    .or_default()
+                    .insert(result);
             }
             Settlement::Settled {
                 at_ms: at,
                 task,
+                actual_threshold,
                 rewarded,
                 slashed,
-                ..
             } => {
                 let once = Once {
                     unknown: "only created tasks are settled",
@@ -369,14 +478,17 @@ impl Checker {
                 let mut wrong = Vec::new();
                 for op in 0..self.weights.len() {
                     let (r, s) = (rewarded.contains(&op), slashed.contains(&op));
-                    let verdict_ok = match self.commits.get(&(task, op)) {
-                        Some(&c) if c == t.expected => !s && (r || !accepted),
+                    // Two different commits is equivocation, whatever one of them is.
+                    let committed = self.commit_sets.get(&(task, op));
+                    let verdict_ok = match committed {
+                        Some(c) if c.len() == 1 && c.contains(&t.expected) => {
+                            !s && (r || !accepted)
+                        }
                         _ => s && !r,
                     };
                     if !verdict_ok {
                         wrong.push(format!(
-                            "operator {op} committed {:?} (sum {}), rewarded {r}, slashed {s}",
-                            self.commits.get(&(task, op)),
+                            "operator {op} committed {committed:?} (sum {}), rewarded {r}, slashed {s}",
                             t.expected
                         ));
                     }
@@ -387,6 +499,26 @@ impl Checker {
                         "the challenger rewards and slashes by the commits on chain",
                         at,
                         format!("task {task}: {}", wrong.join("; ")),
+                    );
+                }
+                // The reached threshold: the stake of the operators whose every commit is
+                // the sum, floor(signed * 100 / total), over the scenario's stakes.
+                let correct = (0..self.weights.len()).filter(|op| {
+                    self.commit_sets
+                        .get(&(task, *op))
+                        .is_some_and(|r| r.len() == 1 && r.contains(&t.expected))
+                });
+                let signed = weight_of(&self.weights, correct);
+                let total = weight_of(&self.weights, 0..self.weights.len());
+                let want = (signed * 100).checked_div(total).unwrap_or(0);
+                if u128::from(actual_threshold) != want {
+                    self.fail(
+                        Kind::Safety,
+                        "a settlement reports the threshold the commits reached",
+                        at,
+                        format!(
+                            "task {task} settled with actual threshold {actual_threshold}, the correct commits carry {signed} of {total} ({want}%)"
+                        ),
                     );
                 }
             }
@@ -449,6 +581,7 @@ impl Checker {
         }
         self.created_pairs.insert(task, pair);
         let created = self.created_pairs.len() as u64;
+        self.judge_cadence(at, task);
         if created > self.tasks_planned && !self.extra_reported {
             self.extra_reported = true;
             self.fail(
@@ -458,6 +591,38 @@ impl Checker {
                 format!(
                     "task {task} is the {created}th created, the scenario plans {}",
                     self.tasks_planned
+                ),
+            );
+        }
+    }
+
+    /// Creation times against the scenario's interval: the generator never runs ahead of its
+    /// cadence. By time `at`, W after the first task appeared on chain, at most 1 + W / interval
+    /// tasks exist, plus two: for the observer's block-time jitter, and for a first task that
+    /// landed late (a reorg took it back and it was mined again); plus one for each fresh start
+    /// of the generator since, whose cadence starts again from the moment it starts. Creates
+    /// held up by chain faults land in a burst once the faults heal, but never ahead of this
+    /// schedule, so the bound is cumulative rather than over short windows.
+    fn judge_cadence(&mut self, at: u64, task: u64) {
+        self.created_times.push(at);
+        let first = self.created_times[0];
+        let span = at.saturating_sub(first);
+        let restarts = self
+            .generator_restarts
+            .iter()
+            .filter(|r| (first..=at).contains(r))
+            .count() as u64;
+        let allowed = 3 + span / self.interval_ms + restarts;
+        let count = self.created_times.len() as u64;
+        if count > allowed && !self.ahead_reported {
+            self.ahead_reported = true;
+            self.fail(
+                Kind::Safety,
+                "tasks are created no faster than the scenario's interval",
+                at,
+                format!(
+                    "task {task} is the {count}th created, {span} ms after the first: at one every {} ms at most {allowed} ({restarts} generator restarts)",
+                    self.interval_ms
                 ),
             );
         }
@@ -481,10 +646,28 @@ impl Checker {
         match &ev.kind {
             EventKind::OperatorRegistered { operator, pubkey } => {
                 if let Ok(k) = hex::decode(pubkey.trim_start_matches("0x")) {
-                    self.keys.insert(*operator, k);
+                    let before = self.keys.insert(*operator, k.clone());
+                    if before.is_some_and(|b| normalise_g1(&b) != normalise_g1(&k)) {
+                        let operator = *operator;
+                        self.fail(
+                            Kind::Safety,
+                            "an operator's key is registered once",
+                            at,
+                            format!("operator {operator} registered a second key"),
+                        );
+                    }
                 }
             }
+            EventKind::FaultHealed { fault } if fault == "restart generator" => {
+                self.generator_restarts.push(at);
+            }
+            EventKind::Note { text }
+                if ev.node == "generator" && text.starts_with("node stopped") =>
+            {
+                self.generator_restarts.push(at);
+            }
             EventKind::TaskCreated { task, a, b } => {
+                self.judge_registrations(at);
                 if self.tasks.contains_key(task) {
                     self.fail(
                         Kind::Safety,
@@ -526,10 +709,14 @@ impl Checker {
                 task,
                 result,
                 signers,
+                signed_weight,
+                total_weight,
+                non_signers,
                 aggregate_signature,
-                ..
             } => {
                 self.accepted(at, *task, *result, signers, aggregate_signature);
+                self.judge_submission(at, *task, *result, signers, non_signers);
+                self.judge_stakes(at, *task, signers, *signed_weight, *total_weight);
             }
             EventKind::TaskExpired { task, reason } => match self.tasks.get_mut(task) {
                 None => self.fail(
@@ -688,6 +875,98 @@ impl Checker {
         }
     }
 
+    /// An accepted submission against who answered: every signer is an operator whose
+    /// scenario behaviour lets it sign the right result and (aggregated flow) whose response
+    /// with that result was on the wire; the non-signers are exactly the other registered
+    /// operators, each once.
+    fn judge_submission(
+        &mut self,
+        at: u64,
+        task: u64,
+        result: u64,
+        signers: &[usize],
+        non_signers: &[usize],
+    ) {
+        let cannot: Vec<usize> = signers
+            .iter()
+            .copied()
+            .filter(|i| !self.may_sign.get(*i).copied().unwrap_or(false))
+            .collect();
+        if !cannot.is_empty() {
+            self.fail(
+                Kind::Safety,
+                "only operators the scenario lets answer correctly sign",
+                at,
+                format!(
+                    "task {task} counts operators {cannot:?}, whose behaviour never signs the right result"
+                ),
+            );
+        }
+        if self.settles {
+            return;
+        }
+        if self.wire_watched {
+            let unseen: Vec<usize> = signers
+                .iter()
+                .copied()
+                .filter(|i| !self.answered.contains(&(task, *i, result)))
+                .collect();
+            if !unseen.is_empty() {
+                self.fail(
+                    Kind::Safety,
+                    "signers put the accepted result on the wire",
+                    at,
+                    format!(
+                        "task {task} counts operators {unseen:?}, no response of theirs with {result} reached the aggregator"
+                    ),
+                );
+            }
+        }
+        let signed: BTreeSet<usize> = signers.iter().copied().collect();
+        let named: BTreeSet<usize> = non_signers.iter().copied().collect();
+        let rest: BTreeSet<usize> = self
+            .keys
+            .keys()
+            .copied()
+            .filter(|i| !signed.contains(i))
+            .collect();
+        if named != rest || named.len() != non_signers.len() {
+            self.fail(
+                Kind::Safety,
+                "non-signers are exactly the registered operators that did not sign",
+                at,
+                format!(
+                    "task {task} names non-signers {non_signers:?}, the registered operators that did not sign are {rest:?}"
+                ),
+            );
+        }
+    }
+
+    /// The chain's stake figures for an accepted task against the scenario's weights: the
+    /// stakes the set-up gave and the opt-ins (every operator opts in) are what the chain counts.
+    fn judge_stakes(
+        &mut self,
+        at: u64,
+        task: u64,
+        signers: &[usize],
+        signed_weight: u64,
+        total_weight: u64,
+    ) {
+        let distinct: BTreeSet<usize> = signers.iter().copied().collect();
+        let signed = weight_of(&self.weights, distinct.iter().copied());
+        let total = weight_of(&self.weights, 0..self.weights.len());
+        if u128::from(signed_weight) != signed || u128::from(total_weight) != total {
+            self.fail(
+                Kind::Safety,
+                "the chain's stakes are the scenario's",
+                at,
+                format!(
+                    "task {task}: the chain counts {signed_weight} signed of {total_weight}, the scenario's weights give {signed} of {total}"
+                ),
+            );
+        }
+    }
+
     fn check_deadlines(&mut self, now: u64) {
         let late: Vec<(u64, u64)> = self
             .tasks
@@ -712,6 +991,7 @@ impl Checker {
     /// End of run: every task settled, every expected rejection seen.
     pub fn finish(&mut self, now: u64, tasks_planned: u64) {
         self.judge_attempts(None);
+        self.judge_registrations(now);
         self.check_deadlines(now);
         let created = self.tasks.len() as u64;
         if created < tasks_planned {
@@ -865,11 +1145,16 @@ outcome = "all-accepted"
         }
     }
 
+    /// An acceptance as the chain reports it in the test scenario (4 operators of weight 100,
+    /// all registered).
     fn accepted(task: u64, result: u64, signers: Vec<usize>, sig: String) -> EventKind {
+        let distinct: BTreeSet<usize> = signers.iter().copied().collect();
         EventKind::TaskAccepted {
             task,
             result,
-            signed_weight: 0,
+            signed_weight: 100 * distinct.len() as u64,
+            total_weight: 400,
+            non_signers: (0..4).filter(|i| !distinct.contains(i)).collect(),
             signers,
             aggregate_signature: sig,
         }
@@ -1178,7 +1463,8 @@ outcome = "all-accepted"
     /// `NewTaskCreated` for `task` with the plan of `scenario("")` and the given summands.
     fn on_chain(task: u64, pair: (u64, u64), params: TaskPlan) -> Settlement {
         Settlement::Created {
-            at_ms: 5,
+            // One interval (1 s) apart, as the generator creates them.
+            at_ms: task * 1_000,
             task,
             a: pair.0,
             b: pair.1,
@@ -1298,5 +1584,256 @@ outcome = "all-accepted"
         ));
         c.finish(10, 2);
         assert_eq!(invariants(&c), ["every planned task is created"]);
+    }
+
+    #[test]
+    fn tasks_created_faster_than_the_interval_are_caught() {
+        let mut s = scenario("");
+        s.tasks.count = 10;
+        let plan = s.task_plan();
+        let pairs = planned_pairs(42, 10);
+        let at = |ms: u64, t: u64| Settlement::Created {
+            at_ms: ms,
+            task: t,
+            a: pairs[t as usize - 1].0,
+            b: pairs[t as usize - 1].1,
+            seed: Some(42),
+            params: plan,
+        };
+        // On the cadence, a little early (the observer's jitter), a late first task, or a burst
+        // of held-up creates that is still behind the schedule: fine.
+        let mut c = Checker::new(&s);
+        for (t, ms) in [(1, 0), (2, 100), (3, 950), (4, 5000), (5, 5010), (6, 5020)] {
+            c.observe_settlement(at(ms, t));
+        }
+        assert!(c.violations().is_empty(), "{:?}", c.violations());
+        // Twice the rate: caught once the generator is two tasks ahead.
+        let mut c = Checker::new(&s);
+        for t in 1..=10 {
+            c.observe_settlement(at((t - 1) * 500, t));
+        }
+        assert_eq!(
+            invariants(&c),
+            ["tasks are created no faster than the scenario's interval"]
+        );
+        // A generator that starts afresh may create one task at once.
+        let mut c = Checker::new(&s);
+        c.observe_settlement(at(0, 1));
+        c.observe_settlement(at(100, 2));
+        c.observe(&ev(
+            150,
+            EventKind::FaultHealed {
+                fault: "restart generator".into(),
+            },
+        ));
+        c.observe_settlement(at(200, 3));
+        c.observe_settlement(at(300, 4));
+        assert!(c.violations().is_empty(), "{:?}", c.violations());
+        c.observe_settlement(at(400, 5));
+        assert_eq!(
+            invariants(&c),
+            ["tasks are created no faster than the scenario's interval"]
+        );
+    }
+
+    /// The keys `for_run(s, 9)` expects, as the set-up registers them.
+    fn seeded_key(i: usize) -> String {
+        let k = blst::min_pk::SecretKey::key_gen(&operator_bls_ikm(9, i), &[]).unwrap();
+        hex::encode(k.sk_to_pk().serialize())
+    }
+
+    fn registered(c: &mut Checker, i: usize, pubkey: String) {
+        c.observe(&ev(
+            0,
+            EventKind::OperatorRegistered {
+                operator: i,
+                pubkey,
+            },
+        ));
+    }
+
+    #[test]
+    fn registrations_other_than_the_scenario_sets_up_are_caught() {
+        let s = scenario("");
+        let mut c = Checker::for_run(&s, 9);
+        for i in 0..4 {
+            registered(&mut c, i, seeded_key(i));
+        }
+        c.observe(&created(1));
+        assert!(c.violations().is_empty(), "{:?}", c.violations());
+
+        // Another seed's key, a missing registration (judged at the first task), a second key.
+        let mut c = Checker::for_run(&s, 9);
+        registered(&mut c, 0, seeded_key(0));
+        registered(&mut c, 1, seeded_key(2));
+        registered(&mut c, 2, seeded_key(2));
+        assert!(c.violations().is_empty(), "judged at the first task");
+        c.observe(&created(1));
+        let v = c.first_violation().expect("caught");
+        assert_eq!(
+            v.invariant,
+            "operators register the keys the scenario gives them"
+        );
+        assert!(
+            v.detail.contains("operator 1 registered a key other"),
+            "{v}"
+        );
+        assert!(v.detail.contains("operator 3 registered no key"), "{v}");
+
+        let mut c = Checker::for_run(&s, 9);
+        registered(&mut c, 0, seeded_key(0));
+        registered(&mut c, 0, seeded_key(1));
+        assert_eq!(invariants(&c), ["an operator's key is registered once"]);
+
+        // A rogue key must end up with no key at all; a run without tasks is judged at the end.
+        let mut s = scenario("");
+        s.operators.special.push(crate::scenario::Special {
+            index: 2,
+            behaviour: Behaviour::RogueKey,
+        });
+        let mut c = Checker::for_run(&s, 9);
+        for i in 0..4 {
+            registered(&mut c, i, seeded_key(i));
+        }
+        c.finish(1, 0);
+        assert!(invariants(&c).contains(&"operators register the keys the scenario gives them"));
+    }
+
+    /// Operators 0–2 registered and on the wire with 7 for task 1, as in a healthy run.
+    fn run_with_wire(keys: &Keys) -> Checker {
+        let s = scenario("");
+        let mut c = with_task_1(&s, keys);
+        c.wire_watched = true;
+        for op in 0..3 {
+            let sig = keys.0[op]
+                .sign(&response_message(1, 7), DST, &[])
+                .to_bytes();
+            c.observe_wire(1, op, 1, 7, &sig);
+        }
+        c
+    }
+
+    #[test]
+    fn submissions_are_judged_against_who_answered() {
+        let keys = Keys::new(4);
+        let agg = keys.aggregate(&[0, 1, 2], 1, 7);
+        let mut c = run_with_wire(&keys);
+        c.observe(&ev(2, accepted(1, 7, vec![0, 1, 2], agg.clone())));
+        assert!(c.violations().is_empty(), "{:?}", c.violations());
+
+        // A signer whose response never reached the aggregator.
+        let s = scenario("");
+        let mut c = with_task_1(&s, &keys);
+        c.wire_watched = true;
+        c.observe(&ev(2, accepted(1, 7, vec![0, 1, 2], agg.clone())));
+        assert_eq!(
+            invariants(&c),
+            ["signers put the accepted result on the wire"]
+        );
+
+        // A signer whose behaviour never signs the right result (operator 3 signs a wrong sum).
+        let mut c = run_with_wire(&keys);
+        c.observe_wire(1, 3, 1, 7, &[0u8; 96]);
+        let all = keys.aggregate(&[0, 1, 2, 3], 1, 7);
+        c.observe(&ev(2, accepted(1, 7, vec![0, 1, 2, 3], all)));
+        assert_eq!(
+            invariants(&c),
+            ["only operators the scenario lets answer correctly sign"]
+        );
+
+        // Non-signers other than the registered operators that did not sign.
+        for named in [vec![], vec![3, 3], vec![3, usize::MAX], vec![2, 3]] {
+            let mut c = run_with_wire(&keys);
+            let EventKind::TaskAccepted {
+                task,
+                result,
+                signers,
+                signed_weight,
+                total_weight,
+                aggregate_signature,
+                ..
+            } = accepted(1, 7, vec![0, 1, 2], agg.clone())
+            else {
+                unreachable!()
+            };
+            c.observe(&ev(
+                2,
+                EventKind::TaskAccepted {
+                    task,
+                    result,
+                    signers,
+                    signed_weight,
+                    total_weight,
+                    non_signers: named.clone(),
+                    aggregate_signature,
+                },
+            ));
+            assert_eq!(
+                invariants(&c),
+                ["non-signers are exactly the registered operators that did not sign"],
+                "{named:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn stakes_other_than_the_scenario_gives_are_caught() {
+        let keys = Keys::new(4);
+        let agg = keys.aggregate(&[0, 1, 2], 1, 7);
+        for (signed, total) in [(301, 400), (300, 401), (300, 300)] {
+            let mut c = run_with_wire(&keys);
+            c.observe(&ev(
+                2,
+                EventKind::TaskAccepted {
+                    task: 1,
+                    result: 7,
+                    signers: vec![0, 1, 2],
+                    signed_weight: signed,
+                    total_weight: total,
+                    non_signers: vec![3],
+                    aggregate_signature: agg.clone(),
+                },
+            ));
+            assert_eq!(
+                invariants(&c),
+                ["the chain's stakes are the scenario's"],
+                "{signed} of {total}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_settlement_reporting_another_threshold_is_caught() {
+        let mut s = scenario("");
+        s.flow = crate::scenario::Flow::TwoPhase;
+        // 0 and 1 commit the sum, 2 equivocates (7, then 9), 3 commits a wrong sum: 2 of 4.
+        let run = |actual: u8| {
+            let mut c = Checker::new(&s);
+            c.observe(&created(1));
+            for (op, r) in [(0, 7), (1, 7), (2, 7), (2, 9), (3, 8)] {
+                c.observe_settlement(Settlement::Commit {
+                    at_ms: 2,
+                    task: 1,
+                    operator: op,
+                    result: r,
+                });
+            }
+            c.observe_settlement(Settlement::Settled {
+                at_ms: 3,
+                task: 1,
+                actual_threshold: actual,
+                rewarded: vec![0, 1],
+                slashed: vec![2, 3],
+            });
+            invariants(&c)
+        };
+        assert!(run(50).is_empty(), "{:?}", run(50));
+        for wrong in [75, 100, 49, 0] {
+            assert_eq!(
+                run(wrong),
+                ["a settlement reports the threshold the commits reached"],
+                "{wrong}"
+            );
+        }
     }
 }

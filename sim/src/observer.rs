@@ -185,14 +185,14 @@ impl Observer {
                 .and_then(|s| s.parse::<Address>().ok())
                 .unwrap_or_default();
             let input = hex_bytes(&tx["input"]);
-            if let Ok(call) = registerBLSPublicKeyCall::abi_decode(&input) {
-                if let (Some(i), Some(pk)) = (self.index_of(&from), g1_from_eip2537(&call.pubKey)) {
-                    self.registered.insert(i);
-                    record(EventKind::OperatorRegistered {
-                        operator: i,
-                        pubkey: hex::encode(pk),
-                    });
-                }
+            if let Ok(call) = registerBLSPublicKeyCall::abi_decode(&input)
+                && let (Some(i), Some(pk)) = (self.index_of(&from), g1_from_eip2537(&call.pubKey))
+            {
+                self.registered.insert(i);
+                record(EventKind::OperatorRegistered {
+                    operator: i,
+                    pubkey: hex::encode(pk),
+                });
             }
             let logs = receipt["logs"].as_array().cloned().unwrap_or_default();
             for log in logs {
@@ -241,29 +241,29 @@ impl Observer {
                 } else if topics.first() == Some(&TaskSubmittedByOperator::SIGNATURE_HASH) {
                     if let Ok(e) =
                         TaskSubmittedByOperator::decode_raw_log(topics.iter().copied(), &data)
+                        && e.phase == 2
+                        && e.taskContractAddress == self.view.service
                     {
-                        if e.phase == 2 && e.taskContractAddress == self.view.service {
-                            if let (Some(op), true) =
-                                (self.index_of(&e.sender), e.taskResponse.len() == 64)
-                            {
-                                let mut r = [0u8; 8];
-                                r.copy_from_slice(&e.taskResponse[56..64]);
-                                self.tell(Settlement::Commit {
-                                    at_ms: at.as_millis() as u64,
-                                    task: e.taskID,
-                                    operator: op,
-                                    result: u64::from_be_bytes(r),
-                                });
-                            }
-                            self.commit(
-                                gw,
-                                e.taskID,
-                                &e.sender,
-                                &e.taskResponse,
-                                &e.blsSignature,
-                                at,
-                            );
+                        if let (Some(op), true) =
+                            (self.index_of(&e.sender), e.taskResponse.len() == 64)
+                        {
+                            let mut r = [0u8; 8];
+                            r.copy_from_slice(&e.taskResponse[56..64]);
+                            self.tell(Settlement::Commit {
+                                at_ms: at.as_millis() as u64,
+                                task: e.taskID,
+                                operator: op,
+                                result: u64::from_be_bytes(r),
+                            });
                         }
+                        self.commit(
+                            gw,
+                            e.taskID,
+                            &e.sender,
+                            &e.taskResponse,
+                            &e.blsSignature,
+                            at,
+                        );
                     }
                 } else if topics.first() == Some(&TaskSettled::SIGNATURE_HASH) {
                     if let Ok(e) = TaskSettled::decode_raw_log(topics.iter().copied(), &data) {
@@ -285,33 +285,36 @@ impl Observer {
                             slashed,
                         });
                     }
-                } else if topics.first() == Some(&TaskResponded::SIGNATURE_HASH) {
-                    if let Ok(e) = TaskResponded::decode_raw_log(topics.iter().copied(), &data) {
-                        let sig = respondToTaskCall::abi_decode(&input)
-                            .ok()
-                            .and_then(|c| g2_from_eip2537(&c.aggregateSignature))
-                            .map(hex::encode)
-                            .unwrap_or_default();
-                        let non: BTreeSet<usize> = e
-                            .nonSigners
-                            .iter()
-                            .filter_map(|a| self.index_of(a))
-                            .collect();
-                        let signers: Vec<usize> = self
-                            .registered
-                            .iter()
-                            .copied()
-                            .filter(|i| !non.contains(i))
-                            .collect();
-                        self.open.remove(&e.taskId);
-                        record(EventKind::TaskAccepted {
-                            task: e.taskId,
-                            result: e.sum,
-                            signers,
-                            signed_weight: u64::try_from(e.signedStake).unwrap_or(u64::MAX),
-                            aggregate_signature: sig,
-                        });
-                    }
+                } else if topics.first() == Some(&TaskResponded::SIGNATURE_HASH)
+                    && let Ok(e) = TaskResponded::decode_raw_log(topics.iter().copied(), &data)
+                {
+                    let sig = respondToTaskCall::abi_decode(&input)
+                        .ok()
+                        .and_then(|c| g2_from_eip2537(&c.aggregateSignature))
+                        .map(hex::encode)
+                        .unwrap_or_default();
+                    let named: Vec<usize> = e
+                        .nonSigners
+                        .iter()
+                        .map(|a| self.index_of(a).unwrap_or(usize::MAX))
+                        .collect();
+                    let non: BTreeSet<usize> = named.iter().copied().collect();
+                    let signers: Vec<usize> = self
+                        .registered
+                        .iter()
+                        .copied()
+                        .filter(|i| !non.contains(i))
+                        .collect();
+                    self.open.remove(&e.taskId);
+                    record(EventKind::TaskAccepted {
+                        task: e.taskId,
+                        result: e.sum,
+                        signers,
+                        signed_weight: u64::try_from(e.signedStake).unwrap_or(u64::MAX),
+                        total_weight: u64::try_from(e.totalStake).unwrap_or(u64::MAX),
+                        non_signers: named,
+                        aggregate_signature: sig,
+                    });
                 }
             }
         }
@@ -387,9 +390,13 @@ impl Observer {
             EventKind::TaskAccepted {
                 task,
                 result,
+                non_signers: (0..self.view.stakes.len())
+                    .filter(|i| !signers.contains(i))
+                    .collect(),
                 signers,
-                // The trace field is u64; a sum beyond it (never with real stakes) saturates.
+                // The trace fields are u64; a sum beyond it (never with real stakes) saturates.
                 signed_weight: u64::try_from(signed).unwrap_or(u64::MAX),
+                total_weight: u64::try_from(total).unwrap_or(u64::MAX),
                 aggregate_signature: aggregate,
             },
         );

@@ -6,7 +6,7 @@ use crate::observer::ChainView;
 use crate::scenario::{Behaviour, Flow as ScenarioFlow};
 use crate::trace::EventKind;
 use crate::world::{LocalFuture, NodeCtx, Reporter, Role, Roles, SetupCtx};
-use alloy::primitives::{Address, keccak256};
+use alloy::primitives::Address;
 use exoavs::chain::avs::Avs;
 use exoavs::chain::{Client, CursorConfig, TxConfig};
 use exoavs::crypto::bls::SecretKey;
@@ -39,12 +39,7 @@ pub struct Deployed {
 
 /// The operator's BLS key material, derived from the seed (the sim hands it to the node and
 /// re-signs with it for byzantine behaviours).
-pub fn bls_ikm(seed: u64, index: usize) -> [u8; 32] {
-    let mut m = b"exoavs-sim bls".to_vec();
-    m.extend_from_slice(&seed.to_be_bytes());
-    m.extend_from_slice(&(index as u64).to_be_bytes());
-    keccak256(&m).0
-}
+pub use crate::scenario::operator_bls_ikm as bls_ikm;
 
 fn flow(f: ScenarioFlow) -> Flow {
     match f {
@@ -80,6 +75,21 @@ pub struct GeneratorBugs {
     pub threshold_one_below: bool,
     /// Tasks carry a challenge period other than the configured one.
     pub other_period: bool,
+    /// Tasks come at twice the configured rate (half the interval).
+    pub double_rate: bool,
+}
+
+/// Bugs in how the world the scenario describes is built (issue 16: the auditor checks the
+/// registrations and behaviours against the scenario, not against what the set-up did).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorldBugs {
+    /// Operator 1 registers (with a valid proof of possession) a key other than the one it signs
+    /// with.
+    pub other_key: bool,
+    /// The last operator's stake is one more than the scenario's weight.
+    pub stake_off_by_one: bool,
+    /// Silent operators answer like honest ones.
+    pub silent_answers: bool,
 }
 
 /// The real protocol. `bugs` plants the aggregator's test-only bugs, `operator_bugs` the
@@ -90,6 +100,7 @@ pub struct Exoavs {
     pub bugs: AggregatorBugs,
     pub operator_bugs: OperatorBugs,
     pub generator_bugs: GeneratorBugs,
+    pub world_bugs: WorldBugs,
 }
 
 /// A pair source that repeats its first pair once (the `create_twice` planted bug).
@@ -121,6 +132,7 @@ impl Roles for Exoavs {
     type Store = MemoryStore;
 
     fn setup(&self, ctx: SetupCtx) -> LocalFuture<Result<Deployed, String>> {
+        let bugs = self.world_bugs;
         Box::pin(async move {
             let admin = Client::new(ctx.rpc(), ctx.deployer.clone(), tx_config())
                 .await
@@ -139,9 +151,17 @@ impl Roles for Exoavs {
                 let op = Client::new(ctx.rpc(), key.clone(), tx_config())
                     .await
                     .map_err(|e| e.to_string())?;
+                let key_seed = if bugs.other_key && *index == 1 {
+                    ctx.seed ^ 0xbeef
+                } else {
+                    ctx.seed
+                };
                 let bls =
-                    SecretKey::from_ikm(&bls_ikm(ctx.seed, *index)).map_err(|e| e.to_string())?;
-                let stake = ctx.scenario.operators.weight(*index) as u128;
+                    SecretKey::from_ikm(&bls_ikm(key_seed, *index)).map_err(|e| e.to_string())?;
+                let stake = ctx.scenario.operators.weight(*index) as u128
+                    + u128::from(
+                        bugs.stake_off_by_one && *index + 1 == ctx.scenario.operators.count,
+                    );
                 let registered = if *behaviour == Behaviour::RogueKey {
                     // A rogue key comes without a valid proof of possession: registering it
                     // must fail, and the operator then signs with a key the chain does not know.
@@ -214,6 +234,7 @@ impl Roles for Exoavs {
         let bugs = self.bugs;
         let operator_bugs = self.operator_bugs;
         let generator_bugs = self.generator_bugs;
+        let silent_answers = self.world_bugs.silent_answers;
         Box::pin(async move {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             tokio::spawn(forward(
@@ -234,7 +255,7 @@ impl Roles for Exoavs {
                     Role::Operator {
                         behaviour: Behaviour::Silent,
                         ..
-                    } => {
+                    } if !silent_answers => {
                         std::future::pending::<()>().await;
                         Ok(())
                     }
@@ -348,7 +369,7 @@ async fn generator(
         max_tasks = max_tasks.saturating_sub(1);
     }
     let cfg = GeneratorNodeConfig {
-        interval: Duration::from_millis(s.tasks.interval_ms),
+        interval: Duration::from_millis(s.tasks.interval_ms >> u8::from(bugs.double_rate)),
         threshold: plan.threshold - u8::from(bugs.threshold_one_below),
         response_period: plan.response_period,
         challenge_period: plan.challenge_period + u64::from(bugs.other_period),
@@ -478,10 +499,10 @@ fn byzantine_hook(
             Arc::new(move |r: &mut Response| {
                 let mut l = last.lock().unwrap_or_else(|p| p.into_inner());
                 let current = r.clone();
-                if let Some(prev) = l.as_ref() {
-                    if prev.task_id != r.task_id {
-                        *r = prev.clone();
-                    }
+                if let Some(prev) = l.as_ref()
+                    && prev.task_id != r.task_id
+                {
+                    *r = prev.clone();
                 }
                 *l = Some(current);
             })

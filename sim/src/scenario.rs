@@ -524,6 +524,15 @@ pub fn reaches_threshold(signed: u128, total: u128, percent: u64) -> bool {
 }
 
 /// Sum of the weights at `indexes` (unknown indexes weigh nothing), in u128.
+/// The input keying material of operator `index`'s BLS key in a run with `seed`: part of what a
+/// scenario means, so the set-up draws the keys from it and the auditor re-derives them.
+pub fn operator_bls_ikm(seed: u64, index: usize) -> [u8; 32] {
+    let mut m = b"exoavs-sim bls".to_vec();
+    m.extend_from_slice(&seed.to_be_bytes());
+    m.extend_from_slice(&(index as u64).to_be_bytes());
+    alloy::primitives::keccak256(&m).0
+}
+
 pub fn weight_of(weights: &[u64], indexes: impl IntoIterator<Item = usize>) -> u128 {
     indexes
         .into_iter()

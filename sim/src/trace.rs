@@ -57,7 +57,15 @@ pub enum EventKind {
         task: u64,
         result: u64,
         signers: Vec<usize>,
+        /// The signed stake as the chain computed it (`TaskResponded.signedStake`).
         signed_weight: u64,
+        /// The total stake as the chain computed it (`TaskResponded.totalStake`).
+        #[serde(default)]
+        total_weight: u64,
+        /// The non-signers the submission named, by operator index; an address that is no
+        /// operator of the scenario is `usize::MAX`.
+        #[serde(default)]
+        non_signers: Vec<usize>,
         aggregate_signature: String,
     },
     TaskExpired {

@@ -218,7 +218,7 @@ fn run_once<R: Roles>(
     if std::env::var_os("EXOAVS_SIM_RPC_LOG").is_some() {
         trace.keep_rpc_log();
     }
-    let checker = Arc::new(Mutex::new(Checker::new(&scenario)));
+    let checker = Arc::new(Mutex::new(Checker::for_run(&scenario, seed)));
     let c = checker.clone();
     // Violations go into the trace where they are found, so a timeline can mark them.
     trace.add_recording_listener(move |ev, t| {

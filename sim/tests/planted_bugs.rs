@@ -6,7 +6,7 @@
 use exoavs::protocol::aggregator::AggregatorBugs;
 use exoavs::protocol::operator::OperatorBugs;
 use exoavs_sim::anvil::ChainSlot;
-use exoavs_sim::protocol_roles::{Exoavs, GeneratorBugs};
+use exoavs_sim::protocol_roles::{Exoavs, GeneratorBugs, WorldBugs};
 use exoavs_sim::scenario;
 use exoavs_sim::world::run;
 use std::sync::Arc;
@@ -113,56 +113,20 @@ fn operator_signing_two_results_after_a_restart_is_caught() {
     );
 }
 
-/// Issue 16: generator bugs that only the auditor's plan checks catch (the count, the
-/// threshold and periods on chain, each task once), on `standard`, seeds 1–3. One test, so that
-/// each seed's clean run is done once for all four.
-#[test]
-fn generator_bugs_are_each_caught_by_the_plan_check_they_break() {
-    let planted = [
-        (
-            GeneratorBugs {
-                create_twice: true,
-                ..Default::default()
-            },
-            "each planned task is created once",
-        ),
-        (
-            GeneratorBugs {
-                skip_one: true,
-                ..Default::default()
-            },
-            "every planned task is created",
-        ),
-        (
-            GeneratorBugs {
-                threshold_one_below: true,
-                ..Default::default()
-            },
-            "tasks carry the scenario's threshold and periods",
-        ),
-        (
-            GeneratorBugs {
-                other_period: true,
-                ..Default::default()
-            },
-            "tasks carry the scenario's threshold and periods",
-        ),
-    ];
-    let name = "standard";
+/// Runs `name` on seeds 1–3 clean, then with each planted bug: every bug must fail every seed
+/// with a repro line, caught by the invariant named beside it. One clean run per seed serves
+/// all the bugs.
+fn each_caught_by(name: &str, planted: &[(Exoavs, &str)]) {
     let s = Arc::new(scenario::by_name(name).expect("scenario"));
     let mut slot = ChainSlot::start().expect("anvil");
     for seed in SEEDS {
         let clean = run(Arc::new(Exoavs::default()), s.clone(), seed, &mut slot);
         assert!(clean.ok(), "without the bugs: {}", clean.line());
-        for (bugs, invariant) in planted {
-            let roles = Arc::new(Exoavs {
-                generator_bugs: bugs,
-                ..Default::default()
-            });
-            let r = run(roles, s.clone(), seed, &mut slot);
+        for (roles, invariant) in planted {
+            let r = run(Arc::new(*roles), s.clone(), seed, &mut slot);
             let line = r.line();
-            println!("{bugs:?}: {line}");
-            assert!(!r.ok(), "{bugs:?} went unnoticed in {name} seed {seed}");
+            println!("{line}");
+            assert!(!r.ok(), "{roles:?} went unnoticed in {name} seed {seed}");
             assert!(
                 line.contains(&format!(
                     "reproduce: cargo sim --scenario {name} --seed {seed}"
@@ -171,8 +135,110 @@ fn generator_bugs_are_each_caught_by_the_plan_check_they_break() {
             );
             assert!(
                 line.contains(invariant),
-                "{bugs:?} caught by another invariant: {line}"
+                "{roles:?} caught by another invariant: {line}"
             );
         }
     }
+}
+
+fn generator(bugs: GeneratorBugs) -> Exoavs {
+    Exoavs {
+        generator_bugs: bugs,
+        ..Default::default()
+    }
+}
+
+fn world_bugs(bugs: WorldBugs) -> Exoavs {
+    Exoavs {
+        world_bugs: bugs,
+        ..Default::default()
+    }
+}
+
+/// Issue 16: bugs that only the auditor's checks against the scenario catch, on `standard`:
+/// the task plan (count, each once, threshold and periods, cadence) and the registrations and
+/// stakes the set-up gave.
+#[test]
+fn plan_and_registration_bugs_are_each_caught_by_the_check_they_break() {
+    each_caught_by(
+        "standard",
+        &[
+            (
+                generator(GeneratorBugs {
+                    create_twice: true,
+                    ..Default::default()
+                }),
+                "each planned task is created once",
+            ),
+            (
+                generator(GeneratorBugs {
+                    skip_one: true,
+                    ..Default::default()
+                }),
+                "every planned task is created",
+            ),
+            (
+                generator(GeneratorBugs {
+                    threshold_one_below: true,
+                    ..Default::default()
+                }),
+                "tasks carry the scenario's threshold and periods",
+            ),
+            (
+                generator(GeneratorBugs {
+                    other_period: true,
+                    ..Default::default()
+                }),
+                "tasks carry the scenario's threshold and periods",
+            ),
+            (
+                generator(GeneratorBugs {
+                    double_rate: true,
+                    ..Default::default()
+                }),
+                "tasks are created no faster than the scenario's interval",
+            ),
+            (
+                world_bugs(WorldBugs {
+                    other_key: true,
+                    ..Default::default()
+                }),
+                "operators register the keys the scenario gives them",
+            ),
+            (
+                world_bugs(WorldBugs {
+                    stake_off_by_one: true,
+                    ..Default::default()
+                }),
+                "the chain's stakes are the scenario's",
+            ),
+        ],
+    );
+}
+
+/// Issue 16: on `two-phase` (a silent operator, a challenger that settles every task), a stake
+/// other than the scenario's (which only the contract's settlement, computing the reached
+/// threshold from the chain's stakes, shows in this flow), and a silent operator that answers
+/// after all, are each caught by the check they break.
+#[test]
+fn settlement_and_signer_bugs_are_each_caught_by_the_check_they_break() {
+    each_caught_by(
+        "two-phase",
+        &[
+            (
+                world_bugs(WorldBugs {
+                    stake_off_by_one: true,
+                    ..Default::default()
+                }),
+                "a settlement reports the threshold the commits reached",
+            ),
+            (
+                world_bugs(WorldBugs {
+                    silent_answers: true,
+                    ..Default::default()
+                }),
+                "only operators the scenario lets answer correctly sign",
+            ),
+        ],
+    );
 }
