@@ -917,7 +917,7 @@ impl Checker {
                     "signers put the accepted result on the wire",
                     at,
                     format!(
-                        "task {task} counts operators {unseen:?}, no response of theirs with {result} reached the aggregator"
+                        "task {task} counts operators {unseen:?}, no response of theirs with {result} passed the wire to the aggregator"
                     ),
                 );
             }

@@ -90,6 +90,9 @@ pub struct WorldBugs {
     pub stake_off_by_one: bool,
     /// Silent operators answer like honest ones.
     pub silent_answers: bool,
+    /// Operator 0 is wired to the aggregator directly, past the frame proxy, so neither the
+    /// network faults nor the auditor's wire tap see its frames.
+    pub bypass_proxy: bool,
 }
 
 /// The real protocol. `bugs` plants the aggregator's test-only bugs, `operator_bugs` the
@@ -235,6 +238,7 @@ impl Roles for Exoavs {
         let operator_bugs = self.operator_bugs;
         let generator_bugs = self.generator_bugs;
         let silent_answers = self.world_bugs.silent_answers;
+        let bypass_proxy = self.world_bugs.bypass_proxy;
         Box::pin(async move {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             tokio::spawn(forward(
@@ -267,6 +271,7 @@ impl Roles for Exoavs {
                             store.clone(),
                             events.clone(),
                             operator_bugs,
+                            bypass_proxy && index == 0,
                         )
                         .await
                     }
@@ -446,6 +451,7 @@ async fn operator(
     store: Arc<dyn Store>,
     events: EventSink,
     bugs: OperatorBugs,
+    bypass_proxy: bool,
 ) -> Result<(), String> {
     let chain = Client::new(ctx.rpc(), ctx.chain_key.clone(), tx_config())
         .await
@@ -453,7 +459,11 @@ async fn operator(
     let key = SecretKey::from_ikm(&bls_ikm(ctx.seed, index)).map_err(|e| e.to_string())?;
     let cfg = OperatorConfig {
         flow: flow(ctx.scenario.flow),
-        aggregator: Some(ctx.aggregator_addr),
+        aggregator: Some(if bypass_proxy {
+            ctx.aggregator_listen
+        } else {
+            ctx.aggregator_addr
+        }),
         watch: watch(ctx.deployment.start_block),
         hook: byzantine_hook(ctx.seed, index, behaviour)?,
         bugs,

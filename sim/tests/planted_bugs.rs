@@ -156,8 +156,9 @@ fn world_bugs(bugs: WorldBugs) -> Exoavs {
 }
 
 /// Issue 16: bugs that only the auditor's checks against the scenario catch, on `standard`:
-/// the task plan (count, each once, threshold and periods, cadence) and the registrations and
-/// stakes the set-up gave.
+/// the task plan (count, each once, threshold and periods, cadence), the registrations and
+/// stakes the set-up gave, and an operator wired past the frame proxy (whose signatures then
+/// count without ever having been on the wire the auditor watches).
 #[test]
 fn plan_and_registration_bugs_are_each_caught_by_the_check_they_break() {
     each_caught_by(
@@ -211,6 +212,13 @@ fn plan_and_registration_bugs_are_each_caught_by_the_check_they_break() {
                     ..Default::default()
                 }),
                 "the chain's stakes are the scenario's",
+            ),
+            (
+                world_bugs(WorldBugs {
+                    bypass_proxy: true,
+                    ..Default::default()
+                }),
+                "signers put the accepted result on the wire",
             ),
         ],
     );
