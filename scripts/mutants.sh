@@ -7,7 +7,7 @@
 #
 #   bash scripts/mutants.sh                  # the whole set (about 270 mutants; ~25 min, 2 cores)
 #   bash scripts/mutants.sh --shard 0/4      # one quarter, for a CI matrix
-#   bash scripts/mutants.sh -f core/src/protocol/quorum.rs   # one file
+#   bash scripts/mutants.sh --re 'protocol/quorum'   # mutants whose name matches (file:line: what)
 #
 # Extra arguments go to cargo-mutants. Results land in mutants.out/ (outcomes.json, missed.txt,
 # caught.txt, unviable.txt, timeout.txt). Not part of scripts/test.sh: like the benchmarks, it is
@@ -22,5 +22,5 @@ if ! cargo mutants --version 2>/dev/null | grep -q "$version"; then
   cargo install cargo-mutants --locked --version "$version"
 fi
 
-# The set of files is the config's `examine_globs`; a `-f` on the command line narrows it.
+# The set of files is the config's `examine_globs`; `--re` narrows it by mutant name.
 exec cargo mutants --package exoavs-core --output "$root" "$@"

@@ -372,7 +372,7 @@ impl Aggregator {
                 }
             }
             AggregatorInput::ChainAccepted { task_id } => {
-                self.newest = self.newest.max(task_id);
+                self.advance_newest(task_id);
                 if !self.closed.contains(&task_id) {
                     self.tasks.remove(&task_id);
                     self.closed.insert(task_id);
@@ -382,6 +382,13 @@ impl Aggregator {
             }
         }
         out
+    }
+
+    /// Raises the newest task id seen and forgets the lookups it answers, so `looked_up` stays
+    /// within (newest, newest + horizon] and a settled id never holds a lookup slot.
+    fn advance_newest(&mut self, task_id: TaskId) {
+        self.newest = self.newest.max(task_id);
+        self.looked_up.retain(|&id| id > self.newest);
     }
 
     fn on_task(
@@ -395,8 +402,7 @@ impl Aggregator {
         if self.closed.contains(&task_id) || self.tasks.contains_key(&task_id) {
             return;
         }
-        self.newest = self.newest.max(task_id);
-        self.looked_up.retain(|&id| id > self.newest);
+        self.advance_newest(task_id);
         for m in &snapshot {
             if let Some(pk) = m.pubkey {
                 self.known.insert(m.operator, pk);

@@ -1169,3 +1169,85 @@ fn a_failed_submission_is_sent_again_in_the_window_and_expires_after_it() {
     other.handle(10, AggregatorInput::SubmitFailed { task_id: 2 });
     assert!(other.handle(10, AggregatorInput::Tick).is_empty());
 }
+
+#[test]
+fn a_lookup_is_asked_once_per_id_and_its_slot_freed_when_the_task_is_seen() {
+    let w = world(&[10, 10, 10]);
+    let mut agg = Aggregator::new(AggregatorConfig {
+        early_horizon: 2,
+        ..Default::default()
+    });
+    // Keys not known yet: each response is refused, the task looked up once, not per sender.
+    let out = agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)));
+    assert_eq!(lookups(&out), vec![1]);
+    let out = agg.handle(10, AggregatorInput::Response(w.response(1, 1, 42)));
+    assert!(lookups(&out).is_empty(), "a second lookup of 1: {out:?}");
+    let out = agg.handle(10, AggregatorInput::Response(w.response(0, 2, 42)));
+    assert_eq!(lookups(&out), vec![2]);
+    // Both slots taken; task 1 arriving frees its own and keeps 2's.
+    agg.handle(
+        10,
+        AggregatorInput::TaskCreated {
+            task: task(1, 100),
+            snapshot: w.snapshot.clone(),
+        },
+    );
+    assert_eq!(agg.looked_up.iter().copied().collect::<Vec<_>>(), vec![2]);
+    // Keys are known now: 2 is held without a second lookup; 3 is plausible and looked up.
+    let out = agg.handle(10, AggregatorInput::Response(w.response(1, 2, 42)));
+    assert_eq!(verdict(&out), Ok(()));
+    assert!(lookups(&out).is_empty(), "a second lookup of 2: {out:?}");
+    let out = agg.handle(10, AggregatorInput::Response(w.response(0, 3, 42)));
+    assert_eq!(verdict(&out), Ok(()));
+    assert_eq!(lookups(&out), vec![3]);
+    // The chain settling 3 frees both slots without the aggregator seeing 2 or 3 as tasks.
+    agg.handle(10, AggregatorInput::ChainAccepted { task_id: 3 });
+    assert!(agg.looked_up.is_empty());
+}
+
+#[test]
+fn an_early_response_with_the_same_result_and_another_signature_is_a_conflict() {
+    let w = world(&[10, 10]);
+    let mut agg = Aggregator::new(AggregatorConfig::default());
+    w.register(&mut agg);
+    let held = w.response(0, 2, 42);
+    assert_eq!(
+        verdict(&agg.handle(10, AggregatorInput::Response(held.clone()))),
+        Ok(())
+    );
+    // Same result, another operator's valid signature bytes: not the frame already held.
+    let mut other = held.clone();
+    other.signature = w.response(1, 2, 42).signature;
+    assert_eq!(
+        verdict(&agg.handle(10, AggregatorInput::Response(other))),
+        Err(RejectReason::Conflicting { previous: 42 })
+    );
+    assert_eq!(
+        verdict(&agg.handle(10, AggregatorInput::Response(held))),
+        Err(RejectReason::Duplicate)
+    );
+}
+
+#[test]
+fn tasks_missed_below_the_newest_are_looked_up_within_the_horizon_s_budget() {
+    // The chain settled task 5 while this aggregator never saw 1..=4 (it was down, or its
+    // RPC failed): responses for them are looked up, but no more ids than the horizon at once.
+    let w = world(&[10, 10]);
+    for keys_known in [false, true] {
+        let mut agg = Aggregator::new(AggregatorConfig {
+            early_horizon: 2,
+            ..Default::default()
+        });
+        if keys_known {
+            w.register(&mut agg);
+        }
+        agg.handle(10, AggregatorInput::ChainAccepted { task_id: 5 });
+        let mut looked = Vec::new();
+        for id in 1..=4 {
+            looked.extend(lookups(
+                &agg.handle(10, AggregatorInput::Response(w.response(0, id, 42))),
+            ));
+        }
+        assert_eq!(looked, vec![1, 2], "keys known: {keys_known}");
+    }
+}
