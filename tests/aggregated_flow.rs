@@ -338,3 +338,86 @@ async fn aggregator_killed_mid_task_restarts_and_submits_once() {
     );
     assert_eq!(accepted_logs(&w).await.len(), 1);
 }
+
+/// Issue 14: the operator persists its cursor, a restart resumes after it (not from the start
+/// block), and nothing is sent for a task whose window has passed.
+#[tokio::test]
+async fn a_restarted_operator_resumes_at_its_cursor_and_resends_nothing_past_a_window() {
+    use exoavs::node::operator::{OperatorConfig, OperatorNode};
+    use exoavs::protocol::Record;
+    use exoavs::store::Store;
+    let mut w = world(1, "devnet-1s").await;
+    let (agg, h) = w
+        .start_aggregator(LOOPBACK_ANY, Arc::new(MemoryStore::default()))
+        .await;
+    w.keep(h);
+    let store = MemoryStore::default();
+    let start = |w: &World, store: MemoryStore| {
+        let (client, key) = &w.ops[0];
+        let key = exoavs::crypto::bls::SecretKey::from_bytes(&key.to_bytes()[..]).expect("key");
+        let cfg = OperatorConfig {
+            flow: Flow::Aggregated,
+            aggregator: Some(agg),
+            watch: exoavs::node::ChainWatch {
+                persist_cursor_every: 1,
+                ..w.watch()
+            },
+            send_timeout: Duration::from_secs(2),
+            ..OperatorConfig::default()
+        };
+        OperatorNode::new(client.clone(), w.avs(), key, Arc::new(store), cfg, w.sink())
+    };
+    let sent = |events: &[NodeEvent], id: u64| {
+        events
+            .iter()
+            .filter(|e| matches!(e, NodeEvent::ResponseSent { task, .. } if *task == id))
+            .count()
+    };
+    // Task 1, a two-epoch window (two seconds): answered once, then its window passes.
+    let (t1, _) = w
+        .avs()
+        .create_task(&w.dep.admin, 1, 2, 100, 2, 0, 0)
+        .await
+        .expect("task");
+    let mut op = start(&w, store.clone()).await.expect("operator");
+    let first_from = op.next_block();
+    for _ in 0..30 {
+        op.step().await.expect("step");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let events = w.drain_for(Duration::ZERO).await;
+    assert_eq!(sent(&events, t1.id), 1, "{events:?}");
+    let cursor = store
+        .load()
+        .expect("load")
+        .iter()
+        .rev()
+        .find_map(|r| match r {
+            Record::Cursor { block, .. } => Some(*block),
+            _ => None,
+        })
+        .expect("a cursor record");
+    assert!(
+        cursor >= t1.created_block,
+        "the cursor passed task 1 ({}) once its window closed: {cursor}",
+        t1.created_block
+    );
+    drop(op);
+
+    // Restart on the same journal: the watch resumes after the cursor, past task 1's event.
+    let mut op = start(&w, store.clone()).await.expect("operator");
+    assert_eq!(op.next_block(), cursor + 1);
+    assert!(op.next_block() > first_from);
+    let (t2, _) = w
+        .avs()
+        .create_task(&w.dep.admin, 3, 4, 100, 2, 0, 0)
+        .await
+        .expect("task");
+    for _ in 0..15 {
+        op.step().await.expect("step");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let events = w.drain_for(Duration::ZERO).await;
+    assert_eq!(sent(&events, t2.id), 1, "{events:?}");
+    assert_eq!(sent(&events, t1.id), 0, "task 1 sent again: {events:?}");
+}

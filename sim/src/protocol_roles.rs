@@ -60,6 +60,9 @@ fn watch(start_block: u64) -> ChainWatch {
         start_block,
         cursor: CursorConfig::default(),
         poll_interval: Duration::from_millis(500),
+        // A simulated run mines a few hundred blocks: a small step makes restarts resume from
+        // a persisted cursor in most runs, so the crash scenarios exercise it.
+        persist_cursor_every: 8,
     }
 }
 

@@ -66,6 +66,30 @@ impl EventCursor {
         }
     }
 
+    /// Resume after a restart: events through `block` (whose hash was `hash`) were handled.
+    /// Reading goes on from the block after; if `block` has been reorganised away by then, from
+    /// `floor` (the reader's start block).
+    pub fn resume(
+        filter: Filter,
+        block: u64,
+        hash: B256,
+        floor: u64,
+        cfg: CursorConfig,
+    ) -> EventCursor {
+        EventCursor {
+            filter,
+            next: block + 1,
+            seen: VecDeque::from([(block, hash)]),
+            floor: floor.min(block + 1),
+            cfg,
+        }
+    }
+
+    /// The newest block read, with its hash.
+    pub fn last_read(&self) -> Option<(u64, B256)> {
+        self.seen.back().copied()
+    }
+
     pub fn next_block(&self) -> u64 {
         self.next
     }

@@ -112,6 +112,7 @@ impl ChainArgs {
                 ..CursorConfig::default()
             },
             poll_interval: poll,
+            ..ChainWatch::default()
         };
         Ok(Resolved {
             file,

@@ -117,6 +117,10 @@ pub struct ChainWatch {
     pub cursor: CursorConfig,
     /// Between two polls of the chain.
     pub poll_interval: Duration,
+    /// A driver that persists its cursor (the operator) writes one `Record::Cursor` whenever
+    /// its resume point has moved this many blocks: the journal grows by one record per that
+    /// many blocks, and a restart re-reads at most that many blocks beyond the open windows.
+    pub persist_cursor_every: u64,
 }
 
 impl Default for ChainWatch {
@@ -125,6 +129,7 @@ impl Default for ChainWatch {
             start_block: 0,
             cursor: CursorConfig::default(),
             poll_interval: Duration::from_millis(250),
+            persist_cursor_every: 64,
         }
     }
 }
@@ -157,8 +162,9 @@ impl EpochClock {
     }
 }
 
-/// What a driver starts from: its journal, the AVS's epoch clock, and a cursor over `filter`
-/// from the watch's start block. (Operator and aggregator use it; the challenger can too.)
+/// What a driver starts from: its journal, the AVS's epoch clock, and a cursor over `filter`:
+/// after the journal's last `Record::Cursor` if it has one, else from the watch's start block.
+/// (Operator and aggregator use it; the challenger can too.)
 pub struct DriverStart {
     pub records: Vec<crate::protocol::Record>,
     pub clock: EpochClock,
@@ -175,7 +181,20 @@ impl DriverStart {
     ) -> Result<DriverStart, super::NodeError> {
         let records = store.load()?;
         let clock = EpochClock::for_avs(chain, avs).await?;
-        let cursor = EventCursor::new(filter, watch.start_block, watch.cursor.clone());
+        let resume = records.iter().rev().find_map(|r| match r {
+            crate::protocol::Record::Cursor { block, hash } => Some((*block, *hash)),
+            _ => None,
+        });
+        let cursor = match resume {
+            Some((block, hash)) if block >= watch.start_block => {
+                tracing::info!(
+                    block = block + 1,
+                    "resuming the chain watch after the journal's cursor"
+                );
+                EventCursor::resume(filter, block, hash, watch.start_block, watch.cursor.clone())
+            }
+            _ => EventCursor::new(filter, watch.start_block, watch.cursor.clone()),
+        };
         Ok(DriverStart {
             records,
             clock,

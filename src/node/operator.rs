@@ -75,6 +75,8 @@ pub struct OperatorNode {
     events: EventSink,
     outgoing: Vec<Outgoing>,
     deadlines: HashMap<TaskId, Epoch>,
+    /// The resume point last written as `Record::Cursor` (or loaded from the journal).
+    cursor_persisted: Option<u64>,
 }
 
 impl OperatorNode {
@@ -100,6 +102,7 @@ impl OperatorNode {
         } = DriverStart::load(&chain, &avs, &*store, &cfg.watch, avs.task_created_filter()).await?;
         let mut machine = Operator::restore(chain.address(), key, cfg.flow, records.iter());
         machine.set_bugs(cfg.bugs);
+        let cursor_persisted = cursor.next_block().checked_sub(1);
         Ok(OperatorNode {
             chain,
             avs,
@@ -111,11 +114,18 @@ impl OperatorNode {
             events,
             outgoing: Vec::new(),
             deadlines: HashMap::new(),
+            cursor_persisted,
         })
     }
 
     pub fn address(&self) -> alloy::primitives::Address {
         self.chain.address()
+    }
+
+    /// The next block the chain watch reads (after a restart: the block after the journal's
+    /// cursor, or the start block).
+    pub fn next_block(&self) -> u64 {
+        self.cursor.next_block()
     }
 
     /// Run until the task is dropped. Chain and network errors are logged and retried; a store
@@ -154,6 +164,37 @@ impl OperatorNode {
         let actions = self.machine.handle(now, OperatorInput::Tick);
         self.execute(now, actions).await?;
         self.deliver(now).await;
+        self.deadlines.retain(|_, &mut deadline| now <= deadline);
+        if let Some(through) = batch.through {
+            self.persist_cursor(through).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the machine's resume point once it has moved `persist_cursor_every` blocks, so a
+    /// restart neither rescans from the start block nor skips a task whose window is open.
+    async fn persist_cursor(&mut self, through: u64) -> Result<(), NodeError> {
+        let Some(block) = self.machine.resume_after(through) else {
+            return Ok(());
+        };
+        let every = self.cfg.watch.persist_cursor_every.max(1);
+        if self
+            .cursor_persisted
+            .is_some_and(|last| block < last.saturating_add(every))
+        {
+            return Ok(());
+        }
+        let hash = match self.cursor.last_read() {
+            Some((n, h)) if n == block => h,
+            _ => match self.chain.block_hash(block).await? {
+                Some((h, _)) => h,
+                None => return Ok(()),
+            },
+        };
+        self.store
+            .append(&crate::protocol::Record::Cursor { block, hash })?;
+        self.cursor_persisted = Some(block);
+        tracing::debug!(operator = %self.address(), block, "cursor persisted");
         Ok(())
     }
 

@@ -101,6 +101,7 @@ impl World {
             start_block: self.dep.start_block,
             cursor: CursorConfig::default(),
             poll_interval: Duration::from_millis(100),
+            ..ChainWatch::default()
         }
     }
 

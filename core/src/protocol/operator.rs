@@ -6,6 +6,12 @@
 //! next action ("persist then send"). After a restart `restore` reloads the ledger, and a task seen
 //! again is answered with the result already recorded (BLS signatures are deterministic, so the
 //! bytes are the same too).
+//!
+//! Order of calls: the driver feeds each task event, in block order, as `TaskSeen`, then a `Tick`
+//! after every poll of the chain, and executes the actions each returns in order. After a poll
+//! that read events through block B it may persist `resume_after(B)` as its cursor: a restart
+//! then reads from the block after it, which still covers every task whose window is open, so
+//! nothing signed is lost and nothing outside its window is sent again.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -110,6 +116,10 @@ pub struct Operator {
     ledger: HashMap<TaskId, u64>,
     /// Two-phase tasks whose commit is still to come.
     two_phase: BTreeMap<TaskId, Pending>,
+    /// Tasks answered whose window is not over yet: task id → (block of its event, last epoch
+    /// in which sending again can count). A restart must read their events again; everything
+    /// older it may skip (`resume_after`). Pruned on every tick, so it stays one window wide.
+    open: BTreeMap<TaskId, (u64, Epoch)>,
 }
 
 impl Operator {
@@ -121,6 +131,7 @@ impl Operator {
             flow,
             ledger: HashMap::new(),
             two_phase: BTreeMap::new(),
+            open: BTreeMap::new(),
         }
     }
 
@@ -151,6 +162,18 @@ impl Operator {
 
     pub fn address(&self) -> Address {
         self.address
+    }
+
+    /// The last block whose task events a restart need not read again, given that events up
+    /// to `through` have been handled: just below the oldest task whose window is still open,
+    /// or `through` when none is. `None` when even the first block must be read again. The
+    /// driver persists it as `Record::Cursor` and, after a restart, reads from the block after.
+    pub fn resume_after(&self, through: u64) -> Option<u64> {
+        match self.open.values().map(|&(block, _)| block).min() {
+            None => Some(through),
+            Some(0) => None,
+            Some(oldest) => Some((oldest - 1).min(through)),
+        }
     }
 
     /// The result this operator signed for `task_id`, if any.
@@ -196,7 +219,18 @@ impl Operator {
                     },
                 }];
             }
-            Some(&signed) if signed == result => {}
+            Some(&signed) if signed == result => {
+                // Seen again (a restart re-reads the chain): signed once, and sent again only
+                // while it can still count. A restarted operator with a long ledger must not
+                // replay its whole history at the aggregator.
+                let useful = match self.flow {
+                    Flow::Aggregated => task.in_response_window(now),
+                    Flow::TwoPhase => now <= task.statistical_end(),
+                };
+                if !useful {
+                    return Vec::new();
+                }
+            }
             _ => {
                 // A task first seen after its window is left alone: signing it helps nobody.
                 if !task.in_response_window(now) {
@@ -209,6 +243,11 @@ impl Operator {
                 out.push(OperatorAction::Persist(Record::Signed { task_id, result }));
             }
         }
+        let last_useful = match self.flow {
+            Flow::Aggregated => task.response_deadline(),
+            Flow::TwoPhase => task.statistical_end(),
+        };
+        self.open.insert(task_id, (task.created_block, last_useful));
         let signature = self
             .key
             .sign(&messages::task_response_digest(task_id, result));
@@ -238,6 +277,8 @@ impl Operator {
     }
 
     fn on_tick(&mut self, now: Epoch) -> Vec<OperatorAction> {
+        self.open
+            .retain(|_, &mut (_, last_useful)| now <= last_useful);
         let mut out = Vec::new();
         self.two_phase.retain(|&task_id, p| {
             if now > p.task.statistical_end() {

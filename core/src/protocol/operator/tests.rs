@@ -99,9 +99,50 @@ fn restart_resends_same_result_without_new_persist() {
         })
         .collect();
     let mut op2 = Operator::restore(addr, key(3), Flow::Aggregated, &records);
-    // Seen again, even after the window: the same answer, no second ledger entry.
-    let again = op2.handle(11, OperatorInput::TaskSeen(task(4, 20, 22)));
+    // Seen again in its window (deadline 12): the same answer, no second ledger entry.
+    let again = op2.handle(12, OperatorInput::TaskSeen(task(4, 20, 22)));
     assert_eq!(again, vec![first[1].clone()]);
+}
+
+#[test]
+fn a_restart_with_a_long_ledger_sends_nothing_for_windows_that_have_passed() {
+    let addr = Address::with_last_byte(9);
+    let records: Vec<Record> = (1..=1_000)
+        .map(|id| Record::Signed {
+            task_id: id,
+            result: 42,
+        })
+        .collect();
+    for flow in [Flow::Aggregated, Flow::TwoPhase] {
+        let mut op = Operator::restore(addr, key(3), flow, &records);
+        // The chain is re-read from the start: every task's windows are over (deadline 12,
+        // statistical end 14), so nothing is sent, signed or recorded.
+        for id in 1..=1_000 {
+            let out = op.handle(15, OperatorInput::TaskSeen(task(id, 40, 2)));
+            assert!(out.is_empty(), "{flow:?} task {id}: {out:?}");
+        }
+        assert!(op.handle(15, OperatorInput::Tick).is_empty());
+    }
+    // The last epoch of the window still counts: the recorded answer goes out again.
+    let mut op = Operator::restore(addr, key(3), Flow::Aggregated, &records);
+    let out = op.handle(12, OperatorInput::TaskSeen(task(7, 40, 2)));
+    assert!(
+        matches!(&out[..], [OperatorAction::SendResponse(r)] if r.task_id == 7 && r.result == 42)
+    );
+    // Two-phase: past the prepare window but inside the commit window, the commit is due.
+    let mut op = Operator::restore(addr, key(3), Flow::TwoPhase, &records);
+    let out = op.handle(14, OperatorInput::TaskSeen(task(7, 40, 2)));
+    assert!(
+        matches!(
+            &out[..],
+            [OperatorAction::SubmitCommit {
+                task_id: 7,
+                result: 42,
+                ..
+            }]
+        ),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -287,4 +328,51 @@ fn planted_ignore_ledger_signs_and_records_a_changed_task_again() {
         })
     );
     assert!(matches!(&out[1], OperatorAction::SendResponse(r) if r.result == 3));
+}
+
+#[test]
+fn the_resume_point_stays_below_every_task_whose_window_is_open() {
+    let at = |id: TaskId, block: u64, start: Epoch| Task {
+        created_block: block,
+        starting_epoch: start,
+        ..task(id, 40, 2)
+    };
+    for flow in [Flow::Aggregated, Flow::TwoPhase] {
+        let mut op = Operator::new(Address::with_last_byte(9), key(3), flow);
+        assert_eq!(
+            op.resume_after(50),
+            Some(50),
+            "nothing open: all read is done"
+        );
+        op.handle(10, OperatorInput::TaskSeen(at(1, 30, 10)));
+        op.handle(10, OperatorInput::TaskSeen(at(2, 40, 12)));
+        assert_eq!(
+            op.resume_after(50),
+            Some(29),
+            "{flow:?}: task 1 must be read again"
+        );
+        assert_eq!(op.resume_after(20), Some(20), "never past what was read");
+        // Task 1's last useful epoch: 12 (response deadline) or 14 (statistical end).
+        let end1 = if flow == Flow::Aggregated { 12 } else { 14 };
+        op.handle(end1, OperatorInput::Tick);
+        assert_eq!(
+            op.resume_after(50),
+            Some(29),
+            "{flow:?}: open through {end1}"
+        );
+        op.handle(end1 + 1, OperatorInput::Tick);
+        assert_eq!(
+            op.resume_after(50),
+            Some(39),
+            "{flow:?}: only task 2 is open"
+        );
+        op.handle(end1 + 3, OperatorInput::Tick);
+        assert_eq!(op.resume_after(50), Some(50), "{flow:?}: all windows over");
+        // A task refused as late is not held open.
+        op.handle(100, OperatorInput::TaskSeen(at(3, 60, 10)));
+        assert_eq!(op.resume_after(70), Some(70));
+        // A task in the very first block: nothing may be skipped.
+        op.handle(10, OperatorInput::TaskSeen(at(4, 0, 10)));
+        assert_eq!(op.resume_after(70), None);
+    }
 }
