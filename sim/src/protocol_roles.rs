@@ -80,6 +80,8 @@ pub struct GeneratorBugs {
     pub other_period: bool,
     /// Tasks come at twice the configured rate (half the interval).
     pub double_rate: bool,
+    /// Summands drawn from another seed than the run's (a source the auditor cannot re-derive).
+    pub other_source: bool,
 }
 
 /// Bugs in how the world the scenario describes is built (issue 16: the auditor checks the
@@ -388,7 +390,7 @@ async fn generator(
     // Summands from the seed, so that a run is reproducible (the auditor re-derives them:
     // `scenario::planned_pairs`).
     let rng = RngPairs {
-        rng: rand::rngs::StdRng::seed_from_u64(ctx.seed),
+        rng: rand::rngs::StdRng::seed_from_u64(ctx.seed.wrapping_add(u64::from(bugs.other_source))),
         max: crate::scenario::PAIR_MAX,
     };
     let source: Box<dyn PairSource> = if bugs.create_twice {

@@ -156,7 +156,7 @@ fn world_bugs(bugs: WorldBugs) -> Exoavs {
 }
 
 /// Issue 16: bugs that only the auditor's checks against the scenario catch, on `standard`:
-/// the task plan (count, each once, threshold and periods, cadence), the registrations and
+/// the task plan (count, each once, threshold and periods, cadence, summands), the registrations and
 /// stakes the set-up gave, and an operator wired past the frame proxy (whose signatures then
 /// count without ever having been on the wire the auditor watches).
 #[test]
@@ -198,6 +198,13 @@ fn plan_and_registration_bugs_are_each_caught_by_the_check_they_break() {
                     ..Default::default()
                 }),
                 "tasks are created no faster than the scenario's interval",
+            ),
+            (
+                generator(GeneratorBugs {
+                    other_source: true,
+                    ..Default::default()
+                }),
+                "task summands come from the generator's seeded source",
             ),
             (
                 world_bugs(WorldBugs {
