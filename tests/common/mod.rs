@@ -115,12 +115,23 @@ impl World {
         listen: SocketAddr,
         store: Arc<dyn Store>,
     ) -> (SocketAddr, JoinHandle<()>) {
+        let chain = self.dep.admin.clone();
+        self.start_aggregator_on(chain, listen, store).await
+    }
+
+    /// Start an aggregator that reaches the chain through `chain` (e.g. a proxy to Anvil).
+    pub async fn start_aggregator_on(
+        &mut self,
+        chain: Client,
+        listen: SocketAddr,
+        store: Arc<dyn Store>,
+    ) -> (SocketAddr, JoinHandle<()>) {
         let cfg = AggregatorNodeConfig {
             listen,
             watch: self.watch(),
             ..AggregatorNodeConfig::default()
         };
-        let node = AggregatorNode::new(self.dep.admin.clone(), self.avs(), store, cfg, self.sink())
+        let node = AggregatorNode::new(chain, self.avs(), store, cfg, self.sink())
             .await
             .expect("aggregator");
         let addr = node.local_addr();

@@ -44,7 +44,11 @@ fn reject_reasons_keep_their_wire_codes_and_slugs() {
     ];
     for (reason, code, slug) in &table {
         assert_eq!((reason.code(), reason.slug()), (*code, *slug), "{reason:?}");
+        // Only "not now" asks the operator to send again; every other code is a verdict.
+        let retry = matches!(reason, RejectReason::UnknownTask | RejectReason::Overloaded);
+        assert_eq!(RejectReason::code_asks_retry(*code), retry, "{reason:?}");
     }
+    assert!(!RejectReason::code_asks_retry(0) && !RejectReason::code_asks_retry(999));
 }
 
 #[test]
