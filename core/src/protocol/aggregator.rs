@@ -23,9 +23,9 @@
 //! task as `Record::Closed`. `restore` rebuilds from those records; a task that had been submitted
 //! is submitted again with `resubmit: true`, and the driver checks the chain first.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
-use alloy_primitives::U256;
+use alloy_primitives::{B256, U256, keccak256};
 
 use super::quorum::{self, QuorumError};
 use super::record::Record;
@@ -226,7 +226,7 @@ struct TaskState {
     /// pairing, and an operator someone forged is checked on receipt from then on. Keyed by the
     /// result too: the operator's genuine signature replayed over another result is invalid
     /// there, and must not taint the genuine response (found by tests/fuzz_wire.rs).
-    refused: BTreeMap<OperatorId, Vec<(u64, Signature)>>,
+    refused: BTreeMap<OperatorId, Refused>,
     /// Snapshot position by operator (lookups are per response; the snapshot can be large).
     index: HashMap<OperatorId, usize>,
     /// Stake of the claims for the correct result (verified and pending), kept as they come and
@@ -278,6 +278,49 @@ impl TaskState {
         if counted {
             self.claimed -= self.stake(op);
         }
+    }
+}
+
+/// The invalid (result, signature) pairs seen for one operator of a task, as digests: a repeat
+/// is refused without a pairing, and the operator counts as targeted (its later claims are
+/// checked on receipt). Bounded, oldest forgotten first: a forgotten forgery sent again costs one
+/// pairing, never memory (38,000 forgeries once made a list, and a linear scan, of 38,000).
+#[derive(Debug, Default)]
+struct Refused {
+    order: VecDeque<B256>,
+    set: HashSet<B256>,
+}
+
+impl Refused {
+    /// Pairs remembered per operator and task.
+    const CAP: usize = 64;
+
+    fn digest(result: u64, sig: &Signature) -> B256 {
+        let mut bytes = Vec::with_capacity(8 + 192);
+        bytes.extend_from_slice(&result.to_be_bytes());
+        bytes.extend_from_slice(&sig.to_uncompressed());
+        keccak256(bytes)
+    }
+
+    fn contains(&self, result: u64, sig: &Signature) -> bool {
+        self.set.contains(&Self::digest(result, sig))
+    }
+
+    fn insert(&mut self, result: u64, sig: &Signature) {
+        let d = Self::digest(result, sig);
+        if self.set.insert(d) {
+            self.order.push_back(d);
+            if self.order.len() > Self::CAP
+                && let Some(old) = self.order.pop_front()
+            {
+                self.set.remove(&old);
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.order.len()
     }
 }
 
@@ -581,7 +624,7 @@ impl Aggregator {
         if st
             .refused
             .get(&r.operator)
-            .is_some_and(|bad| bad.contains(&(r.result, sig)))
+            .is_some_and(|bad| bad.contains(r.result, &sig))
         {
             return reject(RejectReason::InvalidSignature);
         }
@@ -601,7 +644,7 @@ impl Aggregator {
                 st.refused
                     .entry(r.operator)
                     .or_default()
-                    .push((waiting_result, waiting));
+                    .insert(waiting_result, &waiting);
                 settled.push(AggregatorAction::Rejected {
                     task_id: r.task_id,
                     operator: r.operator,
@@ -623,7 +666,7 @@ impl Aggregator {
                 st.refused
                     .entry(r.operator)
                     .or_default()
-                    .push((r.result, sig));
+                    .insert(r.result, &sig);
                 return reject(RejectReason::InvalidSignature);
             }
             let ev = AggregatorAction::Equivocation(Equivocation {
@@ -645,7 +688,7 @@ impl Aggregator {
                 st.refused
                     .entry(r.operator)
                     .or_default()
-                    .push((r.result, sig));
+                    .insert(r.result, &sig);
                 return reject(RejectReason::InvalidSignature);
             }
             st.add_verified(r.operator, r.result, sig);
@@ -672,7 +715,7 @@ impl Aggregator {
                 st.refused
                     .entry(r.operator)
                     .or_default()
-                    .push((r.result, sig));
+                    .insert(r.result, &sig);
                 return reject(RejectReason::InvalidSignature);
             }
             return Ok(Verdict::Verified(sig));
@@ -783,7 +826,7 @@ impl Aggregator {
             for &i in &outcome.invalid {
                 let (op, sig) = claims[i];
                 st.drop_claim(&op);
-                st.refused.entry(op).or_default().push((result, sig));
+                st.refused.entry(op).or_default().insert(result, &sig);
                 out.push(AggregatorAction::Rejected {
                     task_id,
                     operator: op,

@@ -1251,3 +1251,31 @@ fn tasks_missed_below_the_newest_are_looked_up_within_the_horizon_s_budget() {
         assert_eq!(looked, vec![1, 2], "keys known: {keys_known}");
     }
 }
+
+#[test]
+fn the_refused_forgeries_of_an_operator_are_remembered_in_a_bounded_set() {
+    let w = world(&[10, 10]);
+    let mut agg = w.aggregator(task(1, 100));
+    // 300 distinct forgeries under operator 0's name (operator 1's genuine signatures over
+    // wrong sums): each refused, the set never above its cap.
+    for result in 0..300u64 {
+        let out = agg.handle(
+            10,
+            AggregatorInput::Response(forged(&w, 0, 1, 1, 1_000 + result)),
+        );
+        assert_eq!(verdict(&out), Err(RejectReason::InvalidSignature));
+        assert!(agg.tasks[&1].refused[&op(0)].len() <= Refused::CAP);
+    }
+    assert_eq!(agg.tasks[&1].refused[&op(0)].len(), Refused::CAP);
+    // The most recent one repeated is refused from the set; the first, long forgotten, costs a
+    // pairing again and is refused all the same.
+    for result in [1_299, 1_000] {
+        let out = agg.handle(10, AggregatorInput::Response(forged(&w, 0, 1, 1, result)));
+        assert_eq!(verdict(&out), Err(RejectReason::InvalidSignature));
+    }
+    // The operator's real answer still counts.
+    agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)));
+    let out = agg.handle(10, AggregatorInput::Response(w.response(1, 1, 42)));
+    assert_eq!(submissions(&out).len(), 1);
+    assert_eq!(submissions(&out)[0].signers.len(), 2);
+}
