@@ -9,6 +9,7 @@
 //! never a verdict (the only wait on the loop's path is the journal append before a reply).
 
 mod feed;
+mod rejections;
 mod writer;
 
 use super::NodeError;
@@ -66,6 +67,8 @@ pub struct AggregatorNode {
     sizes: HashMap<TaskId, usize>,
     accepted: HashMap<TaskId, usize>,
     closed: HashSet<TaskId>,
+    /// Rejections as a few lines and a summary per interval, not one line per frame.
+    rejections: rejections::RejectLog,
     /// The acceptor, the feed and the writer; stopped with the node, so a restarted node can
     /// bind again and no stale task writes to the chain.
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -149,6 +152,7 @@ impl AggregatorNode {
             sizes: HashMap::new(),
             accepted: HashMap::new(),
             closed: HashSet::new(),
+            rejections: rejections::RejectLog::new(std::time::Duration::from_secs(10), 20),
             tasks: vec![server, feed, writer],
         })
     }
@@ -233,6 +237,7 @@ impl AggregatorNode {
             }
             News::Tick(now) => {
                 self.now = now;
+                self.log_rejection_summary(tokio::time::Instant::now());
                 self.machine.handle(now, AggregatorInput::Tick)
             }
         };
@@ -285,6 +290,16 @@ impl AggregatorNode {
         Ok(())
     }
 
+    fn log_rejection_summary(&mut self, now: tokio::time::Instant) {
+        if let Some(summary) = self.rejections.flush(now) {
+            tracing::warn!(
+                total = summary.total,
+                suppressed = summary.suppressed,
+                "{summary}"
+            );
+        }
+    }
+
     fn execute(&mut self, actions: Vec<AggregatorAction>) -> Result<(), NodeError> {
         for action in actions {
             match action {
@@ -305,11 +320,18 @@ impl AggregatorNode {
                     reason,
                 } => {
                     // Late answers to a finished task and early ones are routine; everything
-                    // else is suspect.
-                    if matches!(reason, RejectReason::TaskClosed | RejectReason::UnknownTask) {
-                        tracing::info!(task = task_id, %operator, reason = reason.slug(), "response rejected: {reason}");
+                    // else is suspect. Either way a flood is a few lines and a summary.
+                    let now = tokio::time::Instant::now();
+                    self.log_rejection_summary(now);
+                    let line = self.rejections.record(now, reason.slug());
+                    if line == rejections::Line::Each {
+                        if matches!(reason, RejectReason::TaskClosed | RejectReason::UnknownTask) {
+                            tracing::info!(task = task_id, %operator, reason = reason.slug(), "response rejected: {reason}");
+                        } else {
+                            tracing::warn!(task = task_id, %operator, reason = reason.slug(), "response rejected: {reason}");
+                        }
                     } else {
-                        tracing::warn!(task = task_id, %operator, reason = reason.slug(), "response rejected: {reason}");
+                        tracing::debug!(task = task_id, %operator, reason = reason.slug(), "response rejected: {reason}");
                     }
                     self.events.emit(NodeEvent::ResponseRejected {
                         task: task_id,
@@ -324,6 +346,8 @@ impl AggregatorNode {
                 }
                 AggregatorAction::Expired { task_id, reason } => {
                     tracing::warn!(task = task_id, "task expired: {reason}");
+                    self.sizes.remove(&task_id);
+                    self.accepted.remove(&task_id);
                     self.events.emit(NodeEvent::TaskExpired {
                         task: task_id,
                         reason: reason.to_string(),
@@ -338,6 +362,8 @@ impl AggregatorNode {
                 }
                 AggregatorAction::Done { task_id } => {
                     self.closed.insert(task_id);
+                    self.sizes.remove(&task_id);
+                    self.accepted.remove(&task_id);
                 }
                 AggregatorAction::WrongResult {
                     task_id,
