@@ -164,7 +164,8 @@ proptest! {
         let snapshot: Vec<TaskOperator> = (0..N)
             .map(|i| TaskOperator { operator: op(i), stake: stakes[i], pubkey: Some(pks[i]) })
             .collect();
-        let mut agg = Aggregator::new(AggregatorConfig::default());
+        // No linger window: the properties are about what is submitted, at the threshold.
+        let mut agg = Aggregator::new(AggregatorConfig { linger_ms: 0, ..AggregatorConfig::default() });
         let now = 11;
         agg.handle(now, AggregatorInput::TaskCreated { task: task(threshold), snapshot: snapshot.clone() });
 

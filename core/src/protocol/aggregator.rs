@@ -56,14 +56,28 @@ pub struct AggregatorConfig {
     /// task id beyond it is refused as `UnknownTask`, which the operator retries, so an attacker
     /// cannot fill the buffer or the lookups with ids that will never exist.
     pub early_horizon: u64,
+    /// How long, in ms, the aggregator keeps collecting once the claims for a task first carry
+    /// the threshold, before it submits (the linger window). Every valid response that comes in
+    /// the meantime joins the aggregate, so an honest operator a poll interval or a slow link
+    /// behind the others is still in it, and paid. The window ends early once every operator
+    /// of the snapshot with a key has a claim, and never outlasts the response period: in the
+    /// period's last epoch a task at the threshold is submitted at once. 0 submits the moment
+    /// the threshold is reached.
+    pub linger_ms: u64,
     pub bugs: AggregatorBugs,
 }
+
+/// The default linger window: longer than an operator's chain poll interval (250 ms by default,
+/// so honest operators see a task up to one interval apart) plus a slow honest link's delay
+/// (300 ms in the `late-honest` scenario, which the simulator's 500 ms polls add to).
+pub const DEFAULT_LINGER_MS: u64 = 1_000;
 
 impl Default for AggregatorConfig {
     fn default() -> Self {
         Self {
             early_buffer: 1024,
             early_horizon: 32,
+            linger_ms: DEFAULT_LINGER_MS,
             bugs: AggregatorBugs::default(),
         }
     }
@@ -237,11 +251,27 @@ struct TaskState {
     submission: Option<Submission>,
     /// Set by `SubmitFailed`: the next `Tick` resubmits (in the window) or expires the task.
     retry: bool,
+    /// When (ms) the claims first carried the threshold: the linger window runs from here.
+    quorum_at: Option<u64>,
+    /// Distinct snapshot members with a registered key: once all have a claim for the correct
+    /// result there is nobody left to wait for.
+    keyed: usize,
 }
 
 impl TaskState {
     fn member(&self, op: &OperatorId) -> Option<&TaskOperator> {
         self.snapshot.get(*self.index.get(op)?)
+    }
+
+    /// Claims for the correct result (verified and pending).
+    fn claims(&self) -> usize {
+        let expected = self.task.expected_result();
+        self.pending.len()
+            + self
+                .verified
+                .values()
+                .filter(|(res, _)| Some(*res) == expected)
+                .count()
     }
 
     fn stake(&self, op: &OperatorId) -> U256 {
@@ -339,6 +369,9 @@ pub struct Aggregator {
     /// From the store, waiting for their task to be seen again.
     restored: BTreeMap<TaskId, Vec<Response>>,
     restored_submitted: BTreeSet<TaskId>,
+    /// The time of the last input: its epoch and ms on the driver's monotonic clock.
+    now: Epoch,
+    now_ms: u64,
 }
 
 impl Aggregator {
@@ -353,6 +386,8 @@ impl Aggregator {
             looked_up: BTreeSet::new(),
             restored: BTreeMap::new(),
             restored_submitted: BTreeSet::new(),
+            now: 0,
+            now_ms: 0,
         }
     }
 
@@ -396,7 +431,24 @@ impl Aggregator {
         self.tasks.keys().copied()
     }
 
+    /// [`Aggregator::handle_at`] with the ms clock where the last call left it (time in ms
+    /// does not move, so a linger window only ends when everyone is in or the period's last
+    /// epoch comes).
     pub fn handle(&mut self, now: Epoch, input: AggregatorInput) -> Vec<AggregatorAction> {
+        self.handle_at(now, self.now_ms, input)
+    }
+
+    /// Feed one input at epoch `now` and `now_ms` on the driver's monotonic clock (an earlier
+    /// ms than the last call's counts as the last call's). The driver also feeds `Tick` at
+    /// every new epoch and when [`Aggregator::poll_timeout`] comes.
+    pub fn handle_at(
+        &mut self,
+        now: Epoch,
+        now_ms: u64,
+        input: AggregatorInput,
+    ) -> Vec<AggregatorAction> {
+        self.now = now;
+        self.now_ms = self.now_ms.max(now_ms);
         let mut out = Vec::new();
         match input {
             AggregatorInput::TaskCreated { task, snapshot } => {
@@ -427,6 +479,16 @@ impl Aggregator {
         out
     }
 
+    /// The ms at which the next linger window ends (feed `Tick` then), if any task is lingering.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.tasks
+            .values()
+            .filter(|st| st.status == Status::Open)
+            .filter_map(|st| st.quorum_at)
+            .map(|t| t.saturating_add(self.cfg.linger_ms))
+            .min()
+    }
+
     /// Raises the newest task id seen and forgets the lookups it answers, so `looked_up` stays
     /// within (newest, newest + horizon] and a settled id never holds a lookup slot.
     fn advance_newest(&mut self, task_id: TaskId) {
@@ -452,6 +514,12 @@ impl Aggregator {
             }
         }
         let total = quorum::total_stake(&snapshot);
+        let keyed = snapshot
+            .iter()
+            .filter(|m| m.pubkey.is_some())
+            .map(|m| m.operator)
+            .collect::<BTreeSet<_>>()
+            .len();
         let mut index = HashMap::with_capacity(snapshot.len());
         for (i, m) in snapshot.iter().enumerate() {
             // The first entry wins, as in the membership check this replaces.
@@ -471,6 +539,8 @@ impl Aggregator {
                 status: Status::Open,
                 submission: None,
                 retry: false,
+                quorum_at: None,
+                keyed,
             },
         );
         if let Some(restored) = self.restored.remove(&task_id) {
@@ -788,7 +858,19 @@ impl Aggregator {
         // The planted bug submits whatever is claimed, as long as something is.
         let planted_early = bugs.submit_below_threshold && !st.claimed.is_zero();
         if !claimed_enough && !planted_early {
+            // Forged claims dropped below the threshold again: the window starts over with it.
+            st.quorum_at = None;
             return;
+        }
+        // The linger window: keep collecting until it ends, everyone is in, or the response
+        // period is in its last epoch. A resubmission after a restart lingered before.
+        if !resubmit && !planted_early {
+            let started = *st.quorum_at.get_or_insert(self.now_ms);
+            let over = self.now_ms >= started.saturating_add(self.cfg.linger_ms);
+            let last_epoch = self.now >= st.task.response_deadline();
+            if !over && !last_epoch && st.claims() < st.keyed {
+                return;
+            }
         }
         // Ascending operators: the verified ones for this result and the pending (which are
         // all for this result); an operator is never in both.
@@ -880,6 +962,27 @@ impl Aggregator {
     }
 
     fn on_tick(&mut self, now: Epoch, out: &mut Vec<AggregatorAction>) {
+        // Linger windows that ended (or whose period is in its last epoch, or over) first: such
+        // a task has its quorum and must not expire for want of one.
+        let lingering: Vec<TaskId> = self
+            .tasks
+            .iter()
+            .filter(|(_, st)| st.status == Status::Open && st.quorum_at.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in lingering {
+            self.try_submit(id, out);
+            // Still open after its window ended: nothing could be submitted from these claims
+            // (a next response starts the window again), so it asks for no further ticks.
+            if let Some(st) = self.tasks.get_mut(&id)
+                && st.status == Status::Open
+                && st
+                    .quorum_at
+                    .is_some_and(|t| self.now_ms >= t.saturating_add(self.cfg.linger_ms))
+            {
+                st.quorum_at = None;
+            }
+        }
         let mut expired = Vec::new();
         for (id, st) in self.tasks.iter_mut() {
             if let Status::Submitted { result } = st.status {

@@ -44,7 +44,8 @@ pub struct ChallengeCall {
     pub is_expected: bool,
     /// Ascending.
     pub reward: Vec<OperatorId>,
-    /// Wrong and silent operators, ascending.
+    /// Ascending. Aggregated flow: the wrong only (absence is never slashed). Two-phase flow:
+    /// the wrong and the silent, as Imua's rule for it has it.
     pub slash: Vec<OperatorId>,
     pub wrong: Vec<OperatorId>,
     pub silent: Vec<OperatorId>,
@@ -194,7 +195,13 @@ pub fn settle(r: &TaskReport) -> ChallengeCall {
     let total = quorum::total_stake(&r.snapshot);
     let signed = quorum::signed_stake(&r.snapshot, &signers).unwrap_or(U256::ZERO);
     let actual = quorum::actual_threshold(signed, total);
-    let slash: BTreeSet<OperatorId> = wrong.union(&silent).copied().collect();
+    // The default rule of `AvsServiceBase`: only proven faults slash in the aggregated flow (the
+    // silent forfeit the reward); the two-phase flow keeps Imua's rule, where no correct commit
+    // within the windows is slashed.
+    let slash: BTreeSet<OperatorId> = match r.flow {
+        Flow::Aggregated => wrong.clone(),
+        Flow::TwoPhase => wrong.union(&silent).copied().collect(),
+    };
     ChallengeCall {
         task_id: r.task.id,
         actual_threshold: actual,

@@ -24,6 +24,15 @@ fn world(stakes: &[u128]) -> World {
     World { keys, snapshot }
 }
 
+/// The machine's defaults without the linger window: these tests are about what is submitted,
+/// and submit the moment the threshold is reached (the linger tests set it).
+fn no_linger() -> AggregatorConfig {
+    AggregatorConfig {
+        linger_ms: 0,
+        ..AggregatorConfig::default()
+    }
+}
+
 fn op(i: usize) -> Address {
     // Descending addresses so that ascending order is a real sort, not insertion order.
     Address::with_last_byte(200 - i as u8)
@@ -69,7 +78,7 @@ impl World {
     }
 
     fn aggregator(&self, t: Task) -> Aggregator {
-        let mut a = Aggregator::new(AggregatorConfig::default());
+        let mut a = Aggregator::new(no_linger());
         assert!(
             a.handle(
                 10,
@@ -361,7 +370,7 @@ fn responses_before_the_task_are_buffered_and_bounded() {
     let w = world(&[10, 10]);
     let mut agg = Aggregator::new(AggregatorConfig {
         early_buffer: 2,
-        ..Default::default()
+        ..no_linger()
     });
     w.register(&mut agg);
     assert_eq!(
@@ -406,7 +415,7 @@ fn restart_from_store_resubmits_idempotently() {
     assert!(first.is_empty());
 
     // Crash, restart from the records, chain reader replays the task.
-    let mut agg = Aggregator::restore(AggregatorConfig::default(), &records);
+    let mut agg = Aggregator::restore(no_linger(), &records);
     let out = agg.handle(
         11,
         AggregatorInput::TaskCreated {
@@ -436,7 +445,7 @@ fn restart_from_store_resubmits_idempotently() {
         .filter(|r| matches!(r, Record::Accepted { .. }))
         .cloned()
         .collect();
-    let mut agg = Aggregator::restore(AggregatorConfig::default(), &partial);
+    let mut agg = Aggregator::restore(no_linger(), &partial);
     let out = agg.handle(
         11,
         AggregatorInput::TaskCreated {
@@ -457,7 +466,7 @@ fn restart_from_store_resubmits_idempotently() {
     // A closed task stays closed after restart.
     let mut closed = records.clone();
     closed.push(Record::Closed { task_id: 1 });
-    let mut agg = Aggregator::restore(AggregatorConfig::default(), &closed);
+    let mut agg = Aggregator::restore(no_linger(), &closed);
     assert!(
         agg.handle(
             11,
@@ -478,7 +487,7 @@ fn zero_total_stake_and_invalid_threshold_expire() {
     assert_eq!(verdict(&out), Ok(()));
     assert!(submissions(&out).is_empty());
     let w2 = world(&[1]);
-    let mut agg = Aggregator::new(AggregatorConfig::default());
+    let mut agg = Aggregator::new(no_linger());
     let out = agg.handle(
         10,
         AggregatorInput::TaskCreated {
@@ -500,7 +509,7 @@ fn planted_bugs_change_behaviour() {
             submit_below_threshold: true,
             ..Default::default()
         },
-        ..Default::default()
+        ..no_linger()
     });
     agg.handle(
         10,
@@ -690,7 +699,7 @@ fn a_stored_forgery_is_dropped_at_the_batch_check_after_restart() {
             response: forged(&w, 1, 0, 1, 42),
         },
     ];
-    let mut agg = Aggregator::restore(AggregatorConfig::default(), records.iter());
+    let mut agg = Aggregator::restore(no_linger(), records.iter());
     let out = agg.handle(
         10,
         AggregatorInput::TaskCreated {
@@ -708,7 +717,7 @@ fn a_stored_forgery_is_dropped_at_the_batch_check_after_restart() {
 fn a_queued_response_survives_a_restart() {
     // The operator saw the task first; the aggregator answers `Queued` and then crashes.
     let w = world(&[10, 10]);
-    let mut agg = Aggregator::new(AggregatorConfig::default());
+    let mut agg = Aggregator::new(no_linger());
     w.register(&mut agg);
     let out = agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)));
     assert_eq!(verdict(&out), Ok(()));
@@ -718,7 +727,7 @@ fn a_queued_response_survives_a_restart() {
         1,
         "queued responses are persisted before the reply"
     );
-    let mut agg = Aggregator::restore(AggregatorConfig::default(), records.iter());
+    let mut agg = Aggregator::restore(no_linger(), records.iter());
     agg.handle(
         10,
         AggregatorInput::TaskCreated {
@@ -1010,7 +1019,7 @@ fn the_early_buffer_holds_only_authentic_responses_within_the_horizon_once_each(
     let w = world(&[10, 10, 10]);
     let mut agg = Aggregator::new(AggregatorConfig {
         early_horizon: 4,
-        ..Default::default()
+        ..no_linger()
     });
     w.register(&mut agg);
     // Beyond the horizon (nothing seen yet: ids 1..=4 are plausible): refused, no lookup.
@@ -1073,7 +1082,7 @@ fn the_early_buffer_holds_only_authentic_responses_within_the_horizon_once_each(
 #[test]
 fn an_operator_whose_key_is_not_known_yet_is_told_to_retry_and_the_task_is_looked_up() {
     let w = world(&[10, 10]);
-    let mut agg = Aggregator::new(AggregatorConfig::default());
+    let mut agg = Aggregator::new(no_linger());
     let out = agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)));
     assert_eq!(verdict(&out), Err(RejectReason::UnknownTask));
     assert_eq!(lookups(&out), vec![1]);
@@ -1102,7 +1111,7 @@ fn a_flood_of_future_ids_neither_grows_the_buffer_nor_the_lookups() {
     let w = world(&[10, 10]);
     let mut agg = Aggregator::new(AggregatorConfig {
         early_horizon: 8,
-        ..Default::default()
+        ..no_linger()
     });
     w.register(&mut agg);
     let mut looked = 0;
@@ -1175,7 +1184,7 @@ fn a_lookup_is_asked_once_per_id_and_its_slot_freed_when_the_task_is_seen() {
     let w = world(&[10, 10, 10]);
     let mut agg = Aggregator::new(AggregatorConfig {
         early_horizon: 2,
-        ..Default::default()
+        ..no_linger()
     });
     // Keys not known yet: each response is refused, the task looked up once, not per sender.
     let out = agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)));
@@ -1208,7 +1217,7 @@ fn a_lookup_is_asked_once_per_id_and_its_slot_freed_when_the_task_is_seen() {
 #[test]
 fn an_early_response_with_the_same_result_and_another_signature_is_a_conflict() {
     let w = world(&[10, 10]);
-    let mut agg = Aggregator::new(AggregatorConfig::default());
+    let mut agg = Aggregator::new(no_linger());
     w.register(&mut agg);
     let held = w.response(0, 2, 42);
     assert_eq!(
@@ -1278,4 +1287,151 @@ fn the_refused_forgeries_of_an_operator_are_remembered_in_a_bounded_set() {
     let out = agg.handle(10, AggregatorInput::Response(w.response(1, 1, 42)));
     assert_eq!(submissions(&out).len(), 1);
     assert_eq!(submissions(&out)[0].signers.len(), 2);
+}
+
+fn lingering(w: &World, t: Task, linger_ms: u64) -> Aggregator {
+    let mut a = Aggregator::new(AggregatorConfig {
+        linger_ms,
+        ..AggregatorConfig::default()
+    });
+    a.handle_at(
+        10,
+        0,
+        AggregatorInput::TaskCreated {
+            task: t,
+            snapshot: w.snapshot.clone(),
+        },
+    );
+    a
+}
+
+#[test]
+fn the_linger_window_takes_in_a_late_honest_operator() {
+    // 4 equal stakes, threshold 67: the third response reaches it at t = 100 ms; the fourth
+    // comes 300 ms later, inside a 1 s window, and joins the aggregate.
+    let w = world(&[10, 10, 10, 10]);
+    let mut agg = lingering(&w, task(1, 67), 1_000);
+    for (i, ms) in [(0, 10), (1, 50), (2, 100)] {
+        let out = agg.handle_at(10, ms, AggregatorInput::Response(w.response(i, 1, 42)));
+        assert_eq!(verdict(&out), Ok(()));
+        assert!(submissions(&out).is_empty(), "submitted inside the window");
+    }
+    assert_eq!(agg.poll_timeout(), Some(1_100));
+    // A tick before the window ends submits nothing.
+    assert!(submissions(&agg.handle_at(10, 1_099, AggregatorInput::Tick)).is_empty());
+    // The fourth one arrives late but inside: everyone is in, so no need to wait any more.
+    let out = agg.handle_at(10, 400, AggregatorInput::Response(w.response(3, 1, 42)));
+    assert_eq!(verdict(&out), Ok(()));
+    let subs = submissions(&out);
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].signers.len(), 4);
+    assert!(subs[0].non_signers.is_empty());
+    assert_eq!(agg.poll_timeout(), None);
+}
+
+#[test]
+fn the_linger_window_ends_on_time_without_the_absent() {
+    let w = world(&[10, 10, 10, 10]);
+    let mut agg = lingering(&w, task(1, 67), 1_000);
+    for (i, ms) in [(0, 10), (1, 50), (2, 100)] {
+        agg.handle_at(10, ms, AggregatorInput::Response(w.response(i, 1, 42)));
+    }
+    let out = agg.handle_at(10, 1_100, AggregatorInput::Tick);
+    let subs = submissions(&out);
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].signers.len(), 3);
+    assert_eq!(subs[0].non_signers, vec![op(3)]);
+    // Once submitted, the latecomer is told the task is closed, and no timeout is left.
+    let out = agg.handle_at(10, 1_200, AggregatorInput::Response(w.response(3, 1, 42)));
+    assert_eq!(verdict(&out), Err(RejectReason::TaskClosed));
+    assert_eq!(agg.poll_timeout(), None);
+}
+
+#[test]
+fn the_linger_window_never_outlasts_the_response_period() {
+    // The response period's last epoch (10 + 2): a task at the threshold goes out at once,
+    // whatever is left of the window, so the submission can still land in time.
+    let w = world(&[10, 10, 10, 10]);
+    let mut agg = lingering(&w, task(1, 67), 60_000);
+    for i in 0..2 {
+        agg.handle_at(11, 10, AggregatorInput::Response(w.response(i, 1, 42)));
+    }
+    let out = agg.handle_at(11, 20, AggregatorInput::Response(w.response(2, 1, 42)));
+    assert!(submissions(&out).is_empty());
+    // The epoch turns to the last one of the period: the tick submits.
+    let subs = submissions(&agg.handle_at(12, 30, AggregatorInput::Tick));
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].signers.len(), 3);
+    // A task reaching the threshold in the last epoch does not wait at all.
+    let mut agg = lingering(&w, task(2, 67), 60_000);
+    for i in 0..2 {
+        agg.handle_at(12, 10, AggregatorInput::Response(w.response(i, 2, 42)));
+    }
+    let out = agg.handle_at(12, 20, AggregatorInput::Response(w.response(2, 2, 42)));
+    assert_eq!(submissions(&out).len(), 1);
+}
+
+#[test]
+fn a_forgery_that_fakes_the_threshold_does_not_leave_a_window_open() {
+    // Two real responses and a forgery carry the threshold; at the window's end the batch check
+    // drops the forgery, the quorum is gone, and the task asks for no more ticks until a new
+    // response brings it back (then the window runs again from there).
+    let w = world(&[10, 10, 10, 10]);
+    let mut agg = lingering(&w, task(1, 67), 500);
+    agg.handle_at(10, 0, AggregatorInput::Response(w.response(0, 1, 42)));
+    agg.handle_at(10, 0, AggregatorInput::Response(w.response(1, 1, 42)));
+    agg.handle_at(10, 0, AggregatorInput::Response(forged(&w, 2, 3, 1, 42)));
+    assert_eq!(agg.poll_timeout(), Some(500));
+    let out = agg.handle_at(10, 500, AggregatorInput::Tick);
+    assert!(submissions(&out).is_empty());
+    assert_eq!(rejected_for(&out, 2), 1);
+    assert_eq!(agg.poll_timeout(), None);
+    let out = agg.handle_at(10, 700, AggregatorInput::Response(w.response(2, 1, 42)));
+    assert!(submissions(&out).is_empty());
+    assert_eq!(agg.poll_timeout(), Some(1_200));
+    let subs = submissions(&agg.handle_at(10, 1_200, AggregatorInput::Tick));
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].signers.len(), 3);
+}
+
+#[test]
+fn a_restored_submission_does_not_linger_again() {
+    let w = world(&[10, 10, 10, 10]);
+    let mut first = lingering(&w, task(1, 67), 1_000);
+    let mut records = Vec::new();
+    for i in 0..3 {
+        records.extend(persisted(&first.handle_at(
+            10,
+            0,
+            AggregatorInput::Response(w.response(i, 1, 42)),
+        )));
+    }
+    records.extend(persisted(&first.handle_at(
+        10,
+        1_000,
+        AggregatorInput::Tick,
+    )));
+    assert!(
+        records
+            .iter()
+            .any(|r| matches!(r, Record::Submitted { task_id: 1, .. }))
+    );
+    let mut again = Aggregator::restore(
+        AggregatorConfig {
+            linger_ms: 1_000,
+            ..AggregatorConfig::default()
+        },
+        &records,
+    );
+    let out = again.handle_at(
+        10,
+        0,
+        AggregatorInput::TaskCreated {
+            task: task(1, 67),
+            snapshot: w.snapshot.clone(),
+        },
+    );
+    let subs = submissions(&out);
+    assert_eq!(subs.len(), 1);
+    assert!(subs[0].resubmit);
 }

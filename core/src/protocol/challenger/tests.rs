@@ -98,10 +98,13 @@ fn aggregated_flow_and_fraud_proofs() {
         ),
         (vec![op(1), op(2)], vec![op(3)], 66, true)
     );
+    // Absence alone never slashes in the aggregated flow (the contract's default rule).
+    assert!(c.slash.is_empty());
     // op(3) signed a wrong sum elsewhere (fraud proof): wrong, not silent.
     r.proven_wrong = vec![op(3)];
     let c = settle(&r);
     assert_eq!((c.wrong.clone(), c.silent.clone()), (vec![op(3)], vec![]));
+    assert_eq!(c.slash, vec![op(3)]);
     // Nothing accepted: all silent, nothing expected.
     r.aggregate = None;
     r.proven_wrong.clear();
@@ -109,6 +112,10 @@ fn aggregated_flow_and_fraud_proofs() {
     assert_eq!(
         (c.silent.len(), c.actual_threshold, c.is_expected),
         (3, 0, false)
+    );
+    assert!(
+        c.slash.is_empty(),
+        "nobody answered, nobody proven wrong: nobody slashed"
     );
 }
 
