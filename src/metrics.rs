@@ -118,6 +118,8 @@ struct State {
     response_send_failures: u64,
     responses_received: u64,
     responses_accepted: u64,
+    /// Signatures in accepted aggregates.
+    responses_included: u64,
     rejected: BTreeMap<String, u64>,
     refused: BTreeMap<String, u64>,
     aggregates_submitted: u64,
@@ -144,6 +146,7 @@ impl State {
             response_send_failures: 0,
             responses_received: 0,
             responses_accepted: 0,
+            responses_included: 0,
             rejected: BTreeMap::new(),
             refused: BTreeMap::new(),
             aggregates_submitted: 0,
@@ -264,8 +267,11 @@ impl Metrics {
                     .or_default() += 1;
             }
             NodeEvent::Progress { .. } => s.responses_accepted += 1,
-            NodeEvent::AggregateSubmitted { task, gas, .. } => {
+            NodeEvent::AggregateSubmitted {
+                task, gas, signers, ..
+            } => {
                 s.aggregates_submitted += 1;
+                s.responses_included += *signers as u64;
                 s.gas("respond", *gas);
                 // The chain watch and the writer run apart, so the acceptance may be seen
                 // before the submission's receipt: the first response is kept until here.
@@ -312,7 +318,7 @@ impl Metrics {
         let role = escape_label(&self.role);
         let mut out = String::new();
         // Counters with the role label only: (name, help, value).
-        let plain: [(&str, &str, u64); 10] = [
+        let plain: [(&str, &str, u64); 11] = [
             (
                 "exoavs_tasks_created_total",
                 "Tasks this process created on chain (generator).",
@@ -352,6 +358,11 @@ impl Metrics {
                 "exoavs_responses_accepted_total",
                 "Responses the aggregator accepted (valid, counted toward the threshold).",
                 s.responses_accepted,
+            ),
+            (
+                "exoavs_responses_included_total",
+                "Signatures in the aggregates submitted and mined: with the accepted and the late (task-closed) responses, the share of valid responses that made it in.",
+                s.responses_included,
             ),
             (
                 "exoavs_aggregates_submitted_total",
@@ -463,6 +474,24 @@ impl Metrics {
         for (reason, n) in &s.rejected {
             rows.push((format!("  {reason}"), n.to_string()));
         }
+        if s.aggregates_submitted > 0 {
+            // Accepted responses plus those refused only because the aggregate was already out:
+            // every response that could have been in it (a forged one is refused otherwise).
+            let late = s.rejected.get("task-closed").copied().unwrap_or(0);
+            let could = s.responses_accepted + late;
+            let pct = if could == 0 {
+                100.0
+            } else {
+                s.responses_included as f64 * 100.0 / could as f64
+            };
+            rows.push((
+                "responses in an aggregate".into(),
+                format!(
+                    "{} of {could} accepted or late ({pct:.0}%; {late} late)",
+                    s.responses_included
+                ),
+            ));
+        }
         let secs = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2} s"));
         for (name, h) in [
             ("aggregation latency", &s.aggregation_latency),
@@ -481,7 +510,7 @@ impl Metrics {
         let submissions: Vec<(&str, &Histogram)> = s
             .gas
             .iter()
-            .filter(|(k, _)| matches!(**k, "respond" | "phase1" | "phase2"))
+            .filter(|(k, _)| matches!(**k, "respond" | "phase1" | "phase2" | "challenge"))
             .map(|(k, h)| (*k, h))
             .collect();
         if submissions.is_empty() {
@@ -489,8 +518,13 @@ impl Metrics {
         }
         for (kind, h) in submissions {
             let (min, max) = h.min_max().unwrap_or_default();
+            let what = if kind == "challenge" {
+                "settlement"
+            } else {
+                "submission"
+            };
             rows.push((
-                format!("gas per submission ({kind}) min / avg / max"),
+                format!("gas per {what} ({kind}) min / avg / max"),
                 format!(
                     "{min:.0} / {:.0} / {max:.0}  (n={})",
                     h.mean().unwrap_or_default(),

@@ -67,15 +67,41 @@ fn devnet_runs_three_tasks_and_exits_zero() {
         );
     }
     assert!(
-        stdout.contains("3 task(s) accepted on chain; done."),
+        stdout.contains("3 task(s) settled on chain, 3 accepted; done."),
         "{stdout}"
     );
 
-    // The summary agrees with the run: 3 accepted, each after one aggregate; the generator may
-    // have created a 4th task in the moment before the run stopped.
+    // The summary agrees with the run: 3 created, 3 accepted (each after one aggregate), 3
+    // settled by the challenger.
     assert_eq!(num(&stdout, "tasks accepted"), 3, "{stdout}");
     let created = num(&stdout, "tasks created");
-    assert!((3..=4).contains(&created), "{stdout}");
+    assert_eq!(created, 3, "{stdout}");
+    assert_eq!(num(&stdout, "tasks settled"), 3, "{stdout}");
+    // Issue 12: on a healthy devnet every honest response is in the aggregate (the linger
+    // window), and nobody is slashed.
+    assert!(
+        row(&stdout, "responses in an aggregate").starts_with("12 of 12 "),
+        "{stdout}"
+    );
+    let all = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("all "))
+        .unwrap_or_else(|| panic!("no operator table:\n{stdout}"));
+    let cols: Vec<u64> = all
+        .split_whitespace()
+        .skip(1)
+        .map(|n| n.parse().expect("number"))
+        .collect();
+    assert_eq!(
+        cols,
+        vec![12, 12, 12, 0],
+        "signed, included, rewarded, slashed:\n{stdout}"
+    );
+    assert_eq!(
+        samples(&stdout, "gas per settlement (challenge) min / avg / max"),
+        3,
+        "{stdout}"
+    );
     assert_eq!(num(&stdout, "tasks expired"), 0, "{stdout}");
     // 4 operators at 67 %: at least 3 responses per accepted task reached the aggregator. A
     // response that arrives before the aggregator has read its task is refused as

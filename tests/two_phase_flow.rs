@@ -20,7 +20,7 @@ async fn prepare_commit_then_challenge_rewards_and_slashes() {
     let challenger = exoavs::chain::Client::from_reader(r.clone(), w.anvil.signer(6).expect("key"));
     let cfg = ChallengerNodeConfig {
         watch: w.watch(),
-        flow: Flow::TwoPhase,
+        flow: Some(Flow::TwoPhase),
     };
     let node = ChallengerNode::new(
         challenger,

@@ -331,6 +331,7 @@ async fn forward(
                 non_signers,
                 tx,
                 gas,
+                ..
             } => EventKind::AggregateSubmitted {
                 task,
                 signers,
@@ -441,7 +442,7 @@ async fn challenger(
         .map_err(|e| e.to_string())?;
     let cfg = ChallengerNodeConfig {
         watch: watch(ctx.deployment.start_block),
-        flow: flow(ctx.scenario.flow),
+        flow: Some(flow(ctx.scenario.flow)),
     };
     let node = ChallengerNode::new(chain, ctx.deployment.avs, store, cfg, events)
         .await

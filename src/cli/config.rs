@@ -88,6 +88,8 @@ pub struct OperatorSection {
 pub struct AggregatorSection {
     pub listen: Option<String>,
     pub store: Option<PathBuf>,
+    /// The linger window after the threshold (e.g. "1s", "0").
+    pub linger: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

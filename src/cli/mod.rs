@@ -65,7 +65,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct DevnetArgs {
-    /// Exit 0 once this many tasks were accepted on chain (default: run until Ctrl-C).
+    /// Create this many tasks and exit 0 once every one is accepted and settled on chain (the
+    /// challenger's rewards and slashing); default: run until Ctrl-C.
     #[arg(long)]
     pub tasks: Option<u64>,
     /// Time between two tasks (e.g. 500ms, 2s, 1m).
@@ -118,7 +119,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(want) = a.tasks
                 && report.accepted < want
             {
-                anyhow::bail!("stopped after {} of {want} tasks", report.accepted);
+                anyhow::bail!(
+                    "only {} of {want} tasks were accepted on chain",
+                    report.accepted
+                );
             }
             Ok(())
         }

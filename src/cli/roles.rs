@@ -339,13 +339,20 @@ pub enum OperatorCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AggregatorCommand {
-    /// Collect responses, aggregate, submit once the threshold is reached.
+    /// Collect responses, aggregate, submit once the threshold is reached (and the linger
+    /// window has passed, or every operator is in).
     Run {
         #[command(flatten)]
         chain: ChainArgs,
         /// Where operators connect (host:port).
         #[arg(long)]
         listen: Option<String>,
+        /// How long to keep collecting after the threshold is reached, so that slower honest
+        /// operators join the aggregate and are paid (default 1s; 0 submits at the threshold).
+        /// Ends early once every operator is in; never outlasts the task's response period.
+        /// Config key: aggregator.linger.
+        #[arg(long, value_parser = parse_duration)]
+        linger: Option<Duration>,
         /// Journal of accepted responses and submissions.
         #[arg(long)]
         store: Option<PathBuf>,
@@ -382,10 +389,16 @@ pub enum GeneratorCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ChallengerCommand {
-    /// Settle each task after its statistical window: reward the correct operators, slash the wrong and the silent.
+    /// Settle each task after its statistical window: reward the operators whose correct answer
+    /// is on chain; slash the proven wrong (and, in the two-phase flow, the silent, as Imua's
+    /// rule has it). In the aggregated flow absence only forfeits the reward.
     Run {
         #[command(flatten)]
         chain: ChainArgs,
+        /// The AVS's flow. Default: per task, as the service contract judges it (an accepted
+        /// aggregate: aggregated; phase-2 commits and no aggregate: two-phase).
+        #[arg(long, value_enum)]
+        flow: Option<FlowArg>,
         #[arg(long)]
         store: Option<PathBuf>,
         #[command(flatten)]
@@ -562,6 +575,7 @@ pub async fn aggregator(cmd: AggregatorCommand) -> anyhow::Result<()> {
     let AggregatorCommand::Run {
         chain,
         listen,
+        linger,
         store,
         metrics,
     } = cmd;
@@ -574,11 +588,19 @@ pub async fn aggregator(cmd: AggregatorCommand) -> anyhow::Result<()> {
         store.as_deref().or(r.file.aggregator.store.as_deref()),
         "exoavs-aggregator.journal",
     )?;
-    let cfg = AggregatorNodeConfig {
+    let linger = match linger {
+        Some(d) => Some(d),
+        None => config_duration("aggregator.linger", r.file.aggregator.linger.as_ref())?,
+    };
+    let mut cfg = AggregatorNodeConfig {
         listen: parse_addr(&listen, "listen address")?,
         watch: r.watch.clone(),
         ..AggregatorNodeConfig::default()
     };
+    if let Some(d) = linger {
+        cfg.machine.linger_ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    }
+    tracing::info!(linger_ms = cfg.machine.linger_ms, "linger window");
     let sink = metrics.sink(Some(&r.file), "aggregator", &r.client).await?;
     let node = AggregatorNode::new(r.client.clone(), avs, store, cfg, sink).await?;
     println!("aggregator listening on {}", node.local_addr());
@@ -628,6 +650,7 @@ pub async fn generator(cmd: GeneratorCommand) -> anyhow::Result<()> {
 pub async fn challenger(cmd: ChallengerCommand) -> anyhow::Result<()> {
     let ChallengerCommand::Run {
         chain,
+        flow,
         store,
         metrics,
     } = cmd;
@@ -636,7 +659,7 @@ pub async fn challenger(cmd: ChallengerCommand) -> anyhow::Result<()> {
     let store = open_store(store.as_deref(), "exoavs-challenger.journal")?;
     let cfg = ChallengerNodeConfig {
         watch: r.watch.clone(),
-        ..ChallengerNodeConfig::default()
+        flow: flow.map(Flow::from),
     };
     let sink = metrics.sink(Some(&r.file), "challenger", &r.client).await?;
     let node = ChallengerNode::new(r.client.clone(), avs, store, cfg, sink).await?;

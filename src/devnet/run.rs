@@ -1,6 +1,6 @@
 //! `exoavs devnet`: start Anvil, provision the AVS and N operators, run generator, operators,
-//! aggregator (or, in the two-phase flow, a challenger) in this process, and show each task's
-//! life as it happens.
+//! aggregator (aggregated flow) and challenger in this process, and show each task's life as it
+//! happens, up to its settlement: who signed, who is in the aggregate, who is paid or slashed.
 
 // Errors here end the command once; their size does not matter.
 #![allow(clippy::result_large_err)]
@@ -101,6 +101,51 @@ pub struct DevnetReport {
     pub avs: Address,
     /// Tasks accepted on chain and confirmed by reading the contract.
     pub accepted: u64,
+    /// Tasks settled by the challenger (rewards and slashing).
+    pub settled: u64,
+    /// Per operator, what the run saw of it.
+    pub operators: BTreeMap<Address, OperatorTally>,
+}
+
+/// One operator's part in a devnet run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OperatorTally {
+    /// Tasks it sent a response for.
+    pub signed: u64,
+    /// Tasks whose accepted aggregate holds its signature.
+    pub included: u64,
+    pub rewarded: u64,
+    pub slashed: u64,
+}
+
+impl DevnetReport {
+    /// The per-operator table printed under the summary.
+    pub fn operator_table(&self) -> String {
+        let mut out = format!(
+            "{:<44}{:>8}{:>10}{:>10}{:>9}\n",
+            "operators", "signed", "included", "rewarded", "slashed"
+        );
+        let mut total = OperatorTally::default();
+        for (op, t) in &self.operators {
+            out += &format!(
+                "  {:<42}{:>8}{:>10}{:>10}{:>9}\n",
+                op.to_string(),
+                t.signed,
+                t.included,
+                t.rewarded,
+                t.slashed
+            );
+            total.signed += t.signed;
+            total.included += t.included;
+            total.rewarded += t.rewarded;
+            total.slashed += t.slashed;
+        }
+        out += &format!(
+            "  {:<42}{:>8}{:>10}{:>10}{:>9}\n",
+            "all", total.signed, total.included, total.rewarded, total.slashed
+        );
+        out
+    }
 }
 
 /// One task as the display follows it.
@@ -110,6 +155,7 @@ struct TaskView {
     responses: usize,
     operators: usize,
     done: bool,
+    settled: bool,
     /// Lines about the task that arrived before the generator saw its receipt (operators
     /// can be faster than the generator's receipt poll); printed right after "created".
     early: Vec<String>,
@@ -125,7 +171,8 @@ fn say(views: &mut BTreeMap<TaskId, TaskView>, task: TaskId, line: String) {
     }
 }
 
-/// Run a devnet until `opts.tasks` tasks are accepted (or `shutdown` resolves).
+/// Run a devnet until `opts.tasks` tasks are created, accepted and settled (or `shutdown`
+/// resolves).
 pub async fn run(
     opts: DevnetOptions,
     shutdown: impl Future<Output = ()>,
@@ -180,7 +227,13 @@ pub async fn run(
         tokio::spawn(metrics::serve(listener, metrics.clone()));
         println!("metrics on http://{local}/metrics");
     }
-    let dep = setup::deploy_avs(&admin, &AvsSetup::for_flow(flow)).await?;
+    // One-second epochs in both flows, so a task's windows pass, and the challenger settles it,
+    // within seconds.
+    let avs_setup = AvsSetup {
+        epoch_identifier: setup::EPOCH_DEVNET_1S.into(),
+        ..AvsSetup::for_flow(flow)
+    };
+    let dep = setup::deploy_avs(&admin, &avs_setup).await?;
     println!(
         "AVS contract {} (precompile emulation at 0x0000000000000000000000000000000000000901), flow {:?}",
         dep.avs.address, flow
@@ -209,11 +262,9 @@ pub async fn run(
         operators.push((client, key));
     }
     let challenger = Client::from_reader(admin.reader().clone(), signer(opts.operators + 1)?);
-    if flow == Flow::TwoPhase {
-        // Provisioning ran on automine; the two-phase flow needs time to pass without
-        // transactions (epoch windows), so from now on a block comes every second.
-        let _: serde_json::Value = admin.raw("evm_setIntervalMining", (1u64,)).await?;
-    }
+    // Provisioning ran on automine; the windows need time to pass without transactions (the
+    // challenger settles a task once they have), so from now on a block comes every second.
+    let _: serde_json::Value = admin.raw("evm_setIntervalMining", (1u64,)).await?;
 
     let (tx, mut rx) = mpsc::unbounded_channel::<NodeEvent>();
     let sink = EventSink::new(tx);
@@ -236,6 +287,9 @@ pub async fn run(
     // However the run ends (done, Ctrl-C, timeout, a role failing): what happened, in numbers.
     println!();
     print!("{}", metrics.summary());
+    if let Ok(r) = &report {
+        print!("{}", r.operator_table());
+    }
     drop(anvil);
     report
 }
@@ -341,6 +395,8 @@ async fn spawn_roles(
         .map_err(node_err(&role))?;
         tasks.spawn(role, node.run());
     }
+    // In 1 s epochs: the aggregated flow's answer lands within a block or two of the task, so
+    // 5 s leave room for the linger window and a retry; the challenger settles after them.
     let (response_period, statistical_period) = match flow {
         Flow::Aggregated => (5, 0),
         Flow::TwoPhase => (3, 3),
@@ -351,6 +407,8 @@ async fn spawn_roles(
         response_period,
         challenge_period: 0,
         statistical_period,
+        // With --tasks N, exactly N tasks: the run ends once all are settled.
+        max_tasks: opts.tasks,
         ..GeneratorNodeConfig::default()
     };
     let gen_node = GeneratorNode::new(
@@ -363,10 +421,10 @@ async fn spawn_roles(
     .await
     .map_err(node_err("generator"))?;
     tasks.spawn("generator".to_owned(), gen_node.run());
-    if flow == Flow::TwoPhase {
+    {
         let cfg = ChallengerNodeConfig {
             watch,
-            ..ChallengerNodeConfig::default()
+            flow: Some(flow),
         };
         let node = ChallengerNode::new(
             challenger,
@@ -406,8 +464,9 @@ async fn follow(
     let mut report = DevnetReport {
         rpc_url: url.to_owned(),
         avs: dep.avs.address,
-        accepted: 0,
+        ..DevnetReport::default()
     };
+    let mut signed: std::collections::HashSet<(TaskId, Address)> = Default::default();
     let mut views: BTreeMap<TaskId, TaskView> = BTreeMap::new();
     let mut phases: HashMap<(TaskId, u8), usize> = HashMap::new();
     let deadline = tokio::time::sleep(opts.timeout);
@@ -422,6 +481,10 @@ async fn follow(
             }
             _ = &mut deadline => return Err(DevnetError::Timeout(opts.timeout, report.accepted)),
             Some((role, result)) = tasks.exit_rx.recv() => {
+                // With --tasks N the generator stops once it created N; the rest go on.
+                if role == "generator" && result.is_ok() && opts.tasks.is_some() {
+                    continue;
+                }
                 return Err(match result {
                     Err(source) => DevnetError::Node { role, source },
                     Ok(()) => DevnetError::Invalid(format!("{role} stopped")),
@@ -482,13 +545,20 @@ async fn follow(
                     say(&mut views, task, line);
                 }
             }
+            NodeEvent::ResponseSent { task, operator, .. } if signed.insert((task, operator)) => {
+                report.operators.entry(operator).or_default().signed += 1;
+            }
             NodeEvent::AggregateSubmitted {
                 task,
                 signers,
                 non_signers,
+                included,
                 tx,
                 gas,
             } => {
+                for op in included {
+                    report.operators.entry(op).or_default().included += 1;
+                }
                 println!(
                     "task {task}: submitted aggregate of {signers} signatures ({non_signers} non-signers), gas {gas}, tx {tx}"
                 );
@@ -535,13 +605,19 @@ async fn follow(
             } => {
                 let state = dep.avs.task(&reader, task).await?;
                 let v = views.entry(task).or_default();
-                if v.done || !state.settled {
+                if v.settled || !state.settled {
                     continue;
                 }
-                v.done = true;
-                let _ = gas;
+                v.settled = true;
+                report.settled += 1;
+                for op in &rewarded {
+                    report.operators.entry(*op).or_default().rewarded += 1;
+                }
+                for op in &slashed {
+                    report.operators.entry(*op).or_default().slashed += 1;
+                }
                 println!(
-                    "task {task}: settled: {} rewarded, {} slashed; tasks({task}).settled = true",
+                    "task {task}: settled: {} rewarded, {} slashed, gas {gas}; tasks({task}).settled = true",
                     rewarded.len(),
                     slashed.len()
                 );
@@ -552,9 +628,12 @@ async fn follow(
             _ => {}
         }
         if let Some(want) = opts.tasks
-            && report.accepted >= want
+            && report.settled >= want
         {
-            println!("{want} task(s) accepted on chain; done. (Anvil at {url} stops now.)");
+            println!(
+                "{want} task(s) settled on chain, {} accepted; done. (Anvil at {url} stops now.)",
+                report.accepted
+            );
             return Ok(report);
         }
     }

@@ -63,6 +63,8 @@ pub struct AggregatorNode {
     local_addr: SocketAddr,
     /// The epoch of the last tick from the feed.
     now: Epoch,
+    /// The machine's ms clock counts from here (monotonic; simulated under madsim).
+    started: tokio::time::Instant,
     /// Operators per task (for "k/N" progress) and responses accepted so far.
     sizes: HashMap<TaskId, usize>,
     accepted: HashMap<TaskId, usize>,
@@ -149,6 +151,7 @@ impl AggregatorNode {
             written,
             local_addr,
             now: 0,
+            started: tokio::time::Instant::now(),
             sizes: HashMap::new(),
             accepted: HashMap::new(),
             closed: HashSet::new(),
@@ -162,10 +165,26 @@ impl AggregatorNode {
         self.local_addr
     }
 
+    /// Milliseconds on the machine's clock.
+    fn ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Feed the machine one input at the current epoch and ms.
+    fn feed(&mut self, input: AggregatorInput) -> Vec<AggregatorAction> {
+        let ms = self.ms();
+        self.machine.handle_at(self.now, ms, input)
+    }
+
     /// Serve until dropped. Chain errors are the feed's and the writer's to retry; a store
     /// error ends the node.
     pub async fn run(mut self) -> Result<(), NodeError> {
         loop {
+            // When a linger window ends, the machine wants a tick.
+            let linger_end = self
+                .machine
+                .poll_timeout()
+                .map(|ms| self.started + std::time::Duration::from_millis(ms));
             // `biased`: an unbiased select draws from tokio's own RNG, which the simulator
             // does not control (runs would diverge). Chain news goes first so a flood of
             // responses cannot starve it; it arrives at most once per poll.
@@ -190,6 +209,10 @@ impl AggregatorNode {
                     let verdict = self.on_response(response)?;
                     let _ = reply.send(verdict);
                 }
+                () = sleep_until(linger_end) => {
+                    let actions = self.feed(AggregatorInput::Tick);
+                    self.execute(actions)?;
+                }
             }
         }
     }
@@ -198,9 +221,7 @@ impl AggregatorNode {
         let (task, operator) = (response.task_id, response.operator);
         self.events
             .emit(NodeEvent::ResponseReceived { task, operator });
-        let actions = self
-            .machine
-            .handle(self.now, AggregatorInput::Response(response));
+        let actions = self.feed(AggregatorInput::Response(response));
         // The first verdict is the reply to this sender; later ones concern buffered responses.
         let verdict = actions
             .iter()
@@ -218,8 +239,7 @@ impl AggregatorNode {
         let actions = match news {
             News::Task { task, snapshot } => {
                 self.sizes.insert(task.id, snapshot.len());
-                self.machine
-                    .handle(self.now, AggregatorInput::TaskCreated { task, snapshot })
+                self.feed(AggregatorInput::TaskCreated { task, snapshot })
             }
             News::Accepted(acc) => {
                 if self.closed.insert(acc.task_id) {
@@ -228,17 +248,14 @@ impl AggregatorNode {
                         block: acc.block.unwrap_or_default(),
                     });
                 }
-                self.machine.handle(
-                    self.now,
-                    AggregatorInput::ChainAccepted {
-                        task_id: acc.task_id,
-                    },
-                )
+                self.feed(AggregatorInput::ChainAccepted {
+                    task_id: acc.task_id,
+                })
             }
             News::Tick(now) => {
                 self.now = now;
                 self.log_rejection_summary(tokio::time::Instant::now());
-                self.machine.handle(now, AggregatorInput::Tick)
+                self.feed(AggregatorInput::Tick)
             }
         };
         self.execute(actions)
@@ -250,6 +267,7 @@ impl AggregatorNode {
                 task_id,
                 signers,
                 non_signers,
+                included,
                 outcome,
             } => {
                 tracing::info!(task = task_id, signers, non_signers, gas = outcome.gas_used, tx = %outcome.hash, "aggregate accepted");
@@ -257,6 +275,7 @@ impl AggregatorNode {
                     task: task_id,
                     signers,
                     non_signers,
+                    included,
                     tx: outcome.hash,
                     gas: outcome.gas_used,
                 });
@@ -281,9 +300,7 @@ impl AggregatorNode {
                     });
                 }
                 // Either way the machine decides: again while the window is open, then expire.
-                let actions = self
-                    .machine
-                    .handle(self.now, AggregatorInput::SubmitFailed { task_id });
+                let actions = self.feed(AggregatorInput::SubmitFailed { task_id });
                 self.execute(actions)?;
             }
         }
@@ -386,5 +403,13 @@ impl AggregatorNode {
             }
         }
         Ok(())
+    }
+}
+
+/// Until `at`, or forever when there is nothing to wait for.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

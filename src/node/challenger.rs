@@ -16,20 +16,14 @@ use alloy::primitives::Address;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ChallengerNodeConfig {
     pub watch: ChainWatch,
-    /// The AVS's flow (decides what counts as an answer).
-    pub flow: Flow,
-}
-
-impl Default for ChallengerNodeConfig {
-    fn default() -> Self {
-        ChallengerNodeConfig {
-            watch: ChainWatch::default(),
-            flow: Flow::TwoPhase,
-        }
-    }
+    /// The AVS's flow (decides what counts as an answer). `None`: per task, as the service
+    /// contract judges it — a task with an accepted aggregate is of the aggregated flow, one with
+    /// phase-2 commits and no aggregate of the two-phase flow, one with neither rewards and
+    /// slashes nobody but the proven wrong.
+    pub flow: Option<Flow>,
 }
 
 pub struct ChallengerNode {
@@ -116,11 +110,20 @@ impl ChallengerNode {
                     .machine
                     .handle(now, ChallengerInput::Settled { task_id });
                 self.execute(now, actions).await?;
+                // The settling transaction's real gas, whoever sent it (0 if the node cannot
+                // say: the event is what matters, the figure is for metrics).
+                let gas = match log.transaction_hash {
+                    Some(h) => match self.chain.reader().receipt(h).await {
+                        Ok(Some(rc)) => rc.gas_used,
+                        _ => 0,
+                    },
+                    None => 0,
+                };
                 self.events.emit(NodeEvent::Settled {
                     task: task_id,
                     rewarded,
                     slashed,
-                    gas: 0,
+                    gas,
                 });
             }
         }
@@ -147,8 +150,14 @@ impl ChallengerNode {
     async fn report(&self, task: Task) -> Result<TaskReport, NodeError> {
         let r = self.chain.reader();
         let snapshot = self.avs.snapshot(r, task.id).await?;
+        let aggregate = self.aggregates.get(&task.id).cloned();
         let mut commits = Vec::new();
-        if self.cfg.flow == Flow::TwoPhase {
+        // Commits cost a read per operator: only where they can decide the task.
+        let read_commits = match self.cfg.flow {
+            Some(f) => f == Flow::TwoPhase,
+            None => aggregate.is_none(),
+        };
+        if read_commits {
             for m in &snapshot {
                 let (phase, bytes) = self.avs.operator_response(r, m.operator, task.id).await?;
                 if phase == 2
@@ -159,10 +168,18 @@ impl ChallengerNode {
                 }
             }
         }
+        let flow = self
+            .cfg
+            .flow
+            .unwrap_or(if aggregate.is_none() && !commits.is_empty() {
+                Flow::TwoPhase
+            } else {
+                Flow::Aggregated
+            });
         Ok(TaskReport {
             snapshot,
-            flow: self.cfg.flow,
-            aggregate: self.aggregates.get(&task.id).cloned(),
+            flow,
+            aggregate,
             commits,
             proven_wrong: self.proven_wrong.get(&task.id).cloned().unwrap_or_default(),
             task,

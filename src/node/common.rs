@@ -47,6 +47,8 @@ pub enum NodeEvent {
         task: TaskId,
         signers: usize,
         non_signers: usize,
+        /// The signers themselves, ascending.
+        included: Vec<Address>,
         tx: B256,
         gas: u64,
     },

@@ -28,6 +28,7 @@ pub enum Written {
         task_id: TaskId,
         signers: usize,
         non_signers: usize,
+        included: Vec<alloy::primitives::Address>,
         outcome: Box<TxOutcome>,
     },
     /// The chain already holds an accepted aggregate for the task (an earlier attempt landed);
@@ -115,6 +116,7 @@ impl Writer {
                 task_id,
                 signers: sub.signers.len(),
                 non_signers: sub.non_signers.len(),
+                included: sub.signers.clone(),
                 outcome: Box::new(outcome),
             },
             Err(e) if e.revert_name() == Some("AlreadyResponded") => {
