@@ -105,6 +105,8 @@ pub struct FrameProxy {
     trace: Trace,
     clock: crate::gateway::SimClock,
     wire: Mutex<Option<WireTap>>,
+    /// Fixed delay per operator link ("operator-i"): the scenario's slow links.
+    slow: Mutex<std::collections::HashMap<String, Duration>>,
 }
 
 /// Sees every response an operator puts on the wire (operator index, the decoded response),
@@ -118,7 +120,13 @@ impl FrameProxy {
             trace,
             clock,
             wire: Mutex::new(None),
+            slow: Mutex::new(Default::default()),
         })
+    }
+
+    /// Every frame from `name` waits `delay` before it goes on (in order).
+    pub fn set_link_delay(&self, name: &str, delay: Duration) {
+        lock(&self.slow).insert(name.to_string(), delay);
     }
 
     pub fn set_wire_tap(&self, tap: WireTap) {
@@ -214,6 +222,10 @@ impl FrameProxy {
             };
             let Ok(Some(frame)) = frame else { break };
             self.tap(&name, &frame);
+            let slow = lock(&self.slow).get(&name).copied();
+            if let Some(d) = slow {
+                tokio::time::sleep(d).await;
+            }
             let r = lock(&self.rates).clone();
             let x: f64 = madsim::rand::thread_rng().r#gen();
             let mut acc = r.loss;

@@ -165,8 +165,12 @@ pub struct Checker {
     /// the first signature that came with it and whether that signature verified (checked
     /// lazily, only once a second result shows up).
     wire: BTreeMap<(u64, usize), Vec<WireSeen>>,
-    /// Two-phase flow: a challenger settles every task; the run is not over before it has.
+    /// A challenger settles every task (the two-phase flow, or a scenario that asks for one);
+    /// the run is not over before it has.
     settles: bool,
+    two_phase: bool,
+    /// The scenario expects every honest operator in every accepted aggregate.
+    all_honest_included: bool,
     /// Tasks for which a submission below the threshold was already reported.
     below_threshold_attempts: BTreeSet<u64>,
     /// Submissions seen at the gateway, not judged yet.
@@ -222,7 +226,9 @@ impl Checker {
             tasks: BTreeMap::new(),
             signed: BTreeMap::new(),
             wire: BTreeMap::new(),
-            settles: s.flow == crate::scenario::Flow::TwoPhase,
+            settles: s.has_challenger(),
+            two_phase: s.flow == crate::scenario::Flow::TwoPhase,
+            all_honest_included: s.expect.all_honest_included,
             below_threshold_attempts: BTreeSet::new(),
             attempts: Vec::new(),
             rejections: BTreeSet::new(),
@@ -474,6 +480,17 @@ impl Checker {
                 if let Some(t) = self.tasks.get_mut(&task) {
                     t.settled = true;
                 }
+                if !self.two_phase {
+                    self.judge_aggregated_settlement(
+                        at,
+                        task,
+                        t.expected,
+                        actual_threshold,
+                        &rewarded,
+                        &slashed,
+                    );
+                    return;
+                }
                 let accepted = t.accepted.is_some_and(|r| r == t.expected);
                 let mut wrong = Vec::new();
                 for op in 0..self.weights.len() {
@@ -522,6 +539,73 @@ impl Checker {
                     );
                 }
             }
+        }
+    }
+
+    /// An aggregated-flow settlement against what the wire carried (issue 12's rule: only the
+    /// provable slashes): a slashed operator put a wrong result of its own on the wire (the
+    /// evidence: a fraud proof or an equivocation the auditor can check itself), so an honest
+    /// one never is, however late; a rewarded one put the right result on the wire (who never
+    /// answered is never paid); and the reported threshold is the rewarded stake's share.
+    fn judge_aggregated_settlement(
+        &mut self,
+        at: u64,
+        task: u64,
+        expected: u64,
+        actual_threshold: u8,
+        rewarded: &[usize],
+        slashed: &[usize],
+    ) {
+        let unproven: Vec<usize> = slashed
+            .iter()
+            .copied()
+            .filter(|op| {
+                self.honest.get(*op).copied().unwrap_or(false)
+                    || !self
+                        .answered
+                        .range((task, *op, 0)..=(task, *op, u64::MAX))
+                        .any(|(_, _, r)| *r != expected)
+            })
+            .collect();
+        if !unproven.is_empty() {
+            self.fail(
+                Kind::Safety,
+                "only operators with provable faults are slashed",
+                at,
+                format!(
+                    "task {task} slashed operators {unproven:?}: honest, or no wrong result of theirs passed the wire"
+                ),
+            );
+        }
+        if self.wire_watched {
+            let unpaid_for: Vec<usize> = rewarded
+                .iter()
+                .copied()
+                .filter(|op| !self.answered.contains(&(task, *op, expected)))
+                .collect();
+            if !unpaid_for.is_empty() {
+                self.fail(
+                    Kind::Safety,
+                    "no operator that never answered is rewarded",
+                    at,
+                    format!(
+                        "task {task} rewarded operators {unpaid_for:?}, none of whose responses with {expected} passed the wire"
+                    ),
+                );
+            }
+        }
+        let signed = weight_of(&self.weights, rewarded.iter().copied());
+        let total = weight_of(&self.weights, 0..self.weights.len());
+        let want = (signed * 100).checked_div(total).unwrap_or(0);
+        if u128::from(actual_threshold) != want {
+            self.fail(
+                Kind::Safety,
+                "a settlement reports the threshold the rewarded stake reached",
+                at,
+                format!(
+                    "task {task} settled with actual threshold {actual_threshold}, the rewarded carry {signed} of {total} ({want}%)"
+                ),
+            );
         }
     }
 
@@ -902,8 +986,21 @@ impl Checker {
                 ),
             );
         }
-        if self.settles {
+        if self.two_phase {
             return;
+        }
+        if self.all_honest_included {
+            let left_out: Vec<usize> = (0..self.weights.len())
+                .filter(|i| self.honest[*i] && !signers.contains(i))
+                .collect();
+            if !left_out.is_empty() {
+                self.fail(
+                    Kind::Expectation,
+                    "every honest operator is in the aggregate",
+                    at,
+                    format!("task {task} was accepted without honest operators {left_out:?}"),
+                );
+            }
         }
         if self.wire_watched {
             let unseen: Vec<usize> = signers
@@ -1833,6 +1930,67 @@ outcome = "all-accepted"
                 run(wrong),
                 ["a settlement reports the threshold the commits reached"],
                 "{wrong}"
+            );
+        }
+    }
+
+    /// Issue 12: in the aggregated flow a settlement slashes only what the wire proves (a wrong
+    /// result of the operator's own), pays only who answered, and reports the paid stake's share.
+    #[test]
+    fn aggregated_settlements_slash_only_provable_faults() {
+        let keys = Keys::new(4);
+        let run = |rewarded: Vec<usize>, slashed: Vec<usize>, actual: u8| {
+            let mut s = scenario("");
+            s.challenger = Some(true);
+            let mut c = with_task_1(&s, &keys);
+            c.wire_watched = true;
+            for op in 0..3 {
+                let sig = keys.0[op]
+                    .sign(&response_message(1, 7), DST, &[])
+                    .to_bytes();
+                c.observe_wire(1, op, 1, 7, &sig);
+            }
+            // Operator 3 (wrong-sum) signs 8.
+            let sig = keys.0[3].sign(&response_message(1, 8), DST, &[]).to_bytes();
+            c.observe_wire(1, 3, 1, 8, &sig);
+            c.observe_settlement(Settlement::Settled {
+                at_ms: 3,
+                task: 1,
+                actual_threshold: actual,
+                rewarded,
+                slashed,
+            });
+            invariants(&c)
+        };
+        assert!(run(vec![0, 1, 2], vec![3], 75).is_empty());
+        // Absence is not slashed either: a settlement that spares 3 is fine.
+        assert!(run(vec![0, 1, 2], vec![], 75).is_empty());
+        // The planted "slash every non-signer" rule, with 2 honest but left out of the aggregate.
+        assert_eq!(
+            run(vec![0, 1], vec![2, 3], 50),
+            ["only operators with provable faults are slashed"]
+        );
+        assert_eq!(
+            run(vec![0, 1, 2, 3], vec![], 100),
+            ["no operator that never answered is rewarded"]
+        );
+        assert_eq!(
+            run(vec![0, 1, 2], vec![3], 60),
+            ["a settlement reports the threshold the rewarded stake reached"]
+        );
+    }
+
+    #[test]
+    fn an_aggregate_without_an_honest_operator_fails_the_inclusion_expectation() {
+        let keys = Keys::new(4);
+        let s = scenario("all_honest_included = true");
+        for (signers, caught) in [(vec![0, 1, 2], false), (vec![0, 1], true)] {
+            let mut c = with_task_1(&s, &keys);
+            let agg = keys.aggregate(&signers, 1, 7);
+            c.observe(&ev(2, accepted(1, 7, signers, agg)));
+            assert_eq!(
+                invariants(&c).contains(&"every honest operator is in the aggregate"),
+                caught
             );
         }
     }

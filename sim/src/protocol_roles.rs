@@ -217,9 +217,9 @@ impl Roles for Exoavs {
         })
     }
 
-    /// The challenger settles two-phase tasks (as in `exoavs devnet --flow two-phase`).
+    /// The challenger settles two-phase tasks, and aggregated ones where the scenario asks.
     fn has(&self, scenario: &crate::scenario::Scenario, role: &Role) -> bool {
-        !matches!(role, Role::Challenger) || scenario.flow == ScenarioFlow::TwoPhase
+        !matches!(role, Role::Challenger) || scenario.has_challenger()
     }
 
     fn new_store(&self, _role: Role) -> MemoryStore {

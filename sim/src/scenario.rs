@@ -62,6 +62,17 @@ pub struct Operators {
     /// Operators that are not honest.
     #[serde(default)]
     pub special: Vec<Special>,
+    /// Operators whose link to the aggregator adds a fixed delay to every frame, the whole run
+    /// (a slow but healthy link, not a fault: it is not healed).
+    #[serde(default)]
+    pub slow_links: Vec<SlowLink>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SlowLink {
+    pub index: usize,
+    pub delay_ms: u64,
 }
 
 impl Operators {
@@ -273,6 +284,10 @@ pub struct Expect {
     /// Rejection reasons that must appear in the trace (the aggregator caught the byzantine).
     #[serde(default)]
     pub rejections: Vec<String>,
+    /// Every honest operator's signature is in every accepted aggregate (the linger window
+    /// waited for the slow ones).
+    #[serde(default)]
+    pub all_honest_included: bool,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -290,10 +305,21 @@ pub struct Scenario {
     pub chain: Chain,
     #[serde(default)]
     pub faults: Faults,
+    /// Whether a challenger settles every task (rewards and slashing). Default: in the
+    /// two-phase flow only.
+    #[serde(default)]
+    pub challenger: Option<bool>,
     pub expect: Expect,
     /// Default seeds the test suite runs (more with `EXOAVS_SIM_SEEDS`).
     #[serde(default)]
     pub seeds: Vec<u64>,
+}
+
+impl Scenario {
+    /// Whether the run has a challenger settling every task.
+    pub fn has_challenger(&self) -> bool {
+        self.challenger.unwrap_or(self.flow == Flow::TwoPhase)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -424,6 +450,23 @@ impl Scenario {
                 return bad(
                     &format!("operators.special[{k}].index"),
                     format!("operator {} listed twice", sp.index),
+                );
+            }
+        }
+        for (k, l) in o.slow_links.iter().enumerate() {
+            if l.index >= o.count {
+                return bad(
+                    &format!("operators.slow_links[{k}].index"),
+                    format!("{} but only {} operators", l.index, o.count),
+                );
+            }
+            if l.delay_ms >= self.tasks.response_window_ms {
+                return bad(
+                    &format!("operators.slow_links[{k}].delay_ms"),
+                    format!(
+                        "{} ms is not shorter than the response window ({} ms)",
+                        l.delay_ms, self.tasks.response_window_ms
+                    ),
                 );
             }
         }

@@ -474,6 +474,12 @@ pub async fn world<R: Roles>(
 
     // The frame proxy in front of the aggregator.
     let proxy = FrameProxy::new(trace.clone(), clock);
+    for l in &scenario.operators.slow_links {
+        proxy.set_link_delay(
+            &format!("operator-{}", l.index),
+            Duration::from_millis(l.delay_ms),
+        );
+    }
     let c = checker.clone();
     proxy.set_wire_tap(Arc::new(move |operator, r| {
         c.lock().unwrap_or_else(|p| p.into_inner()).observe_wire(
