@@ -16,6 +16,8 @@ const contracts = [
   // test-only harnesses for the Rust differential tests (tests/differential_*.rs)
   ["QuorumHarness.sol", "QuorumHarness"],
   ["BlsHarness.sol", "BlsHarness"],
+  // test-only planted bug for the simulator (sim/tests/planted_bugs.rs)
+  ["SlashNonSignersAvs.sol", "SlashNonSignersAvs"],
 ];
 
 mkdirSync(outDir, { recursive: true });

@@ -98,6 +98,20 @@ pub struct WorldBugs {
     /// Operator 0 is wired to the aggregator directly, past the frame proxy, so neither the
     /// network faults nor the auditor's wire tap see its frames.
     pub bypass_proxy: bool,
+    /// The AVS contract deployed is `SlashNonSignersAvs` (contracts/src/harness): it slashes every
+    /// opted-in operator that is not in the accepted aggregate, absence included (issue 12).
+    pub slash_non_signers: bool,
+}
+
+// The planted "slash every non-signer" contract, bound from its exported artifact (generated
+// code: argument counts follow the contract's functions).
+#[allow(clippy::too_many_arguments)]
+mod planted {
+    alloy::sol!(
+        #[allow(missing_docs)]
+        SlashNonSignersAvs,
+        "../contracts/artifacts/SlashNonSignersAvs.json"
+    );
 }
 
 /// The real protocol. `bugs` plants the aggregator's test-only bugs, `operator_bugs` the
@@ -147,6 +161,12 @@ impl Roles for Exoavs {
                 .map_err(|e| e.to_string())?;
             let mut setup = AvsSetup::for_flow(flow(ctx.scenario.flow));
             setup.epoch_identifier = exoavs::devnet::setup::EPOCH_DEVNET_1S.into();
+            if bugs.slash_non_signers {
+                setup.service_code = Some((
+                    "SlashNonSignersAvs".into(),
+                    planted::SlashNonSignersAvs::BYTECODE.clone(),
+                ));
+            }
             let dep = deploy_avs(&admin, &setup)
                 .await
                 .map_err(|e| e.to_string())?;

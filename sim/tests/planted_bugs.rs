@@ -257,3 +257,20 @@ fn settlement_and_signer_bugs_are_each_caught_by_the_check_they_break() {
         ],
     );
 }
+
+/// Issue 12: a service contract that slashes every non-signer (absence included), on
+/// `absent-unslashed` (a silent operator, a challenger that settles every task), is caught by the
+/// auditor's fairness check against the chain's settlements.
+#[test]
+fn slashing_every_non_signer_is_caught() {
+    each_caught_by(
+        "absent-unslashed",
+        &[(
+            world_bugs(WorldBugs {
+                slash_non_signers: true,
+                ..Default::default()
+            }),
+            "only operators with provable faults are slashed",
+        )],
+    );
+}

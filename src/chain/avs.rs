@@ -106,13 +106,24 @@ impl Avs {
 
     /// Deploy a fresh AvsServiceContract from the artifact's creation code.
     pub async fn deploy(c: &Client) -> Result<(Avs, TxOutcome), ChainError> {
-        let tx = TransactionRequest::default().with_deploy_code(S::BYTECODE.clone());
-        let out = c.send("deploy AvsServiceContract", tx).await?;
+        Avs::deploy_code(c, "AvsServiceContract", S::BYTECODE.clone()).await
+    }
+
+    /// Deploy `code`, the creation code of a contract that extends AvsServiceContract (its
+    /// ABI, so every call here works on it); `name` names it in errors and logs.
+    pub async fn deploy_code(
+        c: &Client,
+        name: &str,
+        code: Bytes,
+    ) -> Result<(Avs, TxOutcome), ChainError> {
+        let what = format!("deploy {name}");
+        let tx = TransactionRequest::default().with_deploy_code(code);
+        let out = c.send(&what, tx).await?;
         let address = out
             .receipt
             .contract_address
             .ok_or_else(|| ChainError::Unexpected {
-                what: "deploy AvsServiceContract".into(),
+                what,
                 detail: "receipt has no contract address".into(),
             })?;
         Ok((Avs { address }, out))

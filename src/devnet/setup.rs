@@ -6,7 +6,7 @@ use crate::chain::avs::{Avs, AvsParams, DEVNET_CHAIN_ID, emulation};
 use crate::chain::{ChainError, Client};
 use crate::crypto::bls::{SecretKey, pop_prove};
 use crate::protocol::Flow;
-use alloy::primitives::Address;
+use alloy::primitives::{Address, Bytes};
 
 /// Epoch identifiers of the emulation (H1): real ones and the short devnet ones.
 pub const EPOCH_MINUTE: &str = "minute";
@@ -35,6 +35,9 @@ pub struct AvsSetup {
     pub epoch_identifier: String,
     pub reward_proportion: u64,
     pub slash_proportion: u64,
+    /// The service contract to deploy, as (name, creation code), when it is not the stock
+    /// AvsServiceContract: a contract that extends it, with rules of its own.
+    pub service_code: Option<(String, Bytes)>,
 }
 
 impl AvsSetup {
@@ -49,6 +52,7 @@ impl AvsSetup {
             },
             reward_proportion: 10,
             slash_proportion: 10,
+            service_code: None,
         }
     }
 }
@@ -89,9 +93,14 @@ pub async fn deploy_avs(admin: &Client, setup: &AvsSetup) -> Result<Deployment, 
     let chain_id_string = emulation::chain_id_string(admin.reader())
         .await
         .map_err(at("read the emulation's chain id"))?;
-    let (avs, out) = Avs::deploy(admin)
-        .await
-        .map_err(at("deploy AvsServiceContract"))?;
+    let (avs, out) = match &setup.service_code {
+        None => Avs::deploy(admin)
+            .await
+            .map_err(at("deploy AvsServiceContract"))?,
+        Some((name, code)) => Avs::deploy_code(admin, name, code.clone())
+            .await
+            .map_err(at(format!("deploy {name}")))?,
+    };
     let params = AvsParams {
         name: setup.name.clone(),
         owners: vec![admin.address()],
