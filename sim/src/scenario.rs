@@ -345,6 +345,11 @@ pub enum ScenarioError {
 
 /// Seconds per epoch of the simulated AVS (the emulation's "devnet-1s").
 pub const EPOCH_SECONDS: u64 = 1;
+
+/// How long a simulated node waits for one chain RPC answer (virtual time). A request whose
+/// answer a fault took is only given up after this long, so it also bounds how late after the
+/// faults heal a node can still be stuck on one (the auditor's liveness margin).
+pub const RPC_TIMEOUT_MS: u64 = 5_000;
 /// Challenge and statistical periods (epochs) the sim's generator gives every task.
 pub const CHALLENGE_PERIOD: u64 = 10;
 pub const STATISTICAL_PERIOD: u64 = 10;

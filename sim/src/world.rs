@@ -96,7 +96,7 @@ impl<D, S> NodeCtx<D, S> {
 }
 
 /// How long a node waits for one chain RPC answer (virtual time).
-pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+pub const RPC_TIMEOUT: Duration = Duration::from_millis(crate::scenario::RPC_TIMEOUT_MS);
 
 /// What the sim needs at setup (before faults): the funded deployer and the node keys.
 pub struct SetupCtx {

@@ -12,7 +12,14 @@
 //!    it can never land) or `Unresolved` (no answer yet: the node is unreachable, say).
 //!
 //! `Unresolved` is retried after `retry_ms` with the same bytes, however often: one nonce, so
-//! they land at most once. Only `Rejected` signs afresh, and after `max_attempts` rejections the
+//! they land at most once.
+//!
+//! Signed bytes are sent in sequence order, one request at a time: a `Broadcast` for `seq` is
+//! handed out only while no earlier request holds signed bytes that are not yet settled. Each
+//! request's nonce is the one after the earlier's, and a chain mines no nonce before the one
+//! below it, so sending a later one first only makes the driver wait out its whole receipt
+//! timeout for a transaction that cannot land (a send lost to an RPC reset once held the
+//! generator up for 60 s this way, and then the tasks landed in a burst). Only `Rejected` signs afresh, and after `max_attempts` rejections the
 //! request is given up (`Abandoned`). After a restart every request without a `Confirmed` record
 //! resumes: broadcast again if its bytes were persisted, else signed anew (its bytes never left
 //! the node). The source is advanced past the requests already made, so a seeded source gives
@@ -264,9 +271,8 @@ impl Generator {
         }
         let due = self.next_due_ms.unwrap_or(0);
         let retry = self
-            .pending
-            .values()
-            .filter_map(|p| match p.stage {
+            .sendable()
+            .filter_map(|(_, p)| match p.stage {
                 Stage::RetryAt(t) => Some(t),
                 Stage::InFlight => None,
             })
@@ -283,11 +289,10 @@ impl Generator {
                     && p.stage == Stage::InFlight
                 {
                     p.raw = Some(raw.clone());
-                    out.push(GeneratorAction::Persist(Record::TxSigned {
-                        seq,
-                        raw: raw.clone(),
-                    }));
-                    out.push(GeneratorAction::Broadcast { seq, raw });
+                    // Sent by `retry_due` below, at once unless an earlier request's bytes are
+                    // still unsettled (then right after those).
+                    p.stage = Stage::RetryAt(now_ms);
+                    out.push(GeneratorAction::Persist(Record::TxSigned { seq, raw }));
                 }
             }
             GeneratorInput::Confirmed { seq, task_id } => {
@@ -328,19 +333,39 @@ impl Generator {
         out
     }
 
-    /// Hand out again every request whose retry time has come.
+    /// The requests that may be handed out now: every one still to be signed, and of those
+    /// with signed bytes only the first by sequence (the lowest unsettled nonce; see the
+    /// module doc).
+    fn sendable(&self) -> impl Iterator<Item = (u64, &Pending)> + '_ {
+        let first_signed = self
+            .pending
+            .iter()
+            .find(|(_, p)| p.raw.is_some())
+            .map(|(seq, _)| *seq);
+        self.pending
+            .iter()
+            .filter(move |(seq, p)| p.raw.is_none() || Some(**seq) == first_signed)
+            .map(|(seq, p)| (*seq, p))
+    }
+
+    /// Hand out again every sendable request whose retry time has come.
     fn retry_due(&mut self, now_ms: u64, out: &mut Vec<GeneratorAction>) {
-        for (seq, p) in self.pending.iter_mut() {
-            if !matches!(p.stage, Stage::RetryAt(t) if t <= now_ms) {
+        let due: Vec<u64> = self
+            .sendable()
+            .filter(|(_, p)| matches!(p.stage, Stage::RetryAt(t) if t <= now_ms))
+            .map(|(seq, _)| seq)
+            .collect();
+        for seq in due {
+            let Some(p) = self.pending.get_mut(&seq) else {
                 continue;
-            }
+            };
             p.stage = Stage::InFlight;
             out.push(match &p.raw {
                 Some(raw) => GeneratorAction::Broadcast {
-                    seq: *seq,
+                    seq,
                     raw: raw.clone(),
                 },
-                None => GeneratorAction::CreateTask(Self::request(&self.cfg, *seq, p.a, p.b)),
+                None => GeneratorAction::CreateTask(Self::request(&self.cfg, seq, p.a, p.b)),
             });
         }
     }

@@ -1,6 +1,12 @@
-//! The aggregator's chain writes, in a task of its own: `respondToTask` and `proveWrongSum`,
-//! one at a time (one signer, one nonce sequence), reporting each outcome back as [`Written`].
-//! The loop that answers operators hands jobs over and never waits for them.
+//! The aggregator's chain writes, in tasks of their own: `respondToTask` and `proveWrongSum`,
+//! reporting each outcome back as [`Written`]. The loop that answers operators hands jobs over
+//! and never waits for them.
+//!
+//! Jobs are pipelined: each is signed and sent as it arrives (one signer, so the client's nonce
+//! lock hands out nonces in order and serialises the sends), and their receipts are awaited side
+//! by side. Waiting for one receipt before sending the next made a task that reached its
+//! threshold in its period's last epoch wait a block behind another task's receipt, and land
+//! after the period (fuzz-3039-365 seed 23298667589390).
 
 use crate::chain::avs::Avs;
 use crate::chain::{ChainError, Client, TxOutcome};
@@ -46,32 +52,68 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// Until the aggregator loop drops its end: every job starts at once in a task of its own.
+    /// Jobs stay bounded because the machine hands out at most one submission per open task.
     pub async fn run(mut self) {
+        // Stopping the writer (the node is dropped) stops its senders too, so a node restarted
+        // in the same process never races an old sender for a nonce.
+        let mut senders = Senders(Vec::new());
         while let Some(job) = self.jobs.recv().await {
-            match job {
-                Job::Submit(sub) => {
-                    let w = self.submit(*sub).await;
-                    if self.written.send(w).is_err() {
-                        return;
+            if self.written.is_closed() {
+                return;
+            }
+            let w = Sender {
+                chain: self.chain.clone(),
+                avs: self.avs,
+                written: self.written.clone(),
+            };
+            senders.0.retain(|h| !h.is_finished());
+            senders.0.push(tokio::spawn(w.run(job)));
+        }
+    }
+}
+
+struct Senders(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Senders {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
+}
+
+/// One job's sender.
+struct Sender {
+    chain: Client,
+    avs: Avs,
+    written: mpsc::UnboundedSender<Written>,
+}
+
+impl Sender {
+    async fn run(self, job: Job) {
+        match job {
+            Job::Submit(sub) => {
+                let w = self.submit(*sub).await;
+                // A closed channel means the aggregator stopped; the outcome is on chain.
+                let _ = self.written.send(w);
+            }
+            Job::ProveWrongSum {
+                task_id,
+                operator,
+                result,
+                signature,
+            } => {
+                match self
+                    .avs
+                    .prove_wrong_sum(&self.chain, task_id, operator, result, signature)
+                    .await
+                {
+                    Ok(out) => {
+                        tracing::info!(task = task_id, %operator, tx = %out.hash, "fraud proof accepted")
                     }
-                }
-                Job::ProveWrongSum {
-                    task_id,
-                    operator,
-                    result,
-                    signature,
-                } => {
-                    match self
-                        .avs
-                        .prove_wrong_sum(&self.chain, task_id, operator, result, signature)
-                        .await
-                    {
-                        Ok(out) => {
-                            tracing::info!(task = task_id, %operator, tx = %out.hash, "fraud proof accepted")
-                        }
-                        Err(e) => {
-                            tracing::warn!(task = task_id, %operator, "proveWrongSum failed: {e}")
-                        }
+                    Err(e) => {
+                        tracing::warn!(task = task_id, %operator, "proveWrongSum failed: {e}")
                     }
                 }
             }

@@ -124,6 +124,76 @@ fn unresolved_is_sent_again_with_the_same_bytes_never_signed_anew() {
     assert!(g.pending().all(|s| s != 0));
 }
 
+/// A later nonce cannot land before an earlier one, so signed bytes go out in sequence order:
+/// while request 0's send is unresolved, request 1's bytes wait (a driver that sent them would
+/// wait out its receipt timeout for nothing), and the wait for a retry is request 0's alone.
+#[test]
+fn signed_bytes_go_out_in_sequence_order() {
+    let mut g = Generator::new(cfg(), Box::new(CounterPairs::default()));
+    g.handle(0, GeneratorInput::Tick);
+    g.handle(
+        10,
+        GeneratorInput::Signed {
+            seq: 0,
+            raw: raw(1),
+        },
+    );
+    // The send is lost. At 1000 request 0 is retried and request 1 comes due.
+    assert!(broadcasts(&g.handle(20, GeneratorInput::Unresolved { seq: 0 })).is_empty());
+    let out = g.handle(1000, GeneratorInput::Tick);
+    assert_eq!(broadcasts(&out), vec![(0, raw(1))]);
+    assert_eq!(created(&out).iter().map(|r| r.seq).collect::<Vec<_>>(), [1]);
+    // Lost again; request 1 is signed, persisted, and held back behind request 0.
+    assert!(broadcasts(&g.handle(1005, GeneratorInput::Unresolved { seq: 0 })).is_empty());
+    let out = g.handle(
+        1010,
+        GeneratorInput::Signed {
+            seq: 1,
+            raw: raw(2),
+        },
+    );
+    assert_eq!(
+        out,
+        vec![GeneratorAction::Persist(Record::TxSigned {
+            seq: 1,
+            raw: raw(2)
+        })]
+    );
+    // The next wake-up is request 0's retry, never the held-back send.
+    assert_eq!(g.poll_timeout(), Some(1505));
+    assert!(broadcasts(&g.handle(1300, GeneratorInput::Tick)).is_empty());
+    assert_eq!(
+        broadcasts(&g.handle(1505, GeneratorInput::Tick)),
+        vec![(0, raw(1))]
+    );
+    // Once request 0 is on chain, request 1's bytes go at once.
+    let out = g.handle(1600, GeneratorInput::Confirmed { seq: 0, task_id: 1 });
+    assert_eq!(broadcasts(&out), vec![(1, raw(2))]);
+    // And a rejection of the first signed request frees the next one too.
+    let mut g = Generator::restore(
+        cfg(),
+        Box::new(CounterPairs::default()),
+        &[
+            Record::Created { seq: 0, a: 0, b: 1 },
+            Record::TxSigned {
+                seq: 0,
+                raw: raw(1),
+            },
+            Record::Created { seq: 1, a: 2, b: 3 },
+            Record::TxSigned {
+                seq: 1,
+                raw: raw(2),
+            },
+        ],
+    );
+    assert_eq!(
+        broadcasts(&g.handle(0, GeneratorInput::Tick)),
+        vec![(0, raw(1))]
+    );
+    let out = g.handle(10, GeneratorInput::Rejected { seq: 0 });
+    assert_eq!(broadcasts(&out), vec![(1, raw(2))]);
+}
+
 #[test]
 fn rejected_is_signed_anew_with_the_same_inputs_then_given_up() {
     let mut g = Generator::new(
