@@ -14,12 +14,15 @@
 //! `Unresolved` is retried after `retry_ms` with the same bytes, however often: one nonce, so
 //! they land at most once.
 //!
-//! Signed bytes are sent in sequence order, one request at a time: a `Broadcast` for `seq` is
-//! handed out only while no earlier request holds signed bytes that are not yet settled. Each
-//! request's nonce is the one after the earlier's, and a chain mines no nonce before the one
-//! below it, so sending a later one first only makes the driver wait out its whole receipt
-//! timeout for a transaction that cannot land (a send lost to an RPC reset once held the
-//! generator up for 60 s this way, and then the tasks landed in a burst). Only `Rejected` signs afresh, and after `max_attempts` rejections the
+//! Signed bytes are sent in the order they were signed, one request at a time: a `Broadcast`
+//! is handed out only for the earliest-signed request whose bytes are not yet settled. The
+//! driver signs one request at a time, so each signature takes the nonce after the one before,
+//! and a chain mines no nonce before the one below it: sending later bytes first only makes the
+//! driver wait out its whole receipt timeout for a transaction that cannot land (a send lost to
+//! an RPC reset once held the generator up for 60 s this way, and then the tasks landed in a
+//! burst). Signing order, not sequence order: a request whose signing failed is signed again
+//! after later ones, at a higher nonce (ordering by sequence then held the lower nonce back
+//! behind the higher one for good: chain-faults seed 129498401868456). Only `Rejected` signs afresh, and after `max_attempts` rejections the
 //! request is given up (`Abandoned`). After a restart every request without a `Confirmed` record
 //! resumes: broadcast again if its bytes were persisted, else signed anew (its bytes never left
 //! the node). The source is advanced past the requests already made, so a seeded source gives
@@ -184,6 +187,8 @@ struct Pending {
     b: u64,
     /// Signed bytes, once persisted.
     raw: Option<Bytes>,
+    /// When they were signed, counted across requests: the order their nonces were taken in.
+    signed_order: u64,
     rejections: u32,
     stage: Stage,
 }
@@ -194,6 +199,8 @@ pub struct Generator {
     next_seq: u64,
     next_due_ms: Option<u64>,
     pending: BTreeMap<u64, Pending>,
+    /// The next `Pending::signed_order`.
+    next_signed: u64,
     stalled: bool,
     finished: bool,
 }
@@ -206,6 +213,7 @@ impl Generator {
             next_seq: 0,
             next_due_ms: None,
             pending: BTreeMap::new(),
+            next_signed: 0,
             stalled: false,
             finished: false,
         }
@@ -229,6 +237,7 @@ impl Generator {
                             a: *a,
                             b: *b,
                             raw: None,
+                            signed_order: 0,
                             rejections: 0,
                             stage: Stage::RetryAt(0),
                         },
@@ -237,6 +246,8 @@ impl Generator {
                 Record::TxSigned { seq, raw } => {
                     if let Some(p) = g.pending.get_mut(seq) {
                         p.raw = Some(raw.clone());
+                        p.signed_order = g.next_signed;
+                        g.next_signed += 1;
                     }
                 }
                 Record::TxRejected { seq } => {
@@ -289,6 +300,8 @@ impl Generator {
                     && p.stage == Stage::InFlight
                 {
                     p.raw = Some(raw.clone());
+                    p.signed_order = self.next_signed;
+                    self.next_signed += 1;
                     // Sent by `retry_due` below, at once unless an earlier request's bytes are
                     // still unsettled (then right after those).
                     p.stage = Stage::RetryAt(now_ms);
@@ -334,13 +347,14 @@ impl Generator {
     }
 
     /// The requests that may be handed out now: every one still to be signed, and of those
-    /// with signed bytes only the first by sequence (the lowest unsettled nonce; see the
-    /// module doc).
+    /// with signed bytes only the earliest signed (the lowest unsettled nonce; see the module
+    /// doc).
     fn sendable(&self) -> impl Iterator<Item = (u64, &Pending)> + '_ {
         let first_signed = self
             .pending
             .iter()
-            .find(|(_, p)| p.raw.is_some())
+            .filter(|(_, p)| p.raw.is_some())
+            .min_by_key(|(_, p)| p.signed_order)
             .map(|(seq, _)| *seq);
         self.pending
             .iter()
@@ -416,6 +430,7 @@ impl Generator {
                 a,
                 b,
                 raw: None,
+                signed_order: 0,
                 rejections: 0,
                 stage: Stage::InFlight,
             },

@@ -128,7 +128,7 @@ fn unresolved_is_sent_again_with_the_same_bytes_never_signed_anew() {
 /// while request 0's send is unresolved, request 1's bytes wait (a driver that sent them would
 /// wait out its receipt timeout for nothing), and the wait for a retry is request 0's alone.
 #[test]
-fn signed_bytes_go_out_in_sequence_order() {
+fn signed_bytes_go_out_one_nonce_at_a_time() {
     let mut g = Generator::new(cfg(), Box::new(CounterPairs::default()));
     g.handle(0, GeneratorInput::Tick);
     g.handle(
@@ -192,6 +192,67 @@ fn signed_bytes_go_out_in_sequence_order() {
     );
     let out = g.handle(10, GeneratorInput::Rejected { seq: 0 });
     assert_eq!(broadcasts(&out), vec![(1, raw(2))]);
+}
+
+/// Signing order, not sequence order, decides: request 0 could not be signed at first, so
+/// request 1 took the lower nonce. Its bytes go first, and request 0's (the higher nonce) wait
+/// for them; ordering by sequence held the lower nonce back for good.
+#[test]
+fn signed_bytes_go_out_in_signing_order_when_a_signing_failed() {
+    let mut g = Generator::new(cfg(), Box::new(CounterPairs::default()));
+    g.handle(0, GeneratorInput::Tick);
+    // Request 0's signing fails (the node is unreachable): nothing was signed, no nonce taken.
+    g.handle(10, GeneratorInput::Unresolved { seq: 0 });
+    // At 1000 request 1 comes due and request 0's retry too; request 1 is signed first.
+    let out = g.handle(1000, GeneratorInput::Tick);
+    let mut seqs: Vec<u64> = created(&out).iter().map(|r| r.seq).collect();
+    seqs.sort();
+    assert_eq!(seqs, [0, 1]);
+    let out = g.handle(
+        1010,
+        GeneratorInput::Signed {
+            seq: 1,
+            raw: raw(2),
+        },
+    );
+    assert_eq!(broadcasts(&out), vec![(1, raw(2))]);
+    // Request 0 signed after it, at the next nonce: held back while request 1 is unsettled.
+    let out = g.handle(
+        1020,
+        GeneratorInput::Signed {
+            seq: 0,
+            raw: raw(1),
+        },
+    );
+    assert!(broadcasts(&out).is_empty());
+    assert!(broadcasts(&g.handle(1030, GeneratorInput::Unresolved { seq: 1 })).is_empty());
+    assert_eq!(
+        broadcasts(&g.handle(1530, GeneratorInput::Tick)),
+        vec![(1, raw(2))]
+    );
+    let out = g.handle(1600, GeneratorInput::Confirmed { seq: 1, task_id: 1 });
+    assert_eq!(broadcasts(&out), vec![(0, raw(1))]);
+    // A restart keeps the journal's signing order.
+    let mut g = Generator::restore(
+        cfg(),
+        Box::new(CounterPairs::default()),
+        &[
+            Record::Created { seq: 0, a: 0, b: 1 },
+            Record::Created { seq: 1, a: 2, b: 3 },
+            Record::TxSigned {
+                seq: 1,
+                raw: raw(2),
+            },
+            Record::TxSigned {
+                seq: 0,
+                raw: raw(1),
+            },
+        ],
+    );
+    assert_eq!(
+        broadcasts(&g.handle(0, GeneratorInput::Tick)),
+        vec![(1, raw(2))]
+    );
 }
 
 #[test]
