@@ -256,17 +256,20 @@ impl Metrics {
                 s.seen(*task, at);
             }
             NodeEvent::ResponseSendFailed { .. } => s.response_send_failures += 1,
-            NodeEvent::ResponseReceived { task, .. } => {
-                s.responses_received += 1;
-                s.seen(*task, at);
-                first(&mut s.first_response, *task, at);
-            }
+            // Any peer can claim any task id, so a frame only counts here; latencies start at
+            // the first response the aggregator accepted (`Progress`), or a flood of made-up
+            // ids would push real tasks out of the bounded start-time maps.
+            NodeEvent::ResponseReceived { .. } => s.responses_received += 1,
             NodeEvent::ResponseRejected { reason, .. } => {
                 *s.rejected
                     .entry(reason_label(reason).to_owned())
                     .or_default() += 1;
             }
-            NodeEvent::Progress { .. } => s.responses_accepted += 1,
+            NodeEvent::Progress { task, .. } => {
+                s.responses_accepted += 1;
+                s.seen(*task, at);
+                first(&mut s.first_response, *task, at);
+            }
             NodeEvent::AggregateSubmitted {
                 task, gas, signers, ..
             } => {

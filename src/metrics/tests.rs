@@ -88,6 +88,14 @@ fn exposition_format_and_counters_follow_events() {
         at(0),
     );
     m.observe_at(
+        &NodeEvent::Progress {
+            task: 1,
+            responses: 1,
+            operators: 4,
+        },
+        at(0),
+    );
+    m.observe_at(
         &NodeEvent::ResponseReceived {
             task: 1,
             operator: op,
@@ -411,4 +419,33 @@ fn task_start_times_are_bounded() {
     let s = m.state();
     assert_eq!(s.first_seen.len(), KEEP_TASKS);
     assert_eq!(s.first_seen.keys().next(), Some(&50));
+}
+
+/// A flood of frames for made-up task ids (anyone can send them) leaves the start time of a
+/// real task alone: only accepted responses start the clock.
+#[test]
+fn unvalidated_task_ids_do_not_evict_real_tasks() {
+    let m = Metrics::new("aggregator");
+    let t0 = Instant::now();
+    m.observe_at(
+        &NodeEvent::Progress {
+            task: 5,
+            responses: 1,
+            operators: 4,
+        },
+        t0,
+    );
+    for task in 1_000..(1_000 + 2 * KEEP_TASKS as u64) {
+        m.observe_at(
+            &NodeEvent::ResponseReceived {
+                task,
+                operator: Address::ZERO,
+            },
+            t0,
+        );
+    }
+    let s = m.state();
+    assert_eq!(s.first_seen.keys().collect::<Vec<_>>(), [&5]);
+    assert_eq!(s.first_response.keys().collect::<Vec<_>>(), [&5]);
+    assert_eq!(s.responses_received, 2 * KEEP_TASKS as u64);
 }
