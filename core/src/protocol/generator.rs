@@ -12,7 +12,11 @@
 //!    it can never land) or `Unresolved` (no answer yet: the node is unreachable, say).
 //!
 //! `Unresolved` is retried after `retry_ms` with the same bytes, however often: one nonce, so
-//! they land at most once.
+//! they land at most once. Only `Rejected` signs afresh, and after `max_attempts` rejections the
+//! request is given up (`Abandoned`). After a restart every request without a `Confirmed` record
+//! resumes: broadcast again if its bytes were persisted, else signed anew (its bytes never left
+//! the node). The source is advanced past the requests already made, so a seeded source gives
+//! request `seq` the same inputs whether or not the generator restarted in between.
 //!
 //! Signed bytes are sent in the order they were signed, one request at a time: a `Broadcast`
 //! is handed out only for the earliest-signed request whose bytes are not yet settled. The
@@ -22,11 +26,7 @@
 //! an RPC reset once held the generator up for 60 s this way, and then the tasks landed in a
 //! burst). Signing order, not sequence order: a request whose signing failed is signed again
 //! after later ones, at a higher nonce (ordering by sequence then held the lower nonce back
-//! behind the higher one for good: chain-faults seed 129498401868456). Only `Rejected` signs afresh, and after `max_attempts` rejections the
-//! request is given up (`Abandoned`). After a restart every request without a `Confirmed` record
-//! resumes: broadcast again if its bytes were persisted, else signed anew (its bytes never left
-//! the node). The source is advanced past the requests already made, so a seeded source gives
-//! request `seq` the same inputs whether or not the generator restarted in between.
+//! behind the higher one for good: chain-faults seed 129498401868456).
 //!
 //! Driven like quinn's connection: `handle(now_ms, input)` returns actions, and `poll_timeout`
 //! says when the driver should call `handle(_, Tick)` next. `now_ms` is any monotonic millisecond
