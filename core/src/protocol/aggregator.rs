@@ -23,6 +23,7 @@
 //! task as `Record::Closed`. `restore` rebuilds from those records; a task that had been submitted
 //! is submitted again with `resubmit: true`, and the driver checks the chain first.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use alloy_primitives::{B256, U256, keccak256};
@@ -372,6 +373,9 @@ pub struct Aggregator {
     /// The time of the last input: its epoch and ms on the driver's monotonic clock.
     now: Epoch,
     now_ms: u64,
+    /// Signatures checked one by one on receipt (one pairing each), as opposed to the batch
+    /// check at quorum. A Cell: `check` counts inside its verify closure while it holds a task.
+    receipt_pairings: Cell<u64>,
 }
 
 impl Aggregator {
@@ -388,6 +392,7 @@ impl Aggregator {
             restored_submitted: BTreeSet::new(),
             now: 0,
             now_ms: 0,
+            receipt_pairings: Cell::new(0),
         }
     }
 
@@ -480,6 +485,14 @@ impl Aggregator {
     }
 
     /// The ms at which the next linger window ends (feed `Tick` then), if any task is lingering.
+    /// How many signatures this machine has checked one by one on receipt so far: a wrong
+    /// result, a second claim for an operator, a targeted operator's claim, a response held
+    /// for a task not seen yet. What a flood of forgeries costs; the batch checks at quorum
+    /// are not counted.
+    pub fn receipt_pairings(&self) -> u64 {
+        self.receipt_pairings.get()
+    }
+
     pub fn poll_timeout(&self) -> Option<u64> {
         self.tasks
             .values()
@@ -686,9 +699,13 @@ impl Aggregator {
         if origin != Origin::Store && !st.task.in_response_window(now) {
             return reject(RejectReason::Late);
         }
+        let pairings = &self.receipt_pairings;
         let ok = |sig: &Signature, result: u64| {
-            skip || pk
-                .verify(&task_response_digest(r.task_id, result), sig)
+            if skip {
+                return true;
+            }
+            pairings.set(pairings.get() + 1);
+            pk.verify(&task_response_digest(r.task_id, result), sig)
                 .is_ok()
         };
         if st
@@ -829,13 +846,14 @@ impl Aggregator {
                 Vec::new(),
             ));
         }
-        let skip = self.cfg.bugs.skip_signature_checks;
-        if !skip
-            && pk
+        if !self.cfg.bugs.skip_signature_checks {
+            self.receipt_pairings.set(self.receipt_pairings.get() + 1);
+            if pk
                 .verify(&task_response_digest(r.task_id, r.result), &sig)
                 .is_err()
-        {
-            return Err((RejectReason::InvalidSignature, Vec::new()));
+            {
+                return Err((RejectReason::InvalidSignature, Vec::new()));
+            }
         }
         Ok(Verdict::Queue)
     }

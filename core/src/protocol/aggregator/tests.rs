@@ -1262,6 +1262,17 @@ fn tasks_missed_below_the_newest_are_looked_up_within_the_horizon_s_budget() {
 }
 
 #[test]
+fn a_response_held_for_a_task_not_seen_yet_costs_one_pairing_each() {
+    let w = world(&[10, 10]);
+    let mut agg = Aggregator::new(no_linger());
+    w.register(&mut agg);
+    for (i, pairings) in [(0, 1), (1, 2)] {
+        agg.handle(10, AggregatorInput::Response(w.response(i, 1, 42)));
+        assert_eq!(agg.receipt_pairings(), pairings);
+    }
+}
+
+#[test]
 fn the_refused_forgeries_of_an_operator_are_remembered_in_a_bounded_set() {
     let w = world(&[10, 10]);
     let mut agg = w.aggregator(task(1, 100));
@@ -1276,11 +1287,17 @@ fn the_refused_forgeries_of_an_operator_are_remembered_in_a_bounded_set() {
         assert!(agg.tasks[&1].refused[&op(0)].len() <= Refused::CAP);
     }
     assert_eq!(agg.tasks[&1].refused[&op(0)].len(), Refused::CAP);
-    // The most recent one repeated is refused from the set; the first, long forgotten, costs a
-    // pairing again and is refused all the same.
-    for result in [1_299, 1_000] {
+    // The most recent one repeated is refused from the set, without a pairing; the first, long
+    // forgotten, costs a pairing again and is refused all the same.
+    for (result, pairings) in [(1_299, 0), (1_000, 1)] {
+        let before = agg.receipt_pairings();
         let out = agg.handle(10, AggregatorInput::Response(forged(&w, 0, 1, 1, result)));
         assert_eq!(verdict(&out), Err(RejectReason::InvalidSignature));
+        assert_eq!(
+            agg.receipt_pairings() - before,
+            pairings,
+            "forged sum {result}"
+        );
     }
     // The operator's real answer still counts.
     agg.handle(10, AggregatorInput::Response(w.response(0, 1, 42)));
@@ -1317,8 +1334,9 @@ fn the_linger_window_takes_in_a_late_honest_operator() {
         assert!(submissions(&out).is_empty(), "submitted inside the window");
     }
     assert_eq!(agg.poll_timeout(), Some(1_100));
-    // A tick before the window ends submits nothing.
+    // A tick before the window ends submits nothing, and the window stays open.
     assert!(submissions(&agg.handle_at(10, 1_099, AggregatorInput::Tick)).is_empty());
+    assert_eq!(agg.poll_timeout(), Some(1_100));
     // The fourth one arrives late but inside: everyone is in, so no need to wait any more.
     let out = agg.handle_at(10, 400, AggregatorInput::Response(w.response(3, 1, 42)));
     assert_eq!(verdict(&out), Ok(()));
@@ -1327,6 +1345,46 @@ fn the_linger_window_takes_in_a_late_honest_operator() {
     assert_eq!(subs[0].signers.len(), 4);
     assert!(subs[0].non_signers.is_empty());
     assert_eq!(agg.poll_timeout(), None);
+}
+
+#[test]
+fn the_window_ends_early_when_every_keyed_operator_has_a_claim_for_the_result() {
+    // A verified claim for the result counts as "in" (operator 0 was targeted by a forgery, so
+    // its real claim is checked on receipt, not left pending) ...
+    let w = world(&[10, 10, 10, 10]);
+    let mut agg = lingering(&w, task(1, 67), 1_000);
+    agg.handle_at(10, 0, AggregatorInput::Response(forged(&w, 0, 1, 1, 42)));
+    let out = agg.handle_at(10, 1, AggregatorInput::Response(w.response(0, 1, 42)));
+    assert_eq!(verdict(&out), Ok(()));
+    for i in 1..3 {
+        agg.handle_at(10, 10, AggregatorInput::Response(w.response(i, 1, 42)));
+    }
+    let out = agg.handle_at(10, 20, AggregatorInput::Response(w.response(3, 1, 42)));
+    let subs = submissions(&out);
+    assert_eq!(
+        subs.len(),
+        1,
+        "all four are in: no need to wait for the window"
+    );
+    assert_eq!(subs[0].signers.len(), 4);
+    // ... and an operator whose signed answer is another result is not: the window runs on.
+    let mut agg = lingering(&w, task(2, 67), 1_000);
+    let out = agg.handle_at(10, 0, AggregatorInput::Response(w.response(3, 2, 41)));
+    assert!(matches!(
+        verdict(&out),
+        Err(RejectReason::WrongResult { .. })
+    ));
+    for i in 0..3 {
+        let out = agg.handle_at(10, 10, AggregatorInput::Response(w.response(i, 2, 42)));
+        assert!(
+            submissions(&out).is_empty(),
+            "submitted before the window ended"
+        );
+    }
+    assert_eq!(agg.poll_timeout(), Some(1_010));
+    let subs = submissions(&agg.handle_at(10, 1_010, AggregatorInput::Tick));
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].non_signers, vec![op(3)]);
 }
 
 #[test]
