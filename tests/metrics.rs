@@ -159,11 +159,15 @@ async fn aggregator_metrics_move_as_a_task_runs() {
         .await
         .expect("create task");
 
-    // Scrape until the aggregator has seen the task accepted on chain.
+    // Scrape until the aggregator has seen the task accepted on chain and counted its own
+    // mined submission: the chain watch (TaskResponded) and the submitter (its receipt) record
+    // these in no fixed order (a CI run once read the first without the second).
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let after = loop {
         let (_, body) = scrape(metrics);
-        if value(&body, &format!("exoavs_tasks_accepted_total{{{r}}}")) >= Some(1.0) {
+        if value(&body, &format!("exoavs_tasks_accepted_total{{{r}}}")) >= Some(1.0)
+            && value(&body, &format!("exoavs_aggregates_submitted_total{{{r}}}")) >= Some(1.0)
+        {
             break body;
         }
         assert!(
