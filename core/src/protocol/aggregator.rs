@@ -484,7 +484,6 @@ impl Aggregator {
         out
     }
 
-    /// The ms at which the next linger window ends (feed `Tick` then), if any task is lingering.
     /// How many signatures this machine has checked one by one on receipt so far: a wrong
     /// result, a second claim for an operator, a targeted operator's claim, a response held
     /// for a task not seen yet. What a flood of forgeries costs; the batch checks at quorum
@@ -493,6 +492,7 @@ impl Aggregator {
         self.receipt_pairings.get()
     }
 
+    /// The ms at which the next linger window ends (feed `Tick` then), if any task is lingering.
     pub fn poll_timeout(&self) -> Option<u64> {
         self.tasks
             .values()
