@@ -3,13 +3,16 @@
 //! The drivers stay free of metrics code: [`Metrics`] consumes the [`NodeEvent`] stream they
 //! already emit (the devnet display and the simulator read the same stream) and reads the
 //! RPC error and retry counters that every [`chain::Reader`](crate::chain::Reader) keeps.
-//! [`Metrics::render`] writes text exposition format 0.0.4; [`serve`] answers `GET /metrics`
-//! over plain HTTP. The responder is hand-written on `tokio::net` (a few dozen lines instead of
+//! [`Metrics::render`] writes text exposition format 0.0.4; [`serve`] answers `GET /metrics`,
+//! `GET /health` and `GET /ready` ([`health`]) over plain HTTP. The responder is hand-written on `tokio::net` (a few dozen lines instead of
 //! an HTTP stack), so it also builds under `--cfg madsim`, where `tokio` is the simulator.
+
+pub mod health;
 
 use crate::chain::{RpcCounts, RpcStats};
 use crate::node::NodeEvent;
 use crate::protocol::TaskId;
+use health::Health;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
@@ -623,9 +626,10 @@ pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::Tcp
     tokio::net::TcpListener::bind(addr).await
 }
 
-/// Answer `GET /metrics` (text format 0.0.4) on `listener` forever, one task per connection.
-/// Anything else gets 404 (another path) or 405 (another method).
-pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
+/// Answer `GET /metrics` (text format 0.0.4), `GET /health` and `GET /ready` on `listener`
+/// forever, one task per connection. Anything else gets 404 (another path) or 405 (another
+/// method).
+pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, health: Arc<Health>) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -635,16 +639,20 @@ pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
                 continue;
             }
         };
-        let m = metrics.clone();
+        let (m, h) = (metrics.clone(), health.clone());
         tokio::spawn(async move {
-            if let Err(e) = answer(stream, &m).await {
+            if let Err(e) = answer(stream, &m, &h).await {
                 tracing::debug!(%peer, "metrics request: {e}");
             }
         });
     }
 }
 
-async fn answer(mut stream: tokio::net::TcpStream, metrics: &Metrics) -> std::io::Result<()> {
+async fn answer(
+    mut stream: tokio::net::TcpStream,
+    metrics: &Metrics,
+    health: &Health,
+) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(512);
     let head_end = tokio::time::timeout(READ_TIMEOUT, async {
         let mut chunk = [0u8; 1024];
@@ -667,14 +675,9 @@ async fn answer(mut stream: tokio::net::TcpStream, metrics: &Metrics) -> std::io
     })
     .await
     .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "request head too slow"))??;
-    let (status, body) = match head_end {
-        None => ("431 Request Header Fields Too Large", String::new()),
-        Some(end) => route(&buf[..end], metrics),
-    };
-    let content_type = if status.starts_with("200") {
-        "text/plain; version=0.0.4; charset=utf-8"
-    } else {
-        "text/plain; charset=utf-8"
+    let (status, content_type, body) = match head_end {
+        None => ("431 Request Header Fields Too Large", TEXT, String::new()),
+        Some(end) => route(&buf[..end], metrics, health, Instant::now()),
     };
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -685,17 +688,40 @@ async fn answer(mut stream: tokio::net::TcpStream, metrics: &Metrics) -> std::io
     stream.shutdown().await
 }
 
-/// Status line and body for a request head.
-fn route(head: &[u8], metrics: &Metrics) -> (&'static str, String) {
+/// The content type of `/metrics`.
+const EXPOSITION: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// The content type of everything else.
+const TEXT: &str = "text/plain; charset=utf-8";
+
+/// Status line, content type and body for a request head, at `now`.
+fn route(
+    head: &[u8],
+    metrics: &Metrics,
+    health: &Health,
+    now: Instant,
+) -> (&'static str, &'static str, String) {
     let line = head.split(|b| *b == b'\r').next().unwrap_or_default();
     let line = String::from_utf8_lossy(line);
     let mut parts = line.split(' ');
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = target.split('?').next().unwrap_or("");
     match (method, path) {
-        ("GET", "/metrics") => ("200 OK", metrics.render()),
-        ("GET", _) => ("404 Not Found", "only /metrics is served here\n".into()),
-        _ => ("405 Method Not Allowed", "GET /metrics\n".into()),
+        ("GET", "/metrics") => ("200 OK", EXPOSITION, metrics.render()),
+        ("GET", "/health") => ("200 OK", TEXT, "ok\n".into()),
+        ("GET", "/ready") => match health.ready(now) {
+            Ok(why) => ("200 OK", TEXT, why + "\n"),
+            Err(why) => ("503 Service Unavailable", TEXT, why + "\n"),
+        },
+        ("GET", _) => (
+            "404 Not Found",
+            TEXT,
+            "served here: /metrics, /health, /ready\n".into(),
+        ),
+        _ => (
+            "405 Method Not Allowed",
+            TEXT,
+            "GET /metrics, /health or /ready\n".into(),
+        ),
     }
 }
 

@@ -25,11 +25,18 @@ impl Drop for Proc {
 
 /// `GET /metrics` over a raw TCP connection; returns the status line and the body.
 fn scrape(addr: SocketAddr) -> (String, String) {
+    get_path(addr, "/metrics")
+}
+
+/// `GET path` over a raw TCP connection; returns the head and the body.
+fn get_path(addr: SocketAddr, path: &str) -> (String, String) {
     let mut s = TcpStream::connect(addr).expect("connect to the metrics endpoint");
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n\r\n")
-        .expect("request");
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n\r\n").as_bytes(),
+    )
+    .expect("request");
     let mut reply = String::new();
     s.read_to_string(&mut reply).expect("reply");
     let (head, body) = reply.split_once("\r\n\r\n").expect("HTTP head");
@@ -51,6 +58,7 @@ fn get(body: &str, series: &str) -> f64 {
 fn start_aggregator(
     w: &World,
     dir: &std::path::Path,
+    poll: Duration,
 ) -> (Proc, SocketAddr, SocketAddr, BufReader<ChildStdout>) {
     // Its own account: the test creates tasks with the admin's, nonces must not collide.
     let key = dir.join("aggregator.key");
@@ -73,7 +81,8 @@ fn start_aggregator(
         .args(["--ecdsa-key-file", key.to_str().expect("utf8")])
         .arg("--insecure-plaintext-key")
         .args(["--start-block", &w.dep.start_block.to_string()])
-        .args(["--confirmations", "0", "--poll-interval", "100ms"])
+        .args(["--confirmations", "0"])
+        .args(["--poll-interval", &format!("{}ms", poll.as_millis())])
         .args([
             "--store",
             dir.join("aggregator.journal").to_str().expect("utf8"),
@@ -109,7 +118,8 @@ fn start_aggregator(
 async fn aggregator_metrics_move_as_a_task_runs() {
     let mut w = world(3, "minute").await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut agg, metrics, listen, _stdout) = start_aggregator(&w, dir.path());
+    let (mut agg, metrics, listen, _stdout) =
+        start_aggregator(&w, dir.path(), Duration::from_millis(100));
     let r = "role=\"aggregator\"";
 
     let (head, before) = scrape(metrics);
@@ -254,4 +264,85 @@ async fn aggregator_metrics_move_as_a_task_runs() {
     );
     let received = |b: &str| get(b, &format!("exoavs_responses_received_total{{{r}}}"));
     assert_eq!(received(&last), received(&after) + 1.0);
+}
+
+/// `GET /ready` until its status line starts with `want` (checked every 20 ms, at most
+/// `limit`); returns how long that took and the body.
+fn ready_turns(addr: SocketAddr, want: &str, limit: Duration) -> (Duration, String) {
+    let start = std::time::Instant::now();
+    loop {
+        let (head, body) = get_path(addr, "/ready");
+        if head.starts_with(want) {
+            return (start.elapsed(), body);
+        }
+        assert!(
+            start.elapsed() < limit,
+            "/ready still {head:?} ({body:?}) after {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends `sig` to Anvil's process; SIGCONT again however the test ends.
+struct Paused(u32);
+
+impl Paused {
+    fn stop(pid: u32) -> Paused {
+        // SAFETY: kill(2) on a child we own; no memory is touched.
+        assert_eq!(
+            unsafe { libc::kill(pid as i32, libc::SIGSTOP) },
+            0,
+            "SIGSTOP"
+        );
+        Paused(pid)
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::kill(self.0 as i32, libc::SIGCONT) };
+    }
+}
+
+/// `/health` answers 200 throughout; `/ready` is 200 while the chain answers and the event
+/// cursor keeps up, 503 within three poll intervals of Anvil being stopped (SIGSTOP: a hung
+/// node, which answers nothing, is the slower case to detect; a dead one refuses at once), and
+/// 200 again once it runs on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_follows_the_chain() {
+    // Three operators registered (none run): the aggregator's key is account 5.
+    let w = world(3, "minute").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let poll = Duration::from_millis(500);
+    let (mut agg, metrics, _listen, _stdout) = start_aggregator(&w, dir.path(), poll);
+
+    let (head, body) = get_path(metrics, "/health");
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    assert_eq!(body, "ok\n");
+    let (_, body) = ready_turns(metrics, "HTTP/1.1 200", Duration::from_secs(30));
+    assert!(body.starts_with("ready: chain head"), "{body}");
+    assert!(body.contains("blocks behind (bound 64)"), "{body}");
+
+    let paused = Paused::stop(w.anvil.pid());
+    let (took, body) = ready_turns(metrics, "HTTP/1.1 503", poll * 10);
+    println!("/ready turned 503 {took:?} after Anvil stopped (poll interval {poll:?})");
+    assert!(
+        took <= poll * 3,
+        "/ready took {took:?} to turn 503 (more than 3 poll intervals of {poll:?}): {body}"
+    );
+    assert!(body.contains("unreachable"), "{body}");
+    let (head, _) = get_path(metrics, "/health");
+    assert!(
+        head.starts_with("HTTP/1.1 200 OK"),
+        "alive while the chain is not: {head}"
+    );
+
+    drop(paused);
+    let (took, body) = ready_turns(metrics, "HTTP/1.1 200", Duration::from_secs(30));
+    println!("/ready back to 200 {took:?} after Anvil resumed: {body}");
+    assert!(
+        agg.0.try_wait().expect("wait").is_none(),
+        "the aggregator exited while the chain was away"
+    );
 }

@@ -6,7 +6,7 @@
 //! spawn a heartbeat on the real tokio runtime, which does not exist inside the simulation.
 
 use super::error::ChainError;
-use super::stats::RpcStats;
+use super::stats::{CursorProgress, RpcStats};
 use alloy::consensus::Transaction as _;
 use alloy::eips::eip2718::Encodable2718;
 use alloy::network::{EthereumWallet, NetworkTransactionBuilder as _, TransactionBuilder};
@@ -87,6 +87,8 @@ pub struct Reader {
     cfg: TxConfig,
     /// Failed requests and retries (shared by clones).
     stats: RpcStats,
+    /// Where the event cursors reading through this reader are (shared by clones).
+    progress: CursorProgress,
 }
 
 impl Reader {
@@ -98,6 +100,7 @@ impl Reader {
             chain_id: 0,
             cfg,
             stats: RpcStats::default(),
+            progress: CursorProgress::default(),
         };
         let p = r.provider.clone();
         r.chain_id = r
@@ -133,6 +136,11 @@ impl Reader {
     /// Failed requests and retries made through this reader and its clones.
     pub fn stats(&self) -> &RpcStats {
         &self.stats
+    }
+
+    /// The positions of the event cursors that read through this reader and its clones.
+    pub fn progress(&self) -> &CursorProgress {
+        &self.progress
     }
 
     /// Run an RPC request, retrying transport failures with exponential backoff.

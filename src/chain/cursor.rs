@@ -5,10 +5,12 @@
 
 use super::client::Reader;
 use super::error::ChainError;
+use super::stats::CursorSlot;
 use alloy::primitives::B256;
 use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, Log};
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 pub struct CursorConfig {
@@ -52,6 +54,9 @@ pub struct EventCursor {
     /// assumed not to happen).
     floor: u64,
     cfg: CursorConfig,
+    /// This cursor's entry in its reader's [`CursorProgress`](super::CursorProgress), taken on
+    /// the first poll (shared by clones: they continue one cursor).
+    slot: Option<Arc<CursorSlot>>,
 }
 
 impl EventCursor {
@@ -63,6 +68,7 @@ impl EventCursor {
             seen: VecDeque::new(),
             floor: from_block,
             cfg,
+            slot: None,
         }
     }
 
@@ -82,6 +88,7 @@ impl EventCursor {
             seen: VecDeque::from([(block, hash)]),
             floor: floor.min(block + 1),
             cfg,
+            slot: None,
         }
     }
 
@@ -94,8 +101,20 @@ impl EventCursor {
         self.next
     }
 
-    /// Read what is newly confirmed; detect and undo reorgs first.
+    /// Read what is newly confirmed; detect and undo reorgs first. Where the cursor stands
+    /// afterwards goes to `chain`'s [`CursorProgress`](super::CursorProgress).
     pub async fn poll(&mut self, chain: &Reader) -> Result<Batch, ChainError> {
+        let (next, confirmations) = (self.next, self.cfg.confirmations);
+        let slot = self
+            .slot
+            .get_or_insert_with(|| Arc::new(chain.progress().register(next, confirmations)))
+            .clone();
+        let batch = self.read(chain).await;
+        slot.record(self.next);
+        batch
+    }
+
+    async fn read(&mut self, chain: &Reader) -> Result<Batch, ChainError> {
         let mut batch = Batch::default();
         if let Some(to) = self.check_reorg(chain).await? {
             batch.rewound_to = Some(to);

@@ -11,7 +11,7 @@ pub mod stats;
 pub use client::{Client, Landing, Reader, TxConfig, TxOutcome};
 pub use cursor::{Batch, CursorConfig, EventCursor};
 pub use error::{ChainError, Revert_};
-pub use stats::{RpcCounts, RpcStats};
+pub use stats::{CursorProgress, CursorSeen, CursorSlot, RpcCounts, RpcStats};
 
 #[cfg(test)]
 mod tests;

@@ -59,3 +59,85 @@ impl RpcStats {
         Arc::ptr_eq(&self.0, &other.0)
     }
 }
+
+/// Where the event cursors reading through a [`Reader`](super::Reader) (and its clones) have
+/// got to, so the `/ready` endpoint can tell a role that keeps up with the chain from one that
+/// falls behind, without the drivers reporting it. Each cursor registers on its first poll and
+/// leaves when its last clone is dropped.
+#[derive(Clone, Debug, Default)]
+pub struct CursorProgress(Arc<Mutex<Cursors>>);
+
+#[derive(Debug, Default)]
+struct Cursors {
+    next_id: u64,
+    by_id: BTreeMap<u64, CursorSeen>,
+}
+
+/// One cursor's position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CursorSeen {
+    /// The next block it will read.
+    pub next: u64,
+    /// It reads only blocks at least this deep.
+    pub confirmations: u64,
+}
+
+impl CursorSeen {
+    /// Blocks the cursor could have read but has not, with the chain's head at `head`.
+    pub fn lag(&self, head: u64) -> u64 {
+        match head.checked_sub(self.confirmations) {
+            Some(safe) => (safe + 1).saturating_sub(self.next),
+            None => 0,
+        }
+    }
+}
+
+impl CursorProgress {
+    /// A new cursor at `next`; its slot records where it goes from there.
+    pub fn register(&self, next: u64, confirmations: u64) -> CursorSlot {
+        let mut c = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let id = c.next_id;
+        c.next_id += 1;
+        c.by_id.insert(
+            id,
+            CursorSeen {
+                next,
+                confirmations,
+            },
+        );
+        CursorSlot {
+            id,
+            progress: self.clone(),
+        }
+    }
+
+    /// Every live cursor's position, in registration order.
+    pub fn snapshot(&self) -> Vec<CursorSeen> {
+        let c = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        c.by_id.values().copied().collect()
+    }
+}
+
+/// A cursor's entry in a [`CursorProgress`]; removed when dropped.
+#[derive(Debug)]
+pub struct CursorSlot {
+    id: u64,
+    progress: CursorProgress,
+}
+
+impl CursorSlot {
+    /// The cursor will read `next` next.
+    pub fn record(&self, next: u64) {
+        let mut c = self.progress.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(seen) = c.by_id.get_mut(&self.id) {
+            seen.next = next;
+        }
+    }
+}
+
+impl Drop for CursorSlot {
+    fn drop(&mut self) {
+        let mut c = self.progress.0.lock().unwrap_or_else(|p| p.into_inner());
+        c.by_id.remove(&self.id);
+    }
+}

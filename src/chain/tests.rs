@@ -68,6 +68,11 @@ async fn cursor_rewinds_after_a_reorg() {
         cursor.poll(&r).await.expect("poll");
     }
     assert_eq!(cursor.next_block(), 5, "reads up to head - confirmations");
+    // The reader knows where its cursor is: nothing readable is unread (head 5, 1 confirmation).
+    let seen = r.progress().snapshot();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!((seen[0].next, seen[0].lag(5)), (5, 0));
+    assert_eq!(seen[0].lag(9), 4, "head 9: blocks 5..=8 readable, unread");
     // Replace blocks 3..=5 with a different history (a transaction changes the hashes).
     anvil
         .rpc("anvil_reorg", serde_json::json!([3, []]))
@@ -79,6 +84,12 @@ async fn cursor_rewinds_after_a_reorg() {
         "blocks 3.. were replaced, 2 survived"
     );
     assert_eq!(b.through, Some(4));
+    // A clone continues the same cursor; the entry goes with the last of them.
+    let twin = cursor.clone();
+    drop(cursor);
+    assert_eq!(r.progress().snapshot().len(), 1);
+    drop(twin);
+    assert!(r.progress().snapshot().is_empty());
 }
 
 #[tokio::test]

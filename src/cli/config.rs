@@ -37,7 +37,8 @@ pub enum ConfigError {
 /// start_block = 0                   # read task events from here
 /// confirmations = 1
 /// poll_interval = "500ms"
-/// metrics = "127.0.0.1:9464"        # serve Prometheus metrics on GET /metrics (off if absent)
+/// metrics = "127.0.0.1:9464"        # serve GET /metrics, /health, /ready (off if absent)
+/// ready_max_lag = 64                # /ready: 503 once an event cursor is more blocks behind
 ///
 /// [operator]
 /// bls_keystore = "bls.json"         # EIP-2335; password from EXOAVS_KEY_PASSWORD or password_file
@@ -66,6 +67,8 @@ pub struct FileConfig {
     pub poll_interval: Option<String>,
     /// host:port of the Prometheus endpoint of whichever role runs with this file.
     pub metrics: Option<String>,
+    /// Blocks an event cursor may be behind the chain before `/ready` says 503.
+    pub ready_max_lag: Option<u64>,
     #[serde(default)]
     pub operator: OperatorSection,
     #[serde(default)]

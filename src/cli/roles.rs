@@ -7,6 +7,7 @@ use crate::chain::avs::{Avs, AvsParams, DEVNET_CHAIN_ID, emulation};
 use crate::chain::{Client, CursorConfig, TxConfig};
 use crate::devnet::run::FlowArg;
 use crate::devnet::setup::{self, Deployment};
+use crate::metrics::health::{self, Health, HealthConfig};
 use crate::metrics::{self, Metrics};
 use crate::node::aggregator::{AggregatorNode, AggregatorNodeConfig};
 use crate::node::challenger::{ChallengerNode, ChallengerNodeConfig};
@@ -190,20 +191,29 @@ pub struct MetricsArgs {
     /// `GET /metrics`, text format 0.0.4, every series prefixed `exoavs_` and labelled with the
     /// role. Counts tasks created/accepted/expired, responses received and rejected (by reason),
     /// aggregation and acceptance latency, gas per transaction, chain RPC errors and retries.
+    /// Beside it `GET /health` (200 while the process runs) and `GET /ready` (200 while the
+    /// chain answers a probe made every poll interval and the role's event cursors are at most
+    /// --ready-max-lag blocks behind, else 503 with the reason).
     /// Off unless given here or as `metrics` in the config file. Try:
-    /// `curl -s http://127.0.0.1:9464/metrics`.
+    /// `curl -s http://127.0.0.1:9464/metrics`, `curl -si http://127.0.0.1:9464/ready`.
     #[arg(long, value_name = "HOST:PORT")]
     pub metrics: Option<String>,
+    /// `/ready` answers 503 once an event cursor is more than this many blocks behind the
+    /// newest block it could read (config `ready_max_lag`; default 64).
+    #[arg(long, value_name = "BLOCKS")]
+    pub ready_max_lag: Option<u64>,
 }
 
 impl MetricsArgs {
     /// The event sink for a role's node. With an address, events feed a registry served there
-    /// (and the client's RPC error/retry counters join it); otherwise no sink.
+    /// (and the client's RPC error/retry counters join it), and `/health` and `/ready` judge
+    /// the client's chain and cursors at `watch`'s poll interval; otherwise no sink.
     pub async fn sink(
         &self,
         file: Option<&FileConfig>,
         role: &str,
         client: &Client,
+        watch: &ChainWatch,
     ) -> anyhow::Result<EventSink> {
         let Some(addr) = self
             .metrics
@@ -214,22 +224,40 @@ impl MetricsArgs {
         };
         let m = Metrics::new(role);
         m.watch_rpc(client.stats());
-        let local = start_metrics_server(&addr, m.clone()).await?;
+        let health = Health::new(
+            client.reader().progress().clone(),
+            HealthConfig {
+                poll_interval: watch.poll_interval,
+                max_lag: self
+                    .ready_max_lag
+                    .or_else(|| file.and_then(|f| f.ready_max_lag))
+                    .unwrap_or(health::DEFAULT_MAX_LAG),
+                // The generator only writes: it has no event cursor.
+                expects_cursor: role != "generator",
+            },
+        );
+        tokio::spawn(health.clone().probe(client.reader().clone()));
+        let local = start_metrics_server(&addr, m.clone(), health).await?;
         println!("metrics on http://{local}/metrics");
+        println!("health on http://{local}/health and http://{local}/ready");
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(m.consume(rx));
         Ok(EventSink::new(tx))
     }
 }
 
-/// Bind `addr` and serve `m` there in the background; returns the bound address.
-pub async fn start_metrics_server(addr: &str, m: Arc<Metrics>) -> anyhow::Result<SocketAddr> {
+/// Bind `addr` and serve `m` and `health` there in the background; returns the bound address.
+pub async fn start_metrics_server(
+    addr: &str,
+    m: Arc<Metrics>,
+    health: Arc<Health>,
+) -> anyhow::Result<SocketAddr> {
     let addr = parse_addr(addr, "metrics address")?;
     let listener = metrics::bind(addr)
         .await
         .with_context(|| format!("binding the metrics endpoint {addr}"))?;
     let local = listener.local_addr()?;
-    tokio::spawn(metrics::serve(listener, m));
+    tokio::spawn(metrics::serve(listener, m, health));
     Ok(local)
 }
 
@@ -563,7 +591,9 @@ pub async fn operator(cmd: OperatorCommand) -> anyhow::Result<()> {
                 watch: r.watch.clone(),
                 ..OperatorConfig::default()
             };
-            let sink = metrics.sink(Some(&r.file), "operator", &r.client).await?;
+            let sink = metrics
+                .sink(Some(&r.file), "operator", &r.client, &r.watch)
+                .await?;
             let node = OperatorNode::new(r.client.clone(), avs, key, store, cfg, sink).await?;
             tracing::info!(operator = %r.client.address(), avs = %avs.address, "operator running");
             run_until_ctrl_c(node.run()).await
@@ -601,7 +631,9 @@ pub async fn aggregator(cmd: AggregatorCommand) -> anyhow::Result<()> {
         cfg.machine.linger_ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     }
     tracing::info!(linger_ms = cfg.machine.linger_ms, "linger window");
-    let sink = metrics.sink(Some(&r.file), "aggregator", &r.client).await?;
+    let sink = metrics
+        .sink(Some(&r.file), "aggregator", &r.client, &r.watch)
+        .await?;
     let node = AggregatorNode::new(r.client.clone(), avs, store, cfg, sink).await?;
     println!("aggregator listening on {}", node.local_addr());
     run_until_ctrl_c(node.run()).await
@@ -642,7 +674,9 @@ pub async fn generator(cmd: GeneratorCommand) -> anyhow::Result<()> {
         ..d
     };
     let store = open_store(store.as_deref(), "exoavs-generator.journal")?;
-    let sink = metrics.sink(Some(&r.file), "generator", &r.client).await?;
+    let sink = metrics
+        .sink(Some(&r.file), "generator", &r.client, &r.watch)
+        .await?;
     let node = GeneratorNode::new(r.client.clone(), avs, store, cfg, sink).await?;
     run_until_ctrl_c(node.run()).await
 }
@@ -661,7 +695,9 @@ pub async fn challenger(cmd: ChallengerCommand) -> anyhow::Result<()> {
         watch: r.watch.clone(),
         flow: flow.map(Flow::from),
     };
-    let sink = metrics.sink(Some(&r.file), "challenger", &r.client).await?;
+    let sink = metrics
+        .sink(Some(&r.file), "challenger", &r.client, &r.watch)
+        .await?;
     let node = ChallengerNode::new(r.client.clone(), avs, store, cfg, sink).await?;
     run_until_ctrl_c(node.run()).await
 }

@@ -9,6 +9,7 @@ use super::anvil::{Anvil, AnvilError, AnvilOptions};
 use super::setup::{self, AvsSetup, Deployment, SetupError};
 use crate::chain::{ChainError, Client, TxConfig};
 use crate::crypto::bls::SecretKey;
+use crate::metrics::health::{self, Health, HealthConfig};
 use crate::metrics::{self, Metrics};
 use crate::node::aggregator::{AggregatorNode, AggregatorNodeConfig};
 use crate::node::challenger::{ChallengerNode, ChallengerNodeConfig};
@@ -26,6 +27,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+
+/// Between two polls of the chain, for every devnet role (and the `/ready` probe).
+const DEVNET_POLL: Duration = Duration::from_millis(200);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum FlowArg {
@@ -224,8 +228,17 @@ pub async fn run(
         let local = listener
             .local_addr()
             .map_err(|e| DevnetError::Metrics(addr, e))?;
-        tokio::spawn(metrics::serve(listener, metrics.clone()));
-        println!("metrics on http://{local}/metrics");
+        let health = Health::new(
+            admin.reader().progress().clone(),
+            HealthConfig {
+                poll_interval: DEVNET_POLL,
+                max_lag: health::DEFAULT_MAX_LAG,
+                expects_cursor: true,
+            },
+        );
+        tokio::spawn(health.clone().probe(admin.reader().clone()));
+        tokio::spawn(metrics::serve(listener, metrics.clone(), health));
+        println!("metrics on http://{local}/metrics (and /health, /ready)");
     }
     // One-second epochs in both flows, so a task's windows pass, and the challenger settles it,
     // within seconds.
@@ -271,7 +284,7 @@ pub async fn run(
     let mut tasks = Roles::default();
     let watch = ChainWatch {
         start_block: dep.start_block,
-        poll_interval: Duration::from_millis(200),
+        poll_interval: DEVNET_POLL,
         ..ChainWatch::default()
     };
     spawn_roles(

@@ -1,4 +1,6 @@
+use super::health::{HealthConfig, Probe};
 use super::*;
+use crate::chain::CursorProgress;
 use alloy::primitives::{Address, B256};
 use std::collections::{HashMap, HashSet};
 
@@ -351,16 +353,47 @@ fn quantiles_and_summary_table() {
     assert_eq!(row("chain RPC errors / retries"), "0 / 0");
 }
 
-#[test]
-fn routes() {
-    let m = Metrics::new("x");
-    assert_eq!(route(b"GET /metrics HTTP/1.1\r\nHost: a", &m).0, "200 OK");
-    assert_eq!(route(b"GET /metrics?x=1 HTTP/1.0", &m).0, "200 OK");
-    assert_eq!(route(b"GET / HTTP/1.1", &m).0, "404 Not Found");
-    assert_eq!(
-        route(b"POST /metrics HTTP/1.1", &m).0,
-        "405 Method Not Allowed"
-    );
+/// A generator's health (no cursor expected), probed by hand.
+fn health() -> Arc<Health> {
+    Health::new(
+        CursorProgress::default(),
+        HealthConfig {
+            poll_interval: Duration::from_millis(100),
+            max_lag: 8,
+            expects_cursor: false,
+        },
+    )
+}
+
+#[tokio::test]
+async fn routes() {
+    let (m, h) = (Metrics::new("x"), health());
+    let now = Instant::now();
+    let status = |req: &[u8]| route(req, &m, &h, now).0;
+    assert_eq!(status(b"GET /metrics HTTP/1.1\r\nHost: a"), "200 OK");
+    assert_eq!(status(b"GET /metrics?x=1 HTTP/1.0"), "200 OK");
+    assert_eq!(status(b"GET /health HTTP/1.1"), "200 OK");
+    assert_eq!(status(b"GET / HTTP/1.1"), "404 Not Found");
+    assert_eq!(status(b"POST /metrics HTTP/1.1"), "405 Method Not Allowed");
+    assert_eq!(status(b"POST /ready HTTP/1.1"), "405 Method Not Allowed");
+    // Not probed yet, then probed fine, then the chain gone.
+    let (s, ct, body) = route(b"GET /ready HTTP/1.1", &m, &h, now);
+    assert_eq!((s, ct), ("503 Service Unavailable", TEXT));
+    assert!(body.contains("not been probed"), "{body}");
+    h.record(Probe {
+        at: now,
+        head: Ok(7),
+    });
+    let (s, _, body) = route(b"GET /ready HTTP/1.1", &m, &h, now);
+    assert_eq!((s, body.as_str()), ("200 OK", "ready: chain head 7\n"));
+    h.record(Probe {
+        at: now,
+        head: Err("connection refused".into()),
+    });
+    let (s, _, body) = route(b"GET /ready HTTP/1.1", &m, &h, now);
+    assert_eq!(s, "503 Service Unavailable");
+    assert!(body.contains("unreachable"), "{body}");
+    assert_eq!(route(b"GET /metrics HTTP/1.1", &m, &h, now).1, EXPOSITION);
 }
 
 #[cfg(not(madsim))]
@@ -372,7 +405,7 @@ async fn serves_get_metrics_over_http() {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(serve(listener, m.clone()));
+    let server = tokio::spawn(serve(listener, m.clone(), health()));
     let get = |path: &'static str| async move {
         let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
         s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
@@ -399,6 +432,11 @@ async fn serves_get_metrics_over_http() {
         Some(1.0)
     );
     assert!(get("/").await.starts_with("HTTP/1.1 404"));
+    let health = get("/health").await;
+    assert!(health.starts_with("HTTP/1.1 200 OK"), "{health}");
+    assert!(health.ends_with("\r\n\r\nok\n"), "{health}");
+    let ready = get("/ready").await;
+    assert!(ready.starts_with("HTTP/1.1 503"), "{ready}");
     server.abort();
 }
 
