@@ -183,7 +183,7 @@ async fn rogue_key_without_proof_of_possession_is_refused() {
         dep.admin.reader().clone(),
         anvil.signer(5).expect("dev key 5"),
     );
-    exoavs::chain::avs::emulation::register_operator(&attacker)
+    exoavs::chain::avs::emulation::register_operator(&attacker, dep.avs.registry)
         .await
         .expect("imua operator");
     dep.avs.opt_in(&attacker).await.expect("opt in");

@@ -8,9 +8,12 @@ import {Bech32} from "./Bech32.sol";
 
 /// Emulation of Exocore/Imua's avs precompile (x/avs + precompiles/avs of imuachain) for Anvil.
 ///
-/// Installation: `anvil_setCode(0x…0901, deployedBytecode)`, then `initialize(admin, chainId)` once.
-/// No constructor runs under anvil_setCode, so nothing here depends on one; until `initialize` is called
-/// every admin function and key registration reverts with `NotInitialized`.
+/// Installation on Anvil, at the precompile's address: `anvil_setCode(0x…0901, deployedBytecode)`, then
+/// `initialize(admin, chainId)` once. No constructor runs under anvil_setCode, so nothing here depends on
+/// one; until `initialize` is called every admin function and key registration reverts with
+/// `NotInitialized`. On any other Prague chain it is an ordinary contract, the operator registry of the
+/// aggregated flow: deployed with `constructor(admin, chainId)`, which initialises it in the creating
+/// transaction (so nobody can initialise it first).
 ///
 /// Rules reproduced from the chain (x/avs/keeper): every `sender` equals tx.origin; the AVS is the calling
 /// contract; createTask is for AVS owners only, numbers tasks per task contract from 1, starts at
@@ -171,7 +174,16 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
     mapping(address avs => mapping(address op => uint256)) private _slashed;
 
     // ---------------------------------------------------------------- set-up (extension)
+    /// `admin_` zero leaves it uninitialised (the code at 0x…0901 is installed without running this).
+    constructor(address admin_, string memory chainId) {
+        if (admin_ != address(0)) _initialize(admin_, chainId);
+    }
+
     function initialize(address admin_, string calldata chainId) external {
+        _initialize(admin_, chainId);
+    }
+
+    function _initialize(address admin_, string memory chainId) private {
         if (initialized) revert AlreadyInitialized();
         initialized = true;
         admin = admin_;

@@ -11,7 +11,9 @@ import {Quorum} from "./Quorum.sol";
 error AlreadySettled(uint64 taskId);
 
 /// The base an AVS's service contract extends. It owns what every AVS shares: the registration
-/// pass-throughs to the avs precompile (0x…0901), task creation with an opaque payload, the aggregate
+/// pass-throughs to the operator registry (`registry`: on Imua, and under the Anvil emulation, the avs
+/// precompile at 0x…0901; on any other Prague chain an `AvsPrecompile` deployed as an ordinary
+/// contract), task creation with an opaque payload, the aggregate
 /// response (`_respond`: the BLS and quorum check, done by the precompile's `verifyTaskAggregate`), the
 /// two-phase pass-through, the fraud proofs and the settlement (`challenge`). The AVS supplies its rules
 /// through the virtual hooks below.
@@ -44,8 +46,20 @@ error AlreadySettled(uint64 taskId);
 /// Every function that names an operator or owner uses msg.sender, which the precompile requires to be
 /// tx.origin: call these from EOAs.
 abstract contract AvsServiceBase {
-    IAVSManager internal constant AVS = AVSMANAGER_CONTRACT;
-    IAVSManagerExt internal constant EXT = IAVSManagerExt(AVSMANAGER_PRECOMPILE_ADDRESS);
+    IAVSManager internal immutable AVS;
+    IAVSManagerExt internal immutable EXT;
+
+    /// `registry_`: the avs precompile's address (AVSMANAGER_PRECOMPILE_ADDRESS) on Imua and under the
+    /// emulation, or the address of a registry deployed as an ordinary contract.
+    constructor(address registry_) {
+        AVS = IAVSManager(registry_);
+        EXT = IAVSManagerExt(registry_);
+    }
+
+    /// Where this AVS's operators, keys and snapshots live (the roles read it from here).
+    function registry() external view returns (address) {
+        return address(AVS);
+    }
 
     /// What the base keeps per task, packed in one slot (4 + 3 × 8 = 28 bytes), plus the non-signers' hash
     /// (written only when there are non-signers).

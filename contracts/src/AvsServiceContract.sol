@@ -21,6 +21,8 @@ contract AvsServiceContract is AvsServiceBase {
 
     mapping(uint64 => SumInputs) internal _inputs;
 
+    constructor(address registry_) AvsServiceBase(registry_) {}
+
     event NewTaskCreated(
         uint64 indexed taskId,
         uint64 a,

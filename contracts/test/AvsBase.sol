@@ -65,16 +65,21 @@ abstract contract AvsBase is Test {
 
     function setUp() public virtual {
         vm.warp(1_700_000_000);
-        vm.etch(AVSMANAGER_PRECOMPILE_ADDRESS, type(AvsPrecompile).runtimeCode);
-        pre.initialize(address(this), CHAIN_ID);
+        _installRegistry();
         avs = _deploy();
         vm.prank(owner, owner);
         avs.registerAVS(_params(address(avs)));
     }
 
+    /// The operator registry: by default the emulation at the precompile's address, as devnet installs it.
+    function _installRegistry() internal virtual {
+        vm.etch(AVSMANAGER_PRECOMPILE_ADDRESS, type(AvsPrecompile).runtimeCode);
+        pre.initialize(address(this), CHAIN_ID);
+    }
+
     /// The AVS contract under test; a test of another rule deploys its own contract on the base.
     function _deploy() internal virtual returns (AvsServiceContract) {
-        return new AvsServiceContract();
+        return new AvsServiceContract(address(pre));
     }
 
     function _params(address task) internal view returns (AVSParams memory p) {

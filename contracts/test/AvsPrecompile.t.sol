@@ -22,7 +22,7 @@ contract AvsPrecompileTest is AvsBase {
     }
 
     function test_registerAVS_rules() public {
-        AvsServiceContract other = new AvsServiceContract();
+        AvsServiceContract other = new AvsServiceContract(AVSMANAGER_PRECOMPILE_ADDRESS);
         // sender must be tx.origin
         vm.prank(owner, address(0xBEEF));
         vm.expectRevert(AvsPrecompile.SenderNotOrigin.selector);
@@ -130,7 +130,7 @@ contract AvsPrecompileTest is AvsBase {
         vm.expectRevert(AvsPrecompile.PublicKeyInUse.selector);
         avs.registerBLSPublicKey(pk, pop2);
         // the same key by the same operator for another AVS
-        AvsServiceContract other = new AvsServiceContract();
+        AvsServiceContract other = new AvsServiceContract(AVSMANAGER_PRECOMPILE_ADDRESS);
         vm.prank(owner, owner);
         other.registerAVS(_params(address(other)));
         vm.prank(op, op);
@@ -171,7 +171,7 @@ contract AvsPrecompileTest is AvsBase {
         assertEq(info.hash, abi.encode(uint64(3), uint64(4)));
         assertEq(info.optInOperators.length, 1);
         // another AVS numbers its own tasks from 1
-        AvsServiceContract other = new AvsServiceContract();
+        AvsServiceContract other = new AvsServiceContract(AVSMANAGER_PRECOMPILE_ADDRESS);
         vm.prank(owner, owner);
         other.registerAVS(_params(address(other)));
         vm.startPrank(op, op);

@@ -8,6 +8,8 @@ import "../src/IAVSManager.sol";
 /// A test AVS that chooses a stricter rule than the default: an operator that misses K = 2 tasks in a row
 /// (opted in, not in the accepted aggregate) is slashed on the second; being present resets the count.
 contract StrictSumAvs is AvsServiceContract {
+    constructor(address registry_) AvsServiceContract(registry_) {}
+
     uint256 public constant K = 2;
     mapping(address => uint256) public missedInARow;
 
@@ -22,7 +24,7 @@ contract StrictSumAvs is AvsServiceContract {
 
 contract StrictRuleTest is AvsBase {
     function _deploy() internal override returns (AvsServiceContract) {
-        return new StrictSumAvs();
+        return new StrictSumAvs(address(pre));
     }
 
     function setUp() public override {

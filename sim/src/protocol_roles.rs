@@ -199,9 +199,16 @@ impl Roles for Exoavs {
                         exoavs::crypto::bls::pop_prove(&bls, &dep.chain_id_string, key.address());
                     use exoavs::chain::avs::emulation;
                     let joined = async {
-                        emulation::register_operator(&op).await?;
-                        emulation::set_stake(&dep.admin, dep.avs.address, key.address(), stake)
-                            .await?;
+                        let registry = dep.avs.registry;
+                        emulation::register_operator(&op, registry).await?;
+                        emulation::set_stake(
+                            &dep.admin,
+                            registry,
+                            dep.avs.address,
+                            key.address(),
+                            stake,
+                        )
+                        .await?;
                         dep.avs.opt_in(&op).await
                     }
                     .await;

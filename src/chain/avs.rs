@@ -9,9 +9,11 @@ use crate::protocol::{Task, TaskId, TaskOperator};
 use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, Bytes, U256, address};
 use alloy::rpc::types::{Filter, Log, TransactionRequest};
-use alloy::sol_types::{SolCall, SolEvent};
+use alloy::sol_types::{SolCall, SolEvent, SolValue};
 
-/// Where the avs precompile lives on Imua, and where devnet installs the emulation.
+/// Where the avs precompile lives on Imua, and where devnet installs the emulation. On any other
+/// Prague chain the registry is an ordinary contract ([`deploy_registry`]) and the service
+/// contract names it (`registry()`, read by [`Avs::connect`]).
 pub const PRECOMPILE: Address = address!("0000000000000000000000000000000000000901");
 
 /// The chain id string the emulation puts in the key-registration message on devnets.
@@ -34,10 +36,49 @@ pub async fn view<C: SolCall>(
     })
 }
 
-/// A view call on the avs precompile, named in errors by its function name.
-async fn precompile_view<C: SolCall>(r: &Reader, call: C) -> Result<C::Return, ChainError> {
+/// A view call on the operator registry at `registry` (the avs precompile or its emulation, or
+/// an ordinary registry contract), named in errors by its function name.
+async fn registry_view<C: SolCall>(
+    r: &Reader,
+    registry: Address,
+    call: C,
+) -> Result<C::Return, ChainError> {
     let name = C::SIGNATURE.split('(').next().unwrap_or(C::SIGNATURE);
-    view(r, PRECOMPILE, name, call).await
+    view(r, registry, name, call).await
+}
+
+/// EIP-170's limit on a contract's runtime code, in bytes.
+pub const CODE_SIZE_LIMIT: usize = 0x6000;
+
+/// The operator registry's runtime code size, in bytes. Above [`CODE_SIZE_LIMIT`] today: a chain
+/// that keeps EIP-170's limit refuses to deploy it (`CreateContractSizeLimit`).
+pub fn registry_code_size() -> usize {
+    P::DEPLOYED_BYTECODE.len()
+}
+
+/// Deploy the operator registry as an ordinary contract (the aggregated flow on a Prague chain
+/// without the precompile, no `anvil_*` methods needed): `AvsPrecompile`, initialised in its
+/// creating transaction with `c` as admin and `chain_id_without_revision` in the
+/// key-registration message. Needs a chain whose code-size limit admits
+/// [`registry_code_size`] bytes.
+pub async fn deploy_registry(
+    c: &Client,
+    chain_id_without_revision: &str,
+) -> Result<(Address, TxOutcome), ChainError> {
+    let what = "deploy the operator registry (AvsPrecompile)";
+    let args = (c.address(), chain_id_without_revision.to_owned()).abi_encode_params();
+    let code = [P::BYTECODE.as_ref(), &args].concat();
+    let out = c
+        .send(what, TransactionRequest::default().with_deploy_code(code))
+        .await?;
+    let address = out
+        .receipt
+        .contract_address
+        .ok_or_else(|| ChainError::Unexpected {
+            what: what.into(),
+            detail: "receipt has no contract address".into(),
+        })?;
+    Ok((address, out))
 }
 
 /// A transaction request calling `call` on `to`.
@@ -83,10 +124,13 @@ pub struct Accepted {
     pub block: Option<u64>,
 }
 
-/// The deployed AVS service contract.
+/// The deployed AVS service contract, and the operator registry it uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Avs {
     pub address: Address,
+    /// Where its operators, keys and snapshots live: [`PRECOMPILE`] on Imua and under the
+    /// emulation, an ordinary contract elsewhere.
+    pub registry: Address,
 }
 
 impl Avs {
@@ -100,23 +144,45 @@ impl Avs {
         c.send(what, call_tx(self.address, &call)).await
     }
 
+    /// The contract at `address`, its registry at [`PRECOMPILE`] (Imua, the emulation).
     pub fn at(address: Address) -> Avs {
-        Avs { address }
+        Avs {
+            address,
+            registry: PRECOMPILE,
+        }
     }
 
-    /// Deploy a fresh AvsServiceContract from the artifact's creation code.
-    pub async fn deploy(c: &Client) -> Result<(Avs, TxOutcome), ChainError> {
-        Avs::deploy_code(c, "AvsServiceContract", S::BYTECODE.clone()).await
+    /// The contract at `address`, with the registry it names (`registry()`).
+    pub async fn connect(r: &Reader, address: Address) -> Result<Avs, ChainError> {
+        let registry = view(r, address, "registry", S::registryCall {}).await?;
+        Ok(Avs { address, registry })
+    }
+
+    /// A view call on this AVS's registry.
+    async fn registry_view<C: SolCall>(
+        &self,
+        r: &Reader,
+        call: C,
+    ) -> Result<C::Return, ChainError> {
+        registry_view(r, self.registry, call).await
+    }
+
+    /// Deploy a fresh AvsServiceContract from the artifact's creation code, on `registry`.
+    pub async fn deploy(c: &Client, registry: Address) -> Result<(Avs, TxOutcome), ChainError> {
+        Avs::deploy_code(c, "AvsServiceContract", S::BYTECODE.clone(), registry).await
     }
 
     /// Deploy `code`, the creation code of a contract that extends AvsServiceContract (its
-    /// ABI, so every call here works on it); `name` names it in errors and logs.
+    /// ABI, so every call here works on it, and its constructor, `(address registry)`); `name`
+    /// names it in errors and logs.
     pub async fn deploy_code(
         c: &Client,
         name: &str,
         code: Bytes,
+        registry: Address,
     ) -> Result<(Avs, TxOutcome), ChainError> {
         let what = format!("deploy {name}");
+        let code = [code.as_ref(), &registry.abi_encode()].concat();
         let tx = TransactionRequest::default().with_deploy_code(code);
         let out = c.send(&what, tx).await?;
         let address = out
@@ -126,7 +192,7 @@ impl Avs {
                 what,
                 detail: "receipt has no contract address".into(),
             })?;
-        Ok((Avs { address }, out))
+        Ok((Avs { address, registry }, out))
     }
 
     /// `registerAVS`, sent by the AVS owner (it becomes `params.sender`).
@@ -447,14 +513,15 @@ impl Avs {
 
     /// Seconds per epoch of this AVS's epoch identifier.
     pub async fn epoch_seconds(&self, r: &Reader) -> Result<u64, ChainError> {
-        let id = precompile_view(
-            r,
-            P::getAVSEpochIdentifierCall {
-                avsAddress: self.address,
-            },
-        )
-        .await?;
-        precompile_view(
+        let id = self
+            .registry_view(
+                r,
+                P::getAVSEpochIdentifierCall {
+                    avsAddress: self.address,
+                },
+            )
+            .await?;
+        self.registry_view(
             r,
             P::epochDurationCall {
                 epochIdentifier: id,
@@ -469,45 +536,49 @@ impl Avs {
         r: &Reader,
         task_id: TaskId,
     ) -> Result<Vec<TaskOperator>, ChainError> {
-        let snap = precompile_view(
-            r,
-            P::taskSnapshotCall {
-                taskContractAddress: self.address,
-                taskID: task_id,
-            },
-        )
-        .await?;
-        let version = snap.version;
-        let known = precompile_view(
-            r,
-            P::getKnownOperatorsCall {
-                avsAddress: self.address,
-            },
-        )
-        .await?;
-        let mut out = Vec::new();
-        for op in known {
-            let at = precompile_view(
+        let snap = self
+            .registry_view(
                 r,
-                P::operatorAtCall {
-                    avsAddress: self.address,
-                    operator: op,
-                    version,
+                P::taskSnapshotCall {
+                    taskContractAddress: self.address,
+                    taskID: task_id,
                 },
             )
             .await?;
+        let version = snap.version;
+        let known = self
+            .registry_view(
+                r,
+                P::getKnownOperatorsCall {
+                    avsAddress: self.address,
+                },
+            )
+            .await?;
+        let mut out = Vec::new();
+        for op in known {
+            let at = self
+                .registry_view(
+                    r,
+                    P::operatorAtCall {
+                        avsAddress: self.address,
+                        operator: op,
+                        version,
+                    },
+                )
+                .await?;
             if !at.optedIn {
                 continue;
             }
             let pubkey = if at.hasKey {
-                let raw = precompile_view(
-                    r,
-                    P::getRegisteredPubkeyCall {
-                        operatorAddress: op,
-                        avsAddress: self.address,
-                    },
-                )
-                .await?;
+                let raw = self
+                    .registry_view(
+                        r,
+                        P::getRegisteredPubkeyCall {
+                            operatorAddress: op,
+                            avsAddress: self.address,
+                        },
+                    )
+                    .await?;
                 // A key the precompile accepted is valid; if it does not parse, the operator
                 // simply cannot sign (it still counts in the total stake).
                 PublicKey::from_eip2537(&raw).ok()
@@ -526,25 +597,27 @@ impl Avs {
 
     /// The AVS's current epoch (from the latest block's timestamp, as the emulation computes it).
     pub async fn current_epoch(&self, r: &Reader) -> Result<u64, ChainError> {
-        let id = precompile_view(
-            r,
-            P::getAVSEpochIdentifierCall {
-                avsAddress: self.address,
-            },
-        )
-        .await?;
-        let e = precompile_view(
-            r,
-            P::getCurrentEpochCall {
-                epochIdentifier: id,
-            },
-        )
-        .await?;
+        let id = self
+            .registry_view(
+                r,
+                P::getAVSEpochIdentifierCall {
+                    avsAddress: self.address,
+                },
+            )
+            .await?;
+        let e = self
+            .registry_view(
+                r,
+                P::getCurrentEpochCall {
+                    epochIdentifier: id,
+                },
+            )
+            .await?;
         Ok(e.max(0) as u64)
     }
 
     pub async fn reward_of(&self, r: &Reader, op: Address) -> Result<U256, ChainError> {
-        precompile_view(
+        self.registry_view(
             r,
             P::rewardOfCall {
                 avsAddress: self.address,
@@ -555,7 +628,7 @@ impl Avs {
     }
 
     pub async fn slashed_of(&self, r: &Reader, op: Address) -> Result<U256, ChainError> {
-        precompile_view(
+        self.registry_view(
             r,
             P::slashedOfCall {
                 avsAddress: self.address,
@@ -566,7 +639,7 @@ impl Avs {
     }
 
     pub async fn opted_in_operators(&self, r: &Reader) -> Result<Vec<Address>, ChainError> {
-        precompile_view(
+        self.registry_view(
             r,
             P::getOptInOperatorsCall {
                 avsAddress: self.address,
@@ -576,7 +649,7 @@ impl Avs {
     }
 
     pub async fn registered_pubkey(&self, r: &Reader, op: Address) -> Result<Bytes, ChainError> {
-        precompile_view(
+        self.registry_view(
             r,
             P::getRegisteredPubkeyCall {
                 operatorAddress: op,
@@ -617,22 +690,28 @@ pub mod emulation {
         if r.code_at(PRECOMPILE).await?.is_empty() {
             return Ok(false);
         }
-        let admin = precompile_view(r, P::adminCall {}).await?;
+        let admin = registry_view(r, PRECOMPILE, P::adminCall {}).await?;
         Ok(admin != Address::ZERO)
     }
 
-    /// The operator registers itself as an Imua operator (Exocore's operator module).
-    pub async fn register_operator(c: &Client) -> Result<TxOutcome, ChainError> {
+    /// The operator registers itself as an Imua operator (Exocore's operator module) at
+    /// `registry`.
+    pub async fn register_operator(c: &Client, registry: Address) -> Result<TxOutcome, ChainError> {
         c.send(
             "registerOperator",
-            call_tx(PRECOMPILE, &P::registerOperatorCall {}),
+            call_tx(registry, &P::registerOperatorCall {}),
         )
         .await
     }
 
-    pub async fn is_operator(r: &Reader, op: Address) -> Result<bool, ChainError> {
-        precompile_view(
+    pub async fn is_operator(
+        r: &Reader,
+        registry: Address,
+        op: Address,
+    ) -> Result<bool, ChainError> {
+        registry_view(
             r,
+            registry,
             P::isOperatorCall {
                 operatorAddress: op,
             },
@@ -643,6 +722,7 @@ pub mod emulation {
     /// Admin: the operator's stake for the AVS (Exocore's restaking, emulated).
     pub async fn set_stake(
         admin: &Client,
+        registry: Address,
         avs: Address,
         op: Address,
         amount: u128,
@@ -653,13 +733,13 @@ pub mod emulation {
             amount,
         };
         admin
-            .send("setOperatorStake", call_tx(PRECOMPILE, &call))
+            .send("setOperatorStake", call_tx(registry, &call))
             .await
     }
 
-    /// The chain id string the emulation uses in the key-registration message.
-    pub async fn chain_id_string(r: &Reader) -> Result<String, ChainError> {
-        precompile_view(r, P::chainIdWithoutRevisionCall {}).await
+    /// The chain id string the registry at `registry` uses in the key-registration message.
+    pub async fn chain_id_string(r: &Reader, registry: Address) -> Result<String, ChainError> {
+        registry_view(r, registry, P::chainIdWithoutRevisionCall {}).await
     }
 }
 
@@ -672,15 +752,16 @@ impl Avs {
         op: Address,
         task_id: TaskId,
     ) -> Result<(u8, Bytes), ChainError> {
-        let info = precompile_view(
-            r,
-            P::getOperatorTaskResponseCall {
-                taskAddress: self.address,
-                operator: op,
-                taskID: task_id,
-            },
-        )
-        .await?;
+        let info = self
+            .registry_view(
+                r,
+                P::getOperatorTaskResponseCall {
+                    taskAddress: self.address,
+                    operator: op,
+                    taskID: task_id,
+                },
+            )
+            .await?;
         Ok((info.phase, info.taskResponse))
     }
 

@@ -3,7 +3,7 @@
 
 use super::config::{FileConfig, config_duration, parse_duration};
 use super::keys::{load_bls_key, load_ecdsa_keystore};
-use crate::chain::avs::{Avs, AvsParams, DEVNET_CHAIN_ID, emulation};
+use crate::chain::avs::{self, Avs, AvsParams, DEVNET_CHAIN_ID, PRECOMPILE, emulation};
 use crate::chain::{Client, CursorConfig, TxConfig};
 use crate::devnet::run::FlowArg;
 use crate::devnet::setup::{self, Deployment};
@@ -100,7 +100,14 @@ impl ChainArgs {
         let client = Client::http(&url, signer, TxConfig::default())
             .await
             .with_context(|| format!("connecting to {url}"))?;
-        let avs = self.avs.or(file.avs).map(Avs::at);
+        let avs = match self.avs.or(file.avs) {
+            Some(a) => Some(
+                Avs::connect(client.reader(), a)
+                    .await
+                    .with_context(|| format!("reading the registry of the AVS contract {a}"))?,
+            ),
+            None => None,
+        };
         let poll = match self.poll_interval {
             Some(d) => d,
             None => config_duration("poll_interval", file.poll_interval.as_ref())?
@@ -291,14 +298,31 @@ impl BlsArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AvsCommand {
-    /// Deploy a new AvsServiceContract (prints its address).
+    /// Deploy a new AvsServiceContract (prints its address and its registry's). Its operator
+    /// registry is, by default, the avs precompile at 0x…0901 (Imua); on any other Prague chain
+    /// pass --deploy-registry (a new registry as an ordinary contract, no Anvil methods needed)
+    /// or --registry (one deployed before).
     Deploy {
         #[command(flatten)]
         chain: ChainArgs,
         /// Dev chains (Anvil) only: install the avs precompile emulation at 0x…0901 first,
-        /// with the sender as its admin.
-        #[arg(long)]
+        /// with the sender as its admin (uses `anvil_setCode`).
+        #[arg(long, conflicts_with_all = ["deploy_registry", "registry"])]
         install_emulation: bool,
+        /// First deploy a new operator registry (stake stand-in, BLS keys with proof of
+        /// possession, opt-in/out, versioned snapshots, aggregate verification) as an ordinary
+        /// contract, with the sender as its admin; the AVS uses it. Its runtime code is over
+        /// EIP-170's 24,576 bytes today: the chain must admit larger contracts
+        /// (`anvil --code-size-limit 40000`, or an L2 with a raised limit).
+        #[arg(long, conflicts_with = "registry")]
+        deploy_registry: bool,
+        /// With --deploy-registry: the chain id in the operators' key-registration message
+        /// (default `exoavs_<EVM chain id>`).
+        #[arg(long, requires = "deploy_registry")]
+        registry_chain_id: Option<String>,
+        /// The operator registry the AVS uses (default: the avs precompile, 0x…0901).
+        #[arg(long)]
+        registry: Option<Address>,
     },
     /// Register the AVS with the avs precompile (the sender becomes its owner).
     Register {
@@ -456,18 +480,47 @@ pub async fn avs(cmd: AvsCommand) -> anyhow::Result<()> {
         AvsCommand::Deploy {
             chain,
             install_emulation,
+            deploy_registry,
+            registry_chain_id,
+            registry,
         } => {
             let r = chain.resolve().await?;
             if install_emulation && !emulation::installed(r.client.reader()).await? {
                 emulation::install(&r.client, DEVNET_CHAIN_ID).await?;
+                println!("avs precompile emulation installed at {PRECOMPILE}");
+            }
+            let registry = if deploy_registry {
+                let id = registry_chain_id
+                    .unwrap_or_else(|| format!("exoavs_{}", r.client.reader().chain_id()));
+                let size = avs::registry_code_size();
+                let (at, out) = avs::deploy_registry(&r.client, &id).await.with_context(|| {
+                    if size > avs::CODE_SIZE_LIMIT {
+                        format!(
+                            "deploying the operator registry ({size}-byte runtime code: a chain \
+                             that keeps EIP-170's {}-byte limit refuses it)",
+                            avs::CODE_SIZE_LIMIT
+                        )
+                    } else {
+                        "deploying the operator registry".to_owned()
+                    }
+                })?;
                 println!(
-                    "avs precompile emulation installed at {}",
-                    crate::chain::avs::PRECOMPILE
+                    "operator registry deployed at {at} (block {}, gas {}; key-registration chain id {id:?})",
+                    out.block, out.gas_used
+                );
+                at
+            } else {
+                registry.unwrap_or(PRECOMPILE)
+            };
+            if r.client.reader().code_at(registry).await?.is_empty() {
+                bail!(
+                    "no operator registry at {registry}: on Anvil pass --install-emulation, on \
+                     another chain without the avs precompile --deploy-registry"
                 );
             }
-            let (avs, out) = Avs::deploy(&r.client).await?;
+            let (avs, out) = Avs::deploy(&r.client, registry).await?;
             println!(
-                "AvsServiceContract deployed at {} (block {}, gas {})",
+                "AvsServiceContract deployed at {} (block {}, gas {}; registry {registry})",
                 avs.address, out.block, out.gas_used
             );
             Ok(())
@@ -505,7 +558,7 @@ pub async fn avs(cmd: AvsCommand) -> anyhow::Result<()> {
         } => {
             let r = chain.resolve().await?;
             let avs = r.avs()?;
-            emulation::set_stake(&r.client, avs.address, operator, amount).await?;
+            emulation::set_stake(&r.client, avs.registry, avs.address, operator, amount).await?;
             println!("stake of {operator} for {} set to {amount}", avs.address);
             Ok(())
         }
@@ -519,8 +572,8 @@ pub async fn operator(cmd: OperatorCommand) -> anyhow::Result<()> {
             let avs = r.avs()?;
             let key = bls.load(&r.file)?;
             let reader = r.client.reader();
-            if !emulation::is_operator(reader, r.client.address()).await? {
-                emulation::register_operator(&r.client)
+            if !emulation::is_operator(reader, avs.registry, r.client.address()).await? {
+                emulation::register_operator(&r.client, avs.registry)
                     .await
                     .context("registering as an Imua operator")?;
             }
@@ -532,7 +585,7 @@ pub async fn operator(cmd: OperatorCommand) -> anyhow::Result<()> {
                 avs,
                 admin: r.client.clone(),
                 start_block: 0,
-                chain_id_string: emulation::chain_id_string(reader).await?,
+                chain_id_string: emulation::chain_id_string(reader, avs.registry).await?,
             };
             if avs
                 .registered_pubkey(reader, r.client.address())

@@ -2,7 +2,7 @@
 //! register operators (Imua operator, stake, opt-in, BLS key with proof of possession).
 //! Used by `exoavs devnet`, the integration tests and the simulator.
 
-use crate::chain::avs::{Avs, AvsParams, DEVNET_CHAIN_ID, emulation};
+use crate::chain::avs::{Avs, AvsParams, DEVNET_CHAIN_ID, PRECOMPILE, deploy_registry, emulation};
 use crate::chain::{ChainError, Client};
 use crate::crypto::bls::{SecretKey, pop_prove};
 use crate::protocol::Flow;
@@ -38,6 +38,9 @@ pub struct AvsSetup {
     /// The service contract to deploy, as (name, creation code), when it is not the stock
     /// AvsServiceContract: a contract that extends it, with rules of its own.
     pub service_code: Option<(String, Bytes)>,
+    /// Deploy the operator registry as an ordinary contract (as on a Prague chain without the
+    /// precompile) instead of installing the emulation at 0x…0901 with `anvil_setCode`.
+    pub ordinary_registry: bool,
 }
 
 impl AvsSetup {
@@ -53,6 +56,7 @@ impl AvsSetup {
             reward_proportion: 10,
             slash_proportion: 10,
             service_code: None,
+            ordinary_registry: false,
         }
     }
 }
@@ -80,24 +84,33 @@ pub struct Deployment {
     pub chain_id_string: String,
 }
 
-/// Install the emulation (if absent) and deploy + register the AVS, as `admin`.
+/// Install the emulation (if absent) or deploy an ordinary registry, then deploy + register the
+/// AVS, as `admin`.
 pub async fn deploy_avs(admin: &Client, setup: &AvsSetup) -> Result<Deployment, SetupError> {
-    if !emulation::installed(admin.reader())
-        .await
-        .map_err(at("probe the precompile emulation"))?
-    {
-        emulation::install(admin, DEVNET_CHAIN_ID)
+    let registry = if setup.ordinary_registry {
+        deploy_registry(admin, DEVNET_CHAIN_ID)
             .await
-            .map_err(at("install the precompile emulation at 0x…0901"))?;
-    }
-    let chain_id_string = emulation::chain_id_string(admin.reader())
+            .map_err(at("deploy the operator registry"))?
+            .0
+    } else {
+        if !emulation::installed(admin.reader())
+            .await
+            .map_err(at("probe the precompile emulation"))?
+        {
+            emulation::install(admin, DEVNET_CHAIN_ID)
+                .await
+                .map_err(at("install the precompile emulation at 0x…0901"))?;
+        }
+        PRECOMPILE
+    };
+    let chain_id_string = emulation::chain_id_string(admin.reader(), registry)
         .await
-        .map_err(at("read the emulation's chain id"))?;
+        .map_err(at("read the registry's chain id"))?;
     let (avs, out) = match &setup.service_code {
-        None => Avs::deploy(admin)
+        None => Avs::deploy(admin, registry)
             .await
             .map_err(at("deploy AvsServiceContract"))?,
-        Some((name, code)) => Avs::deploy_code(admin, name, code.clone())
+        Some((name, code)) => Avs::deploy_code(admin, name, code.clone(), registry)
             .await
             .map_err(at(format!("deploy {name}")))?,
     };
@@ -129,15 +142,16 @@ pub async fn register_operator(
     stake: u128,
 ) -> Result<(), SetupError> {
     let who = op.address();
-    if !emulation::is_operator(op.reader(), who)
+    let registry = dep.avs.registry;
+    if !emulation::is_operator(op.reader(), registry, who)
         .await
         .map_err(at("isOperator"))?
     {
-        emulation::register_operator(op)
+        emulation::register_operator(op, registry)
             .await
             .map_err(at(format!("registerOperator {who}")))?;
     }
-    emulation::set_stake(&dep.admin, dep.avs.address, who, stake)
+    emulation::set_stake(&dep.admin, registry, dep.avs.address, who, stake)
         .await
         .map_err(at(format!("setOperatorStake {who}")))?;
     dep.avs

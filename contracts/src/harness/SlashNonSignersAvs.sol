@@ -9,6 +9,8 @@ import {AvsServiceContract} from "../AvsServiceContract.sol";
 /// `sim/tests/planted_bugs.rs` to show that its auditor catches the unfair slash. Never deployed by exoavs
 /// itself.
 contract SlashNonSignersAvs is AvsServiceContract {
+    constructor(address registry_) AvsServiceContract(registry_) {}
+
     function _slashAbsent(uint64, address, bool present) internal pure override returns (bool) {
         return !present;
     }
