@@ -65,9 +65,18 @@ pub async fn deploy_registry(
     c: &Client,
     chain_id_without_revision: &str,
 ) -> Result<(Address, TxOutcome), ChainError> {
-    let what = "deploy the operator registry (AvsPrecompile)";
     let args = (c.address(), chain_id_without_revision.to_owned()).abi_encode_params();
-    let code = [P::BYTECODE.as_ref(), &args].concat();
+    deploy(
+        c,
+        "deploy the operator registry (AvsPrecompile)",
+        [P::BYTECODE.as_ref(), &args].concat(),
+    )
+    .await
+}
+
+/// Send `code` (creation code with its constructor arguments) from `c`; the new contract's
+/// address. `what` names the deployment in errors and logs.
+async fn deploy(c: &Client, what: &str, code: Vec<u8>) -> Result<(Address, TxOutcome), ChainError> {
     let out = c
         .send(what, TransactionRequest::default().with_deploy_code(code))
         .await?;
@@ -181,17 +190,8 @@ impl Avs {
         code: Bytes,
         registry: Address,
     ) -> Result<(Avs, TxOutcome), ChainError> {
-        let what = format!("deploy {name}");
         let code = [code.as_ref(), &registry.abi_encode()].concat();
-        let tx = TransactionRequest::default().with_deploy_code(code);
-        let out = c.send(&what, tx).await?;
-        let address = out
-            .receipt
-            .contract_address
-            .ok_or_else(|| ChainError::Unexpected {
-                what,
-                detail: "receipt has no contract address".into(),
-            })?;
+        let (address, out) = deploy(c, &format!("deploy {name}"), code).await?;
         Ok((Avs { address, registry }, out))
     }
 
