@@ -60,7 +60,7 @@ fn setup(n: usize, invalid: usize) -> (Task, Vec<TaskOperator>, Vec<Response>) {
         });
         responses.push(Response {
             task_id: 1,
-            result: 42,
+            response: exoavs::avs::SumAvs::response_bytes(42),
             operator,
             signature: signer.sign(&digest).to_uncompressed().to_vec(),
         });

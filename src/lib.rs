@@ -8,7 +8,7 @@
 //! - `cli`, `devnet`: the `exoavs` binary.
 
 pub mod crypto;
-pub use exoavs_core::protocol;
+pub use exoavs_core::{avs, protocol};
 
 pub mod chain;
 pub mod net;

@@ -198,7 +198,7 @@ pub struct Metrics {
     rpc: Mutex<Vec<RpcStats>>,
 }
 
-/// The slug of a rejection text (`"wrong-sum (…)"` → `"wrong-sum"`): a bounded label value.
+/// The slug of a rejection text (`"provably-wrong response (…)"` → `"provably-wrong"`): a bounded label value.
 pub fn reason_label(reason: &str) -> &str {
     let slug = reason.split_whitespace().next().unwrap_or("");
     if slug.is_empty() { "unknown" } else { slug }

@@ -112,7 +112,7 @@ async fn flood_into(agg: SocketAddr, frames: Vec<Response>, conns: usize, stats:
 fn genuine(w: &World, i: usize, task_id: TaskId, result: u64) -> Response {
     Response {
         task_id,
-        result,
+        response: exoavs::avs::SumAvs::response_bytes(result),
         operator: w.ops[i].0.address(),
         signature: w.ops[i]
             .1
@@ -200,7 +200,7 @@ async fn responses_for_tasks_not_created_yet_do_not_stop_honest_tasks() {
     let frames: Vec<Response> = (2..10_002u64)
         .map(|id| Response {
             task_id: id,
-            result: 42,
+            response: exoavs::avs::SumAvs::response_bytes(42),
             operator: w.ops[id as usize % 3].0.address(),
             signature: forged.clone(),
         })
@@ -354,14 +354,14 @@ async fn forgeries_on_an_open_task_do_not_stop_it_or_take_an_honest_place() {
     let mut frames: Vec<Response> = (0..38_000u64)
         .map(|i| Response {
             task_id: task.id,
-            result: 43 + i,
+            response: exoavs::avs::SumAvs::response_bytes(43 + i),
             operator: w.ops[i as usize % 3].0.address(),
             signature: wrong.clone(),
         })
         .collect();
     frames.extend((0..2_000u64).map(|i| Response {
         task_id: task.id,
-        result: 42,
+        response: exoavs::avs::SumAvs::response_bytes(42),
         operator: w.ops[i as usize % 3].0.address(),
         signature: right.clone(),
     }));

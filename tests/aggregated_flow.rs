@@ -56,7 +56,7 @@ async fn round_trip_with_a_wrong_operator() {
         unreachable!()
     };
     assert!(
-        reason.starts_with("wrong-sum"),
+        reason.starts_with("provably-wrong"),
         "rejected for the wrong reason: {reason}"
     );
 
@@ -150,7 +150,7 @@ async fn aggregator_rejects_hostile_responses_and_keeps_serving() {
     };
     let good = Response {
         task_id: task.id,
-        result: 3,
+        response: exoavs::avs::SumAvs::response_bytes(3),
         operator: *op0,
         signature: sign(task.id, 3),
     };

@@ -156,7 +156,7 @@ fn devnet_prints_the_summary_on_ctrl_c() {
     let mut seen = String::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     // Wait until a task was accepted and a wrong response rejected.
-    while !(seen.contains(": accepted in block") && seen.contains("wrong-sum")) {
+    while !(seen.contains(": accepted in block") && seen.contains("provably-wrong")) {
         let mut line = String::new();
         if out.read_line(&mut line).expect("read") == 0 || Instant::now() > deadline {
             let _ = child.kill();
@@ -174,7 +174,7 @@ fn devnet_prints_the_summary_on_ctrl_c() {
     let accepted = seen.matches(": accepted in block").count() as u64;
     assert_eq!(num(&seen, "tasks accepted"), accepted, "{seen}");
     assert!(num(&seen, "tasks created") >= accepted, "{seen}");
-    assert!(num(&seen, "wrong-sum") >= 1, "{seen}");
+    assert!(num(&seen, "provably-wrong") >= 1, "{seen}");
 }
 
 #[test]

@@ -50,7 +50,7 @@ fn task(threshold: u8) -> Task {
 fn signed(keys: &[SecretKey], i: usize, task_id: u64, result: u64) -> Response {
     Response {
         task_id,
-        result,
+        response: exoavs::avs::SumAvs::response_bytes(result),
         operator: op(i),
         signature: keys[i]
             .sign(&task_response_digest(task_id, result))
@@ -139,10 +139,16 @@ fn authentic(pks: &[PublicKey], r: &Response) -> bool {
         .is_ok()
 }
 
-fn verifies(pks: &[PublicKey], who: Address, task_id: u64, result: u64, sig: &Signature) -> bool {
+fn verifies(
+    pks: &[PublicKey],
+    who: Address,
+    task_id: u64,
+    response: &[u8],
+    sig: &Signature,
+) -> bool {
     (0..N).find(|&i| op(i) == who).is_some_and(|i| {
         pks[i]
-            .verify(&task_response_digest(task_id, result), sig)
+            .verify(&exoavs::avs::response_digest(task_id, response), sig)
             .is_ok()
     })
 }
@@ -186,7 +192,7 @@ proptest! {
             if authentic(&pks, &r) && r.task_id == TASK && first_signed.insert(r.operator) {
                 // An operator's first own signature for the task decides: over a wrong sum, its
                 // correct answer can never count (it would be equivocating).
-                if r.result == A + B {
+                if r.sum() == Some(A + B) {
                     honest_senders.insert(r.operator);
                 } else {
                     spoiled.insert(r.operator);
@@ -200,11 +206,11 @@ proptest! {
             match a {
                 AggregatorAction::Submit(s) => submissions.push(s.clone()),
                 AggregatorAction::Equivocation(e) => {
-                    prop_assert!(verifies(&pks, e.operator, e.task_id, e.first.0, &e.first.1), "forged equivocation evidence {e:?}");
-                    prop_assert!(verifies(&pks, e.operator, e.task_id, e.second.0, &e.second.1), "forged equivocation evidence {e:?}");
+                    prop_assert!(verifies(&pks, e.operator, e.task_id, &e.first.0, &e.first.1), "forged equivocation evidence {e:?}");
+                    prop_assert!(verifies(&pks, e.operator, e.task_id, &e.second.0, &e.second.1), "forged equivocation evidence {e:?}");
                 }
-                AggregatorAction::WrongResult { task_id, operator, result, signature } => {
-                    prop_assert!(verifies(&pks, *operator, *task_id, *result, signature), "forged wrong-result evidence against {operator}");
+                AggregatorAction::ProvablyWrong { task_id, operator, response, signature } => {
+                    prop_assert!(verifies(&pks, *operator, *task_id, response, signature), "forged provably-wrong evidence against {operator}");
                 }
                 _ => {}
             }
@@ -220,7 +226,7 @@ proptest! {
         prop_assert_eq!(submissions.len(), 1, "exactly one submission once every operator signed");
         let s = &submissions[0];
         prop_assert_eq!(s.task_id, TASK);
-        prop_assert_eq!(s.result, A + B);
+        prop_assert_eq!(&s.response, &exoavs::avs::SumAvs::response_bytes(A + B));
         let signers: BTreeSet<Address> = s.signers.iter().copied().collect();
         prop_assert!(signers.is_subset(&honest_senders), "signers {signers:?} beyond honest senders {honest_senders:?}");
         let apk = s.aggregate_pubkey.to_public_key().expect("non-empty aggregate");

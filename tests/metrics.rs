@@ -245,7 +245,7 @@ async fn aggregator_metrics_move_as_a_task_runs() {
     // A response whose signature is not a curve point: rejected, counted under its reason.
     let bad = Response {
         task_id: 1,
-        result: 42,
+        response: exoavs::avs::SumAvs::response_bytes(42),
         operator: w.ops[0].0.address(),
         signature: vec![0xab; 192],
     };

@@ -100,7 +100,14 @@ async fn blst_keys_and_signatures_verify_on_chain() {
     tampered[255] ^= 1;
     let err = dep
         .avs
-        .respond(&dep.admin, task.id, 42, ns.clone(), keys.clone(), tampered)
+        .respond(
+            &dep.admin,
+            task.id,
+            &exoavs::avs::SumAvs::response_bytes(42),
+            ns.clone(),
+            keys.clone(),
+            tampered,
+        )
         .await
         .expect_err("tampered signature");
     assert!(reverted_with(&err, "InvalidAggregateSignature"), "{err}");
@@ -112,7 +119,7 @@ async fn blst_keys_and_signatures_verify_on_chain() {
         .respond(
             &dep.admin,
             task.id,
-            42,
+            &exoavs::avs::SumAvs::response_bytes(42),
             ns.clone(),
             keys.clone(),
             other.to_eip2537().to_vec(),
@@ -128,7 +135,7 @@ async fn blst_keys_and_signatures_verify_on_chain() {
         .respond(
             &dep.admin,
             task.id,
-            42,
+            &exoavs::avs::SumAvs::response_bytes(42),
             ns.clone(),
             keys.clone(),
             two.to_eip2537().to_vec(),
@@ -140,7 +147,14 @@ async fn blst_keys_and_signatures_verify_on_chain() {
     // The honest aggregate of three blst signatures (75 % >= 67 %) is accepted.
     let out = dep
         .avs
-        .respond(&dep.admin, task.id, 42, ns, keys, agg.to_eip2537().to_vec())
+        .respond(
+            &dep.admin,
+            task.id,
+            &exoavs::avs::SumAvs::response_bytes(42),
+            ns,
+            keys,
+            agg.to_eip2537().to_vec(),
+        )
         .await
         .expect("valid aggregate accepted");
     let accepted = out
@@ -165,7 +179,14 @@ async fn blst_keys_and_signatures_verify_on_chain() {
         &task_response_digest(task2.id, 3),
     );
     dep.avs
-        .respond(&dep.admin, task2.id, 3, ns, keys, one.to_eip2537().to_vec())
+        .respond(
+            &dep.admin,
+            task2.id,
+            &exoavs::avs::SumAvs::response_bytes(3),
+            ns,
+            keys,
+            one.to_eip2537().to_vec(),
+        )
         .await
         .expect("single blst signature accepted");
 }

@@ -1568,7 +1568,7 @@ outcome = "all-accepted"
 
     #[test]
     fn missing_expected_rejection_is_reported() {
-        let s = scenario("rejections = [\"wrong-sum\"]");
+        let s = scenario("rejections = [\"provably-wrong\"]");
         let mut c = Checker::new(&s);
         c.finish(0, 0);
         assert_eq!(c.first_violation().map(|v| v.kind), Some(Kind::Expectation));
@@ -1578,7 +1578,7 @@ outcome = "all-accepted"
             EventKind::ResponseRejected {
                 task: 1,
                 operator: 3,
-                reason: "wrong-sum".into(),
+                reason: "provably-wrong".into(),
             },
         ));
         c.finish(0, 0);

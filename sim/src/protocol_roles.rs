@@ -7,6 +7,7 @@ use crate::scenario::{Behaviour, Flow as ScenarioFlow};
 use crate::trace::EventKind;
 use crate::world::{LocalFuture, NodeCtx, Reporter, Role, Roles, SetupCtx};
 use alloy::primitives::Address;
+use exoavs::avs::SumAvs;
 use exoavs::chain::avs::Avs;
 use exoavs::chain::{Client, CursorConfig, TxConfig};
 use exoavs::crypto::bls::SecretKey;
@@ -508,6 +509,11 @@ async fn operator(
     node.run().await.map_err(|e| e.to_string())
 }
 
+/// The sum an honest operator's response carries (the hooks alter the sum AVS's responses).
+fn sum_of(r: &Response) -> u64 {
+    r.sum().unwrap_or_default()
+}
+
 /// The byzantine behaviours, as alterations of the honest operator's signed response.
 fn byzantine_hook(
     seed: u64,
@@ -525,17 +531,18 @@ fn byzantine_hook(
     let hook: ResponseHook = match behaviour {
         Behaviour::Honest | Behaviour::CrashRestart | Behaviour::Silent => return Ok(None),
         Behaviour::WrongSum => Arc::new(move |r: &mut Response| {
-            r.result = r.result.wrapping_add(1);
-            r.signature = sign(&own, r.task_id, r.result);
+            let wrong = sum_of(r).wrapping_add(1);
+            r.response = SumAvs::response_bytes(wrong);
+            r.signature = sign(&own, r.task_id, wrong);
         }),
         Behaviour::InvalidSignature => {
-            Arc::new(move |r: &mut Response| r.signature = sign(&stranger, r.task_id, r.result))
+            Arc::new(move |r: &mut Response| r.signature = sign(&stranger, r.task_id, sum_of(r)))
         }
         Behaviour::SignsAnotherTask => Arc::new(move |r: &mut Response| {
-            r.signature = sign(&own, r.task_id.wrapping_add(1), r.result)
+            r.signature = sign(&own, r.task_id.wrapping_add(1), sum_of(r))
         }),
         Behaviour::RogueKey => {
-            Arc::new(move |r: &mut Response| r.signature = sign(&stranger, r.task_id, r.result))
+            Arc::new(move |r: &mut Response| r.signature = sign(&stranger, r.task_id, sum_of(r)))
         }
         Behaviour::Replay => {
             let last: Arc<Mutex<Option<Response>>> = Arc::default();
@@ -555,8 +562,9 @@ fn byzantine_hook(
             Arc::new(move |r: &mut Response| {
                 let mut f = flip.lock().unwrap_or_else(|p| p.into_inner());
                 if *f {
-                    r.result = r.result.wrapping_add(7);
-                    r.signature = sign(&own, r.task_id, r.result);
+                    let other = sum_of(r).wrapping_add(7);
+                    r.response = SumAvs::response_bytes(other);
+                    r.signature = sign(&own, r.task_id, other);
                 }
                 *f = !*f;
             })

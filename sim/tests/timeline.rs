@@ -294,7 +294,7 @@ fn faulty_run_timeline_shows_every_event_fault_and_rejection_reason() {
             assert!(dom.contains(&text), "rejection not listed: {text}");
         }
     }
-    for reason in ["wrong-sum", "invalid-signature", "no-registered-key"] {
+    for reason in ["provably-wrong", "invalid-signature", "no-registered-key"] {
         assert!(
             drawn.iter().any(|d| d.title.ends_with(reason)),
             "no tooltip names {reason}"

@@ -327,15 +327,22 @@ impl Avs {
     }
 
     /// `respondToTask` with the aggregate (non-signers ascending, their keys in that order).
+    /// `response` is the response bytes the signers signed; this contract's entry point takes
+    /// the sum AVS's `uint64`, so anything else is refused before a transaction is built.
     pub async fn respond(
         &self,
         c: &Client,
         task_id: TaskId,
-        sum: u64,
+        response: &[u8],
         non_signers: Vec<Address>,
         non_signer_pubkeys: Vec<u8>,
         aggregate_signature_eip2537: Vec<u8>,
     ) -> Result<TxOutcome, ChainError> {
+        let sum = crate::avs::SumAvs::decode_sum(response).map_err(|e| {
+            ChainError::Sign(format!(
+                "respondToTask({task_id}): the service contract takes a sum: {e}"
+            ))
+        })?;
         let call = S::respondToTaskCall {
             taskId: task_id,
             sum,

@@ -456,8 +456,9 @@ async fn spawn_roles(
 /// An operator that signs `a + b + 1` instead of the sum: the aggregator must reject it.
 fn wrong_sum_hook(key: SecretKey) -> ResponseHook {
     Arc::new(move |r: &mut crate::protocol::Response| {
-        r.result = r.result.wrapping_add(1);
-        let digest = crate::crypto::messages::task_response_digest(r.task_id, r.result);
+        let wrong = r.sum().unwrap_or_default().wrapping_add(1);
+        r.response = crate::avs::SumAvs::response_bytes(wrong);
+        let digest = r.digest();
         r.signature = key.sign(&digest).to_uncompressed().to_vec();
     })
 }

@@ -108,7 +108,7 @@ fn exposition_format_and_counters_follow_events() {
         &NodeEvent::ResponseRejected {
             task: 1,
             operator: op,
-            reason: "wrong-sum (signed 5, the sum is 4)".into(),
+            reason: "provably-wrong response (digest 0x05)".into(),
         },
         at(100),
     );
@@ -149,7 +149,7 @@ fn exposition_format_and_counters_follow_events() {
     assert_eq!(
         sample(
             &text,
-            &format!("exoavs_responses_rejected_total{{{r},reason=\"wrong-sum\"}}")
+            &format!("exoavs_responses_rejected_total{{{r},reason=\"provably-wrong\"}}")
         ),
         Some(1.0)
     );

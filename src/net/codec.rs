@@ -1,9 +1,12 @@
 //! Binary messages of the operator → aggregator wire (not JSON: fixed layout, strict decoding).
 //!
-//! Every message: `version: u8 (= 1) | kind: u8 | fields`, integers big-endian.
-//! - `kind 1` Response: `task_id u64 | result u64 | operator [20] | sig_len u16 | signature`
-//!   (the honest operator sends the 192-byte uncompressed G2 point: decoding it costs no square
-//!   root — H2's measurements; the aggregator also takes 96-byte compressed).
+//! Every message: `version: u8 (= 2) | kind: u8 | fields`, integers big-endian.
+//! - `kind 1` Response: `task_id u64 | resp_len u16 | response | operator [20] | sig_len u16 |
+//!   signature`. `response` is the AVS's response bytes (at most `avs::MAX_RESPONSE_LEN`; 32 for
+//!   the sum), which the aggregator decodes with the AVS's codec. The honest operator sends the
+//!   192-byte uncompressed G2 point: decoding it costs no square root — H2's measurements; the
+//!   aggregator also takes 96-byte compressed. Version 1 carried a `result u64` in place of the
+//!   response and is refused.
 //! - `kind 2` Ack.
 //! - `kind 3` Reject: `code u16 | text_len u16 | text (UTF-8)`; codes are `RejectReason::code`.
 //!
@@ -11,9 +14,10 @@
 
 use alloy::primitives::Address;
 
+use crate::avs::MAX_RESPONSE_LEN;
 use crate::protocol::{RejectReason, Response};
 
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 const KIND_RESPONSE: u8 = 1;
 const KIND_ACK: u8 = 2;
 const KIND_REJECT: u8 = 3;
@@ -71,9 +75,13 @@ pub fn encode(msg: &Message) -> Result<Vec<u8>, CodecError> {
             if r.signature.len() > MAX_SIGNATURE {
                 return Err(CodecError::TooLong("signature"));
             }
+            if r.response.len() > MAX_RESPONSE_LEN {
+                return Err(CodecError::TooLong("response"));
+            }
             out.push(KIND_RESPONSE);
             out.extend_from_slice(&r.task_id.to_be_bytes());
-            out.extend_from_slice(&r.result.to_be_bytes());
+            out.extend_from_slice(&(r.response.len() as u16).to_be_bytes());
+            out.extend_from_slice(&r.response);
             out.extend_from_slice(r.operator.as_slice());
             out.extend_from_slice(&(r.signature.len() as u16).to_be_bytes());
             out.extend_from_slice(&r.signature);
@@ -129,7 +137,11 @@ pub fn decode(bytes: &[u8]) -> Result<Message, CodecError> {
     let msg = match r.u8()? {
         KIND_RESPONSE => {
             let task_id = r.u64()?;
-            let result = r.u64()?;
+            let resp_len = r.u16()? as usize;
+            if resp_len > MAX_RESPONSE_LEN {
+                return Err(CodecError::TooLong("response"));
+            }
+            let response = r.take(resp_len)?.to_vec();
             let operator = Address::from_slice(r.take(20)?);
             let len = r.u16()? as usize;
             if len > MAX_SIGNATURE {
@@ -138,7 +150,7 @@ pub fn decode(bytes: &[u8]) -> Result<Message, CodecError> {
             let signature = r.take(len)?.to_vec();
             Message::Response(Response {
                 task_id,
-                result,
+                response,
                 operator,
                 signature,
             })

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 fn response() -> Response {
     Response {
         task_id: 7,
-        result: 42,
+        response: crate::avs::SumAvs::response_bytes(42),
         operator: Address::with_last_byte(3),
         signature: vec![0x11; 192],
     }
@@ -23,20 +23,26 @@ fn codec_round_trips() {
             code: 9,
             text: "invalid signature".into(),
         },
-        Message::reject(&RejectReason::Conflicting { previous: 5 }),
+        Message::reject(&RejectReason::Conflicting {
+            previous: alloy::primitives::B256::repeat_byte(5),
+        }),
     ] {
         assert_eq!(codec::decode(&codec::encode(&m).unwrap()), Ok(m));
     }
     let body = codec::encode(&Message::Response(response())).unwrap();
-    assert_eq!(body.len(), 232);
+    // version, kind, task id, response length, the sum's 32 bytes, operator, sig length, sig.
+    assert_eq!(body.len(), 1 + 1 + 8 + 2 + 32 + 20 + 2 + 192);
+    assert_eq!(body[0], codec::VERSION);
+    assert_eq!(&body[10..12], &[0, 32]);
 }
 
 #[test]
 fn codec_is_strict() {
     let body = codec::encode(&Message::Response(response())).unwrap();
     assert_eq!(codec::decode(&[]), Err(CodecError::Empty));
-    assert_eq!(codec::decode(&[2, 2]), Err(CodecError::Version(2)));
-    assert_eq!(codec::decode(&[1, 9]), Err(CodecError::Kind(9)));
+    // Version 1 carried a u64 result where the response bytes now are: refused, not misread.
+    assert_eq!(codec::decode(&[1, 1]), Err(CodecError::Version(1)));
+    assert_eq!(codec::decode(&[2, 9]), Err(CodecError::Kind(9)));
     assert_eq!(
         codec::decode(&body[..body.len() - 1]),
         Err(CodecError::Truncated)
@@ -47,6 +53,22 @@ fn codec_is_strict() {
     let mut big = response();
     big.signature = vec![0; codec::MAX_SIGNATURE + 1];
     assert!(codec::encode(&Message::Response(big)).is_err());
+    // A response longer than the AVS limit is refused both ways, before it is read.
+    let mut long = response();
+    long.response = vec![0; crate::avs::MAX_RESPONSE_LEN + 1];
+    assert_eq!(
+        codec::encode(&Message::Response(long)),
+        Err(CodecError::TooLong("response"))
+    );
+    let mut frame = body[..10].to_vec();
+    frame.extend_from_slice(&((crate::avs::MAX_RESPONSE_LEN + 1) as u16).to_be_bytes());
+    frame.extend(vec![0; crate::avs::MAX_RESPONSE_LEN + 1 + 22 + 192]);
+    assert_eq!(codec::decode(&frame), Err(CodecError::TooLong("response")));
+    // An empty response is well-formed on the wire; whether it is an answer is the AVS's call.
+    let mut empty = response();
+    empty.response.clear();
+    let m = Message::Response(empty);
+    assert_eq!(codec::decode(&codec::encode(&m).unwrap()), Ok(m));
 }
 
 proptest! {
@@ -56,7 +78,7 @@ proptest! {
     }
 
     #[test]
-    fn decoding_mutated_responses_never_panics(flips in prop::collection::vec((0usize..232, any::<u8>()), 1..8), cut in 0usize..240) {
+    fn decoding_mutated_responses_never_panics(flips in prop::collection::vec((0usize..258, any::<u8>()), 1..8), cut in 0usize..266) {
         let mut body = codec::encode(&Message::Response(response())).unwrap();
         for (i, b) in flips { body[i] ^= b; }
         body.truncate(cut);
@@ -97,12 +119,11 @@ async fn server_replies_and_survives_garbage() {
     tokio::spawn(serve(listener, tx));
     tokio::spawn(async move {
         while let Some((r, reply)) = rx.recv().await {
-            let v = if r.result == 42 {
+            let v = if r.sum() == Some(42) {
                 Ok(())
             } else {
-                Err(RejectReason::WrongResult {
-                    expected: Some(42),
-                    got: r.result,
+                Err(RejectReason::ProvablyWrong {
+                    digest: r.digest().into(),
                 })
             };
             let _ = reply.send(v);
@@ -114,7 +135,7 @@ async fn server_replies_and_survives_garbage() {
         Reply::Ack
     );
     let mut wrong = response();
-    wrong.result = 1;
+    wrong.response = crate::avs::SumAvs::response_bytes(1);
     let Reply::Rejected { code, .. } = send_response(addr, &wrong, t).await.unwrap() else {
         panic!("expected a reject")
     };

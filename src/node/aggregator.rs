@@ -382,23 +382,37 @@ impl AggregatorNode {
                     self.sizes.remove(&task_id);
                     self.accepted.remove(&task_id);
                 }
-                AggregatorAction::WrongResult {
+                AggregatorAction::ProvablyWrong {
                     task_id,
                     operator,
-                    result,
+                    response,
                     signature,
                 } => {
-                    // A valid signature over a wrong sum is slashable: hand it to the contract.
-                    tracing::warn!(task = task_id, %operator, result, "operator signed a wrong sum; submitting the fraud proof");
-                    let _ = self.jobs.send(Job::ProveWrongSum {
-                        task_id,
-                        operator,
-                        result,
-                        signature: signature.to_eip2537().to_vec(),
-                    });
+                    // A valid signature over a provably wrong sum is slashable: hand it to the
+                    // contract's fraud proof, which takes the sum.
+                    match crate::avs::SumAvs::decode_sum(&response) {
+                        Ok(result) => {
+                            tracing::warn!(task = task_id, %operator, result, "operator signed a wrong sum; submitting the fraud proof");
+                            let _ = self.jobs.send(Job::ProveWrongSum {
+                                task_id,
+                                operator,
+                                result,
+                                signature: signature.to_eip2537().to_vec(),
+                            });
+                        }
+                        Err(e) => {
+                            tracing::warn!(task = task_id, %operator, "operator signed a provably wrong response the fraud proof cannot take: {e}");
+                        }
+                    }
                 }
                 AggregatorAction::Equivocation(e) => {
-                    tracing::warn!(task = e.task_id, operator = %e.operator, "operator signed two results: {} and {}", e.first.0, e.second.0);
+                    tracing::warn!(
+                        task = e.task_id,
+                        operator = %e.operator,
+                        first = %hex::encode(&e.first.0),
+                        second = %hex::encode(&e.second.0),
+                        "operator signed two responses"
+                    );
                 }
             }
         }

@@ -212,8 +212,8 @@ impl World {
 
 pub fn wrong_sum(key: SecretKey) -> ResponseHook {
     Arc::new(move |r: &mut exoavs::protocol::Response| {
-        r.result += 1;
-        let d = exoavs::crypto::messages::task_response_digest(r.task_id, r.result);
+        r.response = exoavs::avs::SumAvs::response_bytes(r.sum().expect("a sum response") + 1);
+        let d = r.digest();
         r.signature = key.sign(&d).to_uncompressed().to_vec();
     })
 }

@@ -1,11 +1,16 @@
 //! The aggregator of the aggregated flow: per task, checks each response against the task, the
-//! task's operator snapshot and the operator's registered key; keeps the valid ones; and once the
-//! signers of the correct result reach the threshold, emits one `Submit` with the aggregate
-//! signature and the (ascending) non-signers the contract wants.
+//! task's operator snapshot and the operator's registered key; keeps the valid ones grouped by
+//! response digest (`avs::response_digest(task_id, response bytes)`); and once the signers of one
+//! digest reach the threshold, emits one `Submit` with the aggregate signature and the
+//! (ascending) non-signers the contract wants. It never computes an answer itself: the first
+//! digest whose signers carry the threshold is submitted, so honest operators of an AVS may
+//! disagree (an oracle whose feeds differ a little) and a minority digest is only not counted.
+//! The AVS's slashing condition (`Avs::is_provably_wrong`) marks a claim as evidence, never as a
+//! vote.
 //!
 //! Verification is batched. On receipt a response gets only the cheap checks (decoding with the
 //! on-curve check, task, window, snapshot membership, registered key, one claim per operator);
-//! once the claims for the correct result carry the threshold, one aggregate-then-verify
+//! once the claims for one digest carry the threshold, one aggregate-then-verify
 //! (`crypto::aggregate::verify_aggregate_digest`: one pairing when all are valid, bisection
 //! otherwise) checks them all and yields the aggregate. Invalid ones are dropped with a
 //! `Rejected` for the log and the quorum is decided again: nothing unverified is submitted.
@@ -15,8 +20,9 @@
 //! settles both at once (one pairing each; BLS signatures are unique, so at most one is valid).
 //! Once an operator has been forged, its later claims are checked on receipt, so a stream of
 //! forgeries costs one pairing each instead of a bisection each. A forgery costs the forged
-//! operator nothing: it is never recorded against them. Wrong results are checked on receipt,
-//! because their signature is evidence (`WrongResult`, `Equivocation`).
+//! operator nothing: it is never recorded against them. Provably wrong responses are checked on
+//! receipt, because their signature is evidence (`ProvablyWrong`); so is a second claim of one
+//! operator over another digest (`Equivocation`).
 //!
 //! Restart: every accepted response is persisted (`Record::Accepted`) before it is acknowledged,
 //! the decision to submit (`Record::Submitted`) before the submission is handed out, and a finished
@@ -31,9 +37,9 @@ use alloy_primitives::{B256, U256, keccak256};
 use super::quorum::{self, QuorumError};
 use super::record::Record;
 use super::types::{Epoch, OperatorId, RejectReason, Response, Task, TaskId, TaskOperator};
+use crate::avs::{Avs, MAX_RESPONSE_LEN, SumAvs};
 use crate::crypto::aggregate::verify_aggregate_digest;
 use crate::crypto::bls::{AggregatePublicKey, PublicKey, Signature};
-use crate::crypto::messages::task_response_digest;
 
 /// Switches that plant known bugs, so the simulator can prove it catches them. All off by default;
 /// never turn them on outside tests.
@@ -110,11 +116,15 @@ pub enum AggregatorInput {
     SubmitFailed { task_id: TaskId },
 }
 
-/// What is handed to the chain: `respondToTask(taskId, result, nonSigners, nonSignerPubKeys, aggSig)`.
+/// What is handed to the chain: `respondToTask(taskId, response, nonSigners, nonSignerPubKeys,
+/// aggSig)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submission {
     pub task_id: TaskId,
-    pub result: u64,
+    /// The AVS's response bytes the signers signed (with the task id).
+    pub response: Vec<u8>,
+    /// `avs::response_digest(task_id, response)`: the BLS message of the aggregate.
+    pub digest: B256,
     /// Ascending.
     pub signers: Vec<OperatorId>,
     /// Snapshot members with a registered key that did not sign, ascending (the contract's order).
@@ -139,7 +149,8 @@ pub enum ExpiryReason {
     InvalidThreshold(u8),
     /// A quorum was reached, but no submission landed before the response window closed.
     SubmissionFailed {
-        result: u64,
+        /// The digest of the response whose aggregate reached the threshold.
+        digest: B256,
     },
 }
 
@@ -157,21 +168,22 @@ impl std::fmt::Display for ExpiryReason {
                 )
             }
             ExpiryReason::InvalidThreshold(t) => write!(f, "threshold {t}% can never be met"),
-            ExpiryReason::SubmissionFailed { result } => write!(
+            ExpiryReason::SubmissionFailed { digest } => write!(
                 f,
-                "window over: the aggregate for result {result} reached the threshold but no submission landed"
+                "window over: the aggregate for response {digest} reached the threshold but no submission landed"
             ),
         }
     }
 }
 
-/// Two valid signatures by one operator over different results of one task.
+/// Two valid signatures by one operator over different responses of one task: each the response
+/// bytes and the signature over them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Equivocation {
     pub task_id: TaskId,
     pub operator: OperatorId,
-    pub first: (u64, Signature),
-    pub second: (u64, Signature),
+    pub first: (Vec<u8>, Signature),
+    pub second: (Vec<u8>, Signature),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,12 +213,14 @@ pub enum AggregatorAction {
         task_id: TaskId,
         reason: ExpiryReason,
     },
-    /// Evidence for slashing (`proveWrongSum` takes the wrong-result one).
+    /// Evidence for slashing: two signatures over different responses.
     Equivocation(Equivocation),
-    WrongResult {
+    /// Evidence for slashing: a valid signature over a response the AVS finds provably wrong
+    /// (`Avs::is_provably_wrong`); the AVS's fraud proof (`proveWrongSum` for the sum) takes it.
+    ProvablyWrong {
         task_id: TaskId,
         operator: OperatorId,
-        result: u64,
+        response: Vec<u8>,
         signature: Signature,
     },
     /// The task is finished (accepted on chain).
@@ -224,98 +238,157 @@ pub enum AggregatorAction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
     Open,
-    Submitted { result: u64 },
+    Submitted { digest: B256 },
+}
+
+/// One operator's claim: the digest it signed and the signature. A provably wrong claim is kept
+/// (`counts: false`) as evidence and for equivocation, never towards a quorum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Claim {
+    digest: B256,
+    sig: Signature,
+    counts: bool,
+}
+
+/// The claims of one task for one digest: the response bytes they signed, how many there are
+/// and the stake of those that count. A group lives while it has a claim, so a task holds at
+/// most one group per snapshot member, whatever forgeries arrive.
+#[derive(Debug)]
+struct Group {
+    response: Vec<u8>,
+    members: usize,
+    claimed: U256,
 }
 
 #[derive(Debug)]
-struct TaskState {
+struct TaskState<P> {
     task: Task,
+    /// The task's payload as the AVS decodes it; `None` if it does not decode, and then no
+    /// response is provably wrong.
+    payload: Option<P>,
     snapshot: Vec<TaskOperator>,
     total: U256,
-    /// Signatures known valid, by operator (correct or wrong result).
-    verified: BTreeMap<OperatorId, (u64, Signature)>,
-    /// Correct-result claims that passed every cheap check (decoding with the on-curve check,
-    /// membership, key, window, uniqueness), waiting for the one batch check at quorum.
-    pending: BTreeMap<OperatorId, Signature>,
-    /// (result, signature) pairs found invalid, by the operator they claimed: a repeat costs no
+    /// Claims whose signature is known valid, by operator (any digest, wrong ones included).
+    verified: BTreeMap<OperatorId, Claim>,
+    /// Claims that passed every cheap check (decoding with the on-curve check, membership, key,
+    /// window, uniqueness), waiting for the one batch check when their digest carries the
+    /// threshold. An operator is never in both maps.
+    pending: BTreeMap<OperatorId, Claim>,
+    /// The claims of `verified` and `pending`, by digest.
+    groups: HashMap<B256, Group>,
+    /// (digest, signature) pairs found invalid, by the operator they claimed: a repeat costs no
     /// pairing, and an operator someone forged is checked on receipt from then on. Keyed by the
-    /// result too: the operator's genuine signature replayed over another result is invalid
+    /// digest too: the operator's genuine signature replayed over another response is invalid
     /// there, and must not taint the genuine response (found by tests/fuzz_wire.rs).
     refused: BTreeMap<OperatorId, Refused>,
     /// Snapshot position by operator (lookups are per response; the snapshot can be large).
     index: HashMap<OperatorId, usize>,
-    /// Stake of the claims for the correct result (verified and pending), kept as they come and
-    /// go, so that a response below the threshold costs no pass over the claims.
-    claimed: U256,
     status: Status,
     /// The last submission handed out, kept so a failed one can be sent again.
     submission: Option<Submission>,
     /// Set by `SubmitFailed`: the next `Tick` resubmits (in the window) or expires the task.
     retry: bool,
-    /// When (ms) the claims first carried the threshold: the linger window runs from here.
+    /// The digest whose claims carry the threshold, and when (ms) they first did: the linger
+    /// window runs from there. A later digest that also reaches the threshold (possible below
+    /// 50%) does not take its place.
+    leader: Option<B256>,
     quorum_at: Option<u64>,
-    /// Distinct snapshot members with a registered key: once all have a claim for the correct
-    /// result there is nobody left to wait for.
+    /// Distinct snapshot members with a registered key: once all have a claim there is nobody
+    /// left to wait for.
     keyed: usize,
 }
 
-impl TaskState {
+impl<P> TaskState<P> {
     fn member(&self, op: &OperatorId) -> Option<&TaskOperator> {
         self.snapshot.get(*self.index.get(op)?)
     }
 
-    /// Claims for the correct result (verified and pending).
+    /// Operators with a claim (any digest).
     fn claims(&self) -> usize {
-        let expected = self.task.expected_result();
-        self.pending.len()
-            + self
-                .verified
-                .values()
-                .filter(|(res, _)| Some(*res) == expected)
-                .count()
+        self.pending.len() + self.verified.len()
     }
 
     fn stake(&self, op: &OperatorId) -> U256 {
         self.member(op).map_or(U256::ZERO, |m| U256::from(m.stake))
     }
 
-    fn add_pending(&mut self, op: OperatorId, sig: Signature) {
-        self.claimed += self.stake(&op);
-        self.pending.insert(op, sig);
+    /// Stake of the counting claims (verified and pending) for `digest`.
+    fn claimed(&self, digest: &B256) -> U256 {
+        self.groups.get(digest).map_or(U256::ZERO, |g| g.claimed)
     }
 
-    fn add_verified(&mut self, op: OperatorId, result: u64, sig: Signature) {
-        if self.task.expected_result() == Some(result) {
-            self.claimed += self.stake(&op);
+    fn join(&mut self, op: &OperatorId, claim: &Claim, response: &[u8]) {
+        let stake = if claim.counts {
+            self.stake(op)
+        } else {
+            U256::ZERO
+        };
+        let g = self.groups.entry(claim.digest).or_insert_with(|| Group {
+            response: response.to_vec(),
+            members: 0,
+            claimed: U256::ZERO,
+        });
+        g.members += 1;
+        g.claimed += stake;
+    }
+
+    fn leave(&mut self, op: &OperatorId, claim: &Claim) {
+        let stake = if claim.counts {
+            self.stake(op)
+        } else {
+            U256::ZERO
+        };
+        if let Some(g) = self.groups.get_mut(&claim.digest) {
+            g.members -= 1;
+            g.claimed -= stake;
+            if g.members == 0 {
+                self.groups.remove(&claim.digest);
+            }
         }
-        self.verified.insert(op, (result, sig));
+    }
+
+    fn add_pending(&mut self, op: OperatorId, claim: Claim, response: &[u8]) {
+        self.join(&op, &claim, response);
+        self.pending.insert(op, claim);
+    }
+
+    fn add_verified(&mut self, op: OperatorId, claim: Claim, response: &[u8]) {
+        self.join(&op, &claim, response);
+        self.verified.insert(op, claim);
     }
 
     /// A pending claim whose signature proved valid.
     fn promote(&mut self, op: &OperatorId) {
-        if let Some(sig) = self.pending.remove(op) {
-            let result = self.task.expected_result().unwrap_or_default();
-            self.verified.insert(*op, (result, sig));
+        if let Some(c) = self.pending.remove(op) {
+            self.verified.insert(*op, c);
         }
     }
 
     /// A claim whose signature proved invalid.
     fn drop_claim(&mut self, op: &OperatorId) {
-        let counted = self.pending.remove(op).is_some()
-            || self
-                .verified
-                .remove(op)
-                .is_some_and(|(res, _)| self.task.expected_result() == Some(res));
-        if counted {
-            self.claimed -= self.stake(op);
+        if let Some(c) = self.pending.remove(op).or_else(|| self.verified.remove(op)) {
+            self.leave(op, &c);
         }
+    }
+
+    /// Remember an invalid (digest, signature) pair claimed for `op`.
+    fn refuse(&mut self, op: OperatorId, digest: &B256, sig: &Signature) {
+        self.refused.entry(op).or_default().insert(digest, sig);
+    }
+
+    /// The response bytes of a digest some claim holds.
+    fn response_of(&self, digest: &B256) -> Vec<u8> {
+        self.groups
+            .get(digest)
+            .map(|g| g.response.clone())
+            .unwrap_or_default()
     }
 }
 
-/// The invalid (result, signature) pairs seen for one operator of a task, as digests: a repeat
-/// is refused without a pairing, and the operator counts as targeted (its later claims are
-/// checked on receipt). Bounded, oldest forgotten first: a forgotten forgery sent again costs one
-/// pairing, never memory (38,000 forgeries once made a list, and a linear scan, of 38,000).
+/// The invalid (digest, signature) pairs seen for one operator of a task, each kept as one hash:
+/// a repeat is refused without a pairing, and the operator counts as targeted (its later claims
+/// are checked on receipt). Bounded, oldest forgotten first: a forgotten forgery sent again costs
+/// one pairing, never memory (38,000 forgeries once made a list, and a linear scan, of 38,000).
 #[derive(Debug, Default)]
 struct Refused {
     order: VecDeque<B256>,
@@ -326,19 +399,19 @@ impl Refused {
     /// Pairs remembered per operator and task.
     const CAP: usize = 64;
 
-    fn digest(result: u64, sig: &Signature) -> B256 {
-        let mut bytes = Vec::with_capacity(8 + 192);
-        bytes.extend_from_slice(&result.to_be_bytes());
+    fn key(digest: &B256, sig: &Signature) -> B256 {
+        let mut bytes = Vec::with_capacity(32 + 192);
+        bytes.extend_from_slice(digest.as_slice());
         bytes.extend_from_slice(&sig.to_uncompressed());
         keccak256(bytes)
     }
 
-    fn contains(&self, result: u64, sig: &Signature) -> bool {
-        self.set.contains(&Self::digest(result, sig))
+    fn contains(&self, digest: &B256, sig: &Signature) -> bool {
+        self.set.contains(&Self::key(digest, sig))
     }
 
-    fn insert(&mut self, result: u64, sig: &Signature) {
-        let d = Self::digest(result, sig);
+    fn insert(&mut self, digest: &B256, sig: &Signature) {
+        let d = Self::key(digest, sig);
         if self.set.insert(d) {
             self.order.push_back(d);
             if self.order.len() > Self::CAP
@@ -355,9 +428,12 @@ impl Refused {
     }
 }
 
-pub struct Aggregator {
+/// Generic over the AVS, whose codecs and slashing condition it uses; it never asks the AVS for
+/// an answer. The sum AVS is the default.
+pub struct Aggregator<A: Avs = SumAvs> {
+    avs: A,
     cfg: AggregatorConfig,
-    tasks: BTreeMap<TaskId, TaskState>,
+    tasks: BTreeMap<TaskId, TaskState<A::Payload>>,
     closed: BTreeSet<TaskId>,
     known: HashMap<OperatorId, PublicKey>,
     /// Responses for tasks not seen yet, one per (task, operator), each with a signature valid
@@ -378,9 +454,27 @@ pub struct Aggregator {
     receipt_pairings: Cell<u64>,
 }
 
-impl Aggregator {
+impl Aggregator<SumAvs> {
+    /// An aggregator of the sum AVS.
     pub fn new(cfg: AggregatorConfig) -> Self {
+        Self::with_avs(SumAvs::default(), cfg)
+    }
+
+    /// Rebuild an aggregator of the sum AVS from the store's records (see
+    /// [`Aggregator::restore_with`]).
+    pub fn restore<'a>(
+        cfg: AggregatorConfig,
+        records: impl IntoIterator<Item = &'a Record>,
+    ) -> Self {
+        Self::restore_with(SumAvs::default(), cfg, records)
+    }
+}
+
+impl<A: Avs> Aggregator<A> {
+    /// An aggregator of `avs`.
+    pub fn with_avs(avs: A, cfg: AggregatorConfig) -> Self {
         Self {
+            avs,
             cfg,
             tasks: BTreeMap::new(),
             closed: BTreeSet::new(),
@@ -398,12 +492,13 @@ impl Aggregator {
 
     /// Rebuild from the store's records (other record kinds are ignored). Tasks come back when
     /// the chain reader feeds `TaskCreated` again.
-    pub fn restore<'a>(
+    pub fn restore_with<'a>(
+        avs: A,
         cfg: AggregatorConfig,
         records: impl IntoIterator<Item = &'a Record>,
     ) -> Self {
         let forget = cfg.bugs.forget_on_restart;
-        let mut agg = Self::new(cfg);
+        let mut agg = Self::with_avs(avs, cfg);
         for r in records {
             match r {
                 Record::Accepted { response } if !forget => agg
@@ -538,20 +633,23 @@ impl Aggregator {
             // The first entry wins, as in the membership check this replaces.
             index.entry(m.operator).or_insert(i);
         }
+        let payload = self.avs.decode_payload(&task.payload()).ok();
         self.tasks.insert(
             task_id,
             TaskState {
                 task,
+                payload,
                 snapshot,
                 total,
                 verified: BTreeMap::new(),
                 pending: BTreeMap::new(),
+                groups: HashMap::new(),
                 refused: BTreeMap::new(),
                 index,
-                claimed: U256::ZERO,
                 status: Status::Open,
                 submission: None,
                 retry: false,
+                leader: None,
                 quorum_at: None,
                 keyed,
             },
@@ -639,11 +737,17 @@ impl Aggregator {
                 let Some(st) = self.tasks.get_mut(&task_id) else {
                     return;
                 };
-                match verdict {
-                    Verdict::Pending(sig) => st.add_pending(operator, sig),
-                    Verdict::Verified(sig) => st.add_verified(operator, r.result, sig),
+                let digest = match verdict {
+                    Verdict::Pending(claim) => {
+                        st.add_pending(operator, claim, &r.response);
+                        claim.digest
+                    }
+                    Verdict::Verified(claim) => {
+                        st.add_verified(operator, claim, &r.response);
+                        claim.digest
+                    }
                     Verdict::Queue => unreachable!("handled above"),
-                }
+                };
                 // A buffered response was persisted when it was queued.
                 if origin == Origin::Wire {
                     out.push(AggregatorAction::Persist(Record::Accepted { response: r }));
@@ -651,15 +755,15 @@ impl Aggregator {
                 if origin != Origin::Store {
                     out.push(AggregatorAction::Accepted { task_id, operator });
                 }
-                self.try_submit(task_id, out);
+                self.try_submit(task_id, Some(digest), out);
             }
         }
     }
 
     /// Every check a response goes through, cheapest first. Pairings are spent here only on what
-    /// cannot wait for the batch: a wrong result (its signature is evidence), a second claim for
-    /// an operator who already has one (one of them is forged or the operator equivocates).
-    /// `settled` receives verdicts on earlier claims that such a pairing settles.
+    /// cannot wait for the batch: a provably wrong response (its signature is evidence), a second
+    /// claim for an operator who already has one (one of them is forged or the operator
+    /// equivocates). `settled` receives verdicts on earlier claims that such a pairing settles.
     fn check(
         &mut self,
         now: Epoch,
@@ -672,10 +776,23 @@ impl Aggregator {
             Ok(s) => s,
             Err(e) => return reject(RejectReason::Malformed(format!("signature: {e}"))),
         };
+        if r.response.len() > MAX_RESPONSE_LEN {
+            return reject(RejectReason::Malformed(format!(
+                "response: {} bytes exceed the limit of {MAX_RESPONSE_LEN}",
+                r.response.len()
+            )));
+        }
+        // Bytes that are no response of this AVS can never be submitted: refused before any
+        // pairing is spent on them.
+        let decoded = match self.avs.decode_response(&r.response) {
+            Ok(v) => v,
+            Err(e) => return reject(RejectReason::Malformed(format!("response: {e}"))),
+        };
         if self.closed.contains(&r.task_id) {
             return reject(RejectReason::TaskClosed);
         }
         let skip = self.cfg.bugs.skip_signature_checks;
+        let avs = &self.avs;
         let Some(st) = self.tasks.get_mut(&r.task_id) else {
             return self.check_early(r, sig, settled);
         };
@@ -700,38 +817,33 @@ impl Aggregator {
             return reject(RejectReason::Late);
         }
         let pairings = &self.receipt_pairings;
-        let ok = |sig: &Signature, result: u64| {
+        let ok = |sig: &Signature, digest: &B256| {
             if skip {
                 return true;
             }
             pairings.set(pairings.get() + 1);
-            pk.verify(&task_response_digest(r.task_id, result), sig)
-                .is_ok()
+            pk.verify(&digest.0, sig).is_ok()
         };
+        let digest = B256::from(r.digest());
         if st
             .refused
             .get(&r.operator)
-            .is_some_and(|bad| bad.contains(r.result, &sig))
+            .is_some_and(|bad| bad.contains(&digest, &sig))
         {
             return reject(RejectReason::InvalidSignature);
         }
-        let expected = st.task.expected_result();
 
         // A claim already waiting for this operator: settle it now, with one pairing each, so
         // that a forgery that came first cannot hold the real operator's place.
         if let Some(&waiting) = st.pending.get(&r.operator) {
-            let waiting_result = expected.unwrap_or_default();
-            if waiting == sig && waiting_result == r.result {
+            if waiting.sig == sig && waiting.digest == digest {
                 return reject(RejectReason::Duplicate);
             }
-            if ok(&waiting, waiting_result) {
+            if ok(&waiting.sig, &waiting.digest) {
                 st.promote(&r.operator);
             } else {
                 st.drop_claim(&r.operator);
-                st.refused
-                    .entry(r.operator)
-                    .or_default()
-                    .insert(waiting_result, &waiting);
+                st.refuse(r.operator, &waiting.digest, &waiting.sig);
                 settled.push(AggregatorAction::Rejected {
                     task_id: r.task_id,
                     operator: r.operator,
@@ -740,74 +852,73 @@ impl Aggregator {
             }
         }
 
-        if let Some(&(prev_result, prev_sig)) = st.verified.get(&r.operator) {
-            if prev_result == r.result {
+        if let Some(&prev) = st.verified.get(&r.operator) {
+            if prev.digest == digest {
                 // BLS signatures are unique: another point for the same message cannot be valid.
-                return reject(if prev_sig == sig {
+                return reject(if prev.sig == sig {
                     RejectReason::Duplicate
                 } else {
                     RejectReason::InvalidSignature
                 });
             }
-            if !ok(&sig, r.result) {
-                st.refused
-                    .entry(r.operator)
-                    .or_default()
-                    .insert(r.result, &sig);
+            if !ok(&sig, &digest) {
+                st.refuse(r.operator, &digest, &sig);
                 return reject(RejectReason::InvalidSignature);
             }
             let ev = AggregatorAction::Equivocation(Equivocation {
                 task_id: r.task_id,
                 operator: r.operator,
-                first: (prev_result, prev_sig),
-                second: (r.result, sig),
+                first: (st.response_of(&prev.digest), prev.sig),
+                second: (r.response.clone(), sig),
             });
             return Err((
                 RejectReason::Conflicting {
-                    previous: prev_result,
+                    previous: prev.digest,
                 },
                 vec![ev],
             ));
         }
 
-        if expected != Some(r.result) {
-            if !ok(&sig, r.result) {
-                st.refused
-                    .entry(r.operator)
-                    .or_default()
-                    .insert(r.result, &sig);
+        let wrong = st
+            .payload
+            .as_ref()
+            .is_some_and(|p| avs.is_provably_wrong(p, &decoded));
+        if wrong {
+            if !ok(&sig, &digest) {
+                st.refuse(r.operator, &digest, &sig);
                 return reject(RejectReason::InvalidSignature);
             }
-            st.add_verified(r.operator, r.result, sig);
-            let ev = AggregatorAction::WrongResult {
+            let claim = Claim {
+                digest,
+                sig,
+                counts: false,
+            };
+            st.add_verified(r.operator, claim, &r.response);
+            let ev = AggregatorAction::ProvablyWrong {
                 task_id: r.task_id,
                 operator: r.operator,
-                result: r.result,
+                response: r.response.clone(),
                 signature: sig,
             };
-            return Err((
-                RejectReason::WrongResult {
-                    expected,
-                    got: r.result,
-                },
-                vec![ev],
-            ));
+            return Err((RejectReason::ProvablyWrong { digest }, vec![ev]));
         }
-        // The correct result, from a member with a key, nothing else claimed for it: the
-        // signature waits for the batch check at quorum (one pairing for all of them).
+        let claim = Claim {
+            digest,
+            sig,
+            counts: true,
+        };
+        // A member with a key, nothing else claimed by it: the signature waits for the batch
+        // check once its digest carries the threshold (one pairing for all of them).
         if st.refused.contains_key(&r.operator) {
             // Someone already forged this operator's response: the batch would bisect again for
             // each new forgery, so a claim for a targeted operator is checked on its own.
-            if !ok(&sig, r.result) {
-                st.refused
-                    .entry(r.operator)
-                    .or_default()
-                    .insert(r.result, &sig);
+            if !ok(&sig, &digest) {
+                st.refuse(r.operator, &digest, &sig);
                 return reject(RejectReason::InvalidSignature);
             }
-            return Ok(Verdict::Verified(sig));
+            return Ok(Verdict::Verified(claim));
         }
-        Ok(Verdict::Pending(sig))
+        Ok(Verdict::Pending(claim))
     }
 
     /// A response for a task not seen yet. It is held only if it can be told apart from a
@@ -836,11 +947,11 @@ impl Aggregator {
         };
         if let Some(held) = self.early.get(&(r.task_id, r.operator)) {
             return Err((
-                if held.result == r.result && held.signature == r.signature {
+                if held.response == r.response && held.signature == r.signature {
                     RejectReason::Duplicate
                 } else {
                     RejectReason::Conflicting {
-                        previous: held.result,
+                        previous: B256::from(held.digest()),
                     }
                 },
                 Vec::new(),
@@ -848,17 +959,30 @@ impl Aggregator {
         }
         if !self.cfg.bugs.skip_signature_checks {
             self.receipt_pairings.set(self.receipt_pairings.get() + 1);
-            if pk
-                .verify(&task_response_digest(r.task_id, r.result), &sig)
-                .is_err()
-            {
+            if pk.verify(&r.digest(), &sig).is_err() {
                 return Err((RejectReason::InvalidSignature, Vec::new()));
             }
         }
         Ok(Verdict::Queue)
     }
 
-    fn try_submit(&mut self, task_id: TaskId, out: &mut Vec<AggregatorAction>) {
+    /// Whether the counting claims for `digest` carry the task's threshold (or, with the planted
+    /// bug, whether there is any).
+    fn carries(st: &TaskState<A::Payload>, digest: &B256, bugs: AggregatorBugs) -> bool {
+        let claimed = st.claimed(digest);
+        quorum::quorum_reached(st.task.threshold_percentage, claimed, st.total).unwrap_or(false)
+            || (bugs.submit_below_threshold && !claimed.is_zero())
+    }
+
+    /// Submit the task if one digest's claims carry the threshold and its linger window is over.
+    /// `touched` is the digest a claim just joined; without one (a tick, or after forgeries were
+    /// dropped) every digest is considered.
+    fn try_submit(
+        &mut self,
+        task_id: TaskId,
+        touched: Option<B256>,
+        out: &mut Vec<AggregatorAction>,
+    ) {
         let resubmit = self.restored_submitted.contains(&task_id);
         let bugs = self.cfg.bugs;
         let Some(st) = self.tasks.get_mut(&task_id) else {
@@ -867,19 +991,35 @@ impl Aggregator {
         if st.status != Status::Open {
             return;
         }
-        let Some(result) = st.task.expected_result() else {
-            return;
-        };
-        let claimed_enough =
-            quorum::quorum_reached(st.task.threshold_percentage, st.claimed, st.total)
-                .unwrap_or(false);
-        // The planted bug submits whatever is claimed, as long as something is.
-        let planted_early = bugs.submit_below_threshold && !st.claimed.is_zero();
-        if !claimed_enough && !planted_early {
+        // The leader keeps its place while it carries the threshold; a claim that just joined
+        // another digest is the only candidate otherwise, unless the leader lost its claims
+        // (forgeries dropped), when every digest is.
+        let leader = st
+            .leader
+            .filter(|d| Self::carries(st, d, bugs))
+            .or_else(|| touched.filter(|d| Self::carries(st, d, bugs)))
+            .or_else(|| {
+                if touched.is_some() && st.leader.is_none() {
+                    return None;
+                }
+                st.groups
+                    .iter()
+                    .filter(|(d, _)| Self::carries(st, d, bugs))
+                    .max_by_key(|(d, g)| (g.claimed, **d))
+                    .map(|(d, _)| *d)
+            });
+        let Some(digest) = leader else {
             // Forged claims dropped below the threshold again: the window starts over with it.
+            st.leader = None;
             st.quorum_at = None;
             return;
+        };
+        if st.leader != Some(digest) {
+            st.leader = Some(digest);
+            st.quorum_at = None;
         }
+        // The planted bug submits whatever is claimed, as long as something is.
+        let planted_early = bugs.submit_below_threshold;
         // The linger window: keep collecting until it ends, everyone is in, or the response
         // period is in its last epoch. A resubmission after a restart lingered before.
         if !resubmit && !planted_early {
@@ -890,14 +1030,14 @@ impl Aggregator {
                 return;
             }
         }
-        // Ascending operators: the verified ones for this result and the pending (which are
-        // all for this result); an operator is never in both.
+        // Ascending operators: the verified and the pending claims for this digest (an
+        // operator is never in both).
         let mut claims: Vec<(OperatorId, Signature)> = st
             .verified
             .iter()
-            .filter(|(_, (res, _))| *res == result)
-            .map(|(op, (_, sig))| (*op, *sig))
-            .chain(st.pending.iter().map(|(op, sig)| (*op, *sig)))
+            .chain(st.pending.iter())
+            .filter(|(_, c)| c.counts && c.digest == digest)
+            .map(|(op, c)| (*op, c.sig))
             .collect();
         claims.sort_by_key(|(op, _)| *op);
         let signers: Vec<OperatorId> = claims.iter().map(|(op, _)| *op).collect();
@@ -918,15 +1058,14 @@ impl Aggregator {
                 Some((pk, *sig))
             })
             .collect();
-        let digest = crate::crypto::messages::task_response_digest(task_id, result);
-        let outcome = verify_aggregate_digest(&digest, &items);
+        let outcome = verify_aggregate_digest(&digest.0, &items);
         if !outcome.invalid.is_empty() && !bugs.skip_signature_checks {
             // Forged claims (or a corrupted store): drop them, keep the rest as verified, and
             // decide again. The claimed operators may still send their real response.
             for &i in &outcome.invalid {
                 let (op, sig) = claims[i];
                 st.drop_claim(&op);
-                st.refused.entry(op).or_default().insert(result, &sig);
+                st.refuse(op, &digest, &sig);
                 out.push(AggregatorAction::Rejected {
                     task_id,
                     operator: op,
@@ -936,16 +1075,15 @@ impl Aggregator {
             for &i in &outcome.valid {
                 st.promote(&claims[i].0);
             }
-            return self.try_submit(task_id, out);
+            return self.try_submit(task_id, None, out);
         }
         let (Some(aggregate_signature), Some(aggregate_pubkey)) =
             (outcome.signature, outcome.public_key)
         else {
             return;
         };
-        let waiting: Vec<OperatorId> = st.pending.keys().copied().collect();
-        for op in waiting {
-            st.promote(&op);
+        for op in &signers {
+            st.promote(op);
         }
         let signer_set: BTreeSet<OperatorId> = signers.iter().copied().collect();
         let mut non: Vec<(OperatorId, PublicKey)> = st
@@ -956,16 +1094,18 @@ impl Aggregator {
             .collect();
         non.sort_by_key(|(op, _)| *op);
         non.dedup_by_key(|(op, _)| *op);
-        st.status = Status::Submitted { result };
+        let response = st.response_of(&digest);
+        st.status = Status::Submitted { digest };
         if !resubmit {
             out.push(AggregatorAction::Persist(Record::Submitted {
                 task_id,
-                result,
+                response: response.clone(),
             }));
         }
         let sub = Submission {
             task_id,
-            result,
+            response,
+            digest,
             signers,
             non_signers: non.iter().map(|(op, _)| *op).collect(),
             non_signer_pubkeys: non.iter().map(|(_, pk)| *pk).collect(),
@@ -989,7 +1129,7 @@ impl Aggregator {
             .map(|(id, _)| *id)
             .collect();
         for id in lingering {
-            self.try_submit(id, out);
+            self.try_submit(id, None, out);
             // Still open after its window ended: nothing could be submitted from these claims
             // (a next response starts the window again), so it asks for no further ticks.
             if let Some(st) = self.tasks.get_mut(&id)
@@ -1003,7 +1143,7 @@ impl Aggregator {
         }
         let mut expired = Vec::new();
         for (id, st) in self.tasks.iter_mut() {
-            if let Status::Submitted { result } = st.status {
+            if let Status::Submitted { digest } = st.status {
                 if st.retry {
                     st.retry = false;
                     match (&st.submission, st.task.in_response_window(now)) {
@@ -1011,7 +1151,7 @@ impl Aggregator {
                             resubmit: true,
                             ..sub.clone()
                         })),
-                        _ => expired.push((*id, ExpiryReason::SubmissionFailed { result })),
+                        _ => expired.push((*id, ExpiryReason::SubmissionFailed { digest })),
                     }
                 }
                 continue;
@@ -1020,31 +1160,34 @@ impl Aggregator {
             if !quorum::valid_threshold(t) {
                 expired.push((*id, ExpiryReason::InvalidThreshold(t)));
             } else if !st.task.in_response_window(now) {
-                let result = st.task.expected_result();
                 // Pending claims never carried the threshold, so they were never checked: check
-                // them now (one batch), so the reason counts only valid signatures.
-                let mut signers: Vec<OperatorId> = st
-                    .verified
-                    .iter()
-                    .filter(|(_, (res, _))| Some(*res) == result)
-                    .map(|(op, _)| *op)
-                    .collect();
-                if let (Some(result), false) = (result, st.pending.is_empty()) {
-                    let claims: Vec<(OperatorId, PublicKey, Signature)> = st
-                        .pending
-                        .iter()
-                        .filter_map(|(op, sig)| {
-                            let pk = st.member(op)?.pubkey?;
-                            Some((*op, pk, *sig))
-                        })
-                        .collect();
+                // them now (one batch per digest), so the reason counts only valid signatures:
+                // the most stake any one digest had behind it.
+                let mut by_digest: BTreeMap<B256, Vec<OperatorId>> = BTreeMap::new();
+                for (op, c) in st.verified.iter().filter(|(_, c)| c.counts) {
+                    by_digest.entry(c.digest).or_default().push(*op);
+                }
+                let mut waiting: BTreeMap<B256, Vec<(OperatorId, PublicKey, Signature)>> =
+                    BTreeMap::new();
+                for (op, c) in &st.pending {
+                    if let Some(pk) = st.member(op).and_then(|m| m.pubkey) {
+                        waiting.entry(c.digest).or_default().push((*op, pk, c.sig));
+                    }
+                }
+                for (digest, claims) in waiting {
                     let items: Vec<(PublicKey, Signature)> =
                         claims.iter().map(|(_, pk, sig)| (*pk, *sig)).collect();
-                    let outcome =
-                        verify_aggregate_digest(&task_response_digest(*id, result), &items);
-                    signers.extend(outcome.valid.iter().map(|&i| claims[i].0));
+                    let outcome = verify_aggregate_digest(&digest.0, &items);
+                    by_digest
+                        .entry(digest)
+                        .or_default()
+                        .extend(outcome.valid.iter().map(|&i| claims[i].0));
                 }
-                let signed = quorum::signed_stake(&st.snapshot, &signers).unwrap_or(U256::ZERO);
+                let signed = by_digest
+                    .values()
+                    .map(|ops| quorum::signed_stake(&st.snapshot, ops).unwrap_or(U256::ZERO))
+                    .max()
+                    .unwrap_or(U256::ZERO);
                 expired.push((
                     *id,
                     ExpiryReason::ThresholdNotReached {
@@ -1074,9 +1217,9 @@ enum Origin {
 enum Verdict {
     Queue,
     /// Counted now, checked in the batch at quorum.
-    Pending(Signature),
+    Pending(Claim),
     /// Counted, already checked.
-    Verified(Signature),
+    Verified(Claim),
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use alloy_primitives::Address;
 
 use super::record::Record;
 use super::types::{Epoch, Flow, Response, Task, TaskId};
+use crate::avs::SumAvs;
 use crate::crypto::bls::{SecretKey, Signature};
 use crate::crypto::messages;
 
@@ -254,7 +255,7 @@ impl Operator {
         match self.flow {
             Flow::Aggregated => out.push(OperatorAction::SendResponse(Response {
                 task_id,
-                result,
+                response: SumAvs::response_bytes(result),
                 operator: self.address,
                 signature: signature.to_uncompressed().to_vec(),
             })),

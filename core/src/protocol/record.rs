@@ -14,8 +14,13 @@ pub enum Record {
     Signed { task_id: TaskId, result: u64 },
     /// Aggregator: a response passed every check (signature included).
     Accepted { response: Response },
-    /// Aggregator: it decided to submit `result` for `task_id` (before the transaction is sent).
-    Submitted { task_id: TaskId, result: u64 },
+    /// Aggregator: it decided to submit `response` (the AVS's response bytes) for `task_id`
+    /// (before the transaction is sent).
+    Submitted {
+        task_id: TaskId,
+        #[serde(with = "super::types::hex_bytes")]
+        response: Vec<u8>,
+    },
     /// Aggregator / challenger: the task needs no more work (accepted on chain, expired, or challenged).
     Closed { task_id: TaskId },
     /// Generator: it asked for task number `seq` with these inputs.

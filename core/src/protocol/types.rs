@@ -1,11 +1,11 @@
 //! Values the protocol machines exchange: tasks as the chain announces them, the operators a task
 //! snapshotted, responses as operators send them, and why a response was refused.
 
-use alloy_primitives::Address;
+use alloy_primitives::{Address, B256};
 use serde::{Deserialize, Serialize};
 
+use crate::avs::{self, Avs, SumAvs, SumPayload};
 use crate::crypto::bls::PublicKey;
-use crate::crypto::messages;
 
 pub type TaskId = u64;
 pub type OperatorId = Address;
@@ -46,6 +46,15 @@ impl Task {
         self.a.checked_add(self.b)
     }
 
+    /// The payload bytes the contract stores and emits for this task (`abi.encode(uint64 a,
+    /// uint64 b)`), which an AVS's `decode_payload` reads.
+    pub fn payload(&self) -> Vec<u8> {
+        SumAvs::default().encode_payload(&SumPayload {
+            a: self.a,
+            b: self.b,
+        })
+    }
+
     /// Last epoch in which a response (or a two-phase prepare) is on time.
     pub fn response_deadline(&self) -> Epoch {
         self.starting_epoch.saturating_add(self.response_period)
@@ -78,12 +87,15 @@ pub struct TaskOperator {
     pub pubkey: Option<PublicKey>,
 }
 
-/// A signed answer to a task, as an operator sends it. The signature stays raw bytes until the
-/// aggregator decodes it, so that malformed input is a rejection reason, not a decoding panic.
+/// A signed answer to a task, as an operator sends it: the AVS's response bytes (at most
+/// `avs::MAX_RESPONSE_LEN`) and a signature over `avs::response_digest(task_id, response)`. Both
+/// stay raw bytes until the aggregator decodes them, so that malformed input is a rejection
+/// reason, not a decoding panic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Response {
     pub task_id: TaskId,
-    pub result: u64,
+    #[serde(with = "hex_bytes")]
+    pub response: Vec<u8>,
     pub operator: OperatorId,
     #[serde(with = "hex_bytes")]
     pub signature: Vec<u8>,
@@ -92,7 +104,12 @@ pub struct Response {
 impl Response {
     /// The 32 bytes the signature must cover.
     pub fn digest(&self) -> [u8; 32] {
-        messages::task_response_digest(self.task_id, self.result)
+        avs::response_digest(self.task_id, &self.response)
+    }
+
+    /// The sum this response carries, if its bytes are the sum AVS's `abi.encode(uint64)`.
+    pub fn sum(&self) -> Option<u64> {
+        SumAvs::decode_sum(&self.response).ok()
     }
 }
 
@@ -113,12 +130,12 @@ pub enum RejectReason {
     NoRegisteredKey,
     #[error("duplicate response")]
     Duplicate,
-    #[error("conflicting response: operator already signed result {previous}")]
-    Conflicting { previous: u64 },
+    #[error("conflicting response: operator already signed the response with digest {previous}")]
+    Conflicting { previous: B256 },
     #[error("invalid signature")]
     InvalidSignature,
-    #[error("wrong result: expected {expected:?}, got {got}")]
-    WrongResult { expected: Option<u64>, got: u64 },
+    #[error("provably wrong response (digest {digest})")]
+    ProvablyWrong { digest: B256 },
     #[error("late: response window is over")]
     Late,
     #[error("overloaded: too many responses buffered for unknown tasks")]
@@ -138,7 +155,7 @@ impl RejectReason {
             RejectReason::Duplicate => 7,
             RejectReason::Conflicting { .. } => 8,
             RejectReason::InvalidSignature => 9,
-            RejectReason::WrongResult { .. } => 10,
+            RejectReason::ProvablyWrong { .. } => 10,
             RejectReason::Late => 11,
             RejectReason::Overloaded => 12,
         }
@@ -163,7 +180,7 @@ impl RejectReason {
             RejectReason::Duplicate => "duplicate",
             RejectReason::Conflicting { .. } => "conflicting",
             RejectReason::InvalidSignature => "invalid-signature",
-            RejectReason::WrongResult { .. } => "wrong-sum",
+            RejectReason::ProvablyWrong { .. } => "provably-wrong",
             RejectReason::Late => "late",
             RejectReason::Overloaded => "overloaded",
         }

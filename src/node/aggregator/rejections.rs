@@ -104,7 +104,7 @@ mod tests {
             let now = t0 + Duration::from_micros(i * 100);
             assert_eq!(log.flush(now), None, "interval not over at {i}");
             let slug = if i % 4 == 0 {
-                "wrong-sum"
+                "provably-wrong"
             } else {
                 "invalid-signature"
             };
@@ -115,7 +115,7 @@ mod tests {
         assert_eq!(each, 3);
         let s = log.flush(t0 + Duration::from_secs(10)).expect("a summary");
         assert_eq!((s.total, s.suppressed), (40_000, 39_997));
-        assert_eq!(s.by_reason["wrong-sum"], 10_000);
+        assert_eq!(s.by_reason["provably-wrong"], 10_000);
         assert_eq!(s.by_reason["invalid-signature"], 30_000);
         assert!(s.to_string().contains("40000 responses rejected"), "{s}");
         // A new interval starts with lines of their own again, and a quiet one says nothing.

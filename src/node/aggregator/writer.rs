@@ -147,7 +147,7 @@ impl Sender {
             .respond(
                 &self.chain,
                 task_id,
-                sub.result,
+                &sub.response,
                 sub.non_signers.clone(),
                 pubkeys,
                 sig,

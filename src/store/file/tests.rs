@@ -11,14 +11,14 @@ fn sample() -> Vec<Record> {
         Record::Accepted {
             response: Response {
                 task_id: 1,
-                result: 3,
+                response: crate::avs::SumAvs::response_bytes(3),
                 operator: Address::with_last_byte(7),
                 signature: vec![0xab; 192],
             },
         },
         Record::Submitted {
             task_id: 1,
-            result: 3,
+            response: crate::avs::SumAvs::response_bytes(3),
         },
         Record::Closed { task_id: 1 },
         Record::Created { seq: 0, a: 1, b: 2 },

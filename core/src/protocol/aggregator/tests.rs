@@ -33,6 +33,16 @@ fn no_linger() -> AggregatorConfig {
     }
 }
 
+/// The sum AVS's response bytes for `sum`.
+fn bytes(sum: u64) -> Vec<u8> {
+    SumAvs::response_bytes(sum)
+}
+
+/// The digest operators sign for `sum` on `task_id`.
+fn dg(task_id: TaskId, sum: u64) -> B256 {
+    B256::from(task_response_digest(task_id, sum))
+}
+
 fn op(i: usize) -> Address {
     // Descending addresses so that ascending order is a real sort, not insertion order.
     Address::with_last_byte(200 - i as u8)
@@ -57,7 +67,7 @@ impl World {
         let sig = self.keys[i].sign(&task_response_digest(task_id, result));
         Response {
             task_id,
-            result,
+            response: bytes(result),
             operator: op(i),
             signature: sig.to_uncompressed().to_vec(),
         }
@@ -151,7 +161,10 @@ fn happy_path_submits_once_at_exact_threshold() {
     let subs = submissions(&out);
     assert_eq!(subs.len(), 1);
     let s = &subs[0];
-    assert_eq!((s.task_id, s.result, s.resubmit), (1, 42, false));
+    assert_eq!(
+        (s.task_id, &s.response, s.digest, s.resubmit),
+        (1, &bytes(42), dg(1, 42), false)
+    );
     assert_eq!(s.signers, vec![op(2), op(1), op(0)]);
     assert_eq!(s.non_signers, vec![op(3)]);
     assert_eq!(s.non_signer_pubkeys, vec![w.keys[3].public_key()]);
@@ -265,7 +278,7 @@ fn every_rejection_reason() {
     let sig = outsider.sign(&task_response_digest(1, 42));
     let not_in = Response {
         task_id: 1,
-        result: 42,
+        response: bytes(42),
         operator: outsider_addr,
         signature: sig.to_uncompressed().to_vec(),
     };
@@ -296,12 +309,9 @@ fn every_rejection_reason() {
     let out = agg.handle(10, AggregatorInput::Response(w.response(2, 1, 41)));
     assert_eq!(
         verdict(&out),
-        Err(RejectReason::WrongResult {
-            expected: Some(42),
-            got: 41
-        })
+        Err(RejectReason::ProvablyWrong { digest: dg(1, 41) })
     );
-    assert!(out.iter().any(|a| matches!(a, AggregatorAction::WrongResult { operator, result: 41, .. } if *operator == op(2))));
+    assert!(out.iter().any(|a| matches!(a, AggregatorAction::ProvablyWrong { operator, response, .. } if *operator == op(2) && *response == bytes(41))));
 
     assert_eq!(r(&mut agg, 10, w.response(0, 1, 42)), Ok(()));
     assert_eq!(
@@ -341,7 +351,9 @@ fn equivocation_is_evidence_and_does_not_count_twice() {
     let out = agg.handle(10, AggregatorInput::Response(w.response(0, 1, 7)));
     assert_eq!(
         verdict(&out),
-        Err(RejectReason::Conflicting { previous: 42 })
+        Err(RejectReason::Conflicting {
+            previous: dg(1, 42)
+        })
     );
     let ev = out
         .iter()
@@ -353,7 +365,10 @@ fn equivocation_is_evidence_and_does_not_count_twice() {
             }
         })
         .unwrap();
-    assert_eq!((ev.operator, ev.first.0, ev.second.0), (op(0), 42, 7));
+    assert_eq!(
+        (ev.operator, ev.first.0, ev.second.0),
+        (op(0), bytes(42), bytes(7))
+    );
     // A conflicting claim with a bad signature is not evidence (anyone could forge it).
     let mut forged = w.response(1, 1, 7);
     forged.operator = op(0);
@@ -409,7 +424,7 @@ fn restart_from_store_resubmits_idempotently() {
     }
     assert!(records.contains(&Record::Submitted {
         task_id: 1,
-        result: 42
+        response: bytes(42)
     }));
     let first = submissions(&[]);
     assert!(first.is_empty());
@@ -459,7 +474,7 @@ fn restart_from_store_resubmits_idempotently() {
         persisted(&out),
         vec![Record::Submitted {
             task_id: 1,
-            result: 42
+            response: bytes(42)
         }]
     );
 
@@ -746,7 +761,7 @@ fn evidence_against(actions: &[AggregatorAction], who: usize) -> usize {
         .iter()
         .filter(|a| match a {
             AggregatorAction::Equivocation(e) => e.operator == op(who),
-            AggregatorAction::WrongResult { operator, .. } => *operator == op(who),
+            AggregatorAction::ProvablyWrong { operator, .. } => *operator == op(who),
             _ => false,
         })
         .count()
@@ -838,7 +853,7 @@ fn a_genuine_signature_replayed_over_another_result_does_not_taint_it() {
     let w = world(&[10, 10]);
     let mut agg = w.aggregator(task(1, 100));
     let mut replayed = w.response(0, 1, 42);
-    replayed.result = 41;
+    replayed.response = bytes(41);
     assert_eq!(
         verdict(&agg.handle(10, AggregatorInput::Response(replayed))),
         Err(RejectReason::InvalidSignature)
@@ -926,7 +941,7 @@ fn the_planted_forgetting_bug_drops_the_stored_responses_and_submission() {
         },
         Record::Submitted {
             task_id: 1,
-            result: 42,
+            response: bytes(42),
         },
     ];
     let (_, out) = restart(&both, false);
@@ -956,7 +971,7 @@ fn an_expiry_counts_only_the_stake_behind_the_right_result() {
     let out = agg.handle(10, AggregatorInput::Response(w.response(1, 1, 41)));
     assert!(matches!(
         verdict(&out),
-        Err(RejectReason::WrongResult { got: 41, .. })
+        Err(RejectReason::ProvablyWrong { .. })
     ));
     let out = agg.handle(20, AggregatorInput::Tick);
     let reason = ExpiryReason::ThresholdNotReached {
@@ -990,7 +1005,7 @@ fn a_waiting_signature_replayed_with_another_result_is_invalid_not_a_duplicate()
         Ok(())
     );
     let replayed = Response {
-        result: 41,
+        response: bytes(41),
         ..real.clone()
     };
     assert_eq!(
@@ -1043,7 +1058,9 @@ fn the_early_buffer_holds_only_authentic_responses_within_the_horizon_once_each(
     let out = agg.handle(10, AggregatorInput::Response(w.response(0, 2, 7)));
     assert_eq!(
         verdict(&out),
-        Err(RejectReason::Conflicting { previous: 42 })
+        Err(RejectReason::Conflicting {
+            previous: dg(2, 42)
+        })
     );
     // A second operator's response for the task needs no second lookup.
     let out = agg.handle(10, AggregatorInput::Response(w.response(1, 2, 42)));
@@ -1168,8 +1185,8 @@ fn a_failed_submission_is_sent_again_in_the_window_and_expires_after_it() {
         a,
         AggregatorAction::Expired {
             task_id: 1,
-            reason: ExpiryReason::SubmissionFailed { result: 42 }
-        }
+            reason: ExpiryReason::SubmissionFailed { digest }
+        } if *digest == dg(1, 42)
     )));
     assert!(persisted(&out).contains(&Record::Closed { task_id: 1 }));
     assert!(agg.is_closed(1));
@@ -1229,7 +1246,9 @@ fn an_early_response_with_the_same_result_and_another_signature_is_a_conflict() 
     other.signature = w.response(1, 2, 42).signature;
     assert_eq!(
         verdict(&agg.handle(10, AggregatorInput::Response(other))),
-        Err(RejectReason::Conflicting { previous: 42 })
+        Err(RejectReason::Conflicting {
+            previous: dg(2, 42)
+        })
     );
     assert_eq!(
         verdict(&agg.handle(10, AggregatorInput::Response(held))),
@@ -1348,7 +1367,7 @@ fn the_linger_window_takes_in_a_late_honest_operator() {
 }
 
 #[test]
-fn the_window_ends_early_when_every_keyed_operator_has_a_claim_for_the_result() {
+fn the_window_ends_early_when_every_keyed_operator_has_a_claim() {
     // A verified claim for the result counts as "in" (operator 0 was targeted by a forgery, so
     // its real claim is checked on receipt, not left pending) ...
     let w = world(&[10, 10, 10, 10]);
@@ -1367,24 +1386,23 @@ fn the_window_ends_early_when_every_keyed_operator_has_a_claim_for_the_result() 
         "all four are in: no need to wait for the window"
     );
     assert_eq!(subs[0].signers.len(), 4);
-    // ... and an operator whose signed answer is another result is not: the window runs on.
+    // ... and so does a claim for another digest, even a provably wrong one: its operator cannot
+    // sign the leading digest too without equivocating, so there is nobody left to wait for.
     let mut agg = lingering(&w, task(2, 67), 1_000);
     let out = agg.handle_at(10, 0, AggregatorInput::Response(w.response(3, 2, 41)));
     assert!(matches!(
         verdict(&out),
-        Err(RejectReason::WrongResult { .. })
+        Err(RejectReason::ProvablyWrong { .. })
     ));
-    for i in 0..3 {
+    for i in 0..2 {
         let out = agg.handle_at(10, 10, AggregatorInput::Response(w.response(i, 2, 42)));
-        assert!(
-            submissions(&out).is_empty(),
-            "submitted before the window ended"
-        );
+        assert!(submissions(&out).is_empty(), "below the threshold");
     }
-    assert_eq!(agg.poll_timeout(), Some(1_010));
-    let subs = submissions(&agg.handle_at(10, 1_010, AggregatorInput::Tick));
-    assert_eq!(subs.len(), 1);
+    let out = agg.handle_at(10, 10, AggregatorInput::Response(w.response(2, 2, 42)));
+    let subs = submissions(&out);
+    assert_eq!(subs.len(), 1, "everyone has a claim: {out:?}");
     assert_eq!(subs[0].non_signers, vec![op(3)]);
+    assert_eq!(agg.poll_timeout(), None);
 }
 
 #[test]
@@ -1492,4 +1510,128 @@ fn a_restored_submission_does_not_linger_again() {
     let subs = submissions(&out);
     assert_eq!(subs.len(), 1);
     assert!(subs[0].resubmit);
+}
+
+/// An AVS whose honest operators may disagree: any `uint64` is an answer, nothing is provably
+/// wrong (an oracle whose feeds differ, say). The aggregator must then count digests, not judge
+/// answers.
+struct AnyAnswer;
+
+impl Avs for AnyAnswer {
+    type Payload = Vec<u8>;
+    type Response = u64;
+
+    fn encode_payload(&self, p: &Vec<u8>) -> Vec<u8> {
+        p.clone()
+    }
+    fn decode_payload(&self, bytes: &[u8]) -> Result<Vec<u8>, crate::avs::CodecError> {
+        Ok(bytes.to_vec())
+    }
+    fn encode_response(&self, r: &u64) -> Vec<u8> {
+        SumAvs::response_bytes(*r)
+    }
+    fn decode_response(&self, bytes: &[u8]) -> Result<u64, crate::avs::CodecError> {
+        SumAvs::decode_sum(bytes)
+    }
+    fn compute(&self, _: &Vec<u8>, _: &mut crate::avs::ComputeCtx<'_>) -> Option<u64> {
+        None
+    }
+    fn next_payload(&mut self, _: &mut dyn rand::RngCore) -> Vec<u8> {
+        Vec::new()
+    }
+}
+
+fn any_answer(w: &World, t: Task) -> Aggregator<AnyAnswer> {
+    let mut a = Aggregator::with_avs(AnyAnswer, no_linger());
+    a.handle(
+        10,
+        AggregatorInput::TaskCreated {
+            task: t,
+            snapshot: w.snapshot.clone(),
+        },
+    );
+    a
+}
+
+#[test]
+fn the_digest_that_carries_the_threshold_is_submitted_and_a_minority_is_a_non_signer() {
+    let w = world(&[10, 10, 10, 10]);
+    let mut agg = any_answer(&w, task(1, 67));
+    // A minority answer first: valid, counted for its own digest, no evidence of anything.
+    let out = agg.handle(10, AggregatorInput::Response(w.response(3, 1, 7)));
+    assert_eq!(verdict(&out), Ok(()));
+    assert!(!out.iter().any(|a| matches!(
+        a,
+        AggregatorAction::ProvablyWrong { .. } | AggregatorAction::Equivocation(_)
+    )));
+    for i in 0..2 {
+        let out = agg.handle(10, AggregatorInput::Response(w.response(i, 1, 99)));
+        assert!(submissions(&out).is_empty());
+    }
+    let out = agg.handle(10, AggregatorInput::Response(w.response(2, 1, 99)));
+    let subs = submissions(&out);
+    assert_eq!(subs.len(), 1, "{out:?}");
+    let s = &subs[0];
+    assert_eq!((&s.response, s.digest), (&bytes(99), dg(1, 99)));
+    assert_eq!(s.signers, vec![op(2), op(1), op(0)]);
+    assert_eq!(s.non_signers, vec![op(3)]);
+    assert_eq!(s.signed_stake, U256::from(30));
+    let apk = s.aggregate_pubkey.to_public_key().unwrap();
+    apk.verify(&dg(1, 99).0, &s.aggregate_signature).unwrap();
+    assert!(persisted(&out).contains(&Record::Submitted {
+        task_id: 1,
+        response: bytes(99)
+    }));
+}
+
+#[test]
+fn a_split_vote_submits_nothing_and_expires_with_the_largest_digest_s_stake() {
+    let w = world(&[10, 10, 10, 10]);
+    let mut agg = any_answer(&w, task(1, 67));
+    for (i, answer) in [(0, 1), (1, 1), (2, 2), (3, 3)] {
+        let out = agg.handle(10, AggregatorInput::Response(w.response(i, 1, answer)));
+        assert_eq!(verdict(&out), Ok(()));
+        assert!(submissions(&out).is_empty(), "{out:?}");
+    }
+    let out = agg.handle(13, AggregatorInput::Tick);
+    assert!(out.iter().any(|a| matches!(
+        a,
+        AggregatorAction::Expired {
+            task_id: 1,
+            reason: ExpiryReason::ThresholdNotReached { signed, .. }
+        } if *signed == U256::from(20)
+    )));
+}
+
+#[test]
+fn response_bytes_that_are_no_response_of_the_avs_are_malformed() {
+    let w = world(&[10, 10]);
+    let mut agg = w.aggregator(task(1, 100));
+    let good = w.response(0, 1, 42);
+    for response in [
+        Vec::new(),
+        vec![0u8; 31],
+        // Dirty high bytes: the contract's abi.decode would revert on them.
+        [[0xffu8; 24].as_slice(), &42u64.to_be_bytes()].concat(),
+        vec![0u8; MAX_RESPONSE_LEN + 1],
+    ] {
+        let bad = Response {
+            response,
+            ..good.clone()
+        };
+        let out = agg.handle(10, AggregatorInput::Response(bad));
+        assert!(
+            matches!(verdict(&out), Err(RejectReason::Malformed(_))),
+            "{out:?}"
+        );
+    }
+    assert_eq!(
+        agg.receipt_pairings(),
+        0,
+        "no pairing spent on undecodable bytes"
+    );
+    assert_eq!(
+        verdict(&agg.handle(10, AggregatorInput::Response(good))),
+        Ok(())
+    );
 }

@@ -42,7 +42,7 @@ fn aggregated_happy_path_persists_before_sending() {
     let OperatorAction::SendResponse(r) = &out[1] else {
         panic!("expected a response, got {out:?}")
     };
-    assert_eq!((r.task_id, r.result, r.operator), (7, 5, addr));
+    assert_eq!((r.task_id, r.sum(), r.operator), (7, Some(5), addr));
     assert_eq!(r.signature.len(), 192);
     verify(&pk, 7, 5, &Signature::from_bytes(&r.signature).unwrap());
 }
@@ -127,7 +127,7 @@ fn a_restart_with_a_long_ledger_sends_nothing_for_windows_that_have_passed() {
     let mut op = Operator::restore(addr, key(3), Flow::Aggregated, &records);
     let out = op.handle(12, OperatorInput::TaskSeen(task(7, 40, 2)));
     assert!(
-        matches!(&out[..], [OperatorAction::SendResponse(r)] if r.task_id == 7 && r.result == 42)
+        matches!(&out[..], [OperatorAction::SendResponse(r)] if r.task_id == 7 && r.sum() == Some(42))
     );
     // Two-phase: past the prepare window but inside the commit window, the commit is due.
     let mut op = Operator::restore(addr, key(3), Flow::TwoPhase, &records);
@@ -256,7 +256,7 @@ fn planted_ignore_ledger_signs_a_second_result() {
             result: 2
         })
     );
-    assert!(matches!(&out[1], OperatorAction::SendResponse(r) if r.result == 2));
+    assert!(matches!(&out[1], OperatorAction::SendResponse(r) if r.sum() == Some(2)));
 }
 
 #[test]
@@ -327,7 +327,7 @@ fn planted_ignore_ledger_signs_and_records_a_changed_task_again() {
             result: 3
         })
     );
-    assert!(matches!(&out[1], OperatorAction::SendResponse(r) if r.result == 3));
+    assert!(matches!(&out[1], OperatorAction::SendResponse(r) if r.sum() == Some(3)));
 }
 
 #[test]

@@ -3,7 +3,7 @@ use super::*;
 fn response(task_id: TaskId, result: u64) -> Response {
     Response {
         task_id,
-        result,
+        response: SumAvs::response_bytes(result),
         operator: Address::with_last_byte(9),
         signature: vec![0xab, 0x01, 0xff],
     }
@@ -12,7 +12,12 @@ fn response(task_id: TaskId, result: u64) -> Response {
 #[test]
 fn a_response_digest_is_the_signed_message_of_its_task_and_result() {
     let r = response(7, 42);
-    assert_eq!(r.digest(), messages::task_response_digest(7, 42));
+    // For the sum the generic message is byte for byte the one Imua's x/avs checks.
+    assert_eq!(
+        r.digest(),
+        crate::crypto::messages::task_response_digest(7, 42)
+    );
+    assert_eq!(r.sum(), Some(42));
     assert_ne!(r.digest(), response(7, 43).digest());
     assert_ne!(r.digest(), response(8, 42).digest());
 }
@@ -29,15 +34,20 @@ fn reject_reasons_keep_their_wire_codes_and_slugs() {
         (RejectReason::NotOptedIn, 5, "not-opted-in"),
         (RejectReason::NoRegisteredKey, 6, "no-registered-key"),
         (RejectReason::Duplicate, 7, "duplicate"),
-        (RejectReason::Conflicting { previous: 3 }, 8, "conflicting"),
+        (
+            RejectReason::Conflicting {
+                previous: B256::repeat_byte(3),
+            },
+            8,
+            "conflicting",
+        ),
         (RejectReason::InvalidSignature, 9, "invalid-signature"),
         (
-            RejectReason::WrongResult {
-                expected: Some(3),
-                got: 4,
+            RejectReason::ProvablyWrong {
+                digest: B256::repeat_byte(4),
             },
             10,
-            "wrong-sum",
+            "provably-wrong",
         ),
         (RejectReason::Late, 11, "late"),
         (RejectReason::Overloaded, 12, "overloaded"),
@@ -56,6 +66,10 @@ fn signatures_serialize_as_hex_and_bad_hex_is_refused() {
     let r = response(1, 2);
     let json = serde_json::to_string(&r).unwrap();
     assert!(json.contains(r#""signature":"ab01ff""#), "{json}");
+    assert!(
+        json.contains(&format!(r#""response":"{}""#, "0".repeat(63) + "2")),
+        "{json}"
+    );
     assert_eq!(serde_json::from_str::<Response>(&json).unwrap(), r);
     let bad = json.replace("ab01ff", "ab01f");
     assert!(serde_json::from_str::<Response>(&bad).is_err());
