@@ -26,7 +26,7 @@ pub enum AnvilError {
     BadReply { method: String, text: String },
 }
 
-/// The Anvil process: H4's `exoavs::devnet::anvil` (finds or installs the npm Anvil, free
+/// The Anvil process: `exoavs::devnet::anvil` (finds or installs the npm Anvil, free
 /// loopback port, process-group kill on drop), started without automine — the gateway mines
 /// at simulated times — and with a fixed genesis timestamp and FIFO ordering.
 pub struct AnvilProcess {

@@ -39,7 +39,7 @@ pub enum Settlement {
     },
 }
 
-/// BLS ciphersuite of decision 2 (proof-of-possession scheme, signatures in G2).
+/// The BLS ciphersuite (proof-of-possession scheme, signatures in G2), as `crypto::bls` signs.
 pub const DST: &[u8] = b"BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_";
 
 /// What kind of failure: each has its own exit code in the runner.

@@ -14,7 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-// The service contract's interface as H1 publishes it (coord/H1.md); only what the auditor reads.
+// The service contract's interface (`contracts/src/AvsServiceContract.sol`); only what the
+// auditor reads.
 alloy::sol! {
     event NewTaskCreated(uint64 indexed taskId, uint64 a, uint64 b, uint8 thresholdPercentage, uint64 startingEpoch, uint64 taskResponsePeriod, uint64 taskChallengePeriod, uint64 taskStatisticalPeriod);
     event TaskResponded(uint64 indexed taskId, uint64 sum, uint256 signedStake, uint256 totalStake, address[] nonSigners);

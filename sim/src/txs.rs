@@ -1,4 +1,4 @@
-//! Transactions from simulated nodes the way decision 4 prescribes: fill, then
+//! Transactions from simulated nodes, the one way that stays deterministic: fill, then
 //! `send_raw_transaction`, then poll the receipt on virtual time. `send_transaction`,
 //! `get_receipt` and watchers start real tokio tasks and break the simulation.
 

@@ -86,7 +86,9 @@ fn run(
 #[test]
 fn production_chain_client_survives_chain_faults_deterministically() {
     let mut slot = ChainSlot::start().expect("anvil");
-    // JSON-RPC error answers are left out here: the client treats -32603 as final (see coord/H5.md).
+    // JSON-RPC error answers are left out here: this test is about the transport (resets,
+    // timeouts, delays, duplicates); `ChainError::is_transient` decides which error answers are
+    // retried, and src/chain/tests.rs tests that.
     let faults = RpcFaultRates {
         error: 0.0,
         reset: 0.05,

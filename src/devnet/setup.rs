@@ -8,7 +8,8 @@ use crate::crypto::bls::{SecretKey, pop_prove};
 use crate::protocol::Flow;
 use alloy::primitives::{Address, Bytes};
 
-/// Epoch identifiers of the emulation (H1): real ones and the short devnet ones.
+/// Epoch identifiers of the emulation (`contracts/src/AvsPrecompile.sol`): real ones and the
+/// short devnet ones.
 pub const EPOCH_MINUTE: &str = "minute";
 pub const EPOCH_DEVNET_1S: &str = "devnet-1s";
 pub const EPOCH_DEVNET_2S: &str = "devnet-2s";

@@ -4,8 +4,9 @@
 //! - `kind 1` Response: `task_id u64 | resp_len u16 | response | operator [20] | sig_len u16 |
 //!   signature`. `response` is the AVS's response bytes (at most `avs::MAX_RESPONSE_LEN`; 32 for
 //!   the sum), which the aggregator decodes with the AVS's codec. The honest operator sends the
-//!   192-byte uncompressed G2 point: decoding it costs no square root — H2's measurements; the
-//!   aggregator also takes 96-byte compressed. Version 1 carried a `result u64` in place of the
+//!   192-byte uncompressed G2 point: decoding it costs no square root (the README's aggregation
+//!   table: 4.3 ms for 1000 uncompressed against 52 ms compressed); the aggregator also takes
+//!   96-byte compressed. Version 1 carried a `result u64` in place of the
 //!   response and is refused.
 //! - `kind 2` Ack.
 //! - `kind 3` Reject: `code u16 | text_len u16 | text (UTF-8)`; codes are `RejectReason::code`.

@@ -218,7 +218,7 @@ mod vectors {
         );
     }
 
-    /// The worked example in /work/coord/H2.md; both digests were cross-checked with `cast keccak`.
+    /// A worked example, pinned: both digests were cross-checked with `cast keccak`.
     #[test]
     fn worked_example() {
         let a = address!("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
@@ -234,7 +234,7 @@ mod vectors {
             hex::encode(task_response_digest(1, 3)),
             "a15bc60c955c405d20d9149c709e2460f1c2d9a497496a7f46004d1772c3054c"
         );
-        // Deterministic signatures from the fixed key; H1's forge tests use these bytes.
+        // Deterministic signatures from the fixed key; the forge tests use these bytes.
         let sk = crate::crypto::bls::SecretKey::from_ikm(&[1u8; 32]).unwrap();
         let pop = crate::crypto::bls::pop_prove(&sk, "exoavs_31337", a);
         assert_eq!(hex::encode(&pop.to_eip2537()[16..24]), "0016bcd7fd231e18");

@@ -1,4 +1,6 @@
-//! The acceptance rule, exactly as the AVS contract computes it (H1's `respondToTask`):
+//! The acceptance rule, exactly as the AVS contract computes it (`Quorum.reached` in
+//! `contracts/src/Quorum.sol`, which `respondToTask` calls; `tests/differential_quorum.rs`
+//! checks the two agree):
 //! `signedStake * 100 >= uint256(thresholdPercentage) * totalStake` and `signedStake > 0`, in
 //! uint256, with `1 <= thresholdPercentage <= 100` enforced when the task is created.
 //! Stakes are `uint128` per operator; sums are taken in uint256 so they cannot overflow.
