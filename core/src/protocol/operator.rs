@@ -1,11 +1,15 @@
-//! The honest operator: sees a task, computes `a + b`, signs it, and hands the signature out —
-//! to the aggregator (aggregated flow) or to the chain in two phases (two-phase flow).
+//! The honest operator: sees a task, has the AVS compute its answer (`Avs::compute`, the sum
+//! `a + b` by default), signs `avs::response_digest(task_id, response bytes)`, and hands the
+//! signature out — to the aggregator (aggregated flow) or to the chain in two phases (two-phase
+//! flow).
 //!
-//! Safety rule: it never signs two different results for one task. Every new signature is
-//! preceded by `Persist(Record::Signed)`; the driver makes that durable before it carries out the
-//! next action ("persist then send"). After a restart `restore` reloads the ledger, and a task seen
-//! again is answered with the result already recorded (BLS signatures are deterministic, so the
-//! bytes are the same too).
+//! Safety rule: it never signs two different responses for one task. Every new signature is
+//! preceded by `Persist(Record::Signed)` with the response bytes and the hash of the payload they
+//! answer; the driver makes that durable before it carries out the next action ("persist then
+//! send"). After a restart `restore` reloads the ledger, and a task seen again is answered with the
+//! response already recorded, never computed again: an AVS whose inputs move (a price feed) would
+//! compute another answer. BLS signatures are deterministic, so the bytes are the same too. A task
+//! seen again with another payload (a reorg that reused the id) is refused.
 //!
 //! Order of calls: the driver feeds each task event, in block order, as `TaskSeen`, then a `Tick`
 //! after every poll of the chain, and executes the actions each returns in order. After a poll
@@ -15,13 +19,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use alloy_primitives::Address;
+use alloy_primitives::{Address, B256, keccak256};
+use rand::{RngCore, SeedableRng};
 
 use super::record::Record;
 use super::types::{Epoch, Flow, Response, Task, TaskId};
-use crate::avs::SumAvs;
+use crate::avs::{self, Avs, ComputeCtx, MAX_RESPONSE_LEN, SumAvs};
 use crate::crypto::bls::{SecretKey, Signature};
-use crate::crypto::messages;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OperatorInput {
@@ -41,24 +45,36 @@ pub enum Phase {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefuseReason {
-    /// `a + b` does not fit in uint64: there is no correct answer to sign.
-    SumOverflow,
+    /// The AVS has no answer to sign (`Avs::compute` returned `None`; for the sum: `a + b`
+    /// does not fit in uint64).
+    NoAnswer,
+    /// The task's payload bytes are no payload of this AVS.
+    BadPayload(String),
+    /// The AVS's response encodes to more than `avs::MAX_RESPONSE_LEN` bytes: no aggregator
+    /// would take it.
+    ResponseTooLong { len: usize },
     /// The response / prepare window closed before the operator saw the task.
     Late,
-    /// The ledger holds a different result for this task (a changed task event, e.g. after a
-    /// reorg with a reused id): signing would be equivocation.
-    LedgerConflict { signed: u64, now: u64 },
+    /// The ledger holds a response to another payload for this task id (a changed task event,
+    /// e.g. after a reorg with a reused id): signing again would be equivocation. Both are
+    /// keccak256 hashes of payload bytes.
+    LedgerConflict { signed_for: B256, now: B256 },
 }
 
 impl std::fmt::Display for RefuseReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RefuseReason::SumOverflow => write!(f, "a + b overflows uint64"),
+            RefuseReason::NoAnswer => write!(f, "the AVS has no answer to sign"),
+            RefuseReason::BadPayload(e) => write!(f, "task payload: {e}"),
+            RefuseReason::ResponseTooLong { len } => write!(
+                f,
+                "response of {len} bytes exceeds the limit of {MAX_RESPONSE_LEN}"
+            ),
             RefuseReason::Late => write!(f, "response window is over"),
-            RefuseReason::LedgerConflict { signed, now } => {
+            RefuseReason::LedgerConflict { signed_for, now } => {
                 write!(
                     f,
-                    "already signed {signed} for this task, task now asks for {now}"
+                    "already signed for payload {signed_for}, task now carries payload {now}"
                 )
             }
         }
@@ -76,11 +92,13 @@ pub enum OperatorAction {
         task_id: TaskId,
         signature: Signature,
     },
-    /// Two-phase flow, phase 2: `operatorSubmitTask(taskID, abi.encode(taskID, result), sig, 2)`.
+    /// Two-phase flow, phase 2: `operatorSubmitTask(taskID, response_bytes, sig, 2)` with
+    /// `response_bytes = avs::signed_bytes(taskID, response)` (for the sum: `abi.encode(taskID,
+    /// sum)`, as Imua's x/avs reads it).
     SubmitCommit {
         task_id: TaskId,
-        result: u64,
-        response_bytes: [u8; 64],
+        response: Vec<u8>,
+        response_bytes: Vec<u8>,
         signature: Signature,
     },
     Refused {
@@ -92,7 +110,7 @@ pub enum OperatorAction {
 #[derive(Debug)]
 struct Pending {
     task: Task,
-    result: u64,
+    response: Vec<u8>,
     signature: Signature,
     prepared: bool,
     commit_sent: bool,
@@ -108,13 +126,25 @@ pub struct OperatorBugs {
     pub ignore_ledger: bool,
 }
 
-pub struct Operator {
+/// What the ledger holds for a task: the hash of the payload answered and the response signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Signed {
+    payload: B256,
+    response: Vec<u8>,
+}
+
+/// Generic over the AVS, which computes the answers; the sum AVS is the default.
+pub struct Operator<A: Avs = SumAvs> {
+    avs: A,
+    /// The randomness `Avs::compute` sees (`ComputeCtx::rng`), from the driver: seeded per
+    /// operator under the simulator.
+    rng: Box<dyn RngCore + Send + Sync>,
     bugs: OperatorBugs,
     address: Address,
     key: SecretKey,
     flow: Flow,
-    /// task id → result signed. Loaded from the store; only grows.
-    ledger: HashMap<TaskId, u64>,
+    /// task id → what was signed. Loaded from the store; only grows.
+    ledger: HashMap<TaskId, Signed>,
     /// Two-phase tasks whose commit is still to come.
     two_phase: BTreeMap<TaskId, Pending>,
     /// Tasks answered whose window is not over yet: task id → (block of its event, last epoch
@@ -123,9 +153,44 @@ pub struct Operator {
     open: BTreeMap<TaskId, (u64, Epoch)>,
 }
 
-impl Operator {
+impl Operator<SumAvs> {
+    /// An operator of the sum AVS (which draws no randomness).
     pub fn new(address: Address, key: SecretKey, flow: Flow) -> Self {
+        Self::with_avs(
+            SumAvs::default(),
+            Box::new(rand::rngs::StdRng::seed_from_u64(0)),
+            address,
+            key,
+            flow,
+        )
+    }
+
+    /// Rebuild an operator of the sum AVS from the store's records (see
+    /// [`Operator::restore_with`]).
+    pub fn restore<'a>(
+        address: Address,
+        key: SecretKey,
+        flow: Flow,
+        records: impl IntoIterator<Item = &'a Record>,
+    ) -> Self {
+        let mut op = Self::new(address, key, flow);
+        op.load(records);
+        op
+    }
+}
+
+impl<A: Avs> Operator<A> {
+    /// An operator of `avs`, whose `compute` draws from `rng`.
+    pub fn with_avs(
+        avs: A,
+        rng: Box<dyn RngCore + Send + Sync>,
+        address: Address,
+        key: SecretKey,
+        flow: Flow,
+    ) -> Self {
         Self {
+            avs,
+            rng,
             bugs: OperatorBugs::default(),
             address,
             key,
@@ -145,20 +210,34 @@ impl Operator {
     }
 
     /// Rebuild from the store's records (other record kinds are ignored).
-    pub fn restore<'a>(
+    pub fn restore_with<'a>(
+        avs: A,
+        rng: Box<dyn RngCore + Send + Sync>,
         address: Address,
         key: SecretKey,
         flow: Flow,
         records: impl IntoIterator<Item = &'a Record>,
     ) -> Self {
-        let mut op = Self::new(address, key, flow);
+        let mut op = Self::with_avs(avs, rng, address, key, flow);
+        op.load(records);
+        op
+    }
+
+    fn load<'a>(&mut self, records: impl IntoIterator<Item = &'a Record>) {
         for r in records {
-            if let Record::Signed { task_id, result } = r {
+            if let Record::Signed {
+                task_id,
+                payload,
+                response,
+            } = r
+            {
                 // First record wins: a later one for the same task could only come from a bug.
-                op.ledger.entry(*task_id).or_insert(*result);
+                self.ledger.entry(*task_id).or_insert_with(|| Signed {
+                    payload: *payload,
+                    response: response.clone(),
+                });
             }
         }
-        op
     }
 
     pub fn address(&self) -> Address {
@@ -177,9 +256,9 @@ impl Operator {
         }
     }
 
-    /// The result this operator signed for `task_id`, if any.
-    pub fn signed(&self, task_id: TaskId) -> Option<u64> {
-        self.ledger.get(&task_id).copied()
+    /// The response bytes this operator signed for `task_id`, if any.
+    pub fn signed(&self, task_id: TaskId) -> Option<&[u8]> {
+        self.ledger.get(&task_id).map(|s| s.response.as_slice())
     }
 
     pub fn handle(&mut self, now: Epoch, input: OperatorInput) -> Vec<OperatorAction> {
@@ -203,66 +282,92 @@ impl Operator {
 
     fn on_task(&mut self, now: Epoch, task: Task) -> Vec<OperatorAction> {
         let task_id = task.id;
-        let Some(result) = task.expected_result() else {
-            return vec![OperatorAction::Refused {
-                task_id,
-                reason: RefuseReason::SumOverflow,
-            }];
+        let payload_bytes = task.payload();
+        let payload_hash = keccak256(&payload_bytes);
+        let refuse = |reason| {
+            vec![OperatorAction::Refused {
+                task_id: task.id,
+                reason,
+            }]
+        };
+        let useful = match self.flow {
+            Flow::Aggregated => task.in_response_window(now),
+            Flow::TwoPhase => now <= task.statistical_end(),
         };
         let mut out = Vec::new();
-        match self.ledger.get(&task_id) {
-            Some(&signed) if signed != result && !self.bugs.ignore_ledger => {
-                return vec![OperatorAction::Refused {
-                    task_id,
-                    reason: RefuseReason::LedgerConflict {
-                        signed,
-                        now: result,
-                    },
-                }];
-            }
-            Some(&signed) if signed == result => {
-                // Seen again (a restart re-reads the chain): signed once, and sent again only
-                // while it can still count. A restarted operator with a long ledger must not
-                // replay its whole history at the aggregator.
-                let useful = match self.flow {
-                    Flow::Aggregated => task.in_response_window(now),
-                    Flow::TwoPhase => now <= task.statistical_end(),
-                };
+        let known = self.ledger.get(&task_id).cloned();
+        let response = match known {
+            Some(s) if s.payload == payload_hash => {
+                // Seen again (a restart re-reads the chain): signed once, never computed again,
+                // and sent again only while it can still count. A restarted operator with a long
+                // ledger must not replay its whole history at the aggregator.
                 if !useful {
                     return Vec::new();
                 }
+                s.response
             }
-            _ => {
+            known => {
                 // A task first seen after its window is left alone: signing it helps nobody.
-                if !task.in_response_window(now) {
-                    return vec![OperatorAction::Refused {
-                        task_id,
-                        reason: RefuseReason::Late,
-                    }];
+                if known.is_none() && !task.in_response_window(now) {
+                    return refuse(RefuseReason::Late);
                 }
-                self.ledger.insert(task_id, result);
-                out.push(OperatorAction::Persist(Record::Signed { task_id, result }));
+                let response = match self.answer(task_id, &payload_bytes, now) {
+                    Ok(r) => r,
+                    Err(reason) => return refuse(reason),
+                };
+                match known {
+                    // The task changed (a reorg reused its id) but asks for the same answer:
+                    // the same bytes, so the same signature, is no second response.
+                    Some(s) if s.response == response => {
+                        if !useful {
+                            return Vec::new();
+                        }
+                        response
+                    }
+                    Some(s) if !self.bugs.ignore_ledger => {
+                        return refuse(RefuseReason::LedgerConflict {
+                            signed_for: s.payload,
+                            now: payload_hash,
+                        });
+                    }
+                    _ => {
+                        if !task.in_response_window(now) {
+                            return refuse(RefuseReason::Late);
+                        }
+                        self.ledger.insert(
+                            task_id,
+                            Signed {
+                                payload: payload_hash,
+                                response: response.clone(),
+                            },
+                        );
+                        out.push(OperatorAction::Persist(Record::Signed {
+                            task_id,
+                            payload: payload_hash,
+                            response: response.clone(),
+                        }));
+                        response
+                    }
+                }
             }
-        }
+        };
         let last_useful = match self.flow {
             Flow::Aggregated => task.response_deadline(),
             Flow::TwoPhase => task.statistical_end(),
         };
         self.open.insert(task_id, (task.created_block, last_useful));
-        let signature = self
-            .key
-            .sign(&messages::task_response_digest(task_id, result));
+        let signature = self.key.sign(&avs::response_digest(task_id, &response));
         match self.flow {
             Flow::Aggregated => out.push(OperatorAction::SendResponse(Response {
                 task_id,
-                response: SumAvs::response_bytes(result),
+                response,
                 operator: self.address,
                 signature: signature.to_uncompressed().to_vec(),
             })),
             Flow::TwoPhase => {
                 let pending = self.two_phase.entry(task_id).or_insert(Pending {
                     task: task.clone(),
-                    result,
+                    response,
                     signature,
                     prepared: false,
                     commit_sent: false,
@@ -275,6 +380,36 @@ impl Operator {
             }
         }
         out
+    }
+
+    /// The AVS's answer to a payload, as the response bytes to sign.
+    fn answer(
+        &mut self,
+        task_id: TaskId,
+        payload: &[u8],
+        now: Epoch,
+    ) -> Result<Vec<u8>, RefuseReason> {
+        let payload = self
+            .avs
+            .decode_payload(payload)
+            .map_err(|e| RefuseReason::BadPayload(e.to_string()))?;
+        let mut ctx = ComputeCtx {
+            operator: self.address,
+            task_id,
+            now,
+            rng: &mut *self.rng,
+        };
+        let answer = self
+            .avs
+            .compute(&payload, &mut ctx)
+            .ok_or(RefuseReason::NoAnswer)?;
+        let response = self.avs.encode_response(&answer);
+        if response.len() > MAX_RESPONSE_LEN {
+            return Err(RefuseReason::ResponseTooLong {
+                len: response.len(),
+            });
+        }
+        Ok(response)
     }
 
     fn on_tick(&mut self, now: Epoch) -> Vec<OperatorAction> {
@@ -292,8 +427,8 @@ impl Operator {
                 p.commit_sent = true;
                 out.push(OperatorAction::SubmitCommit {
                     task_id,
-                    result: p.result,
-                    response_bytes: messages::task_response_bytes(task_id, p.result),
+                    response: p.response.clone(),
+                    response_bytes: avs::signed_bytes(task_id, &p.response),
                     signature: p.signature,
                 });
             }

@@ -9,9 +9,15 @@ use super::types::{Response, TaskId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Record {
-    /// Operator: it signed `result` for `task_id`. Written before the signature leaves the node,
-    /// so that no restart can make it sign a different result for the same task.
-    Signed { task_id: TaskId, result: u64 },
+    /// Operator: it signed `response` (the AVS's response bytes) for `task_id`, answering the
+    /// payload whose keccak256 is `payload`. Written before the signature leaves the node, so that
+    /// no restart can make it sign a different response for the same task.
+    Signed {
+        task_id: TaskId,
+        payload: B256,
+        #[serde(with = "super::types::hex_bytes")]
+        response: Vec<u8>,
+    },
     /// Aggregator: a response passed every check (signature included).
     Accepted { response: Response },
     /// Aggregator: it decided to submit `response` (the AVS's response bytes) for `task_id`

@@ -2,12 +2,18 @@ use super::*;
 use crate::protocol::Response;
 use alloy::primitives::{Address, B256};
 
+/// An operator's ledger record: `sum` signed for `task_id` (the payload hash is arbitrary here).
+fn signed(task_id: u64, sum: u64) -> Record {
+    Record::Signed {
+        task_id,
+        payload: B256::repeat_byte(task_id as u8),
+        response: crate::avs::SumAvs::response_bytes(sum),
+    }
+}
+
 fn sample() -> Vec<Record> {
     vec![
-        Record::Signed {
-            task_id: 1,
-            result: 3,
-        },
+        signed(1, 3),
         Record::Accepted {
             response: Response {
                 task_id: 1,
@@ -103,19 +109,12 @@ fn corruption_before_the_tail_is_an_error() {
 fn garbage_tail_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal");
-    let mut image = encode_record(&Record::Signed {
-        task_id: 5,
-        result: 6,
-    })
-    .unwrap();
+    let mut image = encode_record(&signed(5, 6)).unwrap();
     image.extend([0xff; 7]);
     std::fs::write(&path, &image).unwrap();
     assert_eq!(
         FileStore::open(&path).unwrap().load().unwrap(),
-        vec![Record::Signed {
-            task_id: 5,
-            result: 6
-        }]
+        vec![signed(5, 6)]
     );
 }
 
@@ -123,18 +122,8 @@ fn garbage_tail_is_dropped() {
 fn memory_store_clones_share_records() {
     let a = crate::store::MemoryStore::new();
     let b = a.clone();
-    a.append(&Record::Signed {
-        task_id: 1,
-        result: 2,
-    })
-    .unwrap();
-    assert_eq!(
-        b.load().unwrap(),
-        vec![Record::Signed {
-            task_id: 1,
-            result: 2
-        }]
-    );
+    a.append(&signed(1, 2)).unwrap();
+    assert_eq!(b.load().unwrap(), vec![signed(1, 2)]);
     b.truncate(0);
     assert!(a.is_empty());
 }

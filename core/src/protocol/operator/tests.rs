@@ -1,5 +1,6 @@
 use super::*;
 use crate::crypto::bls::PublicKey;
+use crate::crypto::messages;
 
 fn key(n: u8) -> SecretKey {
     SecretKey::from_ikm(&[n; 32]).unwrap()
@@ -19,6 +20,20 @@ fn task(id: TaskId, a: u64, b: u64) -> Task {
     }
 }
 
+/// The sum AVS's response bytes for `sum`.
+fn bytes(sum: u64) -> Vec<u8> {
+    SumAvs::response_bytes(sum)
+}
+
+/// The ledger record of having signed `sum` for `t`.
+fn signed(t: &Task, sum: u64) -> Record {
+    Record::Signed {
+        task_id: t.id,
+        payload: keccak256(t.payload()),
+        response: bytes(sum),
+    }
+}
+
 fn verify(pk: &PublicKey, task_id: TaskId, result: u64, sig: &Signature) {
     pk.verify(&messages::task_response_digest(task_id, result), sig)
         .unwrap();
@@ -32,13 +47,7 @@ fn aggregated_happy_path_persists_before_sending() {
     let mut op = Operator::new(addr, sk, Flow::Aggregated);
     let out = op.handle(10, OperatorInput::TaskSeen(task(7, 2, 3)));
     assert_eq!(out.len(), 2);
-    assert_eq!(
-        out[0],
-        OperatorAction::Persist(Record::Signed {
-            task_id: 7,
-            result: 5
-        })
-    );
+    assert_eq!(out[0], OperatorAction::Persist(signed(&task(7, 2, 3), 5)));
     let OperatorAction::SendResponse(r) = &out[1] else {
         panic!("expected a response, got {out:?}")
     };
@@ -55,7 +64,7 @@ fn overflowing_sum_is_refused_not_wrapped() {
         out,
         vec![OperatorAction::Refused {
             task_id: 1,
-            reason: RefuseReason::SumOverflow
+            reason: RefuseReason::NoAnswer
         }]
     );
     assert_eq!(op.signed(1), None);
@@ -63,10 +72,7 @@ fn overflowing_sum_is_refused_not_wrapped() {
     let out = op.handle(10, OperatorInput::TaskSeen(task(2, u64::MAX - 1, 1)));
     assert_eq!(
         out[0],
-        OperatorAction::Persist(Record::Signed {
-            task_id: 2,
-            result: u64::MAX
-        })
+        OperatorAction::Persist(signed(&task(2, u64::MAX - 1, 1), u64::MAX))
     );
 }
 
@@ -107,12 +113,7 @@ fn restart_resends_same_result_without_new_persist() {
 #[test]
 fn a_restart_with_a_long_ledger_sends_nothing_for_windows_that_have_passed() {
     let addr = Address::with_last_byte(9);
-    let records: Vec<Record> = (1..=1_000)
-        .map(|id| Record::Signed {
-            task_id: id,
-            result: 42,
-        })
-        .collect();
+    let records: Vec<Record> = (1..=1_000).map(|id| signed(&task(id, 40, 2), 42)).collect();
     for flow in [Flow::Aggregated, Flow::TwoPhase] {
         let mut op = Operator::restore(addr, key(3), flow, &records);
         // The chain is re-read from the start: every task's windows are over (deadline 12,
@@ -137,9 +138,9 @@ fn a_restart_with_a_long_ledger_sends_nothing_for_windows_that_have_passed() {
             &out[..],
             [OperatorAction::SubmitCommit {
                 task_id: 7,
-                result: 42,
+                response,
                 ..
-            }]
+            }] if *response == bytes(42)
         ),
         "{out:?}"
     );
@@ -148,10 +149,7 @@ fn a_restart_with_a_long_ledger_sends_nothing_for_windows_that_have_passed() {
 #[test]
 fn never_signs_a_different_result_for_a_task() {
     let addr = Address::with_last_byte(9);
-    let records = vec![Record::Signed {
-        task_id: 4,
-        result: 42,
-    }];
+    let records = vec![signed(&task(4, 20, 22), 42)];
     let mut op = Operator::restore(addr, key(3), Flow::Aggregated, &records);
     // The task event now says something else (e.g. a reorg replaced it).
     let out = op.handle(10, OperatorInput::TaskSeen(task(4, 1, 1)));
@@ -159,9 +157,20 @@ fn never_signs_a_different_result_for_a_task() {
         out,
         vec![OperatorAction::Refused {
             task_id: 4,
-            reason: RefuseReason::LedgerConflict { signed: 42, now: 2 }
+            reason: RefuseReason::LedgerConflict {
+                signed_for: keccak256(task(4, 20, 22).payload()),
+                now: keccak256(task(4, 1, 1).payload()),
+            }
         }]
     );
+    // Another payload that asks for the same answer: the same bytes and signature go out again,
+    // with no second ledger entry.
+    let out = op.handle(10, OperatorInput::TaskSeen(task(4, 2, 40)));
+    assert!(
+        matches!(&out[..], [OperatorAction::SendResponse(r)] if r.sum() == Some(42)),
+        "{out:?}"
+    );
+    assert_eq!(op.signed(4), Some(&bytes(42)[..]));
 }
 
 #[test]
@@ -171,13 +180,7 @@ fn two_phase_prepare_then_commit_in_windows() {
     let mut op = Operator::new(Address::with_last_byte(5), sk, Flow::TwoPhase);
     let t = task(3, 4, 5); // prepare ≤ 12, commit 13..=14
     let out = op.handle(11, OperatorInput::TaskSeen(t.clone()));
-    assert_eq!(
-        out[0],
-        OperatorAction::Persist(Record::Signed {
-            task_id: 3,
-            result: 9
-        })
-    );
+    assert_eq!(out[0], OperatorAction::Persist(signed(&t, 9)));
     let OperatorAction::SubmitPrepare {
         task_id: 3,
         signature,
@@ -200,8 +203,9 @@ fn two_phase_prepare_then_commit_in_windows() {
         out,
         vec![OperatorAction::SubmitCommit {
             task_id: 3,
-            result: 9,
-            response_bytes: messages::task_response_bytes(3, 9),
+            response: bytes(9),
+            // For the sum the generic commit bytes are Imua's abi.encode(taskID, sum).
+            response_bytes: messages::task_response_bytes(3, 9).to_vec(),
             signature
         }]
     );
@@ -220,42 +224,30 @@ fn two_phase_prepare_then_commit_in_windows() {
 #[test]
 fn two_phase_task_seen_in_commit_window_after_restart_commits() {
     let addr = Address::with_last_byte(5);
-    let records = vec![Record::Signed {
-        task_id: 3,
-        result: 9,
-    }];
+    let records = vec![signed(&task(3, 4, 5), 9)];
     let mut op = Operator::restore(addr, key(5), Flow::TwoPhase, &records);
     let out = op.handle(13, OperatorInput::TaskSeen(task(3, 4, 5)));
     assert_eq!(out.len(), 1);
     assert!(matches!(
-        out[0],
+        &out[0],
         OperatorAction::SubmitCommit {
             task_id: 3,
-            result: 9,
+            response,
             ..
-        }
+        } if *response == bytes(9)
     ));
 }
 
 #[test]
 fn planted_ignore_ledger_signs_a_second_result() {
     let addr = Address::with_last_byte(9);
-    let records = vec![Record::Signed {
-        task_id: 4,
-        result: 42,
-    }];
+    let records = vec![signed(&task(4, 20, 22), 42)];
     let mut op = Operator::restore(addr, key(3), Flow::Aggregated, &records);
     op.set_bugs(OperatorBugs {
         ignore_ledger: true,
     });
     let out = op.handle(10, OperatorInput::TaskSeen(task(4, 1, 1)));
-    assert_eq!(
-        out[0],
-        OperatorAction::Persist(Record::Signed {
-            task_id: 4,
-            result: 2
-        })
-    );
+    assert_eq!(out[0], OperatorAction::Persist(signed(&task(4, 1, 1), 2)));
     assert!(matches!(&out[1], OperatorAction::SendResponse(r) if r.sum() == Some(2)));
 }
 
@@ -278,9 +270,9 @@ fn a_commit_still_goes_out_in_the_last_epoch_of_its_window() {
             out.as_slice(),
             [OperatorAction::SubmitCommit {
                 task_id: 3,
-                result: 9,
+                response,
                 ..
-            }]
+            }] if *response == bytes(9)
         ),
         "{out:?}"
     );
@@ -297,16 +289,28 @@ fn accessors_and_refusal_messages() {
     assert_eq!(op.address(), addr);
     assert_eq!(op.signed(7), None);
     op.handle(10, OperatorInput::TaskSeen(task(7, 2, 3)));
-    assert_eq!(op.signed(7), Some(5));
+    assert_eq!(op.signed(7), Some(&bytes(5)[..]));
     assert_eq!(op.signed(8), None);
     assert_eq!(
-        RefuseReason::SumOverflow.to_string(),
-        "a + b overflows uint64"
+        RefuseReason::NoAnswer.to_string(),
+        "the AVS has no answer to sign"
     );
     assert_eq!(RefuseReason::Late.to_string(), "response window is over");
     assert_eq!(
-        RefuseReason::LedgerConflict { signed: 5, now: 6 }.to_string(),
-        "already signed 5 for this task, task now asks for 6"
+        RefuseReason::LedgerConflict {
+            signed_for: B256::repeat_byte(5),
+            now: B256::repeat_byte(6)
+        }
+        .to_string(),
+        format!(
+            "already signed for payload {}, task now carries payload {}",
+            B256::repeat_byte(5),
+            B256::repeat_byte(6)
+        )
+    );
+    assert_eq!(
+        RefuseReason::ResponseTooLong { len: 2000 }.to_string(),
+        "response of 2000 bytes exceeds the limit of 1024"
     );
 }
 
@@ -320,13 +324,7 @@ fn planted_ignore_ledger_signs_and_records_a_changed_task_again() {
     });
     op.handle(10, OperatorInput::TaskSeen(task(4, 1, 1)));
     let out = op.handle(10, OperatorInput::TaskSeen(task(4, 1, 2)));
-    assert_eq!(
-        out[0],
-        OperatorAction::Persist(Record::Signed {
-            task_id: 4,
-            result: 3
-        })
-    );
+    assert_eq!(out[0], OperatorAction::Persist(signed(&task(4, 1, 2), 3)));
     assert!(matches!(&out[1], OperatorAction::SendResponse(r) if r.sum() == Some(3)));
 }
 
@@ -375,4 +373,111 @@ fn the_resume_point_stays_below_every_task_whose_window_is_open() {
         op.handle(10, OperatorInput::TaskSeen(at(4, 0, 10)));
         assert_eq!(op.resume_after(70), None);
     }
+}
+
+/// An AVS whose honest answer depends on the operator's own inputs (here its RNG), as an oracle's
+/// depends on its feed: computing again could give another answer, so only the ledger may be
+/// trusted after the first signature. Payloads of 3 bytes are refused; payload `[9]` makes a
+/// response longer than any aggregator takes.
+struct Noisy;
+
+impl Avs for Noisy {
+    type Payload = Vec<u8>;
+    type Response = Vec<u8>;
+
+    fn encode_payload(&self, p: &Vec<u8>) -> Vec<u8> {
+        p.clone()
+    }
+    fn decode_payload(&self, bytes: &[u8]) -> Result<Vec<u8>, avs::CodecError> {
+        if bytes.len() == 3 {
+            return Err(avs::CodecError::Invalid {
+                what: "noisy payload",
+                detail: "three bytes".into(),
+            });
+        }
+        Ok(bytes.to_vec())
+    }
+    fn encode_response(&self, r: &Vec<u8>) -> Vec<u8> {
+        r.clone()
+    }
+    fn decode_response(&self, bytes: &[u8]) -> Result<Vec<u8>, avs::CodecError> {
+        Ok(bytes.to_vec())
+    }
+    fn compute(&self, p: &Vec<u8>, ctx: &mut ComputeCtx<'_>) -> Option<Vec<u8>> {
+        if p.as_slice() == [9] {
+            return Some(vec![0; MAX_RESPONSE_LEN + 1]);
+        }
+        Some(ctx.rng.next_u64().to_be_bytes().to_vec())
+    }
+    fn next_payload(&mut self, _: &mut dyn RngCore) -> Vec<u8> {
+        Vec::new()
+    }
+}
+
+fn noisy(seed: u64) -> Operator<Noisy> {
+    Operator::with_avs(
+        Noisy,
+        Box::new(rand::rngs::StdRng::seed_from_u64(seed)),
+        Address::with_last_byte(4),
+        key(4),
+        Flow::Aggregated,
+    )
+}
+
+#[test]
+fn an_answer_is_computed_once_and_the_ledger_answers_after_that() {
+    let t = task(1, 2, 3);
+    let mut op = noisy(1);
+    let out = op.handle(10, OperatorInput::TaskSeen(t.clone()));
+    let [
+        OperatorAction::Persist(record),
+        OperatorAction::SendResponse(first),
+    ] = &out[..]
+    else {
+        panic!("{out:?}")
+    };
+    key(4)
+        .public_key()
+        .verify(
+            &avs::response_digest(1, &first.response),
+            &Signature::from_bytes(&first.signature).unwrap(),
+        )
+        .unwrap();
+    // Seen again (a re-read), and after a restart with another RNG: the ledger's bytes, never a
+    // second draw.
+    let again = op.handle(11, OperatorInput::TaskSeen(t.clone()));
+    assert_eq!(again, vec![OperatorAction::SendResponse(first.clone())]);
+    let mut restarted = Operator::restore_with(
+        Noisy,
+        Box::new(rand::rngs::StdRng::seed_from_u64(99)),
+        Address::with_last_byte(4),
+        key(4),
+        Flow::Aggregated,
+        [record],
+    );
+    let again = restarted.handle(11, OperatorInput::TaskSeen(t));
+    assert_eq!(again, vec![OperatorAction::SendResponse(first.clone())]);
+    // Another operator's RNG answers otherwise: honest operators may disagree.
+    let other = noisy(2).handle(10, OperatorInput::TaskSeen(task(1, 2, 3)));
+    assert!(
+        matches!(&other[1], OperatorAction::SendResponse(r) if r.response != first.response),
+        "{other:?}"
+    );
+}
+
+/// Tasks still carry the sum's payload, so these refusals are reached through `answer`, which
+/// `on_task` turns into `Refused` (as the overflow test shows for `NoAnswer`).
+#[test]
+fn payloads_the_avs_refuses_and_responses_too_long_are_not_signed() {
+    let mut op = noisy(1);
+    assert_eq!(
+        op.answer(2, &[9], 10),
+        Err(RefuseReason::ResponseTooLong {
+            len: MAX_RESPONSE_LEN + 1
+        })
+    );
+    assert!(matches!(
+        op.answer(3, &[1, 2, 3], 10),
+        Err(RefuseReason::BadPayload(e)) if e.contains("three bytes")
+    ));
 }
