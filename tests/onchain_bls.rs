@@ -93,6 +93,8 @@ async fn blst_keys_and_signatures_verify_on_chain() {
         .expect("task");
     let digest = task_response_digest(task.id, 42);
     let three = [true, true, true, false];
+    // The response bytes of the right answer, which every call below submits.
+    let sum42 = exoavs::avs::SumAvs::response_bytes(42);
 
     // Tampered: one bit of the (valid) aggregate flipped — no longer a curve point.
     let (ns, keys, agg) = response(&ops, &three, &digest);
@@ -103,7 +105,7 @@ async fn blst_keys_and_signatures_verify_on_chain() {
         .respond(
             &dep.admin,
             task.id,
-            &exoavs::avs::SumAvs::response_bytes(42),
+            &sum42,
             ns.clone(),
             keys.clone(),
             tampered,
@@ -119,7 +121,7 @@ async fn blst_keys_and_signatures_verify_on_chain() {
         .respond(
             &dep.admin,
             task.id,
-            &exoavs::avs::SumAvs::response_bytes(42),
+            &sum42,
             ns.clone(),
             keys.clone(),
             other.to_eip2537().to_vec(),
@@ -135,7 +137,7 @@ async fn blst_keys_and_signatures_verify_on_chain() {
         .respond(
             &dep.admin,
             task.id,
-            &exoavs::avs::SumAvs::response_bytes(42),
+            &sum42,
             ns.clone(),
             keys.clone(),
             two.to_eip2537().to_vec(),
@@ -150,7 +152,7 @@ async fn blst_keys_and_signatures_verify_on_chain() {
         .respond(
             &dep.admin,
             task.id,
-            &exoavs::avs::SumAvs::response_bytes(42),
+            &sum42,
             ns,
             keys,
             agg.to_eip2537().to_vec(),
