@@ -32,8 +32,7 @@ fn setup(n: usize, invalid: usize) -> (Task, Vec<TaskOperator>, Vec<Response>) {
     let threshold = ((n - invalid) * 100 / n) as u8;
     let task = Task {
         id: 1,
-        a: 20,
-        b: 22,
+        payload: exoavs::avs::SumAvs::payload_bytes(20, 22),
         threshold_percentage: threshold,
         starting_epoch: 10,
         response_period: 5,

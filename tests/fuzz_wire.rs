@@ -36,8 +36,7 @@ fn keys() -> Vec<SecretKey> {
 fn task(threshold: u8) -> Task {
     Task {
         id: TASK,
-        a: A,
-        b: B,
+        payload: exoavs::avs::SumAvs::payload_bytes(A, B),
         threshold_percentage: threshold,
         starting_epoch: 10,
         response_period: 5,

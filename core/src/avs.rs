@@ -1,7 +1,6 @@
 //! The seam for an AVS's own logic. An AVS developer implements [`Avs`], and [`SumAvs`] is the
-//! default. The operator, aggregator, generator and challenger machines in `protocol` still run
-//! the sum directly; making them generic over this trait is the next step of the SDK work, and
-//! the conventions below are already the ones the contracts check.
+//! default. The operator, aggregator, generator and challenger machines in `protocol` are generic
+//! over it, and the conventions below are the ones the base service contract checks.
 //!
 //! Wire and contract convention, fixed for every AVS (the base service contract checks the same):
 //! the bytes an operator signs are `abi.encodePacked(bytes32(uint256(taskId)), responseBytes)`,
@@ -10,7 +9,7 @@
 //! (`responseBytes = abi.encode(uint64 sum)`) this is byte for byte `abi.encode(uint64 taskId,
 //! uint64 sum)`, the message Imua's `x/avs` checks (see `crypto::messages`).
 //!
-//! Under this trait the aggregator is meant never to compute an answer: it groups signatures by
+//! Under this trait the aggregator never computes an answer: it groups signatures by
 //! (task, response digest) and submits the first digest whose signers reach the threshold, so
 //! honest operators may disagree (an oracle whose feeds differ a little) and only the majority
 //! digest counts.
@@ -106,6 +105,32 @@ pub trait Avs: Send + Sync + 'static {
 
     /// The task generator's next task.
     fn next_payload(&mut self, rng: &mut dyn RngCore) -> Self::Payload;
+
+    /// How logs and the devnet display show a payload; by default its `Debug` form.
+    fn show_payload(&self, payload: &Self::Payload) -> String {
+        format!("{payload:?}")
+    }
+
+    /// How logs and the devnet display show a response; by default its `Debug` form.
+    fn show_response(&self, response: &Self::Response) -> String {
+        format!("{response:?}")
+    }
+}
+
+/// Payload bytes from the chain as the AVS shows them, or why they do not decode.
+pub fn show_payload_bytes<A: Avs>(avs: &A, bytes: &[u8]) -> String {
+    match avs.decode_payload(bytes) {
+        Ok(p) => avs.show_payload(&p),
+        Err(e) => format!("0x{} ({e})", hex::encode(bytes)),
+    }
+}
+
+/// Response bytes as the AVS shows them, or why they do not decode.
+pub fn show_response_bytes<A: Avs>(avs: &A, bytes: &[u8]) -> String {
+    match avs.decode_response(bytes) {
+        Ok(r) => avs.show_response(&r),
+        Err(e) => format!("0x{} ({e})", hex::encode(bytes)),
+    }
 }
 
 /// The bytes an operator signs for `task_id`: `abi.encodePacked(bytes32(uint256(taskId)),
@@ -116,6 +141,16 @@ pub fn signed_bytes(task_id: TaskId, response: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&task_id.to_be_bytes());
     out.extend_from_slice(response);
     out
+}
+
+/// The inverse of [`signed_bytes`] (a two-phase commit as the precompile stores it): the task id
+/// and the response bytes, or `None` when the first word is not a `uint64` task id.
+pub fn split_signed_bytes(bytes: &[u8]) -> Option<(TaskId, &[u8])> {
+    if bytes.len() < 32 || bytes[..24].iter().any(|b| *b != 0) {
+        return None;
+    }
+    let id = u64::from_be_bytes(bytes[24..32].try_into().ok()?);
+    Some((id, &bytes[32..]))
 }
 
 /// The 32-byte BLS message: `keccak256(signed_bytes(task_id, response))`.
@@ -150,6 +185,11 @@ impl SumPayload {
 }
 
 impl SumAvs {
+    /// `abi.encode(uint64 a, uint64 b)`, the payload bytes of the task `a + b`.
+    pub fn payload_bytes(a: u64, b: u64) -> Vec<u8> {
+        (a, b).abi_encode()
+    }
+
     /// `abi.encode(uint64 sum)`, the response bytes of the sum.
     pub fn response_bytes(sum: u64) -> Vec<u8> {
         sum.abi_encode()
@@ -173,7 +213,7 @@ impl Avs for SumAvs {
     type Response = u64;
 
     fn encode_payload(&self, p: &SumPayload) -> Vec<u8> {
-        (p.a, p.b).abi_encode()
+        Self::payload_bytes(p.a, p.b)
     }
 
     fn decode_payload(&self, bytes: &[u8]) -> Result<SumPayload, CodecError> {
@@ -203,6 +243,14 @@ impl Avs for SumAvs {
     /// `proveWrongSum`: the contract recomputes `a + b`.
     fn is_provably_wrong(&self, payload: &SumPayload, response: &u64) -> bool {
         payload.sum() != Some(*response)
+    }
+
+    fn show_payload(&self, p: &SumPayload) -> String {
+        format!("{} + {}", p.a, p.b)
+    }
+
+    fn show_response(&self, sum: &u64) -> String {
+        sum.to_string()
     }
 
     fn next_payload(&mut self, rng: &mut dyn RngCore) -> SumPayload {

@@ -19,7 +19,7 @@ use exoavs::node::generator::{GeneratorNode, GeneratorNodeConfig};
 use exoavs::node::operator::{OperatorConfig, OperatorNode, ResponseHook};
 use exoavs::node::{ChainWatch, EventSink, NodeEvent};
 use exoavs::protocol::aggregator::AggregatorBugs;
-use exoavs::protocol::generator::{PairSource, RngPairs};
+use exoavs::protocol::generator::{PayloadSource, RngPairs};
 use exoavs::protocol::operator::OperatorBugs;
 use exoavs::protocol::{Flow, Response};
 use exoavs::store::{MemoryStore, Store};
@@ -126,24 +126,24 @@ pub struct Exoavs {
     pub world_bugs: WorldBugs,
 }
 
-/// A pair source that repeats its first pair once (the `create_twice` planted bug).
+/// A payload source that repeats its first payload once (the `create_twice` planted bug).
 struct RepeatFirst<S> {
     inner: S,
-    first: Option<(u64, u64)>,
+    first: Option<Vec<u8>>,
     repeated: bool,
 }
 
-impl<S: PairSource> PairSource for RepeatFirst<S> {
-    fn next_pair(&mut self) -> (u64, u64) {
-        match self.first {
+impl<S: PayloadSource> PayloadSource for RepeatFirst<S> {
+    fn next_payload(&mut self) -> Vec<u8> {
+        match &self.first {
             Some(p) if !self.repeated => {
                 self.repeated = true;
-                p
+                p.clone()
             }
-            Some(_) => self.inner.next_pair(),
+            Some(_) => self.inner.next_payload(),
             None => {
-                let p = self.inner.next_pair();
-                self.first = Some(p);
+                let p = self.inner.next_payload();
+                self.first = Some(p.clone());
                 p
             }
         }
@@ -322,6 +322,15 @@ impl Roles for Exoavs {
     }
 }
 
+/// The sum's inputs in a payload (the simulator's scenarios run the sum AVS); `(0, 0)` for bytes
+/// that are not its payload, which the generator never sends.
+fn sum_inputs(payload: &[u8]) -> (u64, u64) {
+    use exoavs::avs::Avs as _;
+    SumAvs::default()
+        .decode_payload(payload)
+        .map_or((0, 0), |p| (p.a, p.b))
+}
+
 /// Driver events into the trace, operators named by index.
 async fn forward(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<NodeEvent>,
@@ -334,11 +343,11 @@ async fn forward(
             NodeEvent::ResponseSent {
                 task,
                 operator,
-                result,
+                response,
             } => EventKind::ResponseSent {
                 task,
                 operator: idx(&operator),
-                result,
+                result: SumAvs::decode_sum(&response).unwrap_or_default(),
             },
             NodeEvent::ResponseReceived { task, operator } => EventKind::ResponseReceived {
                 task,
@@ -369,14 +378,13 @@ async fn forward(
             },
             NodeEvent::TaskCreated {
                 task,
-                a,
-                b,
+                payload,
                 block,
                 gas,
             } => EventKind::TaskSubmitted {
                 task,
-                a,
-                b,
+                a: sum_inputs(&payload).0,
+                b: sum_inputs(&payload).1,
                 block,
                 gas,
             },
@@ -422,7 +430,7 @@ async fn generator(
         rng: rand::rngs::StdRng::seed_from_u64(ctx.seed.wrapping_add(u64::from(bugs.other_source))),
         max: crate::scenario::PAIR_MAX,
     };
-    let source: Box<dyn PairSource> = if bugs.create_twice {
+    let source: Box<dyn PayloadSource> = if bugs.create_twice {
         Box::new(RepeatFirst {
             inner: rng,
             first: None,

@@ -369,7 +369,7 @@ pub struct TaskPlan {
 /// The first `n` pairs of the generator's seeded source (`RngPairs` over
 /// `StdRng::seed_from_u64(seed)`, `max = PAIR_MAX`), re-derived from the seed.
 pub fn planned_pairs(seed: u64, n: u64) -> Vec<(u64, u64)> {
-    use exoavs::protocol::generator::{PairSource, RngPairs};
+    use exoavs::protocol::generator::RngPairs;
     use rand::SeedableRng;
     let mut src = RngPairs {
         rng: rand::rngs::StdRng::seed_from_u64(seed),

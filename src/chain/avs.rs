@@ -4,6 +4,7 @@
 use super::bindings::{precompile::AvsPrecompile as P, service::AvsServiceContract as S};
 use super::client::{Client, Reader, TxOutcome};
 use super::error::ChainError;
+use crate::avs::Avs as _;
 use crate::crypto::bls::PublicKey;
 use crate::protocol::{Task, TaskId, TaskOperator};
 use alloy::network::TransactionBuilder;
@@ -284,9 +285,15 @@ impl Avs {
         c: &Client,
         req: &crate::protocol::generator::TaskRequest,
     ) -> Result<Bytes, ChainError> {
+        let sum = crate::avs::SumAvs::default();
+        let p = sum.decode_payload(&req.payload).map_err(|e| {
+            ChainError::Sign(format!(
+                "createNewTask: the service contract takes a sum's inputs: {e}"
+            ))
+        })?;
         let call = Self::create_task_call(
-            req.a,
-            req.b,
+            p.a,
+            p.b,
             req.threshold_percentage,
             req.response_period,
             req.challenge_period,
@@ -475,8 +482,7 @@ impl Avs {
         let ev = S::NewTaskCreated::decode_log(&log.inner).ok()?;
         Some(Task {
             id: ev.taskId,
-            a: ev.a,
-            b: ev.b,
+            payload: crate::avs::SumAvs::payload_bytes(ev.a, ev.b),
             threshold_percentage: ev.thresholdPercentage,
             starting_epoch: ev.startingEpoch,
             response_period: ev.taskResponsePeriod,

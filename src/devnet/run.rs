@@ -513,15 +513,16 @@ async fn follow(
         match ev {
             NodeEvent::TaskCreated {
                 task,
-                a,
-                b,
+                payload,
                 block,
                 gas,
             } => {
                 let v = views.entry(task).or_default();
                 v.created_at = Some(Instant::now());
                 v.operators = opts.operators;
-                println!("task {task}: created  {a} + {b}  (block {block}, gas {gas})");
+                let shown =
+                    crate::avs::show_payload_bytes(&crate::avs::SumAvs::default(), &payload);
+                println!("task {task}: created  {shown}  (block {block}, gas {gas})");
                 for line in std::mem::take(&mut v.early) {
                     println!("{line}");
                 }

@@ -208,8 +208,7 @@ fn histogram_buckets_are_cumulative_and_end_with_inf() {
         m.observe_at(
             &NodeEvent::TaskCreated {
                 task: i as u64 + 1,
-                a: 1,
-                b: 2,
+                payload: vec![1, 2],
                 block: 1,
                 gas,
             },
@@ -308,8 +307,7 @@ fn quantiles_and_summary_table() {
     m.observe_at(
         &NodeEvent::TaskCreated {
             task: 1,
-            a: 1,
-            b: 2,
+            payload: vec![1, 2],
             block: 1,
             gas: 400_000,
         },
@@ -449,7 +447,7 @@ fn task_start_times_are_bounded() {
             &NodeEvent::ResponseSent {
                 task,
                 operator: Address::ZERO,
-                result: 1,
+                response: vec![1],
             },
             t0,
         );

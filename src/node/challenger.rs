@@ -6,7 +6,6 @@ use super::NodeError;
 use super::common::{ChainWatch, EpochClock, EventSink, NodeEvent};
 use crate::chain::avs::Avs;
 use crate::chain::{Client, EventCursor};
-use crate::crypto::messages::decode_task_response;
 use crate::protocol::challenger::{
     AcceptedAggregate, ChallengeCall, Challenger, ChallengerAction, ChallengerInput, TaskReport,
 };
@@ -97,7 +96,7 @@ impl ChallengerNode {
                 self.aggregates.insert(
                     acc.task_id,
                     AcceptedAggregate {
-                        result: acc.sum,
+                        response: crate::avs::SumAvs::response_bytes(acc.sum),
                         non_signers: acc.non_signers,
                     },
                 );
@@ -161,10 +160,10 @@ impl ChallengerNode {
             for m in &snapshot {
                 let (phase, bytes) = self.avs.operator_response(r, m.operator, task.id).await?;
                 if phase == 2
-                    && let Ok((tid, result)) = decode_task_response(&bytes)
+                    && let Some((tid, response)) = crate::avs::split_signed_bytes(&bytes)
                     && tid == task.id
                 {
-                    commits.push((m.operator, result));
+                    commits.push((m.operator, response.to_vec()));
                 }
             }
         }

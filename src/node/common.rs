@@ -13,15 +13,16 @@ use std::time::Duration;
 pub enum NodeEvent {
     TaskCreated {
         task: TaskId,
-        a: u64,
-        b: u64,
+        /// The AVS's payload bytes, as the contract emitted them.
+        payload: Vec<u8>,
         block: u64,
         gas: u64,
     },
     ResponseSent {
         task: TaskId,
         operator: Address,
-        result: u64,
+        /// The AVS's response bytes the operator signed.
+        response: Vec<u8>,
     },
     ResponseSendFailed {
         task: TaskId,

@@ -8,7 +8,7 @@ use super::common::{EventSink, NodeEvent};
 use crate::chain::avs::Avs;
 use crate::chain::{ChainError, Client, Landing};
 use crate::protocol::generator::{
-    Generator, GeneratorAction, GeneratorConfig, GeneratorInput, PairSource, RngPairs,
+    Generator, GeneratorAction, GeneratorConfig, GeneratorInput, PayloadSource, RngPairs,
 };
 use crate::store::Store;
 use std::collections::VecDeque;
@@ -79,7 +79,7 @@ impl GeneratorNode {
         avs: Avs,
         store: Arc<dyn Store>,
         cfg: GeneratorNodeConfig,
-        source: Box<dyn PairSource>,
+        source: Box<dyn PayloadSource>,
         events: EventSink,
     ) -> Result<GeneratorNode, NodeError> {
         let mcfg = GeneratorConfig {
@@ -154,15 +154,13 @@ impl GeneratorNode {
                             tracing::info!(
                                 task = task.id,
                                 seq,
-                                a = task.a,
-                                b = task.b,
+                                payload = %hex::encode(&task.payload),
                                 gas = out.gas_used,
                                 "task created"
                             );
                             self.events.emit(NodeEvent::TaskCreated {
                                 task: task.id,
-                                a: task.a,
-                                b: task.b,
+                                payload: task.payload.clone(),
                                 block: out.block,
                                 gas: out.gas_used,
                             });

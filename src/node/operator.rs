@@ -330,7 +330,7 @@ impl OperatorNode {
                     self.events.emit(NodeEvent::ResponseSent {
                         task,
                         operator: self.address(),
-                        result: o.response.sum().unwrap_or_default(),
+                        response: o.response.response.clone(),
                     });
                 }
                 Err(e) => {

@@ -633,7 +633,7 @@ impl<A: Avs> Aggregator<A> {
             // The first entry wins, as in the membership check this replaces.
             index.entry(m.operator).or_insert(i);
         }
-        let payload = self.avs.decode_payload(&task.payload()).ok();
+        let payload = self.avs.decode_payload(&task.payload).ok();
         self.tasks.insert(
             task_id,
             TaskState {

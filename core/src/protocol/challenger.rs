@@ -1,6 +1,6 @@
 //! The challenger: once a task's statistical window is over, it takes what the chain reports
-//! (the accepted aggregate or the two-phase commits, plus proven wrong signatures) and computes
-//! who answered correctly, who signed a wrong result, who stayed silent, the actual threshold
+//! (the accepted aggregate or the two-phase commits, plus proven wrong signatures) and computes,
+//! by the AVS's own rule, who answered correctly, who signed a wrong response, who stayed silent, the actual threshold
 //! and `isExpected`, then emits the `challenge` call that settles rewards and slashing.
 //!
 //! `isExpected = actualThreshold >= thresholdPercentage` (the reference's rule), with
@@ -14,6 +14,7 @@ use alloy_primitives::U256;
 use super::quorum;
 use super::record::Record;
 use super::types::{Epoch, Flow, OperatorId, Task, TaskId, TaskOperator};
+use crate::avs::{Avs, SumAvs};
 
 /// What the chain says about a task after its windows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,17 +22,19 @@ pub struct TaskReport {
     pub task: Task,
     pub snapshot: Vec<TaskOperator>,
     pub flow: Flow,
-    /// Aggregated flow: the accepted `respondToTask` (result and its non-signers), if any.
+    /// Aggregated flow: the accepted `respondToTask` (response bytes and non-signers), if any.
     pub aggregate: Option<AcceptedAggregate>,
-    /// Two-phase flow: results committed (phase 2) with a valid signature, per operator.
-    pub commits: Vec<(OperatorId, u64)>,
+    /// Two-phase flow: the response bytes committed (phase 2) with a valid signature, per
+    /// operator (the commit without its 32-byte task id prefix).
+    pub commits: Vec<(OperatorId, Vec<u8>)>,
     /// Operators proven to have signed a wrong result (fraud proofs, equivocation evidence).
     pub proven_wrong: Vec<OperatorId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcceptedAggregate {
-    pub result: u64,
+    /// The AVS's response bytes the aggregate signed.
+    pub response: Vec<u8>,
     pub non_signers: Vec<OperatorId>,
 }
 
@@ -72,29 +75,45 @@ pub enum ChallengerAction {
     Persist(Record),
 }
 
-pub struct Challenger {
+/// Settles tasks for one AVS, whose rule ([`Avs::is_provably_wrong`]) says which responses are
+/// wrong. Call order: `handle(now, Report)` as the chain reports tasks, `handle(now, Tick)` each
+/// epoch, `handle(now, Settled)` when a challenge landed.
+pub struct Challenger<A: Avs = SumAvs> {
+    avs: A,
     waiting: BTreeMap<TaskId, TaskReport>,
     issued: BTreeSet<TaskId>,
     closed: BTreeSet<TaskId>,
 }
 
-impl Default for Challenger {
+impl Default for Challenger<SumAvs> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Challenger {
+impl Challenger<SumAvs> {
+    /// The sum AVS's challenger.
     pub fn new() -> Self {
+        Self::with_avs(SumAvs::default())
+    }
+
+    pub fn restore<'a>(records: impl IntoIterator<Item = &'a Record>) -> Self {
+        Self::restore_with(SumAvs::default(), records)
+    }
+}
+
+impl<A: Avs> Challenger<A> {
+    pub fn with_avs(avs: A) -> Self {
         Self {
+            avs,
             waiting: BTreeMap::new(),
             issued: BTreeSet::new(),
             closed: BTreeSet::new(),
         }
     }
 
-    pub fn restore<'a>(records: impl IntoIterator<Item = &'a Record>) -> Self {
-        let mut c = Self::new();
+    pub fn restore_with<'a>(avs: A, records: impl IntoIterator<Item = &'a Record>) -> Self {
+        let mut c = Self::with_avs(avs);
         for r in records {
             if let Record::Closed { task_id } = r {
                 c.closed.insert(*task_id);
@@ -131,16 +150,33 @@ impl Challenger {
         for id in due {
             if let Some(r) = self.waiting.remove(&id) {
                 self.issued.insert(id);
-                out.push(ChallengerAction::Challenge(settle(&r)));
+                out.push(ChallengerAction::Challenge(settle_with(&self.avs, &r)));
             }
         }
         out
     }
 }
 
-/// The pure computation, usable on its own (tests, the simulator's auditor).
+/// Whether `response` (the AVS's bytes) is a correct answer to `task`: both decode and the AVS's
+/// slashing condition does not hold. This is the Rust twin of the base contract's
+/// `_isCorrectCommit` and `_isProvablyWrong` hooks, which an AVS's contract defines alike.
+pub fn is_correct<A: Avs>(avs: &A, task: &Task, response: &[u8]) -> bool {
+    match (
+        avs.decode_payload(&task.payload),
+        avs.decode_response(response),
+    ) {
+        (Ok(p), Ok(r)) => !avs.is_provably_wrong(&p, &r),
+        _ => false,
+    }
+}
+
+/// [`settle_with`] for the sum AVS.
 pub fn settle(r: &TaskReport) -> ChallengeCall {
-    let expected = r.task.expected_result();
+    settle_with(&SumAvs::default(), r)
+}
+
+/// The pure computation, usable on its own (tests, the simulator's auditor).
+pub fn settle_with<A: Avs>(avs: &A, r: &TaskReport) -> ChallengeCall {
     let members: BTreeSet<OperatorId> = r.snapshot.iter().map(|m| m.operator).collect();
     let proven: BTreeSet<OperatorId> = r
         .proven_wrong
@@ -159,8 +195,9 @@ pub fn settle(r: &TaskReport) -> ChallengeCall {
                     .iter()
                     .filter(|m| m.pubkey.is_some() && !non.contains(&m.operator))
                     .map(|m| m.operator);
+                let right = is_correct(avs, &r.task, &agg.response);
                 for s in signers {
-                    if Some(agg.result) == expected {
+                    if right {
                         correct.insert(s);
                     } else {
                         wrong.insert(s);
@@ -169,15 +206,20 @@ pub fn settle(r: &TaskReport) -> ChallengeCall {
             }
         }
         Flow::TwoPhase => {
-            let mut by_op: BTreeMap<OperatorId, BTreeSet<u64>> = BTreeMap::new();
+            let mut by_op: BTreeMap<OperatorId, BTreeSet<&[u8]>> = BTreeMap::new();
             for (op, res) in &r.commits {
                 if members.contains(op) {
-                    by_op.entry(*op).or_default().insert(*res);
+                    by_op.entry(*op).or_default().insert(res.as_slice());
                 }
             }
             for (op, results) in by_op {
-                // Two different committed results is equivocation, whatever one of them is.
-                if results.len() == 1 && results.iter().next().copied() == expected {
+                // Two different committed responses is equivocation, whatever one of them is.
+                if results.len() == 1
+                    && results
+                        .iter()
+                        .next()
+                        .is_some_and(|res| is_correct(avs, &r.task, res))
+                {
                     correct.insert(op);
                 } else {
                     wrong.insert(op);

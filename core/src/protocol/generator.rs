@@ -1,5 +1,5 @@
-//! The task generator: asks for a new task every `interval_ms` (default 20 s), with inputs from a
-//! caller-supplied source (seeded RNG or counter), and with backpressure: while `max_pending`
+//! The task generator: asks for a new task every `interval_ms` (default 20 s), with payloads from
+//! a caller-supplied source (an AVS's own rule over a seeded RNG, or a counter), and with backpressure: while `max_pending`
 //! requests are not yet on chain, it waits.
 //!
 //! Every planned task lands exactly once, across lost replies, timeouts and crashes. A request
@@ -39,35 +39,60 @@ use rand::RngCore;
 
 use super::record::Record;
 use super::types::TaskId;
+use crate::avs::{Avs, SumAvs};
 
-/// Where the two integers of each task come from.
-pub trait PairSource: Send {
-    fn next_pair(&mut self) -> (u64, u64);
+/// Where each task's payload (the AVS's ABI bytes, as `createNewTask` takes them) comes from.
+/// Called once per request, in sequence order; `restore` calls it again for the requests already
+/// made, so a seeded source gives request `seq` the same payload across restarts.
+pub trait PayloadSource: Send {
+    fn next_payload(&mut self) -> Vec<u8>;
 }
 
-/// `(n, n + 1)`, `(n + 2, n + 3)`, …: readable, and the sums never overflow for realistic runs.
+/// Any AVS's own generator rule ([`Avs::next_payload`]) over a caller's (seeded) RNG.
+pub struct AvsPayloads<A: Avs, R: RngCore + Send> {
+    pub avs: A,
+    pub rng: R,
+}
+
+impl<A: Avs, R: RngCore + Send> PayloadSource for AvsPayloads<A, R> {
+    fn next_payload(&mut self) -> Vec<u8> {
+        let p = self.avs.next_payload(&mut self.rng);
+        self.avs.encode_payload(&p)
+    }
+}
+
+/// The sum's pairs `(n, n + 1)`, `(n + 2, n + 3)`, …: readable, and the sums never overflow for
+/// realistic runs.
 #[derive(Debug, Clone, Default)]
 pub struct CounterPairs {
     pub next: u64,
 }
 
-impl PairSource for CounterPairs {
-    fn next_pair(&mut self) -> (u64, u64) {
+impl CounterPairs {
+    pub fn next_pair(&mut self) -> (u64, u64) {
         let a = self.next;
         self.next = self.next.wrapping_add(2);
         (a, a.wrapping_add(1))
     }
 }
 
-/// Uniform pairs in `0..=max` from a caller's (seeded) RNG. With `max <= u64::MAX / 2` every sum
-/// fits; a larger `max` makes overflowing tasks possible, which honest operators refuse.
+impl PayloadSource for CounterPairs {
+    fn next_payload(&mut self) -> Vec<u8> {
+        let (a, b) = self.next_pair();
+        SumAvs::payload_bytes(a, b)
+    }
+}
+
+/// The sum's uniform pairs in `0..=max` from a caller's (seeded) RNG. With `max <= u64::MAX / 2`
+/// every sum fits; a larger `max` makes overflowing tasks possible, which honest operators
+/// refuse.
 pub struct RngPairs<R: RngCore + Send> {
     pub rng: R,
     pub max: u64,
 }
 
-impl<R: RngCore + Send> PairSource for RngPairs<R> {
-    fn next_pair(&mut self) -> (u64, u64) {
+impl<R: RngCore + Send> RngPairs<R> {
+    pub fn next_pair(&mut self) -> (u64, u64) {
         let mut draw = || {
             let x = self.rng.next_u64();
             if self.max == u64::MAX {
@@ -77,6 +102,13 @@ impl<R: RngCore + Send> PairSource for RngPairs<R> {
             }
         };
         (draw(), draw())
+    }
+}
+
+impl<R: RngCore + Send> PayloadSource for RngPairs<R> {
+    fn next_payload(&mut self) -> Vec<u8> {
+        let (a, b) = self.next_pair();
+        SumAvs::payload_bytes(a, b)
     }
 }
 
@@ -113,12 +145,11 @@ impl Default for GeneratorConfig {
     }
 }
 
-/// `createNewTask(a, b, thresholdPercentage, taskResponsePeriod, taskChallengePeriod, taskStatisticalPeriod)`.
+/// `createNewTask(payload, thresholdPercentage, taskResponsePeriod, taskChallengePeriod, taskStatisticalPeriod)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskRequest {
     pub seq: u64,
-    pub a: u64,
-    pub b: u64,
+    pub payload: Vec<u8>,
     pub threshold_percentage: u8,
     pub response_period: u64,
     pub challenge_period: u64,
@@ -183,8 +214,7 @@ enum Stage {
 
 #[derive(Debug, Clone)]
 struct Pending {
-    a: u64,
-    b: u64,
+    payload: Vec<u8>,
     /// Signed bytes, once persisted.
     raw: Option<Bytes>,
     /// When they were signed, counted across requests: the order their nonces were taken in.
@@ -195,7 +225,7 @@ struct Pending {
 
 pub struct Generator {
     cfg: GeneratorConfig,
-    source: Box<dyn PairSource>,
+    source: Box<dyn PayloadSource>,
     next_seq: u64,
     next_due_ms: Option<u64>,
     pending: BTreeMap<u64, Pending>,
@@ -206,7 +236,7 @@ pub struct Generator {
 }
 
 impl Generator {
-    pub fn new(cfg: GeneratorConfig, source: Box<dyn PairSource>) -> Self {
+    pub fn new(cfg: GeneratorConfig, source: Box<dyn PayloadSource>) -> Self {
         Self {
             cfg,
             source,
@@ -223,19 +253,18 @@ impl Generator {
     /// `Confirmed` record resumes at the first `handle` (see the module doc).
     pub fn restore<'a>(
         cfg: GeneratorConfig,
-        source: Box<dyn PairSource>,
+        source: Box<dyn PayloadSource>,
         records: impl IntoIterator<Item = &'a Record>,
     ) -> Self {
         let mut g = Self::new(cfg, source);
         for r in records {
             match r {
-                Record::Created { seq, a, b } => {
+                Record::Created { seq, payload } => {
                     g.next_seq = g.next_seq.max(seq + 1);
                     g.pending.insert(
                         *seq,
                         Pending {
-                            a: *a,
-                            b: *b,
+                            payload: payload.clone(),
                             raw: None,
                             signed_order: 0,
                             rejections: 0,
@@ -265,7 +294,7 @@ impl Generator {
         }
         // The inputs already drawn are not drawn again for later requests.
         for _ in 0..g.next_seq {
-            g.source.next_pair();
+            g.source.next_payload();
         }
         g
     }
@@ -379,16 +408,17 @@ impl Generator {
                     seq,
                     raw: raw.clone(),
                 },
-                None => GeneratorAction::CreateTask(Self::request(&self.cfg, seq, p.a, p.b)),
+                None => {
+                    GeneratorAction::CreateTask(Self::request(&self.cfg, seq, p.payload.clone()))
+                }
             });
         }
     }
 
-    fn request(cfg: &GeneratorConfig, seq: u64, a: u64, b: u64) -> TaskRequest {
+    fn request(cfg: &GeneratorConfig, seq: u64, payload: Vec<u8>) -> TaskRequest {
         TaskRequest {
             seq,
-            a,
-            b,
+            payload,
             threshold_percentage: cfg.threshold_percentage,
             response_period: cfg.response_period,
             challenge_period: cfg.challenge_period,
@@ -423,12 +453,11 @@ impl Generator {
         self.stalled = false;
         let seq = self.next_seq;
         self.next_seq += 1;
-        let (a, b) = self.source.next_pair();
+        let payload = self.source.next_payload();
         self.pending.insert(
             seq,
             Pending {
-                a,
-                b,
+                payload: payload.clone(),
                 raw: None,
                 signed_order: 0,
                 rejections: 0,
@@ -441,9 +470,12 @@ impl Generator {
             .unwrap_or(now_ms)
             .saturating_add(self.cfg.interval_ms);
         self.next_due_ms = Some(next.max(now_ms));
-        out.push(GeneratorAction::Persist(Record::Created { seq, a, b }));
+        out.push(GeneratorAction::Persist(Record::Created {
+            seq,
+            payload: payload.clone(),
+        }));
         out.push(GeneratorAction::CreateTask(Self::request(
-            &self.cfg, seq, a, b,
+            &self.cfg, seq, payload,
         )));
     }
 }

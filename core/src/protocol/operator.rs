@@ -282,8 +282,7 @@ impl<A: Avs> Operator<A> {
 
     fn on_task(&mut self, now: Epoch, task: Task) -> Vec<OperatorAction> {
         let task_id = task.id;
-        let payload_bytes = task.payload();
-        let payload_hash = keccak256(&payload_bytes);
+        let payload_hash = keccak256(&task.payload);
         let refuse = |reason| {
             vec![OperatorAction::Refused {
                 task_id: task.id,
@@ -311,7 +310,7 @@ impl<A: Avs> Operator<A> {
                 if known.is_none() && !task.in_response_window(now) {
                     return refuse(RefuseReason::Late);
                 }
-                let response = match self.answer(task_id, &payload_bytes, now) {
+                let response = match self.answer(task_id, &task.payload, now) {
                     Ok(r) => r,
                     Err(reason) => return refuse(reason),
                 };

@@ -29,8 +29,12 @@ pub enum Record {
     },
     /// Aggregator / challenger: the task needs no more work (accepted on chain, expired, or challenged).
     Closed { task_id: TaskId },
-    /// Generator: it asked for task number `seq` with these inputs.
-    Created { seq: u64, a: u64, b: u64 },
+    /// Generator: it asked for task number `seq` with this payload (the AVS's ABI bytes).
+    Created {
+        seq: u64,
+        #[serde(with = "super::types::hex_bytes")]
+        payload: Vec<u8>,
+    },
     /// Generator: the signed transaction for request `seq` (EIP-2718 bytes), written before it
     /// is first broadcast. A restart sends these same bytes again: one nonce, so the request
     /// lands at most once however often it is sent.

@@ -24,12 +24,15 @@ pub enum Flow {
     TwoPhase,
 }
 
-/// A task as the AVS contract's `NewTaskCreated` event describes it.
+/// A task as the AVS contract's `TaskCreated` event describes it. The payload stays the AVS's
+/// ABI bytes, as the contract stored and emitted them: only the AVS ([`Avs::decode_payload`])
+/// reads them, so the machines run any AVS and a payload that does not decode is a refusal, not
+/// a decoding panic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {
     pub id: TaskId,
-    pub a: u64,
-    pub b: u64,
+    #[serde(with = "hex_bytes")]
+    pub payload: Vec<u8>,
     pub threshold_percentage: u8,
     pub starting_epoch: Epoch,
     pub response_period: u64,
@@ -40,19 +43,9 @@ pub struct Task {
 }
 
 impl Task {
-    /// The only correct answer. `None` when `a + b` does not fit the contract's `uint64`: there is
-    /// then no correct answer, and honest operators refuse rather than sign a wrapped value.
-    pub fn expected_result(&self) -> Option<u64> {
-        self.a.checked_add(self.b)
-    }
-
-    /// The payload bytes the contract stores and emits for this task (`abi.encode(uint64 a,
-    /// uint64 b)`), which an AVS's `decode_payload` reads.
-    pub fn payload(&self) -> Vec<u8> {
-        SumAvs::default().encode_payload(&SumPayload {
-            a: self.a,
-            b: self.b,
-        })
+    /// The sum AVS's inputs, if the payload is its `abi.encode(uint64 a, uint64 b)`.
+    pub fn sum_inputs(&self) -> Option<SumPayload> {
+        SumAvs::default().decode_payload(&self.payload).ok()
     }
 
     /// Last epoch in which a response (or a two-phase prepare) is on time.

@@ -27,7 +27,10 @@ fn sample() -> Vec<Record> {
             response: crate::avs::SumAvs::response_bytes(3),
         },
         Record::Closed { task_id: 1 },
-        Record::Created { seq: 0, a: 1, b: 2 },
+        Record::Created {
+            seq: 0,
+            payload: crate::avs::SumAvs::payload_bytes(1, 2),
+        },
         // The generator's signed createNewTask (raw EIP-2718 bytes), and a rejection of it.
         Record::TxSigned {
             seq: 0,

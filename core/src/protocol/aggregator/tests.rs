@@ -51,8 +51,7 @@ fn op(i: usize) -> Address {
 fn task(id: TaskId, threshold: u8) -> Task {
     Task {
         id,
-        a: 40,
-        b: 2,
+        payload: SumAvs::payload_bytes(40, 2),
         threshold_percentage: threshold,
         starting_epoch: 10,
         response_period: 2,

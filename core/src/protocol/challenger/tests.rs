@@ -24,8 +24,7 @@ fn snapshot(stakes: &[u128]) -> Vec<TaskOperator> {
 fn task(threshold: u8) -> Task {
     Task {
         id: 5,
-        a: 1,
-        b: 2,
+        payload: SumAvs::payload_bytes(1, 2),
         threshold_percentage: threshold,
         starting_epoch: 10,
         response_period: 2,
@@ -36,6 +35,10 @@ fn task(threshold: u8) -> Task {
 }
 
 fn two_phase(commits: Vec<(Address, u64)>, stakes: &[u128], threshold: u8) -> TaskReport {
+    let commits = commits
+        .into_iter()
+        .map(|(op, sum)| (op, SumAvs::response_bytes(sum)))
+        .collect();
     TaskReport {
         task: task(threshold),
         snapshot: snapshot(stakes),
@@ -82,7 +85,7 @@ fn aggregated_flow_and_fraud_proofs() {
         snapshot: snapshot(&[10, 10, 10]),
         flow: Flow::Aggregated,
         aggregate: Some(AcceptedAggregate {
-            result: 3,
+            response: SumAvs::response_bytes(3),
             non_signers: vec![op(3)],
         }),
         commits: vec![],
@@ -143,11 +146,78 @@ proptest! {
     #[test]
     fn is_expected_equals_quorum_rule(stakes in prop::collection::vec(0u128..=u128::MAX, 1..8), mask in any::<u8>(), t in 1u8..=100) {
         let snap = snapshot(&stakes);
-        let commits: Vec<(Address, u64)> = snap.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, m)| (m.operator, 3)).collect();
+        let commits: Vec<(Address, Vec<u8>)> = snap.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, m)| (m.operator, SumAvs::response_bytes(3))).collect();
         let r = TaskReport { task: task(t), snapshot: snap, flow: Flow::TwoPhase, aggregate: None, commits, proven_wrong: vec![] };
         let c = settle(&r);
         let rule = quorum::quorum_reached(t, c.signed_stake, c.total_stake).unwrap();
         prop_assert_eq!(c.is_expected, rule);
         prop_assert_eq!(c.reward.len() + c.slash.len(), r.snapshot.len());
     }
+}
+
+/// An AVS other than the sum: any `uint64` is an answer, and an odd one is provably wrong.
+struct EvenOnly;
+
+impl Avs for EvenOnly {
+    type Payload = ();
+    type Response = u64;
+    fn encode_payload(&self, _: &()) -> Vec<u8> {
+        vec![1]
+    }
+    fn decode_payload(&self, bytes: &[u8]) -> Result<(), crate::avs::CodecError> {
+        (bytes == [1])
+            .then_some(())
+            .ok_or(crate::avs::CodecError::Invalid {
+                what: "even payload",
+                detail: "not [1]".into(),
+            })
+    }
+    fn encode_response(&self, r: &u64) -> Vec<u8> {
+        SumAvs::response_bytes(*r)
+    }
+    fn decode_response(&self, bytes: &[u8]) -> Result<u64, crate::avs::CodecError> {
+        SumAvs::decode_sum(bytes)
+    }
+    fn compute(&self, _: &(), _: &mut crate::avs::ComputeCtx<'_>) -> Option<u64> {
+        Some(2)
+    }
+    fn is_provably_wrong(&self, _: &(), r: &u64) -> bool {
+        r % 2 == 1
+    }
+    fn next_payload(&mut self, _: &mut dyn rand::RngCore) {}
+}
+
+/// The challenger judges by the AVS's rule, not by the sum: two different even commits are both
+/// correct, an odd one is wrong, and a payload the AVS cannot read makes every commit wrong.
+#[test]
+fn the_avs_rule_decides_who_is_correct() {
+    let mut r = two_phase(
+        vec![(op(1), 4), (op(2), 6), (op(3), 7)],
+        &[10, 10, 10, 10],
+        50,
+    );
+    r.task.payload = vec![1];
+    let c = settle_with(&EvenOnly, &r);
+    assert_eq!(c.reward, vec![op(1), op(2)]);
+    assert_eq!(c.wrong, vec![op(3)]);
+    assert_eq!(c.silent, vec![op(4)]);
+
+    r.task.payload = vec![2];
+    let c = settle_with(&EvenOnly, &r);
+    assert!(c.reward.is_empty());
+    assert_eq!(c.wrong, vec![op(1), op(2), op(3)]);
+
+    // Through the machine: the same settlement once the statistical window is over.
+    r.task.payload = vec![1];
+    let mut ch = Challenger::with_avs(EvenOnly);
+    let end = r.task.statistical_end();
+    assert!(
+        ch.handle(end, ChallengerInput::Report(r.clone()))
+            .is_empty()
+    );
+    let out = ch.handle(end + 1, ChallengerInput::Tick);
+    assert_eq!(
+        out,
+        vec![ChallengerAction::Challenge(settle_with(&EvenOnly, &r))]
+    );
 }

@@ -1,6 +1,22 @@
 use super::*;
 use rand::SeedableRng;
 
+/// Any AVS's `next_payload` feeds the generator, encoded: here the sum's own rule.
+#[test]
+fn an_avs_rule_is_a_payload_source() {
+    let mut src = AvsPayloads {
+        avs: SumAvs { max_addend: 9 },
+        rng: rand::rngs::StdRng::seed_from_u64(3),
+    };
+    let mut same = rand::rngs::StdRng::seed_from_u64(3);
+    let mut avs = SumAvs { max_addend: 9 };
+    for _ in 0..20 {
+        let want = avs.next_payload(&mut same);
+        assert!(want.a <= 9 && want.b <= 9);
+        assert_eq!(src.next_payload(), avs.encode_payload(&want));
+    }
+}
+
 fn cfg() -> GeneratorConfig {
     GeneratorConfig {
         interval_ms: 1000,
@@ -9,6 +25,12 @@ fn cfg() -> GeneratorConfig {
         max_attempts: 3,
         ..Default::default()
     }
+}
+
+/// The sum's inputs of a request.
+fn ab(r: &TaskRequest) -> (u64, u64) {
+    let p = SumAvs::default().decode_payload(&r.payload).unwrap();
+    (p.a, p.b)
 }
 
 fn created(out: &[GeneratorAction]) -> Vec<TaskRequest> {
@@ -29,12 +51,15 @@ fn creates_on_interval_and_persists_first() {
     let out = g.handle(0, GeneratorInput::Tick);
     assert_eq!(
         out[0],
-        GeneratorAction::Persist(Record::Created { seq: 0, a: 0, b: 1 })
+        GeneratorAction::Persist(Record::Created {
+            seq: 0,
+            payload: SumAvs::payload_bytes(0, 1)
+        })
     );
     assert_eq!(created(&out)[0].seq, 0);
     assert!(created(&g.handle(999, GeneratorInput::Tick)).is_empty());
     assert_eq!(g.poll_timeout(), Some(1000));
-    assert_eq!(created(&g.handle(1000, GeneratorInput::Tick))[0].a, 2);
+    assert_eq!(ab(&created(&g.handle(1000, GeneratorInput::Tick))[0]).0, 2);
 }
 
 #[test]
@@ -174,12 +199,18 @@ fn signed_bytes_go_out_one_nonce_at_a_time() {
         cfg(),
         Box::new(CounterPairs::default()),
         &[
-            Record::Created { seq: 0, a: 0, b: 1 },
+            Record::Created {
+                seq: 0,
+                payload: SumAvs::payload_bytes(0, 1),
+            },
             Record::TxSigned {
                 seq: 0,
                 raw: raw(1),
             },
-            Record::Created { seq: 1, a: 2, b: 3 },
+            Record::Created {
+                seq: 1,
+                payload: SumAvs::payload_bytes(2, 3),
+            },
             Record::TxSigned {
                 seq: 1,
                 raw: raw(2),
@@ -237,8 +268,14 @@ fn signed_bytes_go_out_in_signing_order_when_a_signing_failed() {
         cfg(),
         Box::new(CounterPairs::default()),
         &[
-            Record::Created { seq: 0, a: 0, b: 1 },
-            Record::Created { seq: 1, a: 2, b: 3 },
+            Record::Created {
+                seq: 0,
+                payload: SumAvs::payload_bytes(0, 1),
+            },
+            Record::Created {
+                seq: 1,
+                payload: SumAvs::payload_bytes(2, 3),
+            },
             Record::TxSigned {
                 seq: 1,
                 raw: raw(2),
@@ -279,7 +316,7 @@ fn rejected_is_signed_anew_with_the_same_inputs_then_given_up() {
     );
     let out = g.handle(502, GeneratorInput::Tick);
     let again = created(&out);
-    assert_eq!((again[0].seq, again[0].a, again[0].b), (0, 40, 41));
+    assert_eq!((again[0].seq, ab(&again[0])), (0, (40, 41)));
     g.handle(503, GeneratorInput::Rejected { seq: 0 });
     g.handle(1003, GeneratorInput::Tick);
     let out = g.handle(1004, GeneratorInput::Rejected { seq: 0 });
@@ -294,13 +331,22 @@ fn rejected_is_signed_anew_with_the_same_inputs_then_given_up() {
 #[test]
 fn restore_resumes_each_request_where_it_stood() {
     let records = vec![
-        Record::Created { seq: 0, a: 0, b: 1 },
-        Record::Created { seq: 1, a: 2, b: 3 },
+        Record::Created {
+            seq: 0,
+            payload: SumAvs::payload_bytes(0, 1),
+        },
+        Record::Created {
+            seq: 1,
+            payload: SumAvs::payload_bytes(2, 3),
+        },
         Record::TxSigned {
             seq: 1,
             raw: raw(7),
         },
-        Record::Created { seq: 2, a: 4, b: 5 },
+        Record::Created {
+            seq: 2,
+            payload: SumAvs::payload_bytes(4, 5),
+        },
         Record::TxSigned {
             seq: 2,
             raw: raw(8),
@@ -324,7 +370,10 @@ fn restore_resumes_each_request_where_it_stood() {
     assert_eq!(broadcasts(&out), vec![(1, raw(7))]);
     // seq 2 was rejected: signed anew, same inputs; seq 3 is new and gets the source's fourth
     // pair, as without the restart.
-    let reqs: Vec<_> = created(&out).iter().map(|r| (r.seq, r.a, r.b)).collect();
+    let reqs: Vec<_> = created(&out)
+        .iter()
+        .map(|r| (r.seq, ab(r).0, ab(r).1))
+        .collect();
     assert_eq!(reqs, vec![(2, 4, 5), (3, 6, 7)]);
 }
 #[test]
@@ -346,8 +395,14 @@ fn max_tasks_then_finished() {
 #[test]
 fn restore_continues_sequence_and_keeps_pending() {
     let records = vec![
-        Record::Created { seq: 0, a: 1, b: 2 },
-        Record::Created { seq: 1, a: 3, b: 4 },
+        Record::Created {
+            seq: 0,
+            payload: SumAvs::payload_bytes(1, 2),
+        },
+        Record::Created {
+            seq: 1,
+            payload: SumAvs::payload_bytes(3, 4),
+        },
         Record::Confirmed {
             seq: 0,
             task_id: Some(5),
@@ -377,7 +432,10 @@ fn seeded_inputs_are_reproducible() {
         );
         (0..5)
             .flat_map(|i| created(&g.handle(i * 1000, GeneratorInput::Tick)))
-            .map(|t| (t.a, t.b))
+            .map(|t| {
+                let p = SumAvs::default().decode_payload(&t.payload).unwrap();
+                (p.a, p.b)
+            })
             .collect::<Vec<_>>()
     };
     let a = run();
@@ -411,7 +469,10 @@ fn rng_pairs_are_the_rng_draws_reduced_into_range() {
 fn restored_rejections_count_towards_giving_up() {
     // Two rejections on record, three allowed: the next rejection gives the request up.
     let records = vec![
-        Record::Created { seq: 0, a: 0, b: 1 },
+        Record::Created {
+            seq: 0,
+            payload: SumAvs::payload_bytes(0, 1),
+        },
         Record::TxSigned {
             seq: 0,
             raw: raw(1),
@@ -457,7 +518,7 @@ fn a_confirmation_alone_moves_the_sequence_on() {
     let mut g = Generator::restore(cfg(), Box::new(CounterPairs::default()), &records);
     let reqs: Vec<_> = created(&g.handle(0, GeneratorInput::Tick))
         .iter()
-        .map(|r| (r.seq, r.a))
+        .map(|r| (r.seq, ab(r).0))
         .collect();
     // seq 5, with the sixth pair of the source (0, 2, 4, 6, 8, then 10).
     assert_eq!(reqs, vec![(5, 10)]);

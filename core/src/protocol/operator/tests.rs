@@ -9,8 +9,7 @@ fn key(n: u8) -> SecretKey {
 fn task(id: TaskId, a: u64, b: u64) -> Task {
     Task {
         id,
-        a,
-        b,
+        payload: SumAvs::payload_bytes(a, b),
         threshold_percentage: 67,
         starting_epoch: 10,
         response_period: 2,
@@ -29,7 +28,7 @@ fn bytes(sum: u64) -> Vec<u8> {
 fn signed(t: &Task, sum: u64) -> Record {
     Record::Signed {
         task_id: t.id,
-        payload: keccak256(t.payload()),
+        payload: keccak256(&t.payload),
         response: bytes(sum),
     }
 }
@@ -158,8 +157,8 @@ fn never_signs_a_different_result_for_a_task() {
         vec![OperatorAction::Refused {
             task_id: 4,
             reason: RefuseReason::LedgerConflict {
-                signed_for: keccak256(task(4, 20, 22).payload()),
-                now: keccak256(task(4, 1, 1).payload()),
+                signed_for: keccak256(&task(4, 20, 22).payload),
+                now: keccak256(&task(4, 1, 1).payload),
             }
         }]
     );
