@@ -140,6 +140,13 @@ abstract contract AvsServiceBase {
     /// Validity of a response submitted as an aggregate; revert (with the AVS's own error) to refuse it.
     function _checkResponse(uint64 taskId, bytes memory response) internal view virtual;
 
+    /// Called by `respondToTask` once the aggregate is accepted (after `_respond`), before `TaskResponded` is
+    /// emitted: an AVS keeps the accepted answer here if it serves it on chain. Default: nothing.
+    function _onResponded(uint64 taskId, bytes calldata response) internal virtual {
+        taskId;
+        response;
+    }
+
     /// The fraud proof: true iff `response` is provably wrong for the task. Default: no response is.
     function _isProvablyWrong(uint64 taskId, bytes memory response) internal view virtual returns (bool) {
         taskId;
@@ -213,7 +220,7 @@ abstract contract AvsServiceBase {
     /// The one aggregate-response entry point of every AVS on this base (the aggregator's; anyone may call it).
     /// `response` is the AVS's ABI encoding of the answer, refused by the AVS's `_checkResponse` if it is not
     /// acceptable; the aggregate is over responseMessage(taskId, response). See `_respond` for the non-signer
-    /// list, the window and the quorum. Emits `TaskResponded`.
+    /// list, the window and the quorum. Then `_onResponded`; emits `TaskResponded`.
     function respondToTask(
         uint64 taskId,
         bytes calldata response,
@@ -222,6 +229,7 @@ abstract contract AvsServiceBase {
         bytes calldata signature
     ) external {
         (uint256 signedStake, uint256 totalStake) = _respond(taskId, response, nonSigners, nonSignerPubKeys, signature);
+        _onResponded(taskId, response);
         emit TaskResponded(taskId, response, signedStake, totalStake, nonSigners);
     }
 
