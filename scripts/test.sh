@@ -22,6 +22,10 @@ step "forge gas test, one real transaction per call (--isolate: cold slots, as o
 step "contract artifacts the Rust side binds equal a fresh build"
 bash contracts/scripts/check-artifacts.sh
 
+step "examples/oracle/contracts: forge test of the price-oracle AVS, its artifact equals a fresh build"
+(cd examples/oracle/contracts && ../../../contracts/node_modules/.bin/forge test)
+bash examples/oracle/contracts/scripts/check-artifacts.sh
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

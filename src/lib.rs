@@ -16,6 +16,8 @@ pub mod store;
 
 pub mod node;
 
+pub mod app;
+
 pub mod cli;
 pub mod devnet;
 pub mod metrics;

@@ -153,7 +153,7 @@ async fn accepted_logs(w: &World) -> Vec<Accepted> {
 async fn honest_task(w: &mut World, a: u64) -> TaskId {
     let (task, _) = w
         .avs()
-        .create_task(&w.dep.admin, a, 22, 67, 5, 0, 0)
+        .create_sum_task(&w.dep.admin, a, 22, 67, 5, 0, 0)
         .await
         .expect("task");
     w.wait_for(
@@ -188,7 +188,7 @@ async fn responses_for_tasks_not_created_yet_do_not_stop_honest_tasks() {
     // horizon then cost it a signature check each, the expensive case.
     let (t1, _) = w
         .avs()
-        .create_task(&w.dep.admin, 20, 22, 67, 5, 0, 0)
+        .create_sum_task(&w.dep.admin, 20, 22, 67, 5, 0, 0)
         .await
         .expect("task");
     until_acknowledged(agg, &genuine(&w, 0, t1.id, 42)).await;
@@ -290,7 +290,7 @@ async fn a_replayed_genuine_frame_is_held_and_journaled_once() {
     // Task 1 makes the operators' keys known: only then is an early response held at all.
     let (t1, _) = w
         .avs()
-        .create_task(&w.dep.admin, 20, 22, 67, 5, 0, 0)
+        .create_sum_task(&w.dep.admin, 20, 22, 67, 5, 0, 0)
         .await
         .expect("task");
     until_acknowledged(agg, &genuine(&w, 0, t1.id, 42)).await;
@@ -334,7 +334,7 @@ async fn forgeries_on_an_open_task_do_not_stop_it_or_take_an_honest_place() {
     let mut w = world(3, "minute").await;
     let (task, _) = w
         .avs()
-        .create_task(&w.dep.admin, 20, 22, 100, 5, 0, 0)
+        .create_sum_task(&w.dep.admin, 20, 22, 100, 5, 0, 0)
         .await
         .expect("task");
     let (agg, h) = w
@@ -456,7 +456,7 @@ async fn a_silent_chain_rpc_does_not_stop_verdicts_to_operators() {
     let mut w = world(3, "minute").await;
     let (t1, _) = w
         .avs()
-        .create_task(&w.dep.admin, 20, 22, 67, 5, 0, 0)
+        .create_sum_task(&w.dep.admin, 20, 22, 67, 5, 0, 0)
         .await
         .expect("task");
     let rpc = proxy(w.anvil.addr()).await;
@@ -483,7 +483,7 @@ async fn a_silent_chain_rpc_does_not_stop_verdicts_to_operators() {
     let silent_from = std::time::Instant::now();
     let (t2, _) = w
         .avs()
-        .create_task(&w.dep.admin, 21, 22, 67, 5, 0, 0)
+        .create_sum_task(&w.dep.admin, 21, 22, 67, 5, 0, 0)
         .await
         .expect("task");
     for i in 0..3 {

@@ -32,7 +32,7 @@ async fn round_trip_with_a_wrong_operator() {
     let mut w = world(4, "minute").await;
     let (task, _) = w
         .avs()
-        .create_task(&w.dep.admin, 20, 22, 67, 5, 0, 0)
+        .create_sum_task(&w.dep.admin, 20, 22, 67, 5, 0, 0)
         .await
         .expect("task");
     let (agg, h) = w
@@ -76,7 +76,7 @@ async fn round_trip_with_a_wrong_operator() {
     assert!(state.responded);
     let acc = accepted_logs(&w).await;
     assert_eq!(acc.len(), 1);
-    assert_eq!(acc[0].sum, 42);
+    assert_eq!(acc[0].response, exoavs::avs::SumAvs::response_bytes(42));
     assert_eq!(
         acc[0].non_signers,
         vec![wrong],
@@ -93,9 +93,9 @@ async fn round_trip_with_a_wrong_operator() {
         .expect("logs");
     let proofs: Vec<_> = logs
         .iter()
-        .filter_map(|l| w.avs().decode_wrong_sum_proven(l))
+        .filter_map(|l| w.avs().decode_fault_proven(l))
         .collect();
-    assert_eq!(proofs, vec![(task.id, wrong, 43)]);
+    assert_eq!(proofs, vec![(task.id, wrong)]);
 }
 
 /// Send one raw frame body, return the decoded reply (None if the server closed instead).
@@ -132,7 +132,7 @@ async fn aggregator_rejects_hostile_responses_and_keeps_serving() {
     let mut w = world(3, "minute").await;
     let (task, _) = w
         .avs()
-        .create_task(&w.dep.admin, 1, 2, 100, 5, 0, 0)
+        .create_sum_task(&w.dep.admin, 1, 2, 100, 5, 0, 0)
         .await
         .expect("task");
     let (agg, h) = w
@@ -244,7 +244,7 @@ async fn threshold_not_reached_means_no_submission() {
     // 2 of 3 equal stakes = 66% < 67%.
     let (task, _) = w
         .avs()
-        .create_task(&w.dep.admin, 5, 6, 67, 2, 0, 0)
+        .create_sum_task(&w.dep.admin, 5, 6, 67, 2, 0, 0)
         .await
         .expect("task");
     w.start_operator(0, Flow::Aggregated, Some(agg), None).await;
@@ -287,7 +287,7 @@ async fn aggregator_killed_mid_task_restarts_and_submits_once() {
     let store = MemoryStore::default();
     let (task, _) = w
         .avs()
-        .create_task(&w.dep.admin, 40, 2, 100, 5, 0, 0)
+        .create_sum_task(&w.dep.admin, 40, 2, 100, 5, 0, 0)
         .await
         .expect("task");
     let (addr, first) = w
@@ -376,7 +376,7 @@ async fn a_restarted_operator_resumes_at_its_cursor_and_resends_nothing_past_a_w
     // Task 1, a two-epoch window (two seconds): answered once, then its window passes.
     let (t1, _) = w
         .avs()
-        .create_task(&w.dep.admin, 1, 2, 100, 2, 0, 0)
+        .create_sum_task(&w.dep.admin, 1, 2, 100, 2, 0, 0)
         .await
         .expect("task");
     let mut op = start(&w, store.clone()).await.expect("operator");
@@ -410,7 +410,7 @@ async fn a_restarted_operator_resumes_at_its_cursor_and_resends_nothing_past_a_w
     assert!(op.next_block() > first_from);
     let (t2, _) = w
         .avs()
-        .create_task(&w.dep.admin, 3, 4, 100, 2, 0, 0)
+        .create_sum_task(&w.dep.admin, 3, 4, 100, 2, 0, 0)
         .await
         .expect("task");
     for _ in 0..15 {

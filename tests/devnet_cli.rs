@@ -62,7 +62,7 @@ fn devnet_runs_three_tasks_and_exits_zero() {
     for t in 1..=3 {
         assert!(
             stdout.contains(&format!("task {t}: accepted in block"))
-                && stdout.contains(&format!("tasks({t}).responded = true")),
+                && stdout.contains(&format!("taskState({t}).responded = true")),
             "task {t} not accepted:\n{stdout}"
         );
     }

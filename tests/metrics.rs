@@ -165,7 +165,7 @@ async fn aggregator_metrics_move_as_a_task_runs() {
     }
     let admin = w.dep.admin.clone();
     w.avs()
-        .create_task(&admin, 20, 22, 67, 5, 0, 0)
+        .create_sum_task(&admin, 20, 22, 67, 5, 0, 0)
         .await
         .expect("create task");
 

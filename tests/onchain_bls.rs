@@ -88,7 +88,7 @@ async fn blst_keys_and_signatures_verify_on_chain() {
 
     let (task, _) = dep
         .avs
-        .create_task(&dep.admin, 20, 22, 67, 5, 5, 5)
+        .create_sum_task(&dep.admin, 20, 22, 67, 5, 5, 5)
         .await
         .expect("task");
     let digest = task_response_digest(task.id, 42);
@@ -172,7 +172,7 @@ async fn blst_keys_and_signatures_verify_on_chain() {
     // A single blst signature (one signer, all others non-signers) verifies too, on a 25 % task.
     let (task2, _) = dep
         .avs
-        .create_task(&dep.admin, 1, 2, 25, 5, 5, 5)
+        .create_sum_task(&dep.admin, 1, 2, 25, 5, 5, 5)
         .await
         .expect("task 2");
     let (ns, keys, one) = response(

@@ -54,7 +54,7 @@ async fn two_phase_with_blst_signatures_and_settlement() {
     let (resp, stat) = (6u64, 8u64);
     let (task, _) = dep
         .avs
-        .create_task(&admin, 19, 23, 50, resp, 1, stat)
+        .create_sum_task(&admin, 19, 23, 50, resp, 1, stat)
         .await
         .expect("task");
     let right = task_response_bytes(task.id, 42).to_vec();

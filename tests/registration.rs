@@ -63,7 +63,7 @@ async fn operators_register_opt_in_and_out() {
     // Tasks snapshot the opted-in set: opting out later does not change an old task.
     let (task, _) = dep
         .avs
-        .create_task(&admin, 3, 4, 67, 5, 5, 5)
+        .create_sum_task(&admin, 3, 4, 67, 5, 5, 5)
         .await
         .expect("task");
     dep.avs.opt_out(&ops[2]).await.expect("opt out");
@@ -75,7 +75,7 @@ async fn operators_register_opt_in_and_out() {
     assert!(snap.iter().all(|o| o.stake == 100 && o.pubkey.is_some()));
     let (task2, _) = dep
         .avs
-        .create_task(&admin, 1, 1, 67, 5, 5, 5)
+        .create_sum_task(&admin, 1, 1, 67, 5, 5, 5)
         .await
         .expect("task 2");
     assert_eq!(
@@ -88,5 +88,9 @@ async fn operators_register_opt_in_and_out() {
     );
     let state = dep.avs.task(&r, task.id).await.expect("task state");
     assert!(state.exists && !state.responded);
-    assert_eq!((state.a, state.b), (3, 4));
+    assert_eq!(task.payload, exoavs::avs::SumAvs::payload_bytes(3, 4));
+    assert_eq!(
+        dep.avs.sum_inputs(&r, task.id).await.expect("inputs"),
+        (3, 4)
+    );
 }

@@ -41,7 +41,7 @@ async fn prepare_commit_then_challenge_rewards_and_slashes() {
 
     let (task, _) = w
         .avs()
-        .create_task(&w.dep.admin, 30, 12, 50, 3, 0, 3)
+        .create_sum_task(&w.dep.admin, 30, 12, 50, 3, 0, 3)
         .await
         .expect("task");
     // The wrong operator: prepare in the response window, commit 43 in the commit window.

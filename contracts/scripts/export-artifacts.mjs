@@ -11,6 +11,9 @@ const outDir = resolve(root, process.argv[2] ?? "artifacts");
 const contracts = [
   ["AvsPrecompile.sol", "AvsPrecompile"],
   ["AvsServiceContract.sol", "AvsServiceContract"],
+  // the interface every AVS on the base shares (createNewTask(bytes, …), respondToTask(…, bytes, …), the events
+  // and errors); abstract, so its bytecode is empty
+  ["AvsServiceBase.sol", "AvsServiceBase"],
   ["IAVSManager.sol", "IAVSManager"],
   ["IAVSManagerExt.sol", "IAVSManagerExt"],
   // test-only harnesses for the Rust differential tests (tests/differential_*.rs)

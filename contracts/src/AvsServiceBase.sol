@@ -18,6 +18,11 @@ error AlreadySettled(uint64 taskId);
 /// two-phase pass-through, the fraud proofs and the settlement (`challenge`). The AVS supplies its rules
 /// through the virtual hooks below.
 ///
+/// Every AVS on this base has the same external interface, so that one client drives any of them with the
+/// same selectors: `createNewTask(bytes payload, …)` emits `TaskCreated(taskId, payload, …)`, and
+/// `respondToTask(taskId, bytes response, …)` emits `TaskResponded(taskId, response, …)`. The payload and the
+/// response are the AVS's own ABI encodings, which it checks in `_checkPayload` and `_checkResponse`.
+///
 /// Message convention (shared with the Rust side, `responseMessage`): the BLS message of a response is
 /// keccak256(abi.encodePacked(bytes32(uint256(taskId)), response)), where `response` is the AVS's ABI
 /// encoding of its answer.
@@ -77,7 +82,8 @@ abstract contract AvsServiceBase {
     mapping(uint64 => bytes32) internal _nonSignersHash;
     mapping(uint64 => mapping(address => bool)) public faultProven;
 
-    /// The creation event of an AVS that has no event of its own (see `_emitTaskCreated`).
+    /// The creation event of every AVS on this base (`createNewTask`): `payload` is the AVS's ABI bytes exactly
+    /// as the creator sent them (and as the precompile stores them as the task's hash).
     event TaskCreated(
         uint64 indexed taskId,
         bytes payload,
@@ -86,6 +92,11 @@ abstract contract AvsServiceBase {
         uint64 taskResponsePeriod,
         uint64 taskChallengePeriod,
         uint64 taskStatisticalPeriod
+    );
+    /// The acceptance event of every AVS on this base (`respondToTask`): `response` is the AVS's ABI bytes the
+    /// aggregate signs (see `responseMessage`).
+    event TaskResponded(
+        uint64 indexed taskId, bytes response, uint256 signedStake, uint256 totalStake, address[] nonSigners
     );
     event WrongResponseProven(uint64 indexed taskId, address indexed operator, bytes response);
     event EquivocationProven(uint64 indexed taskId, address indexed operator, bytes responseA, bytes responseB);
@@ -113,8 +124,28 @@ abstract contract AvsServiceBase {
     /// The name the precompile records for the AVS's tasks.
     function _taskName() internal view virtual returns (string memory);
 
+    /// Validity of a task's payload (the AVS's ABI bytes) at `createNewTask`; revert (with the AVS's own
+    /// error) to refuse it. Default: every payload is accepted.
+    function _checkPayload(bytes calldata payload) internal view virtual {
+        payload;
+    }
+
+    /// Called by `createNewTask` once the task exists (after `_checkPayload` and the precompile's createTask),
+    /// before `TaskCreated` is emitted: an AVS keeps what it needs of the payload here. Default: nothing.
+    function _onTaskCreated(uint64 taskId, bytes calldata payload) internal virtual {
+        taskId;
+        payload;
+    }
+
     /// Validity of a response submitted as an aggregate; revert (with the AVS's own error) to refuse it.
     function _checkResponse(uint64 taskId, bytes memory response) internal view virtual;
+
+    /// Called by `respondToTask` once the aggregate is accepted (after `_respond`), before `TaskResponded` is
+    /// emitted: an AVS keeps the accepted answer here if it serves it on chain. Default: nothing.
+    function _onResponded(uint64 taskId, bytes calldata response) internal virtual {
+        taskId;
+        response;
+    }
 
     /// The fraud proof: true iff `response` is provably wrong for the task. Default: no response is.
     function _isProvablyWrong(uint64 taskId, bytes memory response) internal view virtual returns (bool) {
@@ -164,7 +195,45 @@ abstract contract AvsServiceBase {
         return AVS.registerBLSPublicKey(msg.sender, address(this), pubKey, signature);
     }
 
-    // ---------------------------------------------------------------- tasks
+    // ---------------------------------------------------------------- tasks: the shared entry points
+    /// The one task-creation entry point of every AVS on this base (AVS owners only, as the precompile checks:
+    /// msg.sender must be tx.origin and an owner). `payload` is the AVS's ABI encoding of the task's input; the
+    /// AVS refuses a malformed one in `_checkPayload`. 1 <= thresholdPercentage <= 100. Task ids start at 1 per
+    /// AVS contract. Emits `TaskCreated` with the payload bytes as sent.
+    function createNewTask(
+        bytes calldata payload,
+        uint8 thresholdPercentage,
+        uint64 taskResponsePeriod,
+        uint64 taskChallengePeriod,
+        uint64 taskStatisticalPeriod
+    ) external returns (uint64 taskId) {
+        _checkPayload(payload);
+        uint64 startingEpoch;
+        (taskId, startingEpoch) =
+            _createTask(payload, thresholdPercentage, taskResponsePeriod, taskChallengePeriod, taskStatisticalPeriod);
+        _onTaskCreated(taskId, payload);
+        emit TaskCreated(
+            taskId, payload, thresholdPercentage, startingEpoch, taskResponsePeriod, taskChallengePeriod, taskStatisticalPeriod
+        );
+    }
+
+    /// The one aggregate-response entry point of every AVS on this base (the aggregator's; anyone may call it).
+    /// `response` is the AVS's ABI encoding of the answer, refused by the AVS's `_checkResponse` if it is not
+    /// acceptable; the aggregate is over responseMessage(taskId, response). See `_respond` for the non-signer
+    /// list, the window and the quorum. Then `_onResponded`; emits `TaskResponded`.
+    function respondToTask(
+        uint64 taskId,
+        bytes calldata response,
+        address[] calldata nonSigners,
+        bytes calldata nonSignerPubKeys,
+        bytes calldata signature
+    ) external {
+        (uint256 signedStake, uint256 totalStake) = _respond(taskId, response, nonSigners, nonSignerPubKeys, signature);
+        _onResponded(taskId, response);
+        emit TaskResponded(taskId, response, signedStake, totalStake, nonSigners);
+    }
+
+    // ---------------------------------------------------------------- tasks: the internals
     /// Creates a task whose payload (the AVS's ABI bytes) the precompile stores; returns its id and the
     /// epoch its response window starts in.
     function _createTask(
@@ -196,24 +265,10 @@ abstract contract AvsServiceBase {
         });
     }
 
-    function _emitTaskCreated(
-        uint64 taskId,
-        bytes memory payload,
-        uint8 thresholdPercentage,
-        uint64 startingEpoch,
-        uint64 taskResponsePeriod,
-        uint64 taskChallengePeriod,
-        uint64 taskStatisticalPeriod
-    ) internal {
-        emit TaskCreated(
-            taskId, payload, thresholdPercentage, startingEpoch, taskResponsePeriod, taskChallengePeriod, taskStatisticalPeriod
-        );
-    }
-
     /// The aggregate response. nonSigners: strictly ascending addresses of the snapshot's keyed members that
     /// did not sign; nonSignerPubKeys: their 128-byte keys concatenated in that order; signature: the
     /// 256-byte aggregate over responseMessage(taskId, response). Accepted at most once per task, while
-    /// currentEpoch <= startingEpoch + taskResponsePeriod. Returns the stakes for the AVS's event.
+    /// currentEpoch <= startingEpoch + taskResponsePeriod. Returns the stakes for `TaskResponded`.
     function _respond(
         uint64 taskId,
         bytes memory response,
@@ -241,6 +296,32 @@ abstract contract AvsServiceBase {
         int64 lastEpoch = int64(t.startingEpoch) + int64(t.taskResponsePeriod);
         if (epoch > lastEpoch) revert ResponseWindowClosed(taskId, epoch, lastEpoch);
         return t.thresholdPercentage;
+    }
+
+    /// What the base records of a task, for every AVS alike (the roles read this, not an AVS's own view).
+    function taskState(uint64 taskId)
+        external
+        view
+        returns (
+            bool exists,
+            bool responded,
+            bool settled,
+            uint8 thresholdPercentage,
+            uint64 startingEpoch,
+            uint64 taskResponsePeriod,
+            uint64 taskStatisticalPeriod
+        )
+    {
+        TaskCore storage t = _tasks[taskId];
+        return (
+            t.exists,
+            t.responded,
+            t.settled,
+            t.thresholdPercentage,
+            t.startingEpoch,
+            t.taskResponsePeriod,
+            t.taskStatisticalPeriod
+        );
     }
 
     /// The 32-byte message operators sign for `response` to `taskId`.

@@ -10,7 +10,8 @@ import {AvsServiceBase} from "./AvsServiceBase.sol";
 /// a + b is refused (`WrongSum`); a single operator's signature over a wrong sum is the sum's fraud proof
 /// (`proveWrongSum`, or the generic `proveWrongResponse`). Slashing and rewards follow the base's default
 /// rule (see `AvsServiceBase`): only proven faults slash; absence forfeits the reward. The two-phase flow's
-/// commit is abi.encode(uint64 taskId, uint64 sum), as before.
+/// commit is abi.encode(uint64 taskId, uint64 sum), as before. Tasks are created and answered through the
+/// base's shared entry points (`createNewTask(bytes payload, …)`, `respondToTask(taskId, bytes response, …)`).
 contract AvsServiceContract is AvsServiceBase {
     string public constant TASK_NAME = "sum";
 
@@ -23,20 +24,14 @@ contract AvsServiceContract is AvsServiceBase {
 
     constructor(address registry_) AvsServiceBase(registry_) {}
 
-    event NewTaskCreated(
-        uint64 indexed taskId,
-        uint64 a,
-        uint64 b,
-        uint8 thresholdPercentage,
-        uint64 startingEpoch,
-        uint64 taskResponsePeriod,
-        uint64 taskChallengePeriod,
-        uint64 taskStatisticalPeriod
-    );
-    event TaskResponded(uint64 indexed taskId, uint64 sum, uint256 signedStake, uint256 totalStake, address[] nonSigners);
     event WrongSumProven(uint64 indexed taskId, address indexed operator, uint64 wrongSum);
 
     error SumOverflows(uint64 a, uint64 b);
+    /// A payload that is not abi.encode(uint64 a, uint64 b), by length (64 bytes). A 64-byte payload whose
+    /// words have dirty high bytes is refused by abi.decode (a revert without data).
+    error BadPayload(uint256 length);
+    /// A response that is not abi.encode(uint64 sum), by length (32 bytes).
+    error BadResponse(uint256 length);
     error WrongSum(uint64 taskId, uint64 claimed, uint64 expected);
     error NotAWrongSum(uint64 taskId, uint64 sum);
     // The base's file-level error, named again here for tests and callers that spell it
@@ -48,7 +43,22 @@ contract AvsServiceContract is AvsServiceBase {
         return TASK_NAME;
     }
 
+    /// The payload is abi.encode(uint64 a, uint64 b) and a + b fits in a uint64.
+    function _checkPayload(bytes calldata payload) internal pure override {
+        if (payload.length != 64) revert BadPayload(payload.length);
+        (uint64 a, uint64 b) = abi.decode(payload, (uint64, uint64));
+        if (uint256(a) + uint256(b) > type(uint64).max) revert SumOverflows(a, b);
+    }
+
+    function _onTaskCreated(uint64 taskId, bytes calldata payload) internal override {
+        (uint64 a, uint64 b) = abi.decode(payload, (uint64, uint64));
+        _inputs[taskId] = SumInputs(a, b);
+    }
+
+    /// The response is abi.encode(uint64 sum) with sum = a + b (abi.decode refuses dirty high bytes; a longer
+    /// response would decode too, hence the length check).
     function _checkResponse(uint64 taskId, bytes memory response) internal view override {
+        if (response.length != 32) revert BadResponse(response.length);
         uint64 sum = abi.decode(response, (uint64));
         uint64 expected = _expected(taskId);
         if (sum != expected) revert WrongSum(taskId, sum, expected);
@@ -71,38 +81,9 @@ contract AvsServiceContract is AvsServiceBase {
         return i.a + i.b;
     }
 
-    // ---------------------------------------------------------------- the sum's entry points
-    function createNewTask(
-        uint64 a,
-        uint64 b,
-        uint8 thresholdPercentage,
-        uint64 taskResponsePeriod,
-        uint64 taskChallengePeriod,
-        uint64 taskStatisticalPeriod
-    ) external returns (uint64 taskId) {
-        if (uint256(a) + uint256(b) > type(uint64).max) revert SumOverflows(a, b);
-        uint64 startingEpoch;
-        (taskId, startingEpoch) = _createTask(
-            abi.encode(a, b), thresholdPercentage, taskResponsePeriod, taskChallengePeriod, taskStatisticalPeriod
-        );
-        _inputs[taskId] = SumInputs(a, b);
-        emit NewTaskCreated(
-            taskId, a, b, thresholdPercentage, startingEpoch, taskResponsePeriod, taskChallengePeriod, taskStatisticalPeriod
-        );
-    }
-
-    /// The aggregator's entry point (see `AvsServiceBase._respond`); the aggregate is over messageOf(taskId, sum).
-    function respondToTask(
-        uint64 taskId,
-        uint64 sum,
-        address[] calldata nonSigners,
-        bytes calldata nonSignerPubKeys,
-        bytes calldata signature
-    ) external {
-        (uint256 signedStake, uint256 totalStake) =
-            _respond(taskId, abi.encode(sum), nonSigners, nonSignerPubKeys, signature);
-        emit TaskResponded(taskId, sum, signedStake, totalStake, nonSigners);
-    }
+    // ---------------------------------------------------------------- the sum's helpers
+    // Tasks are created and answered through the base's shared entry points: createNewTask(abi.encode(a, b),
+    // ...) and respondToTask(taskId, abi.encode(sum), ...), with the base's TaskCreated / TaskResponded events.
 
     /// The 32-byte message operators sign for (taskId, sum): keccak256(abi.encode(uint64 taskId, uint64 sum)).
     function messageOf(uint64 taskId, uint64 sum) public pure returns (bytes32) {

@@ -124,7 +124,17 @@ abstract contract AvsBase is Test {
 
     function _createTask(uint64 a, uint64 b, uint8 threshold) internal returns (uint64 id) {
         vm.prank(owner, owner);
-        id = avs.createNewTask(a, b, threshold, RESP, CHAL, STAT);
+        id = avs.createNewTask(_payload(a, b), threshold, RESP, CHAL, STAT);
+    }
+
+    /// The sum's task payload, as the shared `createNewTask` takes it.
+    function _payload(uint64 a, uint64 b) internal pure returns (bytes memory) {
+        return abi.encode(a, b);
+    }
+
+    /// The sum's response bytes, as the shared `respondToTask` takes them.
+    function _sumResponse(uint64 sum) internal pure returns (bytes memory) {
+        return abi.encode(sum);
     }
 
     /// Aggregate signature of every operator in `ops` except those flagged, over (taskId, sum), with the

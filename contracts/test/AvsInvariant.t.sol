@@ -83,7 +83,7 @@ contract AvsHandler is Test {
         }
         if (total == 0 || n == 0) return; // the precompile refuses: not this actor's business
         vm.prank(owner, owner);
-        uint64 id = avs.createNewTask(a, b, threshold, RESP, 1, 2);
+        uint64 id = avs.createNewTask(abi.encode(a, b), threshold, RESP, 1, 2);
         Snapshot storage s = snaps[id];
         s.exists = true;
         s.threshold = threshold;
@@ -157,7 +157,7 @@ contract AvsHandler is Test {
         bool shouldAccept = mode == 0 && acceptedCount[id] == 0 && inWindow && signed > 0
             && signed * 100 >= uint256(s.threshold) * s.total;
         if (mode != 0) ghostCheatsTried++;
-        try avs.respondToTask(id, sum, ns, keys, sig) {
+        try avs.respondToTask(id, abi.encode(sum), ns, keys, sig) {
             ghostAccepted++;
             acceptedCount[id]++;
             if (acceptedCount[id] > 1) ghostDoubleAccepted++;

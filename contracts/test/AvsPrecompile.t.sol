@@ -150,16 +150,16 @@ contract AvsPrecompileTest is AvsBase {
         // no operators, no stake
         vm.prank(owner, owner);
         vm.expectRevert(AvsPrecompile.NoVotingPower.selector);
-        avs.createNewTask(1, 2, 50, RESP, CHAL, STAT);
+        avs.createNewTask(_payload(1, 2), 50, RESP, CHAL, STAT);
         address op = _addOperator(1, 0);
         vm.prank(owner, owner);
         vm.expectRevert(AvsPrecompile.NoVotingPower.selector);
-        avs.createNewTask(1, 2, 50, RESP, CHAL, STAT);
+        avs.createNewTask(_payload(1, 2), 50, RESP, CHAL, STAT);
         pre.setOperatorStake(address(avs), op, 10);
         // not an owner
         vm.prank(op, op);
         vm.expectRevert(AvsPrecompile.CallerNotOwner.selector);
-        avs.createNewTask(1, 2, 50, RESP, CHAL, STAT);
+        avs.createNewTask(_payload(1, 2), 50, RESP, CHAL, STAT);
         // ids per task contract from 1, startingEpoch = current + 1
         uint64 id1 = _createTask(1, 2, 50);
         uint64 id2 = _createTask(3, 4, 50);
@@ -179,7 +179,7 @@ contract AvsPrecompileTest is AvsBase {
         vm.stopPrank();
         pre.setOperatorStake(address(other), op, 1);
         vm.prank(owner, owner);
-        assertEq(other.createNewTask(1, 1, 50, RESP, CHAL, STAT), 1);
+        assertEq(other.createNewTask(_payload(1, 1), 50, RESP, CHAL, STAT), 1);
     }
 
     function test_snapshotIgnoresLaterChanges() public {

@@ -6,6 +6,7 @@ import {AvsPrecompile} from "../src/AvsPrecompile.sol";
 import {AvsServiceContract} from "../src/AvsServiceContract.sol";
 import {AvsServiceBase} from "../src/AvsServiceBase.sol";
 import "../src/IAVSManager.sol";
+import {Vm} from "forge-std/Vm.sol";
 
 /// The seed's aggregated flow: respondToTask accepts exactly the valid, sufficient, first, timely response.
 contract AvsServiceContractTest is AvsBase {
@@ -25,7 +26,7 @@ contract AvsServiceContractTest is AvsBase {
 
     function test_createNewTask_event() public {
         vm.expectEmit(true, false, false, true, address(avs));
-        emit AvsServiceContract.NewTaskCreated(2, 7, 8, 67, uint64(_epoch() + 1), RESP, CHAL, STAT);
+        emit AvsServiceBase.TaskCreated(2, abi.encode(uint64(7), uint64(8)), 67, uint64(_epoch() + 1), RESP, CHAL, STAT);
         _createTask(7, 8, 67);
         (bool exists,,,, uint64 a, uint64 b,,,,) = avs.tasks(2);
         assertTrue(exists);
@@ -33,30 +34,128 @@ contract AvsServiceContractTest is AvsBase {
         assertEq(b, 8);
     }
 
+    /// TaskCreated carries the payload bytes exactly as sent (the operators decode the task from them), and
+    /// the precompile stores the same bytes as the task's hash.
+    function test_createNewTask_eventCarriesExactPayload() public {
+        bytes memory payload = abi.encode(uint64(0x0102030405060708), uint64(type(uint64).max - 0x0102030405060708));
+        vm.recordLogs();
+        vm.prank(owner, owner);
+        uint64 t = avs.createNewTask(payload, 50, RESP, CHAL, STAT);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        uint256 found;
+        for (uint256 i = 0; i < logs.length; i++) {
+            if (logs[i].emitter != address(avs) || logs[i].topics[0] != AvsServiceBase.TaskCreated.selector) continue;
+            found++;
+            assertEq(logs[i].topics[1], bytes32(uint256(t)));
+            (bytes memory emitted,,,,,) = abi.decode(logs[i].data, (bytes, uint8, uint64, uint64, uint64, uint64));
+            assertEq(keccak256(emitted), keccak256(payload));
+            assertEq(emitted.length, 64);
+        }
+        assertEq(found, 1);
+        assertEq(pre.getTaskInfo(address(avs), t).hash, payload);
+        (,,,, uint64 a, uint64 b,,,,) = avs.tasks(t);
+        assertEq(a, 0x0102030405060708);
+        assertEq(b, type(uint64).max - 0x0102030405060708);
+    }
+
     function test_createNewTask_rejectsBadThresholdAndOverflow() public {
         vm.startPrank(owner, owner);
         vm.expectRevert(abi.encodeWithSelector(AvsServiceBase.InvalidThreshold.selector, 0));
-        avs.createNewTask(1, 2, 0, RESP, CHAL, STAT);
+        avs.createNewTask(_payload(1, 2), 0, RESP, CHAL, STAT);
         vm.expectRevert(abi.encodeWithSelector(AvsServiceBase.InvalidThreshold.selector, 101));
-        avs.createNewTask(1, 2, 101, RESP, CHAL, STAT);
+        avs.createNewTask(_payload(1, 2), 101, RESP, CHAL, STAT);
         vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.SumOverflows.selector, type(uint64).max, 1));
-        avs.createNewTask(type(uint64).max, 1, 50, RESP, CHAL, STAT);
+        avs.createNewTask(_payload(type(uint64).max, 1), 50, RESP, CHAL, STAT);
+        // the largest sum that fits is accepted
+        avs.createNewTask(_payload(type(uint64).max - 1, 1), 50, RESP, CHAL, STAT);
         vm.stopPrank();
+    }
+
+    function test_createNewTask_rejectsWrongPayloadLength() public {
+        bytes[4] memory bad = [bytes(""), abi.encode(uint64(1)), abi.encodePacked(uint64(1), uint64(2)), abi.encode(uint64(1), uint64(2), uint64(3))];
+        vm.startPrank(owner, owner);
+        for (uint256 i = 0; i < bad.length; i++) {
+            vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.BadPayload.selector, bad[i].length));
+            avs.createNewTask(bad[i], 50, RESP, CHAL, STAT);
+        }
+        // one byte too many or too few
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.BadPayload.selector, 65));
+        avs.createNewTask(bytes.concat(_payload(1, 2), hex"00"), 50, RESP, CHAL, STAT);
+        vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.BadPayload.selector, 63));
+        avs.createNewTask(abi.encodePacked(bytes31(0), bytes32(uint256(2))), 50, RESP, CHAL, STAT);
+        vm.stopPrank();
+    }
+
+    /// A 64-byte payload whose words are not uint64s (dirty high bytes) is refused by abi.decode.
+    function test_createNewTask_rejectsDirtyPayload() public {
+        vm.startPrank(owner, owner);
+        vm.expectRevert();
+        avs.createNewTask(abi.encode(uint256(1) << 64, uint256(2)), 50, RESP, CHAL, STAT);
+        vm.expectRevert();
+        avs.createNewTask(abi.encode(uint256(1), uint256(type(uint64).max) + 1), 50, RESP, CHAL, STAT);
+        vm.expectRevert();
+        avs.createNewTask(abi.encode(bytes32(uint256(1) | (uint256(1) << 255)), uint256(2)), 50, RESP, CHAL, STAT);
+        vm.stopPrank();
+        // nothing was created: the next id is still 2
+        assertEq(_createTask(1, 2, 50), 2);
+    }
+
+    function testFuzz_createNewTask_payloadRule(uint256 wa, uint256 wb) public {
+        bool clean = wa <= type(uint64).max && wb <= type(uint64).max;
+        bool fits = clean && wa + wb <= type(uint64).max;
+        vm.prank(owner, owner);
+        if (!clean) {
+            vm.expectRevert();
+        } else if (!fits) {
+            vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.SumOverflows.selector, uint64(wa), uint64(wb)));
+        }
+        avs.createNewTask(abi.encode(wa, wb), 50, RESP, CHAL, STAT);
     }
 
     function test_respond_allSign() public {
         (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _none());
         vm.expectEmit(true, false, false, true, address(avs));
-        emit AvsServiceContract.TaskResponded(id, 42, 100, 100, ns);
-        avs.respondToTask(id, 42, ns, keys, sig);
+        emit AvsServiceBase.TaskResponded(id, abi.encode(uint64(42)), 100, 100, ns);
+        avs.respondToTask(id, _sumResponse(42), ns, keys, sig);
         (, bool responded,,,,,,,,) = avs.tasks(id);
         assertTrue(responded);
+    }
+
+    /// The response must be exactly abi.encode(uint64 sum): a longer one (which abi.decode would accept) and a
+    /// shorter one are refused by length, a dirty one by abi.decode, even under a valid aggregate over them.
+    function test_respond_malformedResponse() public {
+        bytes[3] memory bad = [bytes.concat(_sumResponse(42), hex"00"), abi.encodePacked(uint64(42)), bytes("")];
+        for (uint256 i = 0; i < bad.length; i++) {
+            (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregateOver(id, bad[i]);
+            vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.BadResponse.selector, bad[i].length));
+            avs.respondToTask(id, bad[i], ns, keys, sig);
+        }
+        bytes memory dirty = abi.encode(uint256(42) | (uint256(1) << 64));
+        (address[] memory ns2, bytes memory keys2, bytes memory sig2) = _aggregateOver(id, dirty);
+        vm.expectRevert();
+        avs.respondToTask(id, dirty, ns2, keys2, sig2);
+        // still open for the right answer
+        (ns2, keys2, sig2) = _aggregate(id, 42, _none());
+        avs.respondToTask(id, _sumResponse(42), ns2, keys2, sig2);
+    }
+
+    /// Everyone's aggregate over arbitrary response bytes.
+    function _aggregateOver(uint64 t, bytes memory response)
+        internal
+        view
+        returns (address[] memory ns, bytes memory keys, bytes memory sig)
+    {
+        uint256 skSum;
+        for (uint256 i = 0; i < ops.length; i++) skSum = addmod(skSum, skOf[ops[i]], TestBLS.R);
+        ns = new address[](0);
+        keys = "";
+        sig = TestBLS.sign32(skSum, avs.responseMessage(t, response));
     }
 
     function test_respond_withNonSigners_exactThreshold() public {
         // 60 % needed; without the 40-stake operator exactly 60 sign: accepted (>=)
         (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _skip(3));
-        avs.respondToTask(id, 42, ns, keys, sig);
+        avs.respondToTask(id, _sumResponse(42), ns, keys, sig);
     }
 
     function test_respond_belowThreshold() public {
@@ -65,20 +164,20 @@ contract AvsServiceContractTest is AvsBase {
         s[0] = true; // 20 + 30 = 50 < 60
         (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, s);
         vm.expectRevert(abi.encodeWithSelector(AvsServiceBase.ThresholdNotMet.selector, 50, 100, 60));
-        avs.respondToTask(id, 42, ns, keys, sig);
+        avs.respondToTask(id, _sumResponse(42), ns, keys, sig);
     }
 
     function test_respond_wrongSum() public {
         (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 43, _none());
         vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.WrongSum.selector, id, 43, 42));
-        avs.respondToTask(id, 43, ns, keys, sig);
+        avs.respondToTask(id, _sumResponse(43), ns, keys, sig);
     }
 
     function test_respond_secondResponse() public {
         (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _none());
-        avs.respondToTask(id, 42, ns, keys, sig);
+        avs.respondToTask(id, _sumResponse(42), ns, keys, sig);
         vm.expectRevert(abi.encodeWithSelector(AvsServiceBase.AlreadyResponded.selector, id));
-        avs.respondToTask(id, 42, ns, keys, sig);
+        avs.respondToTask(id, _sumResponse(42), ns, keys, sig);
     }
 
     function test_respond_outsideWindow() public {
@@ -90,16 +189,16 @@ contract AvsServiceContractTest is AvsBase {
                 AvsServiceBase.ResponseWindowClosed.selector, id, int64(uint64(last + 1)), int64(uint64(last))
             )
         );
-        avs.respondToTask(id, 42, ns, keys, sig);
+        avs.respondToTask(id, _sumResponse(42), ns, keys, sig);
         vm.expectRevert(abi.encodeWithSelector(AvsServiceBase.TaskUnknown.selector, 99));
-        avs.respondToTask(99, 42, ns, keys, sig);
+        avs.respondToTask(99, _sumResponse(42), ns, keys, sig);
     }
 
     function test_respond_lastEpochOfWindowStillAccepted() public {
         (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _none());
         _warpToEpoch(_epoch() + 1 + RESP);
         vm.warp(block.timestamp + _epochSeconds() - 1);
-        avs.respondToTask(id, 42, ns, keys, sig);
+        avs.respondToTask(id, _sumResponse(42), ns, keys, sig);
     }
 
     function test_respond_tamperedSignature() public {
@@ -107,17 +206,17 @@ contract AvsServiceContractTest is AvsBase {
         // a valid G2 point that is not the signature: signature of another sum
         (,, bytes memory other) = _aggregate(id, 41, _none());
         vm.expectRevert(AvsServiceBase.InvalidAggregateSignature.selector);
-        avs.respondToTask(id, 42, ns, keys, other);
+        avs.respondToTask(id, _sumResponse(42), ns, keys, other);
         sig[255] ^= 0x01; // off the curve
         vm.expectRevert(AvsServiceBase.InvalidAggregateSignature.selector);
-        avs.respondToTask(id, 42, ns, keys, sig);
+        avs.respondToTask(id, _sumResponse(42), ns, keys, sig);
     }
 
     function test_respond_missingSigner() public {
         // The signature lacks operator 0 but the response claims everyone signed.
         (,, bytes memory sig) = _aggregate(id, 42, _skip(0));
         vm.expectRevert(AvsServiceBase.InvalidAggregateSignature.selector);
-        avs.respondToTask(id, 42, new address[](0), "", sig);
+        avs.respondToTask(id, _sumResponse(42), new address[](0), "", sig);
     }
 
     function test_respond_duplicateOrUnsortedNonSigners() public {
@@ -130,7 +229,7 @@ contract AvsServiceContractTest is AvsBase {
         bytes memory dupKeys = bytes.concat(keys, keys);
         (,, bytes memory sig) = _aggregate(id, 42, s);
         vm.expectRevert(AvsServiceBase.NonSignersNotSorted.selector);
-        avs.respondToTask(id, 42, dup, dupKeys, sig);
+        avs.respondToTask(id, _sumResponse(42), dup, dupKeys, sig);
         s[1] = true;
         bytes memory keys2;
         (ns, keys2, sig) = _aggregate(id, 42, s);
@@ -140,9 +239,9 @@ contract AvsServiceContractTest is AvsBase {
         bytes memory revKeys =
             bytes.concat(pre.getRegisteredPubkey(ns[1], address(avs)), pre.getRegisteredPubkey(ns[0], address(avs)));
         vm.expectRevert(AvsServiceBase.NonSignersNotSorted.selector);
-        avs.respondToTask(id, 42, rev, revKeys, sig);
+        avs.respondToTask(id, _sumResponse(42), rev, revKeys, sig);
         // the right order is accepted
-        avs.respondToTask(id, 42, ns, keys2, sig);
+        avs.respondToTask(id, _sumResponse(42), ns, keys2, sig);
     }
 
     function test_respond_nonSignerNotInSnapshotOrWrongKey() public {
@@ -155,13 +254,13 @@ contract AvsServiceContractTest is AvsBase {
         lateList[0] = late;
         bytes memory lateKey = pre.getRegisteredPubkey(late, address(avs));
         vm.expectRevert(abi.encodeWithSelector(AvsServiceBase.NotInSnapshot.selector, late));
-        avs.respondToTask(id, 42, lateList, lateKey, sig);
+        avs.respondToTask(id, _sumResponse(42), lateList, lateKey, sig);
         // a non-signer with someone else's key
         address[] memory one = new address[](1);
         one[0] = ops[0];
         bytes memory wrongKey = pre.getRegisteredPubkey(ops[1], address(avs));
         vm.expectRevert(abi.encodeWithSelector(AvsServiceBase.NonSignerKeyMismatch.selector, ops[0]));
-        avs.respondToTask(id, 42, one, wrongKey, sig);
+        avs.respondToTask(id, _sumResponse(42), one, wrongKey, sig);
         ns;
         keys;
     }
@@ -171,7 +270,7 @@ contract AvsServiceContractTest is AvsBase {
         _addOperator(7, 1000);
         (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _none());
         vm.expectRevert(AvsServiceBase.InvalidAggregateSignature.selector);
-        avs.respondToTask(id, 42, ns, keys, sig);
+        avs.respondToTask(id, _sumResponse(42), ns, keys, sig);
     }
 
     function test_respond_keylessOperatorCannotHelp() public {
@@ -185,14 +284,14 @@ contract AvsServiceContractTest is AvsBase {
         uint64 id2 = _createTask(1, 1, 51);
         (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id2, 2, _none());
         vm.expectRevert(abi.encodeWithSelector(AvsServiceBase.ThresholdNotMet.selector, 100, 200, 51));
-        avs.respondToTask(id2, 2, ns, keys, sig);
+        avs.respondToTask(id2, _sumResponse(2), ns, keys, sig);
     }
 
     // ---------------------------------------------------------------- slashing and rewards
     function test_settlement_slashesProvenWrongNotAbsent() public {
         // operators 0..2 sign the aggregate; 3 is silent
         (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _skip(3));
-        avs.respondToTask(id, 42, ns, keys, sig);
+        avs.respondToTask(id, _sumResponse(42), ns, keys, sig);
         // operator 1 also signed a wrong sum: fraud proof
         bytes memory wrongSig = TestBLS.sign32(_sk(1), avs.messageOf(id, 41));
         avs.proveWrongSum(id, ops[1], 41, wrongSig);
@@ -231,7 +330,7 @@ contract AvsServiceContractTest is AvsBase {
 
     function test_settlement_absenceAloneDoesNotSlash() public {
         (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _skip(0));
-        avs.respondToTask(id, 42, ns, keys, sig);
+        avs.respondToTask(id, _sumResponse(42), ns, keys, sig);
         _warpToEpoch(_epoch() + 1 + RESP + STAT + 1);
         vm.prank(owner, owner);
         avs.challenge(id, ns);
@@ -258,7 +357,7 @@ contract AvsServiceContractTest is AvsBase {
     function test_settlement_equivocationSlashes() public {
         // op 2 signs the aggregate (42) and, separately, another response to the same task
         (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 42, _none());
-        avs.respondToTask(id, 42, ns, keys, sig);
+        avs.respondToTask(id, _sumResponse(42), ns, keys, sig);
         bytes memory rA = abi.encode(uint64(42));
         bytes memory rB = abi.encode(uint64(7));
         bytes memory sA = TestBLS.sign32(_sk(2), avs.responseMessage(id, rA));
@@ -339,6 +438,6 @@ contract AvsServiceContractTest is AvsBase {
         for (uint256 i = 0; i < 4; i++) skip[i] = (mask >> i) & 1 == 1;
         (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(t, 3, skip);
         if (!ok) vm.expectRevert(err);
-        avs.respondToTask(t, 3, ns, keys, sig);
+        avs.respondToTask(t, _sumResponse(3), ns, keys, sig);
     }
 }

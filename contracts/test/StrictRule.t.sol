@@ -37,7 +37,7 @@ contract StrictRuleTest is AvsBase {
         bool[] memory skip = _none();
         skip[silent] = true;
         (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id, 3, skip);
-        avs.respondToTask(id, 3, ns, keys, sig);
+        avs.respondToTask(id, _sumResponse(3), ns, keys, sig);
         _warpToEpoch(_epoch() + 1 + RESP + STAT + 1);
         vm.prank(owner, owner);
         avs.challenge(id, ns);

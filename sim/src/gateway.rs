@@ -461,14 +461,15 @@ impl Gateway {
     }
 }
 
-/// topic0 of `NewTaskCreated(uint64 indexed,uint64,uint64,uint8,uint64,uint64,uint64,uint64)`.
+/// topic0 of `TaskCreated(uint64 indexed,bytes,uint8,uint64,uint64,uint64,uint64)`.
 fn new_task_topic() -> String {
-    let sig = "NewTaskCreated(uint64,uint64,uint64,uint8,uint64,uint64,uint64,uint64)";
+    let sig = "TaskCreated(uint64,bytes,uint8,uint64,uint64,uint64,uint64)";
     format!("{:#x}", alloy::primitives::keccak256(sig.as_bytes()))
 }
 
-/// An `eth_getLogs` answer as a node on the fork would give it: every `NewTaskCreated` log of
-/// a block up to `up_to` has `a` + 1 (word 0 of the data). `None` when nothing changed.
+/// An `eth_getLogs` answer as a node on the fork would give it: every `TaskCreated` log of a
+/// block up to `up_to` has the first word of its payload (the sum's `a`) plus 1. `None` when
+/// nothing changed.
 fn forked_task_logs(reply: &[u8], up_to: u64) -> Option<Vec<u8>> {
     let mut v: Value = serde_json::from_slice(reply).ok()?;
     let topic = new_task_topic();
@@ -481,15 +482,30 @@ fn forked_task_logs(reply: &[u8], up_to: u64) -> Option<Vec<u8>> {
         let Some(data) = log["data"].as_str() else {
             continue;
         };
-        // 0x + 7 words; `a` is the low 8 bytes of word 0 (hex chars 48..64 of the data).
+        // Word 0 is the payload's offset; there its length word, then its first word, whose
+        // low 8 bytes are `a`.
         let hex = data.trim_start_matches("0x");
-        if hex.len() < 64 {
-            continue;
-        }
-        let Ok(a) = u64::from_str_radix(&hex[48..64], 16) else {
+        let word = |i: usize| hex.get(i * 64..(i + 1) * 64);
+        let Some(offset) = word(0).and_then(|w| usize::from_str_radix(&w[48..], 16).ok()) else {
             continue;
         };
-        let new = format!("0x{}{:016x}{}", &hex[..48], a.wrapping_add(1), &hex[64..]);
+        if offset % 32 != 0 {
+            continue;
+        }
+        let at = offset / 32 + 1;
+        let Some(first) = word(at) else {
+            continue;
+        };
+        let Ok(a) = u64::from_str_radix(&first[48..], 16) else {
+            continue;
+        };
+        let new = format!(
+            "0x{}{}{:016x}{}",
+            &hex[..at * 64],
+            &first[..48],
+            a.wrapping_add(1),
+            &hex[(at + 1) * 64..]
+        );
         log["data"] = Value::String(new);
         changed = true;
     }

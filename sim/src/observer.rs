@@ -14,12 +14,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-// The service contract's interface (`contracts/src/AvsServiceContract.sol`); only what the
-// auditor reads.
+// The interface every AVS contract shares (`contracts/src/AvsServiceBase.sol`); only what the
+// auditor reads. The scenarios run the sum AVS, whose payload is `abi.encode(uint64 a, uint64 b)`
+// and whose response is `abi.encode(uint64 sum)`.
 alloy::sol! {
-    event NewTaskCreated(uint64 indexed taskId, uint64 a, uint64 b, uint8 thresholdPercentage, uint64 startingEpoch, uint64 taskResponsePeriod, uint64 taskChallengePeriod, uint64 taskStatisticalPeriod);
-    event TaskResponded(uint64 indexed taskId, uint64 sum, uint256 signedStake, uint256 totalStake, address[] nonSigners);
-    function respondToTask(uint64 taskId, uint64 sum, address[] nonSigners, bytes nonSignerPubKeys, bytes aggregateSignature);
+    event TaskCreated(uint64 indexed taskId, bytes payload, uint8 thresholdPercentage, uint64 startingEpoch, uint64 taskResponsePeriod, uint64 taskChallengePeriod, uint64 taskStatisticalPeriod);
+    event TaskResponded(uint64 indexed taskId, bytes response, uint256 signedStake, uint256 totalStake, address[] nonSigners);
+    function respondToTask(uint64 taskId, bytes response, address[] nonSigners, bytes nonSignerPubKeys, bytes aggregateSignature);
     function registerBLSPublicKey(bytes pubKey, bytes popSignature) returns (bool);
     event TaskSubmittedByOperator(address indexed taskContractAddress, uint64 indexed taskID, address sender, bytes taskResponse, bytes blsSignature, uint8 phase);
     event TaskSettled(uint64 indexed taskId, uint8 actualThreshold, address[] rewarded, address[] slashed);
@@ -46,7 +47,22 @@ pub fn respond_to_task_in(request: &Value) -> Option<(u64, u64, Vec<Address>)> {
         _ => return None,
     };
     let call = respondToTaskCall::abi_decode(&input).ok()?;
-    Some((call.taskId, call.sum, call.nonSigners))
+    Some((call.taskId, sum_of(&call.response), call.nonSigners))
+}
+
+/// The sum in response bytes; bytes that are not `abi.encode(uint64)` (which no aggregator of
+/// the sum sends) read as `u64::MAX`, a sum no scenario's task has, so the checks flag them.
+fn sum_of(response: &[u8]) -> u64 {
+    exoavs::avs::SumAvs::decode_sum(response).unwrap_or(u64::MAX)
+}
+
+/// The sum's inputs in payload bytes; `None` for bytes that are not its payload.
+fn inputs_of(payload: &[u8]) -> Option<(u64, u64)> {
+    use exoavs::avs::Avs as _;
+    exoavs::avs::SumAvs::default()
+        .decode_payload(payload)
+        .ok()
+        .map(|p| (p.a, p.b))
 }
 
 /// What the observer tells the checker beyond the trace: every phase-2 commit on chain and
@@ -206,13 +222,15 @@ impl Observer {
                     })
                     .unwrap_or_default();
                 let data = hex_bytes(&log["data"]);
-                if topics.first() == Some(&NewTaskCreated::SIGNATURE_HASH) {
-                    if let Ok(e) = NewTaskCreated::decode_raw_log(topics.iter().copied(), &data) {
+                if topics.first() == Some(&TaskCreated::SIGNATURE_HASH) {
+                    if let Ok(e) = TaskCreated::decode_raw_log(topics.iter().copied(), &data)
+                        && let Some((a, b)) = inputs_of(&e.payload)
+                    {
                         self.tell(Settlement::Created {
                             at_ms: at.as_millis() as u64,
                             task: e.taskId,
-                            a: e.a,
-                            b: e.b,
+                            a,
+                            b,
                             seed: self.view.seed,
                             params: crate::scenario::TaskPlan {
                                 threshold: e.thresholdPercentage,
@@ -235,8 +253,8 @@ impl Observer {
                         );
                         record(EventKind::TaskCreated {
                             task: e.taskId,
-                            a: e.a,
-                            b: e.b,
+                            a,
+                            b,
                         });
                     }
                 } else if topics.first() == Some(&TaskSubmittedByOperator::SIGNATURE_HASH) {
@@ -309,7 +327,7 @@ impl Observer {
                     self.open.remove(&e.taskId);
                     record(EventKind::TaskAccepted {
                         task: e.taskId,
-                        result: e.sum,
+                        result: sum_of(&e.response),
                         signers,
                         signed_weight: u64::try_from(e.signedStake).unwrap_or(u64::MAX),
                         total_weight: u64::try_from(e.totalStake).unwrap_or(u64::MAX),

@@ -1,10 +1,11 @@
 //! Typed calls of the AVS service contract and of the avs precompile (our emulation of it on
 //! Anvil): calldata from the `sol!` bindings, sent through [`Client`] / read through [`Reader`].
 
-use super::bindings::{precompile::AvsPrecompile as P, service::AvsServiceContract as S};
+use super::bindings::{
+    base::AvsServiceBase as B, precompile::AvsPrecompile as P, service::AvsServiceContract as S,
+};
 use super::client::{Client, Reader, TxOutcome};
 use super::error::ChainError;
-use crate::avs::Avs as _;
 use crate::crypto::bls::PublicKey;
 use crate::protocol::{Task, TaskId, TaskOperator};
 use alloy::network::TransactionBuilder;
@@ -111,14 +112,12 @@ pub struct AvsParams {
     pub min_opt_in_operators: u64,
 }
 
-/// The contract's record of one task (`tasks(id)`).
+/// The base contract's record of one task (`taskState(id)`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskState {
     pub exists: bool,
     pub responded: bool,
     pub settled: bool,
-    pub a: u64,
-    pub b: u64,
     pub threshold: u8,
     pub starting_epoch: u64,
 }
@@ -127,7 +126,8 @@ pub struct TaskState {
 #[derive(Clone, Debug)]
 pub struct Accepted {
     pub task_id: TaskId,
-    pub sum: u64,
+    /// The AVS's response bytes the aggregate signed.
+    pub response: Vec<u8>,
     pub signed_stake: U256,
     pub total_stake: U256,
     pub non_signers: Vec<Address>,
@@ -164,7 +164,7 @@ impl Avs {
 
     /// The contract at `address`, with the registry it names (`registry()`).
     pub async fn connect(r: &Reader, address: Address) -> Result<Avs, ChainError> {
-        let registry = view(r, address, "registry", S::registryCall {}).await?;
+        let registry = view(r, address, "registry", B::registryCall {}).await?;
         Ok(Avs { address, registry })
     }
 
@@ -198,7 +198,7 @@ impl Avs {
 
     /// `registerAVS`, sent by the AVS owner (it becomes `params.sender`).
     pub async fn register(&self, c: &Client, p: &AvsParams) -> Result<TxOutcome, ChainError> {
-        let params = S::AVSParams {
+        let params = B::AVSParams {
             sender: c.address(),
             avsName: p.name.clone(),
             minStakeAmount: p.min_stake,
@@ -216,7 +216,7 @@ impl Avs {
             avsRewardProportion: p.reward_proportion,
             avsSlashProportion: p.slash_proportion,
         };
-        self.tx(c, "registerAVS", S::registerAVSCall { params })
+        self.tx(c, "registerAVS", B::registerAVSCall { params })
             .await
     }
 
@@ -224,7 +224,7 @@ impl Avs {
         self.tx(
             c,
             "registerOperatorToAVS (opt in)",
-            S::registerOperatorToAVSCall {},
+            B::registerOperatorToAVSCall {},
         )
         .await
     }
@@ -233,7 +233,7 @@ impl Avs {
         self.tx(
             c,
             "deregisterOperatorFromAVS (opt out)",
-            S::deregisterOperatorFromAVSCall {},
+            B::deregisterOperatorFromAVSCall {},
         )
         .await
     }
@@ -245,28 +245,25 @@ impl Avs {
         pubkey: &[u8],
         pop: &[u8],
     ) -> Result<TxOutcome, ChainError> {
-        let call = S::registerBLSPublicKeyCall {
+        let call = B::registerBLSPublicKeyCall {
             pubKey: Bytes::copy_from_slice(pubkey),
             signature: Bytes::copy_from_slice(pop),
         };
         self.tx(c, "registerBLSPublicKey", call).await
     }
 
-    /// `createNewTask`; returns the task as its event announced it.
-    #[allow(clippy::too_many_arguments)]
+    /// `createNewTask(payload, …)`; returns the task as its event announced it.
     pub async fn create_task(
         &self,
         c: &Client,
-        a: u64,
-        b: u64,
+        payload: &[u8],
         threshold: u8,
         response_period: u64,
         challenge_period: u64,
         statistical_period: u64,
     ) -> Result<(Task, TxOutcome), ChainError> {
         let call = Self::create_task_call(
-            a,
-            b,
+            payload,
             threshold,
             response_period,
             challenge_period,
@@ -278,6 +275,30 @@ impl Avs {
         Ok((self.created_task(&out)?, out))
     }
 
+    /// [`Avs::create_task`] with the sum AVS's payload `abi.encode(uint64 a, uint64 b)`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_sum_task(
+        &self,
+        c: &Client,
+        a: u64,
+        b: u64,
+        threshold: u8,
+        response_period: u64,
+        challenge_period: u64,
+        statistical_period: u64,
+    ) -> Result<(Task, TxOutcome), ChainError> {
+        let payload = crate::avs::SumAvs::payload_bytes(a, b);
+        self.create_task(
+            c,
+            &payload,
+            threshold,
+            response_period,
+            challenge_period,
+            statistical_period,
+        )
+        .await
+    }
+
     /// `createNewTask`, signed but not sent (see [`Client::sign`]): the generator persists these
     /// bytes before they leave the node, so that a request lands at most once.
     pub async fn sign_create_task(
@@ -285,15 +306,8 @@ impl Avs {
         c: &Client,
         req: &crate::protocol::generator::TaskRequest,
     ) -> Result<Bytes, ChainError> {
-        let sum = crate::avs::SumAvs::default();
-        let p = sum.decode_payload(&req.payload).map_err(|e| {
-            ChainError::Sign(format!(
-                "createNewTask: the service contract takes a sum's inputs: {e}"
-            ))
-        })?;
         let call = Self::create_task_call(
-            p.a,
-            p.b,
+            &req.payload,
             req.threshold_percentage,
             req.response_period,
             req.challenge_period,
@@ -303,16 +317,14 @@ impl Avs {
     }
 
     fn create_task_call(
-        a: u64,
-        b: u64,
+        payload: &[u8],
         threshold: u8,
         response_period: u64,
         challenge_period: u64,
         statistical_period: u64,
-    ) -> S::createNewTaskCall {
-        S::createNewTaskCall {
-            a,
-            b,
+    ) -> B::createNewTaskCall {
+        B::createNewTaskCall {
+            payload: Bytes::copy_from_slice(payload),
             thresholdPercentage: threshold,
             taskResponsePeriod: response_period,
             taskChallengePeriod: challenge_period,
@@ -320,7 +332,7 @@ impl Avs {
         }
     }
 
-    /// The task a mined `createNewTask` created (its `NewTaskCreated` event).
+    /// The task a mined `createNewTask` created (its `TaskCreated` event).
     pub fn created_task(&self, out: &TxOutcome) -> Result<Task, ChainError> {
         out.receipt
             .inner
@@ -329,13 +341,12 @@ impl Avs {
             .find_map(|l| self.decode_task_created(l))
             .ok_or_else(|| ChainError::Unexpected {
                 what: "createNewTask".into(),
-                detail: "receipt carries no NewTaskCreated event".into(),
+                detail: "receipt carries no TaskCreated event".into(),
             })
     }
 
-    /// `respondToTask` with the aggregate (non-signers ascending, their keys in that order).
-    /// `response` is the response bytes the signers signed; this contract's entry point takes
-    /// the sum AVS's `uint64`, so anything else is refused before a transaction is built.
+    /// `respondToTask` with the aggregate (non-signers ascending, their keys in that order) over
+    /// `response`, the AVS's response bytes the signers signed.
     pub async fn respond(
         &self,
         c: &Client,
@@ -345,14 +356,9 @@ impl Avs {
         non_signer_pubkeys: Vec<u8>,
         aggregate_signature_eip2537: Vec<u8>,
     ) -> Result<TxOutcome, ChainError> {
-        let sum = crate::avs::SumAvs::decode_sum(response).map_err(|e| {
-            ChainError::Sign(format!(
-                "respondToTask({task_id}): the service contract takes a sum: {e}"
-            ))
-        })?;
-        let call = S::respondToTaskCall {
+        let call = B::respondToTaskCall {
             taskId: task_id,
-            sum,
+            response: Bytes::copy_from_slice(response),
             nonSigners: non_signers,
             nonSignerPubKeys: non_signer_pubkeys.into(),
             signature: aggregate_signature_eip2537.into(),
@@ -369,7 +375,7 @@ impl Avs {
         signature_eip2537: Vec<u8>,
         phase: u8,
     ) -> Result<TxOutcome, ChainError> {
-        let call = S::operatorSubmitTaskCall {
+        let call = B::operatorSubmitTaskCall {
             taskID: task_id,
             taskResponse: response.into(),
             blsSignature: signature_eip2537.into(),
@@ -390,14 +396,38 @@ impl Avs {
         task_id: TaskId,
         non_signers: Vec<Address>,
     ) -> Result<TxOutcome, ChainError> {
-        let call = S::challengeCall {
+        let call = B::challengeCall {
             taskId: task_id,
             nonSigners: non_signers,
         };
         self.tx(c, &format!("challenge({task_id})"), call).await
     }
 
-    /// Fraud proof against an operator that signed a wrong sum.
+    /// The fraud proof of any AVS (`proveWrongResponse`): `operator` signed `response`, which
+    /// the AVS's rule proves wrong.
+    pub async fn prove_wrong_response(
+        &self,
+        c: &Client,
+        task_id: TaskId,
+        operator: Address,
+        response: &[u8],
+        signature_eip2537: Vec<u8>,
+    ) -> Result<TxOutcome, ChainError> {
+        let call = B::proveWrongResponseCall {
+            taskId: task_id,
+            operator,
+            response: Bytes::copy_from_slice(response),
+            signature: signature_eip2537.into(),
+        };
+        self.tx(
+            c,
+            &format!("proveWrongResponse({task_id}, {operator})"),
+            call,
+        )
+        .await
+    }
+
+    /// The sum AVS's own fraud proof against an operator that signed a wrong sum.
     pub async fn prove_wrong_sum(
         &self,
         c: &Client,
@@ -416,29 +446,40 @@ impl Avs {
             .await
     }
 
+    /// The task as the base contract records it (`taskState`), for any AVS.
     pub async fn task(&self, r: &Reader, task_id: TaskId) -> Result<TaskState, ChainError> {
-        let t = view(r, self.address, "tasks", S::tasksCall { taskId: task_id }).await?;
+        let t = view(
+            r,
+            self.address,
+            "taskState",
+            B::taskStateCall { taskId: task_id },
+        )
+        .await?;
         Ok(TaskState {
             exists: t.exists,
             responded: t.responded,
             settled: t.settled,
-            a: t.a,
-            b: t.b,
             threshold: t.thresholdPercentage,
             starting_epoch: t.startingEpoch,
         })
     }
 
+    /// The sum AVS's inputs of a task, as its contract stores them (`tasks(id)`: `a`, `b`).
+    pub async fn sum_inputs(&self, r: &Reader, task_id: TaskId) -> Result<(u64, u64), ChainError> {
+        let t = view(r, self.address, "tasks", S::tasksCall { taskId: task_id }).await?;
+        Ok((t.a, t.b))
+    }
+
     pub fn task_created_filter(&self) -> Filter {
         Filter::new()
             .address(self.address)
-            .event_signature(S::NewTaskCreated::SIGNATURE_HASH)
+            .event_signature(B::TaskCreated::SIGNATURE_HASH)
     }
 
     pub fn task_responded_filter(&self) -> Filter {
         Filter::new()
             .address(self.address)
-            .event_signature(S::TaskResponded::SIGNATURE_HASH)
+            .event_signature(B::TaskResponded::SIGNATURE_HASH)
     }
 
     /// Everything the contract emits (tasks created, responded, settled).
@@ -446,7 +487,7 @@ impl Avs {
         Filter::new().address(self.address)
     }
 
-    /// The `NewTaskCreated` event of one task in `from..=to`, if any (the task id is an indexed
+    /// The `TaskCreated` event of one task in `from..=to`, if any (the task id is an indexed
     /// topic, so this is one `eth_getLogs` that returns at most one log). For looking up a task
     /// that a response names before the event watch has reached it.
     pub async fn find_task_created(
@@ -479,10 +520,10 @@ impl Avs {
         if log.address() != self.address {
             return None;
         }
-        let ev = S::NewTaskCreated::decode_log(&log.inner).ok()?;
+        let ev = B::TaskCreated::decode_log(&log.inner).ok()?;
         Some(Task {
             id: ev.taskId,
-            payload: crate::avs::SumAvs::payload_bytes(ev.a, ev.b),
+            payload: ev.payload.to_vec(),
             threshold_percentage: ev.thresholdPercentage,
             starting_epoch: ev.startingEpoch,
             response_period: ev.taskResponsePeriod,
@@ -496,10 +537,10 @@ impl Avs {
         if log.address() != self.address {
             return None;
         }
-        let ev = S::TaskResponded::decode_log(&log.inner).ok()?;
+        let ev = B::TaskResponded::decode_log(&log.inner).ok()?;
         Some(Accepted {
             task_id: ev.taskId,
-            sum: ev.sum,
+            response: ev.response.to_vec(),
             signed_stake: ev.signedStake,
             total_stake: ev.totalStake,
             non_signers: ev.nonSigners.clone(),
@@ -515,7 +556,7 @@ impl Avs {
         if log.address() != self.address {
             return None;
         }
-        let ev = S::TaskSettled::decode_log(&log.inner).ok()?;
+        let ev = B::TaskSettled::decode_log(&log.inner).ok()?;
         Some((
             ev.taskId,
             ev.actualThreshold,
@@ -778,12 +819,25 @@ impl Avs {
         Ok((info.phase, info.taskResponse))
     }
 
-    /// `WrongSumProven`: (task, operator, wrong sum).
+    /// `WrongSumProven` (the sum AVS's own event): (task, operator, wrong sum).
     pub fn decode_wrong_sum_proven(&self, log: &Log) -> Option<(TaskId, Address, u64)> {
         if log.address() != self.address {
             return None;
         }
         let ev = S::WrongSumProven::decode_log(&log.inner).ok()?;
         Some((ev.taskId, ev.operator, ev.wrongSum))
+    }
+
+    /// A proven fault of any AVS (`WrongResponseProven` or `EquivocationProven`): (task,
+    /// operator). The base contract slashes these at settlement.
+    pub fn decode_fault_proven(&self, log: &Log) -> Option<(TaskId, Address)> {
+        if log.address() != self.address {
+            return None;
+        }
+        if let Ok(ev) = B::WrongResponseProven::decode_log(&log.inner) {
+            return Some((ev.taskId, ev.operator));
+        }
+        let ev = B::EquivocationProven::decode_log(&log.inner).ok()?;
+        Some((ev.taskId, ev.operator))
     }
 }

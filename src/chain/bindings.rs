@@ -14,6 +14,18 @@ pub mod service {
     );
 }
 
+/// The interface every AVS contract shares (`AvsServiceBase`): task creation with an opaque
+/// payload, the aggregate response over response bytes, the two-phase pass-through, the fraud
+/// proofs, the settlement and their events. The roles drive any AVS through these alone.
+#[allow(clippy::too_many_arguments)]
+pub mod base {
+    alloy::sol!(
+        #[derive(Debug)]
+        AvsServiceBase,
+        "contracts/artifacts/AvsServiceBase.json"
+    );
+}
+
 #[allow(clippy::too_many_arguments)]
 pub mod precompile {
     alloy::sol!(

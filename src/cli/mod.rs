@@ -5,6 +5,7 @@ pub mod config;
 mod keys;
 mod roles;
 
+use crate::app::AvsApp;
 use crate::devnet::run::{DevnetOptions, FlowArg};
 use clap::{Args, Parser, Subcommand};
 use config::parse_duration;
@@ -95,8 +96,62 @@ pub struct DevnetArgs {
     pub metrics: roles::MetricsArgs,
 }
 
-/// Run the parsed command line.
+/// Run the parsed command line for the sum AVS (the `exoavs` binary).
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    run_with(&crate::avs::SumAvs::default(), cli).await
+}
+
+/// The whole `exoavs` command line for `app`: what an AVS's own binary's `main` calls. Parses
+/// the arguments (with `app`'s `--help` text), sets up logging from RUST_LOG, runs the command on
+/// a tokio runtime and says why it failed.
+pub fn main_with<A: AvsApp>(app: A) -> std::process::ExitCode {
+    use clap::{CommandFactory, FromArgMatches};
+    let bin = std::env::args()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "exoavs".into());
+    let matches = Cli::command()
+        .name(bin.clone())
+        .about(app.about())
+        .long_about(format!(
+            "{}\n\nQuick start: `{bin} devnet` runs everything against a local Anvil.\n\
+             Logs: RUST_LOG (e.g. RUST_LOG=exoavs=debug).",
+            app.long_about()
+        ))
+        .get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cli.default_log_filter()));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{bin}: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run_with(&app, cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{bin}: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Run the parsed command line for `app`.
+pub async fn run_with<A: AvsApp>(app: &A, cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Devnet(a) => {
             let opts = DevnetOptions {
@@ -115,7 +170,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .map(|m| roles::parse_addr(m, "metrics address"))
                     .transpose()?,
             };
-            let report = crate::devnet::run::run(opts, shutdown_signal()).await?;
+            let report = crate::devnet::run::run_with(app.clone(), opts, shutdown_signal()).await?;
             if let Some(want) = a.tasks
                 && report.accepted < want
             {
@@ -127,11 +182,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(k) => keys::run(k),
-        Command::Avs(c) => roles::avs(c).await,
-        Command::Operator(c) => roles::operator(c).await,
-        Command::Aggregator(c) => roles::aggregator(c).await,
-        Command::Generator(c) => roles::generator(c).await,
-        Command::Challenger(c) => roles::challenger(c).await,
+        Command::Avs(c) => roles::avs(app, c).await,
+        Command::Operator(c) => roles::operator(app, c).await,
+        Command::Aggregator(c) => roles::aggregator(app, c).await,
+        Command::Generator(c) => roles::generator(app, c).await,
+        Command::Challenger(c) => roles::challenger(app, c).await,
     }
 }
 

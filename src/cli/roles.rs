@@ -3,6 +3,7 @@
 
 use super::config::{FileConfig, config_duration, parse_duration};
 use super::keys::{load_bls_key, load_ecdsa_keystore};
+use crate::app::AvsApp;
 use crate::chain::avs::{self, Avs, AvsParams, DEVNET_CHAIN_ID, PRECOMPILE, emulation};
 use crate::chain::{Client, CursorConfig, TxConfig};
 use crate::devnet::run::FlowArg;
@@ -475,7 +476,7 @@ pub(super) fn parse_addr(s: &str, what: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("{what} {s:?} resolves to nothing"))
 }
 
-pub async fn avs(cmd: AvsCommand) -> anyhow::Result<()> {
+pub async fn avs<A: AvsApp>(app: &A, cmd: AvsCommand) -> anyhow::Result<()> {
     match cmd {
         AvsCommand::Deploy {
             chain,
@@ -518,9 +519,10 @@ pub async fn avs(cmd: AvsCommand) -> anyhow::Result<()> {
                      another chain without the avs precompile --deploy-registry"
                 );
             }
-            let (avs, out) = Avs::deploy(&r.client, registry).await?;
+            let (name, code) = app.service_contract();
+            let (avs, out) = Avs::deploy_code(&r.client, &name, code, registry).await?;
             println!(
-                "AvsServiceContract deployed at {} (block {}, gas {}; registry {registry})",
+                "{name} deployed at {} (block {}, gas {}; registry {registry})",
                 avs.address, out.block, out.gas_used
             );
             Ok(())
@@ -565,7 +567,7 @@ pub async fn avs(cmd: AvsCommand) -> anyhow::Result<()> {
     }
 }
 
-pub async fn operator(cmd: OperatorCommand) -> anyhow::Result<()> {
+pub async fn operator<A: AvsApp>(app: &A, cmd: OperatorCommand) -> anyhow::Result<()> {
     match cmd {
         OperatorCommand::Register { chain, bls } => {
             let r = chain.resolve().await?;
@@ -647,14 +649,25 @@ pub async fn operator(cmd: OperatorCommand) -> anyhow::Result<()> {
             let sink = metrics
                 .sink(Some(&r.file), "operator", &r.client, &r.watch)
                 .await?;
-            let node = OperatorNode::new(r.client.clone(), avs, key, store, cfg, sink).await?;
+            let rng = crate::node::operator::os_seeded_rng()?;
+            let node = OperatorNode::with_avs(
+                app.clone(),
+                rng,
+                r.client.clone(),
+                avs,
+                key,
+                store,
+                cfg,
+                sink,
+            )
+            .await?;
             tracing::info!(operator = %r.client.address(), avs = %avs.address, "operator running");
             run_until_ctrl_c(node.run()).await
         }
     }
 }
 
-pub async fn aggregator(cmd: AggregatorCommand) -> anyhow::Result<()> {
+pub async fn aggregator<A: AvsApp>(app: &A, cmd: AggregatorCommand) -> anyhow::Result<()> {
     let AggregatorCommand::Run {
         chain,
         listen,
@@ -687,12 +700,13 @@ pub async fn aggregator(cmd: AggregatorCommand) -> anyhow::Result<()> {
     let sink = metrics
         .sink(Some(&r.file), "aggregator", &r.client, &r.watch)
         .await?;
-    let node = AggregatorNode::new(r.client.clone(), avs, store, cfg, sink).await?;
+    let node =
+        AggregatorNode::with_avs(app.clone(), r.client.clone(), avs, store, cfg, sink).await?;
     println!("aggregator listening on {}", node.local_addr());
     run_until_ctrl_c(node.run()).await
 }
 
-pub async fn generator(cmd: GeneratorCommand) -> anyhow::Result<()> {
+pub async fn generator<A: AvsApp>(app: &A, cmd: GeneratorCommand) -> anyhow::Result<()> {
     let GeneratorCommand::Run {
         chain,
         interval,
@@ -730,11 +744,11 @@ pub async fn generator(cmd: GeneratorCommand) -> anyhow::Result<()> {
     let sink = metrics
         .sink(Some(&r.file), "generator", &r.client, &r.watch)
         .await?;
-    let node = GeneratorNode::new(r.client.clone(), avs, store, cfg, sink).await?;
+    let node = GeneratorNode::with_avs(app.clone(), r.client.clone(), avs, store, cfg, sink)?;
     run_until_ctrl_c(node.run()).await
 }
 
-pub async fn challenger(cmd: ChallengerCommand) -> anyhow::Result<()> {
+pub async fn challenger<A: AvsApp>(app: &A, cmd: ChallengerCommand) -> anyhow::Result<()> {
     let ChallengerCommand::Run {
         chain,
         flow,
@@ -751,7 +765,8 @@ pub async fn challenger(cmd: ChallengerCommand) -> anyhow::Result<()> {
     let sink = metrics
         .sink(Some(&r.file), "challenger", &r.client, &r.watch)
         .await?;
-    let node = ChallengerNode::new(r.client.clone(), avs, store, cfg, sink).await?;
+    let node =
+        ChallengerNode::with_avs(app.clone(), r.client.clone(), avs, store, cfg, sink).await?;
     run_until_ctrl_c(node.run()).await
 }
 

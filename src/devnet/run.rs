@@ -7,6 +7,8 @@
 
 use super::anvil::{Anvil, AnvilError, AnvilOptions};
 use super::setup::{self, AvsSetup, Deployment, SetupError};
+use crate::app::AvsApp;
+use crate::avs::SumAvs;
 use crate::chain::{ChainError, Client, TxConfig};
 use crate::crypto::bls::SecretKey;
 use crate::metrics::health::{self, Health, HealthConfig};
@@ -181,6 +183,15 @@ pub async fn run(
     opts: DevnetOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<DevnetReport, DevnetError> {
+    run_with(SumAvs::default(), opts, shutdown).await
+}
+
+/// [`run`] for any AVS: `app`'s contract is deployed, and its logic runs in every role.
+pub async fn run_with<A: AvsApp>(
+    app: A,
+    opts: DevnetOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<DevnetReport, DevnetError> {
     if opts.operators == 0 {
         return Err(DevnetError::Invalid(
             "--operators must be at least 1".into(),
@@ -243,7 +254,9 @@ pub async fn run(
     // One-second epochs in both flows, so a task's windows pass, and the challenger settles it,
     // within seconds.
     let avs_setup = AvsSetup {
+        name: app.avs_name(),
         epoch_identifier: setup::EPOCH_DEVNET_1S.into(),
+        service_code: Some(app.service_contract()),
         ..AvsSetup::for_flow(flow)
     };
     let dep = setup::deploy_avs(&admin, &avs_setup).await?;
@@ -252,13 +265,9 @@ pub async fn run(
         dep.avs.address, flow
     );
 
-    println!(
-        "read a task while it runs: cast call {} \"tasks(uint64)(bool,bool,bool,uint8,uint64,uint64,uint64,uint64,uint64,bytes32)\" 1 --rpc-url {url}",
-        dep.avs.address
-    );
-    println!(
-        "  (exists, responded, settled, threshold, a, b, startingEpoch, responsePeriod, statisticalPeriod, nonSignersHash)"
-    );
+    for line in app.read_back_hint(dep.avs.address, &url) {
+        println!("{line}");
+    }
     let mut operators = Vec::new();
     for i in 0..opts.operators {
         let client = Client::from_reader(admin.reader().clone(), signer(i + 1)?);
@@ -288,12 +297,12 @@ pub async fn run(
         ..ChainWatch::default()
     };
     spawn_roles(
-        &mut tasks, &opts, flow, &dep, operators, challenger, watch, sink,
+        &app, &mut tasks, &opts, flow, &dep, operators, challenger, watch, sink,
     )
     .await?;
 
     let report = follow(
-        &opts, flow, &dep, &url, &mut rx, &mut tasks, &metrics, shutdown,
+        &app, &opts, flow, &dep, &url, &mut rx, &mut tasks, &metrics, shutdown,
     )
     .await;
     tasks.abort_all();
@@ -346,7 +355,8 @@ impl Roles {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn spawn_roles(
+async fn spawn_roles<A: AvsApp>(
+    app: &A,
     tasks: &mut Roles,
     opts: &DevnetOptions,
     flow: Flow,
@@ -366,7 +376,8 @@ async fn spawn_roles(
             watch: watch.clone(),
             ..AggregatorNodeConfig::default()
         };
-        let node = AggregatorNode::new(
+        let node = AggregatorNode::with_avs(
+            app.clone(),
             dep.admin.clone(),
             dep.avs,
             Arc::new(MemoryStore::default()),
@@ -384,7 +395,7 @@ async fn spawn_roles(
         let hook: Option<ResponseHook> = if wrong {
             let copy = SecretKey::from_bytes(&key.to_bytes()[..])
                 .map_err(|e| DevnetError::Invalid(format!("bls key: {e}")))?;
-            Some(wrong_sum_hook(copy))
+            Some(wrong_response_hook(app.clone(), copy))
         } else {
             None
         };
@@ -396,7 +407,10 @@ async fn spawn_roles(
             ..OperatorConfig::default()
         };
         let role = format!("operator {}", client.address());
-        let node = OperatorNode::new(
+        let rng = crate::node::operator::os_seeded_rng().map_err(node_err(&role))?;
+        let node = OperatorNode::with_avs(
+            app.clone(),
+            rng,
             client,
             dep.avs,
             key,
@@ -424,14 +438,14 @@ async fn spawn_roles(
         max_tasks: opts.tasks,
         ..GeneratorNodeConfig::default()
     };
-    let gen_node = GeneratorNode::new(
+    let gen_node = GeneratorNode::with_avs(
+        app.clone(),
         dep.admin.clone(),
         dep.avs,
         Arc::new(MemoryStore::default()),
         gen_cfg,
         sink.clone(),
     )
-    .await
     .map_err(node_err("generator"))?;
     tasks.spawn("generator".to_owned(), gen_node.run());
     {
@@ -439,7 +453,8 @@ async fn spawn_roles(
             watch,
             flow: Some(flow),
         };
-        let node = ChallengerNode::new(
+        let node = ChallengerNode::with_avs(
+            app.clone(),
             challenger,
             dep.avs,
             Arc::new(MemoryStore::default()),
@@ -453,11 +468,19 @@ async fn spawn_roles(
     Ok(())
 }
 
-/// An operator that signs `a + b + 1` instead of the sum: the aggregator must reject it.
-fn wrong_sum_hook(key: SecretKey) -> ResponseHook {
+/// An operator that signs the AVS's provably wrong variant of its answer
+/// ([`AvsApp::wrong_response`]; for the sum, `a + b + 1`): the aggregator must reject it and
+/// prove it wrong on chain.
+fn wrong_response_hook<A: AvsApp>(app: A, key: SecretKey) -> ResponseHook {
     Arc::new(move |r: &mut crate::protocol::Response| {
-        let wrong = r.sum().unwrap_or_default().wrapping_add(1);
-        r.response = crate::avs::SumAvs::response_bytes(wrong);
+        let Some(wrong) = app
+            .decode_response(&r.response)
+            .ok()
+            .and_then(|honest| app.wrong_response(&honest))
+        else {
+            return;
+        };
+        r.response = app.encode_response(&wrong);
         let digest = r.digest();
         r.signature = key.sign(&digest).to_uncompressed().to_vec();
     })
@@ -465,7 +488,8 @@ fn wrong_sum_hook(key: SecretKey) -> ResponseHook {
 
 /// Print each task's life and count accepted tasks (each checked by reading the contract).
 #[allow(clippy::too_many_arguments)]
-async fn follow(
+async fn follow<A: AvsApp>(
+    app: &A,
     opts: &DevnetOptions,
     flow: Flow,
     dep: &Deployment,
@@ -520,8 +544,7 @@ async fn follow(
                 let v = views.entry(task).or_default();
                 v.created_at = Some(Instant::now());
                 v.operators = opts.operators;
-                let shown =
-                    crate::avs::show_payload_bytes(&crate::avs::SumAvs::default(), &payload);
+                let shown = crate::avs::show_payload_bytes(app, &payload);
                 println!("task {task}: created  {shown}  (block {block}, gas {gas})");
                 for line in std::mem::take(&mut v.early) {
                     println!("{line}");
@@ -589,7 +612,11 @@ async fn follow(
                 let line = format!("task {task}: {n}/{} operators {what}", opts.operators);
                 say(&mut views, task, line);
             }
-            NodeEvent::TaskAccepted { task, block } if flow == Flow::Aggregated => {
+            NodeEvent::TaskAccepted {
+                task,
+                block,
+                response,
+            } if flow == Flow::Aggregated => {
                 let state = dep.avs.task(&reader, task).await?;
                 let v = views.entry(task).or_default();
                 if v.done {
@@ -607,9 +634,9 @@ async fn follow(
                     .created_at
                     .map(|t| format!("{:.2}s", t.elapsed().as_secs_f64()))
                     .unwrap_or_default();
+                let shown = crate::avs::show_response_bytes(app, &response);
                 println!(
-                    "task {task}: accepted in block {block}: tasks({task}).responded = true, sum {} ({latency} after creation)",
-                    state.a.wrapping_add(state.b)
+                    "task {task}: accepted in block {block}: taskState({task}).responded = true, response {shown} ({latency} after creation)"
                 );
             }
             NodeEvent::Settled {
@@ -632,7 +659,7 @@ async fn follow(
                     report.operators.entry(*op).or_default().slashed += 1;
                 }
                 println!(
-                    "task {task}: settled: {} rewarded, {} slashed, gas {gas}; tasks({task}).settled = true",
+                    "task {task}: settled: {} rewarded, {} slashed, gas {gas}; taskState({task}).settled = true",
                     rewarded.len(),
                     slashed.len()
                 );

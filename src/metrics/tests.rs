@@ -123,7 +123,14 @@ fn exposition_format_and_counters_follow_events() {
         },
         at(300),
     );
-    m.observe_at(&NodeEvent::TaskAccepted { task: 1, block: 9 }, at(700));
+    m.observe_at(
+        &NodeEvent::TaskAccepted {
+            task: 1,
+            block: 9,
+            response: vec![],
+        },
+        at(700),
+    );
     m.observe_at(
         &NodeEvent::TaskExpired {
             task: 2,
@@ -327,7 +334,11 @@ fn quantiles_and_summary_table() {
         );
     }
     m.observe_at(
-        &NodeEvent::TaskAccepted { task: 1, block: 2 },
+        &NodeEvent::TaskAccepted {
+            task: 1,
+            block: 2,
+            response: vec![],
+        },
         t0 + Duration::from_millis(1500),
     );
     let table = m.summary();
@@ -398,7 +409,11 @@ async fn routes() {
 #[tokio::test]
 async fn serves_get_metrics_over_http() {
     let m = Metrics::new("aggregator");
-    m.observe(&NodeEvent::TaskAccepted { task: 1, block: 1 });
+    m.observe(&NodeEvent::TaskAccepted {
+        task: 1,
+        block: 1,
+        response: vec![],
+    });
     let listener = bind("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("bind");

@@ -14,6 +14,7 @@ mod writer;
 
 use super::NodeError;
 use super::common::{ChainWatch, DriverStart, EventSink, NodeEvent, reject_text};
+use crate::avs::{Avs as AvsLogic, SumAvs};
 use crate::chain::Client;
 use crate::chain::avs::Avs;
 use crate::net;
@@ -51,8 +52,10 @@ impl Default for AggregatorNodeConfig {
 
 pub use net::Incoming;
 
-pub struct AggregatorNode {
-    machine: Aggregator,
+/// The aggregator of one AVS, whose logic (`A`) decodes responses and says which are provably
+/// wrong; [`AggregatorNode::new`] runs the sum AVS, [`AggregatorNode::with_avs`] any other.
+pub struct AggregatorNode<A: AvsLogic = SumAvs> {
+    machine: Aggregator<A>,
     store: Arc<dyn Store>,
     events: EventSink,
     rx: mpsc::Receiver<Incoming>,
@@ -76,7 +79,7 @@ pub struct AggregatorNode {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-impl Drop for AggregatorNode {
+impl<A: AvsLogic> Drop for AggregatorNode<A> {
     fn drop(&mut self) {
         for t in &self.tasks {
             t.abort();
@@ -84,22 +87,36 @@ impl Drop for AggregatorNode {
     }
 }
 
-impl AggregatorNode {
-    /// Bind the listener, restore from `store`, and start serving connections, watching the
-    /// chain and writing to it. The loop itself runs in [`AggregatorNode::run`].
+impl AggregatorNode<SumAvs> {
+    /// The sum AVS's aggregator (see [`AggregatorNode::with_avs`]).
     pub async fn new(
         chain: Client,
         avs: Avs,
         store: Arc<dyn Store>,
         cfg: AggregatorNodeConfig,
         events: EventSink,
-    ) -> Result<AggregatorNode, NodeError> {
+    ) -> Result<AggregatorNode<SumAvs>, NodeError> {
+        AggregatorNode::with_avs(SumAvs::default(), chain, avs, store, cfg, events).await
+    }
+}
+
+impl<A: AvsLogic> AggregatorNode<A> {
+    /// Bind the listener, restore from `store`, and start serving connections, watching the
+    /// chain and writing to it. The loop itself runs in [`AggregatorNode::run`].
+    pub async fn with_avs(
+        logic: A,
+        chain: Client,
+        avs: Avs,
+        store: Arc<dyn Store>,
+        cfg: AggregatorNodeConfig,
+        events: EventSink,
+    ) -> Result<AggregatorNode<A>, NodeError> {
         let DriverStart {
             records,
             clock,
             cursor,
         } = DriverStart::load(&chain, &avs, &*store, &cfg.watch, avs.all_events_filter()).await?;
-        let machine = Aggregator::restore(cfg.machine.clone(), records.iter());
+        let machine = Aggregator::restore_with(logic, cfg.machine.clone(), records.iter());
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
             .map_err(|e| NodeError::Io(format!("bind {}: {e}", cfg.listen)))?;
@@ -246,6 +263,7 @@ impl AggregatorNode {
                     self.events.emit(NodeEvent::TaskAccepted {
                         task: acc.task_id,
                         block: acc.block.unwrap_or_default(),
+                        response: acc.response.clone(),
                     });
                 }
                 self.feed(AggregatorInput::ChainAccepted {
@@ -388,22 +406,15 @@ impl AggregatorNode {
                     response,
                     signature,
                 } => {
-                    // A valid signature over a provably wrong sum is slashable: hand it to the
-                    // contract's fraud proof, which takes the sum.
-                    match crate::avs::SumAvs::decode_sum(&response) {
-                        Ok(result) => {
-                            tracing::warn!(task = task_id, %operator, result, "operator signed a wrong sum; submitting the fraud proof");
-                            let _ = self.jobs.send(Job::ProveWrongSum {
-                                task_id,
-                                operator,
-                                result,
-                                signature: signature.to_eip2537().to_vec(),
-                            });
-                        }
-                        Err(e) => {
-                            tracing::warn!(task = task_id, %operator, "operator signed a provably wrong response the fraud proof cannot take: {e}");
-                        }
-                    }
+                    // A valid signature over a provably wrong response is slashable: hand it
+                    // to the base contract's fraud proof, which asks the AVS's own rule.
+                    tracing::warn!(task = task_id, %operator, response = %hex::encode(&response), "operator signed a provably wrong response; submitting the fraud proof");
+                    let _ = self.jobs.send(Job::ProveWrong {
+                        task_id,
+                        operator,
+                        response,
+                        signature: signature.to_eip2537().to_vec(),
+                    });
                 }
                 AggregatorAction::Equivocation(e) => {
                     tracing::warn!(

@@ -4,6 +4,7 @@
 
 use super::NodeError;
 use super::common::{ChainWatch, EpochClock, EventSink, NodeEvent};
+use crate::avs::{Avs as AvsLogic, SumAvs};
 use crate::chain::avs::Avs;
 use crate::chain::{Client, EventCursor};
 use crate::protocol::challenger::{
@@ -25,12 +26,14 @@ pub struct ChallengerNodeConfig {
     pub flow: Option<Flow>,
 }
 
-pub struct ChallengerNode {
+/// The challenger of one AVS, whose rule (`A`) says which responses are correct;
+/// [`ChallengerNode::new`] runs the sum AVS, [`ChallengerNode::with_avs`] any other.
+pub struct ChallengerNode<A: AvsLogic = SumAvs> {
     chain: Client,
     avs: Avs,
     clock: EpochClock,
     cursor: EventCursor,
-    machine: Challenger,
+    machine: Challenger<A>,
     store: Arc<dyn Store>,
     cfg: ChallengerNodeConfig,
     events: EventSink,
@@ -42,16 +45,30 @@ pub struct ChallengerNode {
     retry: Vec<ChallengeCall>,
 }
 
-impl ChallengerNode {
+impl ChallengerNode<SumAvs> {
+    /// The sum AVS's challenger (see [`ChallengerNode::with_avs`]).
     pub async fn new(
         chain: Client,
         avs: Avs,
         store: Arc<dyn Store>,
         cfg: ChallengerNodeConfig,
         events: EventSink,
-    ) -> Result<ChallengerNode, NodeError> {
+    ) -> Result<ChallengerNode<SumAvs>, NodeError> {
+        ChallengerNode::with_avs(SumAvs::default(), chain, avs, store, cfg, events).await
+    }
+}
+
+impl<A: AvsLogic> ChallengerNode<A> {
+    pub async fn with_avs(
+        logic: A,
+        chain: Client,
+        avs: Avs,
+        store: Arc<dyn Store>,
+        cfg: ChallengerNodeConfig,
+        events: EventSink,
+    ) -> Result<ChallengerNode<A>, NodeError> {
         let records = store.load()?;
-        let machine = Challenger::restore(records.iter());
+        let machine = Challenger::restore_with(logic, records.iter());
         let clock = EpochClock::for_avs(&chain, &avs).await?;
         let cursor = EventCursor::new(
             avs.all_events_filter(),
@@ -96,11 +113,11 @@ impl ChallengerNode {
                 self.aggregates.insert(
                     acc.task_id,
                     AcceptedAggregate {
-                        response: crate::avs::SumAvs::response_bytes(acc.sum),
+                        response: acc.response,
                         non_signers: acc.non_signers,
                     },
                 );
-            } else if let Some((task, op, _)) = self.avs.decode_wrong_sum_proven(log) {
+            } else if let Some((task, op)) = self.avs.decode_fault_proven(log) {
                 self.proven_wrong.entry(task).or_default().push(op);
             } else if let Some((task_id, _, rewarded, slashed)) = self.avs.decode_task_settled(log)
             {

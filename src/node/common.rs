@@ -60,6 +60,8 @@ pub enum NodeEvent {
     TaskAccepted {
         task: TaskId,
         block: u64,
+        /// The AVS's response bytes the accepted aggregate signed.
+        response: Vec<u8>,
     },
     TaskExpired {
         task: TaskId,

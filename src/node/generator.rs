@@ -5,10 +5,11 @@
 
 use super::NodeError;
 use super::common::{EventSink, NodeEvent};
+use crate::avs::{Avs as AvsLogic, SumAvs};
 use crate::chain::avs::Avs;
 use crate::chain::{ChainError, Client, Landing};
 use crate::protocol::generator::{
-    Generator, GeneratorAction, GeneratorConfig, GeneratorInput, PayloadSource, RngPairs,
+    AvsPayloads, Generator, GeneratorAction, GeneratorConfig, GeneratorInput, PayloadSource,
 };
 use crate::store::Store;
 use std::collections::VecDeque;
@@ -26,8 +27,6 @@ pub struct GeneratorNodeConfig {
     pub max_pending: usize,
     /// Stop after this many tasks.
     pub max_tasks: Option<u64>,
-    /// Largest summand (keeps sums readable; the contract takes any uint64 pair that does not overflow).
-    pub max_summand: u64,
 }
 
 impl Default for GeneratorNodeConfig {
@@ -41,7 +40,6 @@ impl Default for GeneratorNodeConfig {
             statistical_period: d.statistical_period,
             max_pending: d.max_pending,
             max_tasks: d.max_tasks,
-            max_summand: 1_000_000,
         }
     }
 }
@@ -56,7 +54,8 @@ pub struct GeneratorNode {
 }
 
 impl GeneratorNode {
-    /// A generator drawing its summands from the OS's randomness.
+    /// A generator of the sum AVS's tasks (summands up to `avs::DEFAULT_MAX_ADDEND`, drawn from
+    /// the OS's randomness).
     pub async fn new(
         chain: Client,
         avs: Avs,
@@ -64,16 +63,29 @@ impl GeneratorNode {
         cfg: GeneratorNodeConfig,
         events: EventSink,
     ) -> Result<GeneratorNode, NodeError> {
+        GeneratorNode::with_avs(SumAvs::default(), chain, avs, store, cfg, events)
+    }
+
+    /// A generator of `logic`'s tasks ([`AvsLogic::next_payload`]), drawn with an RNG seeded
+    /// from the OS.
+    pub fn with_avs<A: AvsLogic>(
+        logic: A,
+        chain: Client,
+        avs: Avs,
+        store: Arc<dyn Store>,
+        cfg: GeneratorNodeConfig,
+        events: EventSink,
+    ) -> Result<GeneratorNode, NodeError> {
         use rand::SeedableRng;
-        let source = RngPairs {
+        let source = AvsPayloads {
+            avs: logic,
             rng: rand::rngs::StdRng::from_rng(rand::rngs::OsRng)
                 .map_err(|e| NodeError::Io(format!("rng: {e}")))?,
-            max: cfg.max_summand,
         };
         GeneratorNode::with_source(chain, avs, store, cfg, Box::new(source), events)
     }
 
-    /// A generator with the caller's summands (the simulator passes a seeded source).
+    /// A generator with the caller's payloads (the simulator passes a seeded source).
     pub fn with_source(
         chain: Client,
         avs: Avs,

@@ -4,6 +4,7 @@
 
 use super::NodeError;
 use super::common::{ChainWatch, DriverStart, EpochClock, EventSink, NodeEvent};
+use crate::avs::{Avs as AvsLogic, SumAvs};
 use crate::chain::avs::Avs;
 use crate::chain::{Client, EventCursor};
 use crate::crypto::bls::SecretKey;
@@ -64,12 +65,14 @@ struct Outgoing {
     deadline: Epoch,
 }
 
-pub struct OperatorNode {
+/// The operator of one AVS, whose logic (`A`) computes the answers; [`OperatorNode::new`] runs
+/// the sum AVS, [`OperatorNode::with_avs`] any other.
+pub struct OperatorNode<A: AvsLogic = SumAvs> {
     chain: Client,
     avs: Avs,
     clock: EpochClock,
     cursor: EventCursor,
-    machine: Operator,
+    machine: Operator<A>,
     store: Arc<dyn Store>,
     cfg: OperatorConfig,
     events: EventSink,
@@ -79,9 +82,8 @@ pub struct OperatorNode {
     cursor_persisted: Option<u64>,
 }
 
-impl OperatorNode {
-    /// Restore the operator's signing ledger from `store` and start watching from
-    /// `cfg.watch.start_block` (tasks seen again are answered with the recorded result).
+impl OperatorNode<SumAvs> {
+    /// The sum AVS's operator (see [`OperatorNode::with_avs`]).
     pub async fn new(
         chain: Client,
         avs: Avs,
@@ -89,7 +91,36 @@ impl OperatorNode {
         store: Arc<dyn Store>,
         cfg: OperatorConfig,
         events: EventSink,
-    ) -> Result<OperatorNode, NodeError> {
+    ) -> Result<OperatorNode<SumAvs>, NodeError> {
+        let rng = os_seeded_rng()?;
+        OperatorNode::with_avs(SumAvs::default(), rng, chain, avs, key, store, cfg, events).await
+    }
+}
+
+/// An RNG seeded from the OS, for an AVS's compute context in production (the simulator passes
+/// a seeded one instead).
+pub fn os_seeded_rng() -> Result<Box<dyn rand::RngCore + Send + Sync>, NodeError> {
+    use rand::SeedableRng;
+    let rng = rand::rngs::StdRng::from_rng(rand::rngs::OsRng)
+        .map_err(|e| NodeError::Io(format!("rng: {e}")))?;
+    Ok(Box::new(rng))
+}
+
+impl<A: AvsLogic> OperatorNode<A> {
+    /// Restore the operator's signing ledger from `store` and start watching from
+    /// `cfg.watch.start_block` (tasks seen again are answered from the ledger). `logic` computes
+    /// the answers, with `rng` as its compute context's source of randomness.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn with_avs(
+        logic: A,
+        rng: Box<dyn rand::RngCore + Send + Sync>,
+        chain: Client,
+        avs: Avs,
+        key: SecretKey,
+        store: Arc<dyn Store>,
+        cfg: OperatorConfig,
+        events: EventSink,
+    ) -> Result<OperatorNode<A>, NodeError> {
         if cfg.flow == Flow::Aggregated && cfg.aggregator.is_none() {
             return Err(NodeError::Config(
                 "the aggregated flow needs the aggregator's address".into(),
@@ -100,7 +131,8 @@ impl OperatorNode {
             clock,
             cursor,
         } = DriverStart::load(&chain, &avs, &*store, &cfg.watch, avs.task_created_filter()).await?;
-        let mut machine = Operator::restore(chain.address(), key, cfg.flow, records.iter());
+        let mut machine =
+            Operator::restore_with(logic, rng, chain.address(), key, cfg.flow, records.iter());
         machine.set_bugs(cfg.bugs);
         let cursor_persisted = cursor.next_block().checked_sub(1);
         Ok(OperatorNode {

@@ -19,10 +19,11 @@ use tokio::sync::mpsc;
 #[derive(Debug)]
 pub enum Job {
     Submit(Box<Submission>),
-    ProveWrongSum {
+    /// `proveWrongResponse`: `operator` signed `response`, which the AVS's rule proves wrong.
+    ProveWrong {
         task_id: TaskId,
         operator: OperatorId,
-        result: u64,
+        response: Vec<u8>,
         signature: Vec<u8>,
     },
 }
@@ -98,22 +99,22 @@ impl Sender {
                 // A closed channel means the aggregator stopped; the outcome is on chain.
                 let _ = self.written.send(w);
             }
-            Job::ProveWrongSum {
+            Job::ProveWrong {
                 task_id,
                 operator,
-                result,
+                response,
                 signature,
             } => {
                 match self
                     .avs
-                    .prove_wrong_sum(&self.chain, task_id, operator, result, signature)
+                    .prove_wrong_response(&self.chain, task_id, operator, &response, signature)
                     .await
                 {
                     Ok(out) => {
                         tracing::info!(task = task_id, %operator, tx = %out.hash, "fraud proof accepted")
                     }
                     Err(e) => {
-                        tracing::warn!(task = task_id, %operator, "proveWrongSum failed: {e}")
+                        tracing::warn!(task = task_id, %operator, "proveWrongResponse failed: {e}")
                     }
                 }
             }
