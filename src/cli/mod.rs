@@ -92,6 +92,10 @@ pub struct DevnetArgs {
     /// Give up (exit 1) if the requested tasks are not all accepted within this time.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// With --tasks: once they are settled, keep Anvil running (until Ctrl-C) so that the
+    /// chain can be read back, e.g. with `cast call`.
+    #[arg(long)]
+    pub hold: bool,
     #[command(flatten)]
     pub metrics: roles::MetricsArgs,
 }
@@ -163,6 +167,7 @@ pub async fn run_with<A: AvsApp>(app: &A, cli: Cli) -> anyhow::Result<()> {
                 wrong_operators: a.wrong_operators,
                 anvil: a.anvil,
                 timeout: a.timeout,
+                hold: a.hold,
                 metrics: a
                     .metrics
                     .metrics

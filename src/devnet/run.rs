@@ -60,6 +60,9 @@ pub struct DevnetOptions {
     pub timeout: Duration,
     /// Serve Prometheus metrics of the whole devnet here while it runs.
     pub metrics: Option<SocketAddr>,
+    /// Once the run is done, keep Anvil (and the metrics endpoint) up until `shutdown`, so that
+    /// the chain can be read back (`cast`).
+    pub hold: bool,
 }
 
 impl Default for DevnetOptions {
@@ -74,6 +77,7 @@ impl Default for DevnetOptions {
             anvil: None,
             timeout: Duration::from_secs(600),
             metrics: None,
+            hold: false,
         }
     }
 }
@@ -301,8 +305,17 @@ pub async fn run_with<A: AvsApp>(
     )
     .await?;
 
+    tokio::pin!(shutdown);
     let report = follow(
-        &app, &opts, flow, &dep, &url, &mut rx, &mut tasks, &metrics, shutdown,
+        &app,
+        &opts,
+        flow,
+        &dep,
+        &url,
+        &mut rx,
+        &mut tasks,
+        &metrics,
+        &mut shutdown,
     )
     .await;
     tasks.abort_all();
@@ -311,6 +324,14 @@ pub async fn run_with<A: AvsApp>(
     print!("{}", metrics.summary());
     if let Ok(r) = &report {
         print!("{}", r.operator_table());
+        // Only after a run that ended by finishing its tasks: a Ctrl-C already spent `shutdown`.
+        if opts.hold && opts.tasks.is_some_and(|n| r.settled >= n) {
+            println!(
+                "holding Anvil at {url} (AVS contract {}) until Ctrl-C",
+                dep.avs.address
+            );
+            shutdown.await;
+        }
     }
     drop(anvil);
     report
@@ -672,8 +693,13 @@ async fn follow<A: AvsApp>(
         if let Some(want) = opts.tasks
             && report.settled >= want
         {
+            let then = if opts.hold {
+                "stays up"
+            } else {
+                "stops now"
+            };
             println!(
-                "{want} task(s) settled on chain, {} accepted; done. (Anvil at {url} stops now.)",
+                "{want} task(s) settled on chain, {} accepted; done. (Anvil at {url} {then}.)",
                 report.accepted
             );
             return Ok(report);
