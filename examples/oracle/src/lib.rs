@@ -142,8 +142,8 @@ impl OracleResponse {
                 detail: format!("expected 64 bytes, got {}", bytes.len()),
             });
         }
-        let (price, decimals) = ResponseAbi::abi_decode_validate(bytes)
-            .map_err(|e| CodecError::abi(WHAT, bytes, e))?;
+        let (price, decimals) =
+            ResponseAbi::abi_decode_validate(bytes).map_err(|e| CodecError::abi(WHAT, bytes, e))?;
         Ok(Self { price, decimals })
     }
 }
@@ -357,6 +357,9 @@ mod tests {
             asset: asset("ETH/USD"),
             timestamp: 1_700_000_123,
         };
-        assert_eq!(OracleAvs::default().show_payload(&p), "ETH/USD @ 1700000123");
+        assert_eq!(
+            OracleAvs::default().show_payload(&p),
+            "ETH/USD @ 1700000123"
+        );
     }
 }
