@@ -9,7 +9,9 @@ use crate::chain::avs::Avs;
 use crate::chain::{Client, EventCursor};
 use crate::crypto::bls::SecretKey;
 use crate::net;
-use crate::protocol::operator::{Operator, OperatorAction, OperatorBugs, OperatorInput, Phase};
+#[cfg(feature = "planted-bugs")]
+use crate::protocol::operator::OperatorBugs;
+use crate::protocol::operator::{Operator, OperatorAction, OperatorInput, Phase};
 use crate::protocol::{Epoch, Flow, RejectReason, Response, TaskId};
 use crate::store::Store;
 use std::collections::HashMap;
@@ -31,7 +33,8 @@ pub struct OperatorConfig {
     pub hook: Option<ResponseHook>,
     /// Attempts per two-phase transaction before the operator gives up on that phase.
     pub tx_attempts: u32,
-    /// Planted bugs (simulator tests only; default off).
+    /// Planted bugs (the simulator's `planted-bugs` feature only).
+    #[cfg(feature = "planted-bugs")]
     pub bugs: OperatorBugs,
 }
 
@@ -44,6 +47,7 @@ impl Default for OperatorConfig {
             watch: ChainWatch::default(),
             hook: None,
             tx_attempts: 3,
+            #[cfg(feature = "planted-bugs")]
             bugs: OperatorBugs::default(),
         }
     }
@@ -131,8 +135,10 @@ impl<A: AvsLogic> OperatorNode<A> {
             clock,
             cursor,
         } = DriverStart::load(&chain, &avs, &*store, &cfg.watch, avs.task_created_filter()).await?;
+        #[cfg_attr(not(feature = "planted-bugs"), allow(unused_mut))]
         let mut machine =
             Operator::restore_with(logic, rng, chain.address(), key, cfg.flow, records.iter());
+        #[cfg(feature = "planted-bugs")]
         machine.set_bugs(cfg.bugs);
         let cursor_persisted = cursor.next_block().checked_sub(1);
         Ok(OperatorNode {

@@ -41,8 +41,9 @@ use crate::avs::{Avs, MAX_RESPONSE_LEN, SumAvs};
 use crate::crypto::aggregate::verify_aggregate_digest;
 use crate::crypto::bls::{AggregatePublicKey, PublicKey, Signature};
 
-/// Switches that plant known bugs, so the simulator can prove it catches them. All off by default;
-/// never turn them on outside tests.
+/// Switches that plant known bugs, so the simulator can prove it catches them. They exist in a
+/// configuration only with the `planted-bugs` feature (the simulator's); a production build has
+/// no field to set, and every switch reads as off.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AggregatorBugs {
     /// Submit as soon as any valid response arrives, ignoring the threshold.
@@ -71,7 +72,18 @@ pub struct AggregatorConfig {
     /// period's last epoch a task at the threshold is submitted at once. 0 submits the moment
     /// the threshold is reached.
     pub linger_ms: u64,
+    #[cfg(feature = "planted-bugs")]
     pub bugs: AggregatorBugs,
+}
+
+impl AggregatorConfig {
+    /// The planted bugs in force: none without the `planted-bugs` feature.
+    fn bugs(&self) -> AggregatorBugs {
+        #[cfg(feature = "planted-bugs")]
+        return self.bugs;
+        #[cfg(not(feature = "planted-bugs"))]
+        AggregatorBugs::default()
+    }
 }
 
 /// The default linger window: longer than an operator's chain poll interval (250 ms by default,
@@ -85,6 +97,7 @@ impl Default for AggregatorConfig {
             early_buffer: 1024,
             early_horizon: 32,
             linger_ms: DEFAULT_LINGER_MS,
+            #[cfg(feature = "planted-bugs")]
             bugs: AggregatorBugs::default(),
         }
     }
@@ -497,7 +510,7 @@ impl<A: Avs> Aggregator<A> {
         cfg: AggregatorConfig,
         records: impl IntoIterator<Item = &'a Record>,
     ) -> Self {
-        let forget = cfg.bugs.forget_on_restart;
+        let forget = cfg.bugs().forget_on_restart;
         let mut agg = Self::with_avs(avs, cfg);
         for r in records {
             match r {
@@ -791,7 +804,7 @@ impl<A: Avs> Aggregator<A> {
         if self.closed.contains(&r.task_id) {
             return reject(RejectReason::TaskClosed);
         }
-        let skip = self.cfg.bugs.skip_signature_checks;
+        let skip = self.cfg.bugs().skip_signature_checks;
         let avs = &self.avs;
         let Some(st) = self.tasks.get_mut(&r.task_id) else {
             return self.check_early(r, sig, settled);
@@ -957,7 +970,7 @@ impl<A: Avs> Aggregator<A> {
                 Vec::new(),
             ));
         }
-        if !self.cfg.bugs.skip_signature_checks {
+        if !self.cfg.bugs().skip_signature_checks {
             self.receipt_pairings.set(self.receipt_pairings.get() + 1);
             if pk.verify(&r.digest(), &sig).is_err() {
                 return Err((RejectReason::InvalidSignature, Vec::new()));
@@ -984,7 +997,7 @@ impl<A: Avs> Aggregator<A> {
         out: &mut Vec<AggregatorAction>,
     ) {
         let resubmit = self.restored_submitted.contains(&task_id);
-        let bugs = self.cfg.bugs;
+        let bugs = self.cfg.bugs();
         let Some(st) = self.tasks.get_mut(&task_id) else {
             return;
         };

@@ -117,8 +117,9 @@ struct Pending {
     committed: bool,
 }
 
-/// Switches that plant known bugs, so the simulator can prove it catches them. Off by default;
-/// never turn them on outside tests.
+/// Switches that plant known bugs, so the simulator can prove it catches them. Only the
+/// `planted-bugs` feature (the simulator's) can set them ([`Operator::set_bugs`]); in a
+/// production build they stay off.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OperatorBugs {
     /// Forget the signed-task ledger (as if it were never persisted): after a restart the
@@ -202,6 +203,7 @@ impl<A: Avs> Operator<A> {
     }
 
     /// Plant bugs (tests only). `ignore_ledger` drops what `restore` loaded.
+    #[cfg(feature = "planted-bugs")]
     pub fn set_bugs(&mut self, bugs: OperatorBugs) {
         self.bugs = bugs;
         if bugs.ignore_ledger {

@@ -516,6 +516,7 @@ fn zero_total_stake_and_invalid_threshold_expire() {
 }
 
 #[test]
+#[cfg(feature = "planted-bugs")]
 fn planted_bugs_change_behaviour() {
     let w = world(&[10, 10, 10]);
     let mut agg = Aggregator::new(AggregatorConfig {
@@ -903,6 +904,7 @@ fn open_and_closed_tasks_are_reported_and_a_task_fed_again_keeps_its_claims() {
 /// The planted `forget_on_restart` bug (the simulator must catch it) really forgets: what the
 /// store holds counts after a restart without it and not with it.
 #[test]
+#[cfg(feature = "planted-bugs")]
 fn the_planted_forgetting_bug_drops_the_stored_responses_and_submission() {
     let w = world(&[10, 10]);
     let restart = |records: &[Record], forget: bool| {

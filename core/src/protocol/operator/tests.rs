@@ -238,6 +238,7 @@ fn two_phase_task_seen_in_commit_window_after_restart_commits() {
 }
 
 #[test]
+#[cfg(feature = "planted-bugs")]
 fn planted_ignore_ledger_signs_a_second_result() {
     let addr = Address::with_last_byte(9);
     let records = vec![signed(&task(4, 20, 22), 42)];
@@ -316,6 +317,7 @@ fn accessors_and_refusal_messages() {
 /// The planted bug signs a second result within one run too, and records each (the simulator
 /// catches it on the wire, not from the ledger).
 #[test]
+#[cfg(feature = "planted-bugs")]
 fn planted_ignore_ledger_signs_and_records_a_changed_task_again() {
     let mut op = Operator::new(Address::with_last_byte(9), key(3), Flow::Aggregated);
     op.set_bugs(OperatorBugs {
