@@ -90,7 +90,7 @@ pub struct OracleResponse {
 impl OracleResponse {
     /// The contract's `followsRule`: `DECIMALS` decimals, positive, a multiple of `TICK`.
     pub fn follows_rule(&self) -> bool {
-        self.decimals == DECIMALS && self.price != 0 && self.price % TICK == 0
+        self.decimals == DECIMALS && self.price != 0 && self.price.is_multiple_of(TICK)
     }
 }
 

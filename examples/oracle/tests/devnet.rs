@@ -209,7 +209,7 @@ fn devnet_accepts_three_prices_on_the_grid() {
         let p: u128 = price[0].parse().expect("price");
         let d: u8 = price[1].parse().expect("decimals");
         assert!(
-            p > 0 && p % 1_000_000 == 0,
+            p > 0 && p.is_multiple_of(1_000_000),
             "task {id}: price {p} is off the grid"
         );
         assert_eq!(d, 8, "task {id}: decimals");

@@ -39,7 +39,7 @@ fn payload() -> impl Strategy<Value = OraclePayload> {
 
 /// What the contract's `followsRule` says.
 fn rule(r: &OracleResponse) -> bool {
-    r.decimals == 8 && r.price != 0 && r.price % 1_000_000 == 0
+    r.decimals == 8 && r.price != 0 && r.price.is_multiple_of(1_000_000)
 }
 
 proptest! {
@@ -111,7 +111,7 @@ proptest! {
         let reference = reference_price(&p);
         prop_assert!((REFERENCE_MIN..REFERENCE_MIN + REFERENCE_SPAN).contains(&reference));
         prop_assert_eq!(r.decimals, DECIMALS);
-        prop_assert!(r.price > 0 && r.price % TICK == 0, "off the grid: {}", r.price);
+        prop_assert!(r.price > 0 && r.price.is_multiple_of(TICK), "off the grid: {}", r.price);
         prop_assert!(r.price.abs_diff(reference) < ACCEPT_BOUND);
         prop_assert!(!avs.is_provably_wrong(&p, &r));
         let checked = check_accepted(&avs.encode_payload(&p), &avs.encode_response(&r));
