@@ -162,7 +162,7 @@ pub fn response_digest(task_id: TaskId, response: &[u8]) -> [u8; 32] {
 /// `abi.encode(uint64 sum)`. A sum that overflows `uint64` has no correct answer, so honest
 /// operators refuse; any signed value other than `a + b` is provably wrong (the contract's fraud
 /// proof recomputes the sum).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct SumAvs {
     /// Largest addend the generator draws (inclusive); 0 means `DEFAULT_MAX_ADDEND`.
     pub max_addend: u64,

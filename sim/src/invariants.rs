@@ -2,33 +2,34 @@
 //! the numbers of each task, the keys each operator registered) and judges the system only by
 //! what it outputs (the trace). It runs at every event, not only at the end.
 
+use crate::judge::{Judge, unhex};
 use crate::scenario::{
     Behaviour, EPOCH_SECONDS, Outcome, RPC_TIMEOUT_MS, Scenario, TaskPlan, operator_bls_ikm,
-    planned_pairs, reaches_threshold, weight_of,
+    reaches_threshold, weight_of,
 };
 use crate::trace::{Event, EventKind};
-use alloy::primitives::keccak256;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// What the chain observer tells the checker beyond the trace: every phase-2 commit on chain
 /// and every settlement (`TaskSettled`), operators by index.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Settlement {
-    /// A `NewTaskCreated` on chain with everything it carries; `seed` is the run's seed when
-    /// the generator draws its summands from it.
+    /// A `TaskCreated` on chain with everything it carries; `seed` is the run's seed when
+    /// the generator draws its payloads from it.
     Created {
         at_ms: u64,
         task: u64,
-        a: u64,
-        b: u64,
+        payload: Vec<u8>,
         seed: Option<u64>,
         params: TaskPlan,
     },
+    /// A phase-2 commit on chain: the AVS's response bytes (the commit without its task id).
     Commit {
         at_ms: u64,
         task: u64,
         operator: usize,
-        result: u64,
+        response: Vec<u8>,
     },
     Settled {
         at_ms: u64,
@@ -80,12 +81,10 @@ impl std::fmt::Display for Violation {
     }
 }
 
-/// The BLS message of a task response: keccak256(abi.encode(uint64 taskID, uint64 result)).
-pub fn response_message(task: u64, result: u64) -> [u8; 32] {
-    let mut enc = [0u8; 64];
-    enc[24..32].copy_from_slice(&task.to_be_bytes());
-    enc[56..64].copy_from_slice(&result.to_be_bytes());
-    keccak256(enc).0
+/// The BLS message of a task response: keccak256(bytes32(taskId) ++ responseBytes), the base
+/// contract's `responseMessage` (for the sum: keccak256(abi.encode(uint64 taskID, uint64 sum))).
+pub fn response_message(task: u64, response: &[u8]) -> [u8; 32] {
+    exoavs::avs::response_digest(task, response)
 }
 
 /// Verify an aggregate signature (96-byte compressed G2) by the given public keys (48-byte
@@ -133,7 +132,7 @@ struct Attempt {
 
 #[derive(Clone, Debug)]
 struct WireSeen {
-    result: u64,
+    response: Vec<u8>,
     signature: Vec<u8>,
     valid: Option<bool>,
 }
@@ -141,8 +140,8 @@ struct WireSeen {
 #[derive(Clone, Debug, Default)]
 struct TaskState {
     created_ms: u64,
-    expected: u64,
-    accepted: Option<u64>,
+    payload: Vec<u8>,
+    accepted: Option<Vec<u8>>,
     expired: Option<String>,
     settled: bool,
 }
@@ -163,8 +162,8 @@ pub struct Checker {
     /// Registered BLS keys (compressed G1) by operator index.
     pub keys: BTreeMap<usize, Vec<u8>>,
     tasks: BTreeMap<u64, TaskState>,
-    /// (task, operator) → results an honest operator signed.
-    signed: BTreeMap<(u64, usize), BTreeSet<u64>>,
+    /// (task, operator) → responses an honest operator signed.
+    signed: BTreeMap<(u64, usize), BTreeSet<Vec<u8>>>,
     /// (task, operator) → each distinct result seen on the wire from an honest operator, with
     /// the first signature that came with it and whether that signature verified (checked
     /// lazily, only once a second result shows up).
@@ -185,10 +184,10 @@ pub struct Checker {
     /// What every task must carry, from the scenario alone.
     plan: TaskPlan,
     tasks_planned: u64,
-    /// Task id → its summands, as `NewTaskCreated` carried them.
-    created_pairs: BTreeMap<u64, (u64, u64)>,
-    /// The generator's seeded source re-derived: (seed, first `tasks_planned` pairs).
-    source: Option<(u64, Vec<(u64, u64)>)>,
+    /// Task id → its payload, as `TaskCreated` carried it.
+    created_payloads: BTreeMap<u64, Vec<u8>>,
+    /// The generator's seeded source re-derived: (seed, first `tasks_planned` payloads).
+    source: Option<(u64, Vec<Vec<u8>>)>,
     extra_reported: bool,
     /// Operators whose behaviour can put a valid signature over the right result on the wire
     /// (honest ones, and the replaying and equivocating ones some of the time).
@@ -200,10 +199,12 @@ pub struct Checker {
     registrations_judged: bool,
     /// Whether every operator → aggregator frame passes [`Checker::observe_wire`].
     wire_watched: bool,
-    /// (task, operator, result) of every response seen on the wire, any behaviour.
-    answered: BTreeSet<(u64, usize, u64)>,
-    /// (task, operator) → every phase-2 result it committed on chain.
-    commit_sets: BTreeMap<(u64, usize), BTreeSet<u64>>,
+    /// (task, operator, response) of every response seen on the wire, any behaviour.
+    answered: BTreeSet<(u64, usize, Vec<u8>)>,
+    /// (task, operator) → every phase-2 response it committed on chain.
+    commit_sets: BTreeMap<(u64, usize), BTreeSet<Vec<u8>>>,
+    /// The AVS under test: its planned payloads, its own correctness rule, how to show it.
+    judge: Arc<dyn Judge>,
     interval_ms: u64,
     /// When each task appeared on chain, in order.
     created_times: Vec<u64>,
@@ -245,7 +246,7 @@ impl Checker {
             violations: Vec::new(),
             plan: s.task_plan(),
             tasks_planned: s.tasks.count,
-            created_pairs: BTreeMap::new(),
+            created_payloads: BTreeMap::new(),
             source: None,
             extra_reported: false,
             may_sign: (0..n)
@@ -265,6 +266,7 @@ impl Checker {
             wire_watched: false,
             answered: BTreeSet::new(),
             commit_sets: BTreeMap::new(),
+            judge: crate::judge::sum_judge(),
             interval_ms: s.tasks.interval_ms.max(1),
             created_times: Vec::new(),
             generator_restarts: Vec::new(),
@@ -276,7 +278,13 @@ impl Checker {
     /// The checker of one seeded run in the simulated world: it knows the keys the seed gives
     /// every operator, and sees every frame to the aggregator on the wire.
     pub fn for_run(s: &Scenario, seed: u64) -> Self {
+        Checker::for_run_of(s, seed, crate::judge::sum_judge())
+    }
+
+    /// [`Checker::for_run`] for the AVS `judge` stands for.
+    pub fn for_run_of(s: &Scenario, seed: u64, judge: Arc<dyn Judge>) -> Self {
         let mut c = Checker::new(s);
+        c.judge = judge;
         c.expected_keys = Some(
             (0..s.operators.count)
                 .map(|i| {
@@ -350,26 +358,26 @@ impl Checker {
     }
 
     /// A response on the operator → aggregator wire. Equivocation check that does not trust
-    /// the operator's own report: two different results for one task, each with a signature
+    /// the operator's own report: two different responses for one task, each with a signature
     /// that verifies under the honest operator's registered key, is a safety violation.
     pub fn observe_wire(
         &mut self,
         at: u64,
         operator: usize,
         task: u64,
-        result: u64,
+        response: &[u8],
         signature: &[u8],
     ) {
-        self.answered.insert((task, operator, result));
+        self.answered.insert((task, operator, response.to_vec()));
         if !self.honest.get(operator).copied().unwrap_or(false) {
             return;
         }
         let seen = self.wire.entry((task, operator)).or_default();
-        if seen.iter().any(|s| s.result == result) {
+        if seen.iter().any(|s| s.response == response) {
             return;
         }
         seen.push(WireSeen {
-            result,
+            response: response.to_vec(),
             signature: signature.to_vec(),
             valid: None,
         });
@@ -385,12 +393,12 @@ impl Checker {
                 verify_aggregate(
                     &s.signature,
                     std::slice::from_ref(&pk),
-                    &response_message(task, s.result),
+                    &response_message(task, &s.response),
                 )
                 .is_ok()
             });
             if ok {
-                valid.push(s.result);
+                valid.push(self.judge.show_response(&s.response));
             }
         }
         if valid.len() > 1 {
@@ -456,21 +464,20 @@ impl Checker {
             Settlement::Created {
                 at_ms,
                 task,
-                a,
-                b,
+                payload,
                 seed,
                 params,
-            } => self.created_on_chain(at_ms, task, (a, b), seed, params),
+            } => self.created_on_chain(at_ms, task, payload, seed, params),
             Settlement::Commit {
                 task,
                 operator,
-                result,
+                response,
                 ..
             } => {
                 self.commit_sets
                     .entry((task, operator))
                     .or_default()
-                    .insert(result);
+                    .insert(response);
             }
             Settlement::Settled {
                 at_ms: at,
@@ -494,29 +501,38 @@ impl Checker {
                     self.judge_aggregated_settlement(
                         at,
                         task,
-                        t.expected,
+                        &t,
                         actual_threshold,
                         &rewarded,
                         &slashed,
                     );
                     return;
                 }
-                let accepted = t.accepted.is_some_and(|r| r == t.expected);
+                let judge = self.judge.clone();
+                let right = |r: &[u8]| judge.is_correct(&t.payload, r);
+                let accepted = t.accepted.as_deref().is_some_and(right);
+                // Two different commits is equivocation, whatever one of them is.
+                let correct_commit = |c: Option<&BTreeSet<Vec<u8>>>| {
+                    c.is_some_and(|c| c.len() == 1 && c.iter().all(|r| right(r)))
+                };
                 let mut wrong = Vec::new();
                 for op in 0..self.weights.len() {
                     let (r, s) = (rewarded.contains(&op), slashed.contains(&op));
-                    // Two different commits is equivocation, whatever one of them is.
                     let committed = self.commit_sets.get(&(task, op));
-                    let verdict_ok = match committed {
-                        Some(c) if c.len() == 1 && c.contains(&t.expected) => {
-                            !s && (r || !accepted)
-                        }
-                        _ => s && !r,
+                    let verdict_ok = if correct_commit(committed) {
+                        !s && (r || !accepted)
+                    } else {
+                        s && !r
                     };
                     if !verdict_ok {
+                        let shown: Vec<String> = committed
+                            .into_iter()
+                            .flatten()
+                            .map(|c| judge.show_response(c))
+                            .collect();
                         wrong.push(format!(
-                            "operator {op} committed {committed:?} (sum {}), rewarded {r}, slashed {s}",
-                            t.expected
+                            "operator {op} committed {shown:?} (task {}), rewarded {r}, slashed {s}",
+                            judge.show_payload(&t.payload)
                         ));
                     }
                 }
@@ -528,13 +544,10 @@ impl Checker {
                         format!("task {task}: {}", wrong.join("; ")),
                     );
                 }
-                // The reached threshold: the stake of the operators whose every commit is
-                // the sum, floor(signed * 100 / total), over the scenario's stakes.
-                let correct = (0..self.weights.len()).filter(|op| {
-                    self.commit_sets
-                        .get(&(task, *op))
-                        .is_some_and(|r| r.len() == 1 && r.contains(&t.expected))
-                });
+                // The reached threshold: the stake of the operators whose one commit is
+                // correct, floor(signed * 100 / total), over the scenario's stakes.
+                let correct = (0..self.weights.len())
+                    .filter(|op| correct_commit(self.commit_sets.get(&(task, *op))));
                 let signed = weight_of(&self.weights, correct);
                 let total = weight_of(&self.weights, 0..self.weights.len());
                 let want = (signed * 100).checked_div(total).unwrap_or(0);
@@ -561,21 +574,35 @@ impl Checker {
         &mut self,
         at: u64,
         task: u64,
-        expected: u64,
+        t: &TaskState,
         actual_threshold: u8,
         rewarded: &[usize],
         slashed: &[usize],
     ) {
+        let judge = self.judge.clone();
+        let on_wire = |op: usize| {
+            self.answered
+                .iter()
+                .filter(move |(tk, o, _)| *tk == task && *o == op)
+                .map(|(_, _, r)| r.as_slice())
+        };
         let unproven: Vec<usize> = slashed
             .iter()
             .copied()
             .filter(|op| {
                 self.honest.get(*op).copied().unwrap_or(false)
-                    || !self
-                        .answered
-                        .range((task, *op, 0)..=(task, *op, u64::MAX))
-                        .any(|(_, _, r)| *r != expected)
+                    || !on_wire(*op).any(|r| !judge.is_correct(&t.payload, r))
             })
+            .collect();
+        // Paid for the accepted response, or (none accepted) for a correct one.
+        let paid_for = |r: &[u8]| match &t.accepted {
+            Some(acc) => acc.as_slice() == r,
+            None => judge.is_correct(&t.payload, r),
+        };
+        let unpaid_for: Vec<usize> = rewarded
+            .iter()
+            .copied()
+            .filter(|op| !on_wire(*op).any(paid_for))
             .collect();
         if !unproven.is_empty() {
             self.fail(
@@ -587,22 +614,15 @@ impl Checker {
                 ),
             );
         }
-        if self.wire_watched {
-            let unpaid_for: Vec<usize> = rewarded
-                .iter()
-                .copied()
-                .filter(|op| !self.answered.contains(&(task, *op, expected)))
-                .collect();
-            if !unpaid_for.is_empty() {
-                self.fail(
-                    Kind::Safety,
-                    "no operator that never answered is rewarded",
-                    at,
-                    format!(
-                        "task {task} rewarded operators {unpaid_for:?}, none of whose responses with {expected} passed the wire"
-                    ),
-                );
-            }
+        if self.wire_watched && !unpaid_for.is_empty() {
+            self.fail(
+                Kind::Safety,
+                "no operator that never answered is rewarded",
+                at,
+                format!(
+                    "task {task} rewarded operators {unpaid_for:?}, none of whose responses with the paid-for answer passed the wire"
+                ),
+            );
         }
         let signed = weight_of(&self.weights, rewarded.iter().copied());
         let total = weight_of(&self.weights, 0..self.weights.len());
@@ -620,12 +640,12 @@ impl Checker {
     }
 
     /// A task as the chain created it, judged against what the scenario plans: its numbers, its
-    /// summands (from the generator's seeded source, each pair once) and the count so far.
+    /// payload (from the generator's seeded source, each once) and the count so far.
     fn created_on_chain(
         &mut self,
         at: u64,
         task: u64,
-        pair: (u64, u64),
+        payload: Vec<u8>,
         seed: Option<u64>,
         params: TaskPlan,
     ) {
@@ -643,38 +663,39 @@ impl Checker {
         if let Some(seed) = seed {
             let n = self.tasks_planned;
             if self.source.as_ref().is_none_or(|(s, _)| *s != seed) {
-                self.source = Some((seed, planned_pairs(seed, n)));
+                self.source = Some((seed, self.judge.planned_payloads(seed, n)));
             }
             let known = self
                 .source
                 .as_ref()
-                .is_some_and(|(_, pairs)| pairs.contains(&pair));
+                .is_some_and(|(_, planned)| planned.contains(&payload));
+            let shown = self.judge.show_payload(&payload);
             if !known {
                 self.fail(
                     Kind::Safety,
-                    "task summands come from the generator's seeded source",
+                    "task payloads come from the generator's seeded source",
                     at,
                     format!(
-                        "task {task} has summands {pair:?}, not among the first {n} pairs of seed {seed}"
+                        "task {task} has payload {shown}, not among the first {n} of seed {seed}"
                     ),
                 );
             }
             if let Some((other, _)) = self
-                .created_pairs
+                .created_payloads
                 .iter()
-                .find(|(id, p)| **id != task && **p == pair)
+                .find(|(id, p)| **id != task && **p == payload)
             {
                 let other = *other;
                 self.fail(
                     Kind::Safety,
                     "each planned task is created once",
                     at,
-                    format!("task {task} repeats the summands {pair:?} of task {other}"),
+                    format!("task {task} repeats the payload {shown} of task {other}"),
                 );
             }
         }
-        self.created_pairs.insert(task, pair);
-        let created = self.created_pairs.len() as u64;
+        self.created_payloads.insert(task, payload);
+        let created = self.created_payloads.len() as u64;
         self.judge_cadence(at, task);
         if created > self.tasks_planned && !self.extra_reported {
             self.extra_reported = true;
@@ -743,7 +764,7 @@ impl Checker {
 
     /// The time by which every open task must be accepted, if liveness is demanded.
     fn deadline(&self, t: &TaskState) -> Option<u64> {
-        if self.outcome != Outcome::AllAccepted || !self.honest_quorum {
+        if self.outcome == Outcome::NoneAccepted || !self.honest_quorum {
             return None;
         }
         let healed = self.healed_at_ms?;
@@ -779,7 +800,7 @@ impl Checker {
             {
                 self.generator_restarts.push(at);
             }
-            EventKind::TaskCreated { task, a, b } => {
+            EventKind::TaskCreated { task, payload, .. } => {
                 self.judge_registrations(at);
                 if self.tasks.contains_key(task) {
                     self.fail(
@@ -793,7 +814,7 @@ impl Checker {
                     *task,
                     TaskState {
                         created_ms: at,
-                        expected: a.wrapping_add(*b),
+                        payload: unhex(payload),
                         ..Default::default()
                     },
                 );
@@ -801,12 +822,14 @@ impl Checker {
             EventKind::ResponseSent {
                 task,
                 operator,
-                result,
+                response,
+                ..
             } if self.honest.get(*operator).copied().unwrap_or(false) => {
                 let set = self.signed.entry((*task, *operator)).or_default();
-                set.insert(*result);
+                set.insert(unhex(response));
                 if set.len() > 1 {
-                    let results: Vec<u64> = set.iter().copied().collect();
+                    let results: Vec<String> =
+                        set.iter().map(|r| self.judge.show_response(r)).collect();
                     self.fail(
                         Kind::Safety,
                         "an honest operator signs one result per task",
@@ -820,15 +843,17 @@ impl Checker {
             }
             EventKind::TaskAccepted {
                 task,
-                result,
+                response,
                 signers,
                 signed_weight,
                 total_weight,
                 non_signers,
                 aggregate_signature,
+                ..
             } => {
-                self.accepted(at, *task, *result, signers, aggregate_signature);
-                self.judge_submission(at, *task, *result, signers, non_signers);
+                let response = unhex(response);
+                self.accepted(at, *task, &response, signers, aggregate_signature);
+                self.judge_submission(at, *task, &response, signers, non_signers);
                 self.judge_stakes(at, *task, signers, *signed_weight, *total_weight);
             }
             EventKind::TaskExpired { task, reason } => match self.tasks.get_mut(task) {
@@ -907,7 +932,7 @@ impl Checker {
         }
     }
 
-    fn accepted(&mut self, at: u64, task: u64, result: u64, signers: &[usize], sig_hex: &str) {
+    fn accepted(&mut self, at: u64, task: u64, response: &[u8], signers: &[usize], sig_hex: &str) {
         let once = Once {
             unknown: "only created tasks are accepted",
             twice: "at most one accepted response per task",
@@ -926,14 +951,15 @@ impl Checker {
             return;
         }
         if let Some(t) = self.tasks.get_mut(&task) {
-            t.accepted = Some(result);
+            t.accepted = Some(response.to_vec());
         }
-        if result != t.expected {
+        // The AVS's own correctness invariant (for the sum: the accepted sum is a + b).
+        if let Err(why) = self.judge.check_accepted(&t.payload, response) {
             self.fail(
                 Kind::Safety,
                 "accepted results are correct",
                 at,
-                format!("task {task} accepted {result}, the sum is {}", t.expected),
+                format!("task {task}: {why}"),
             );
         }
         let distinct: BTreeSet<usize> = signers.iter().copied().collect();
@@ -974,7 +1000,7 @@ impl Checker {
             }
         }
         let sig = hex::decode(sig_hex.trim_start_matches("0x")).unwrap_or_default();
-        if let Err(e) = verify_aggregate(&sig, &pks, &response_message(task, result)) {
+        if let Err(e) = verify_aggregate(&sig, &pks, &response_message(task, response)) {
             self.fail(
                 Kind::Safety,
                 "accepted aggregates verify offline",
@@ -1000,7 +1026,7 @@ impl Checker {
         &mut self,
         at: u64,
         task: u64,
-        result: u64,
+        response: &[u8],
         signers: &[usize],
         non_signers: &[usize],
     ) {
@@ -1039,7 +1065,7 @@ impl Checker {
             let unseen: Vec<usize> = signers
                 .iter()
                 .copied()
-                .filter(|i| !self.answered.contains(&(task, *i, result)))
+                .filter(|i| !self.answered.contains(&(task, *i, response.to_vec())))
                 .collect();
             if !unseen.is_empty() {
                 self.fail(
@@ -1047,7 +1073,8 @@ impl Checker {
                     "signers put the accepted result on the wire",
                     at,
                     format!(
-                        "task {task} counts operators {unseen:?}, no response of theirs with {result} passed the wire to the aggregator"
+                        "task {task} counts operators {unseen:?}, no response of theirs with {} passed the wire to the aggregator",
+                        self.judge.show_response(response)
                     ),
                 );
             }
@@ -1106,14 +1133,23 @@ impl Checker {
             .collect();
         for (id, d) in late {
             if let Some(t) = self.tasks.get_mut(&id) {
-                // Report each late task once: mark it so it is not reported again.
-                t.accepted = Some(u64::MAX);
+                // Report each late task once: mark it (an empty response, which no AVS of the
+                // simulator accepts) so it is not reported again.
+                t.accepted = Some(Vec::new());
             }
+            let (invariant, what) = if self.outcome == Outcome::EachEnds {
+                ("every task ends within the bound after healing", "ended")
+            } else {
+                (
+                    "every task accepted within the bound after healing",
+                    "accepted",
+                )
+            };
             self.fail(
                 Kind::Liveness,
-                "every task accepted within the bound after healing",
+                invariant,
                 now,
-                format!("task {id} not accepted by {d} ms"),
+                format!("task {id} not {what} by {d} ms"),
             );
         }
     }
@@ -1205,7 +1241,15 @@ impl Checker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::judge::hex0x;
+    use crate::scenario::planned_pairs;
+    use exoavs::avs::SumAvs;
     use std::path::Path;
+
+    /// The sum AVS's response bytes.
+    fn sum(result: u64) -> Vec<u8> {
+        SumAvs::response_bytes(result)
+    }
 
     fn scenario(extra: &str) -> Scenario {
         let text = format!(
@@ -1241,7 +1285,7 @@ outcome = "all-accepted"
             )
         }
         fn aggregate(&self, signers: &[usize], task: u64, result: u64) -> String {
-            let msg = response_message(task, result);
+            let msg = response_message(task, &sum(result));
             let sigs: Vec<blst::min_pk::Signature> = signers
                 .iter()
                 .map(|&i| self.0[i].sign(&msg, DST, &[]))
@@ -1281,7 +1325,8 @@ outcome = "all-accepted"
         let distinct: BTreeSet<usize> = signers.iter().copied().collect();
         EventKind::TaskAccepted {
             task,
-            result,
+            response: hex0x(&sum(result)),
+            shown: result.to_string(),
             signed_weight: 100 * distinct.len() as u64,
             total_weight: 400,
             non_signers: (0..4).filter(|i| !distinct.contains(i)).collect(),
@@ -1297,14 +1342,7 @@ outcome = "all-accepted"
         let mut c = Checker::new(&s);
         keys.register(&mut c);
         for t in 1..=2 {
-            c.observe(&ev(
-                10,
-                EventKind::TaskCreated {
-                    task: t,
-                    a: 3,
-                    b: 4,
-                },
-            ));
+            c.observe(&ev(10, EventKind::sum_task_created(t, 3, 4)));
             c.observe(&ev(
                 20,
                 accepted(t, 7, vec![0, 1, 2], keys.aggregate(&[0, 1, 2], t, 7)),
@@ -1316,7 +1354,7 @@ outcome = "all-accepted"
 
     /// `task` created as `a + b = 3 + 4`.
     fn created(task: u64) -> Event {
-        ev(1, EventKind::TaskCreated { task, a: 3, b: 4 })
+        ev(1, EventKind::sum_task_created(task, 3, 4))
     }
 
     /// A checker that has seen the 4 keys registered and task 1 created (3 + 4).
@@ -1381,21 +1419,21 @@ outcome = "all-accepted"
         let keys = Keys::new(4);
         let sign = |i: usize, r: u64| {
             keys.0[i]
-                .sign(&response_message(1, r), DST, &[])
+                .sign(&response_message(1, &sum(r)), DST, &[])
                 .serialize()
                 .to_vec()
         };
         let mut c = with_task_1(&s, &keys);
         // The same result again, or a second result with a signature that does not verify
         // under the operator's key (someone else's), is not equivocation by that key.
-        c.observe_wire(2, 0, 1, 7, &sign(0, 7));
-        c.observe_wire(3, 0, 1, 7, &sign(0, 7));
-        c.observe_wire(4, 0, 1, 8, &sign(1, 8));
+        c.observe_wire(2, 0, 1, &sum(7), &sign(0, 7));
+        c.observe_wire(3, 0, 1, &sum(7), &sign(0, 7));
+        c.observe_wire(4, 0, 1, &sum(8), &sign(1, 8));
         // The byzantine operator 3 may equivocate.
-        c.observe_wire(5, 3, 1, 7, &sign(3, 7));
-        c.observe_wire(6, 3, 1, 9, &sign(3, 9));
+        c.observe_wire(5, 3, 1, &sum(7), &sign(3, 7));
+        c.observe_wire(6, 3, 1, &sum(9), &sign(3, 9));
         assert!(c.violations().is_empty(), "{:?}", c.violations());
-        c.observe_wire(7, 0, 1, 9, &sign(0, 9));
+        c.observe_wire(7, 0, 1, &sum(9), &sign(0, 9));
         assert_eq!(
             c.first_violation().map(|v| (v.invariant, v.at_ms)),
             Some((
@@ -1437,14 +1475,7 @@ outcome = "all-accepted"
         let mut c = Checker::new(&s);
         c.observe(&created(1));
         let sent = |at: u64, operator: usize, result: u64| {
-            ev(
-                at,
-                EventKind::ResponseSent {
-                    task: 1,
-                    operator,
-                    result,
-                },
-            )
+            ev(at, EventKind::sum_response_sent(1, operator, result))
         };
         // The same result twice is fine; the byzantine operator 3 may send two results.
         for (at, op, r) in [(2, 0, 7), (3, 0, 7), (4, 3, 8), (5, 3, 9), (6, 1, 7)] {
@@ -1467,14 +1498,7 @@ outcome = "all-accepted"
                 phase: "liveness".into(),
             },
         ));
-        c.observe(&ev(
-            1000,
-            EventKind::TaskCreated {
-                task: 1,
-                a: 1,
-                b: 1,
-            },
-        ));
+        c.observe(&ev(1000, EventKind::sum_task_created(1, 1, 1)));
         c.observe(&ev(
             11_000,
             EventKind::Note {
@@ -1494,22 +1518,8 @@ outcome = "all-accepted"
         let mut s2 = s.clone();
         s2.expect.outcome = Outcome::NoneAccepted;
         let mut c = Checker::new(&s2);
-        c.observe(&ev(
-            1,
-            EventKind::TaskCreated {
-                task: 1,
-                a: 1,
-                b: 1,
-            },
-        ));
-        c.observe(&ev(
-            2,
-            EventKind::TaskCreated {
-                task: 2,
-                a: 1,
-                b: 1,
-            },
-        ));
+        c.observe(&ev(1, EventKind::sum_task_created(1, 1, 1)));
+        c.observe(&ev(2, EventKind::sum_task_created(2, 1, 1)));
         c.observe(&ev(
             3,
             EventKind::TaskExpired {
@@ -1529,14 +1539,7 @@ outcome = "all-accepted"
         let window = s.tasks.response_window_ms;
         let expire = |healed: u64, created: u64| {
             let mut c = Checker::new(&s);
-            c.observe(&ev(
-                created,
-                EventKind::TaskCreated {
-                    task: 1,
-                    a: 1,
-                    b: 1,
-                },
-            ));
+            c.observe(&ev(created, EventKind::sum_task_created(1, 1, 1)));
             c.observe(&ev(
                 healed,
                 EventKind::PhaseChanged {
@@ -1598,7 +1601,7 @@ outcome = "all-accepted"
                     at_ms: 2,
                     task: 1,
                     operator: op,
-                    result: r,
+                    response: sum(r),
                 });
             }
             assert_eq!(c.open_tasks(), 1, "unsettled two-phase tasks stay open");
@@ -1641,8 +1644,7 @@ outcome = "all-accepted"
             // One interval (1 s) apart, as the generator creates them.
             at_ms: task * 1_000,
             task,
-            a: pair.0,
-            b: pair.1,
+            payload: SumAvs::payload_bytes(pair.0, pair.1),
             seed: Some(42),
             params,
         }
@@ -1710,14 +1712,14 @@ outcome = "all-accepted"
         c.observe_settlement(on_chain(1, (a, b + 1), plan));
         assert_eq!(
             invariants(&c),
-            ["task summands come from the generator's seeded source"]
+            ["task payloads come from the generator's seeded source"]
         );
         // The third pair of the source is not among the two planned tasks' pairs.
         let mut c = Checker::new(&s);
         c.observe_settlement(on_chain(1, planned_pairs(42, 3)[2], plan));
         assert_eq!(
             invariants(&c),
-            ["task summands come from the generator's seeded source"]
+            ["task payloads come from the generator's seeded source"]
         );
     }
 
@@ -1770,8 +1772,7 @@ outcome = "all-accepted"
         let at = |ms: u64, t: u64| Settlement::Created {
             at_ms: ms,
             task: t,
-            a: pairs[t as usize - 1].0,
-            b: pairs[t as usize - 1].1,
+            payload: SumAvs::payload_bytes(pairs[t as usize - 1].0, pairs[t as usize - 1].1),
             seed: Some(42),
             params: plan,
         };
@@ -1916,9 +1917,9 @@ outcome = "all-accepted"
         c.wire_watched = true;
         for op in 0..3 {
             let sig = keys.0[op]
-                .sign(&response_message(1, 7), DST, &[])
+                .sign(&response_message(1, &sum(7)), DST, &[])
                 .to_bytes();
-            c.observe_wire(1, op, 1, 7, &sig);
+            c.observe_wire(1, op, 1, &sum(7), &sig);
         }
         c
     }
@@ -1943,7 +1944,7 @@ outcome = "all-accepted"
 
         // A signer whose behaviour never signs the right result (operator 3 signs a wrong sum).
         let mut c = run_with_wire(&keys);
-        c.observe_wire(1, 3, 1, 7, &[0u8; 96]);
+        c.observe_wire(1, 3, 1, &sum(7), &[0u8; 96]);
         let all = keys.aggregate(&[0, 1, 2, 3], 1, 7);
         c.observe(&ev(2, accepted(1, 7, vec![0, 1, 2, 3], all)));
         assert_eq!(
@@ -1956,7 +1957,8 @@ outcome = "all-accepted"
             let mut c = run_with_wire(&keys);
             let EventKind::TaskAccepted {
                 task,
-                result,
+                response,
+                shown,
                 signers,
                 signed_weight,
                 total_weight,
@@ -1970,7 +1972,8 @@ outcome = "all-accepted"
                 2,
                 EventKind::TaskAccepted {
                     task,
-                    result,
+                    response,
+                    shown,
                     signers,
                     signed_weight,
                     total_weight,
@@ -1996,7 +1999,8 @@ outcome = "all-accepted"
                 2,
                 EventKind::TaskAccepted {
                     task: 1,
-                    result: 7,
+                    response: hex0x(&sum(7)),
+                    shown: "7".into(),
                     signers: vec![0, 1, 2],
                     signed_weight: signed,
                     total_weight: total,
@@ -2025,7 +2029,7 @@ outcome = "all-accepted"
                     at_ms: 2,
                     task: 1,
                     operator: op,
-                    result: r,
+                    response: sum(r),
                 });
             }
             c.observe_settlement(Settlement::Settled {
@@ -2059,13 +2063,15 @@ outcome = "all-accepted"
             c.wire_watched = true;
             for op in 0..3 {
                 let sig = keys.0[op]
-                    .sign(&response_message(1, 7), DST, &[])
+                    .sign(&response_message(1, &sum(7)), DST, &[])
                     .to_bytes();
-                c.observe_wire(1, op, 1, 7, &sig);
+                c.observe_wire(1, op, 1, &sum(7), &sig);
             }
             // Operator 3 (wrong-sum) signs 8.
-            let sig = keys.0[3].sign(&response_message(1, 8), DST, &[]).to_bytes();
-            c.observe_wire(1, 3, 1, 8, &sig);
+            let sig = keys.0[3]
+                .sign(&response_message(1, &sum(8)), DST, &[])
+                .to_bytes();
+            c.observe_wire(1, 3, 1, &sum(8), &sig);
             c.observe_settlement(Settlement::Settled {
                 at_ms: 3,
                 task: 1,

@@ -6,6 +6,7 @@
 pub mod anvil;
 pub mod fuzz;
 pub mod invariants;
+pub mod judge;
 pub mod scenario;
 pub mod sweep;
 pub mod timeline;

@@ -15,8 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 // The interface every AVS contract shares (`contracts/src/AvsServiceBase.sol`); only what the
-// auditor reads. The scenarios run the sum AVS, whose payload is `abi.encode(uint64 a, uint64 b)`
-// and whose response is `abi.encode(uint64 sum)`.
+// auditor reads. Payloads and responses stay the AVS's bytes; `ChainView::judge` shows them.
 alloy::sol! {
     event TaskCreated(uint64 indexed taskId, bytes payload, uint8 thresholdPercentage, uint64 startingEpoch, uint64 taskResponsePeriod, uint64 taskChallengePeriod, uint64 taskStatisticalPeriod);
     event TaskResponded(uint64 indexed taskId, bytes response, uint256 signedStake, uint256 totalStake, address[] nonSigners);
@@ -30,7 +29,7 @@ alloy::sol! {
 /// (`eth_sendRawTransaction`) or one being estimated or simulated (`eth_estimateGas`,
 /// `eth_call`): (task, sum, non-signers). The auditor judges what the aggregator *tries* to
 /// submit, not only what the contract lets through.
-pub fn respond_to_task_in(request: &Value) -> Option<(u64, u64, Vec<Address>)> {
+pub fn respond_to_task_in(request: &Value) -> Option<(u64, Vec<u8>, Vec<Address>)> {
     let params = request.get("params")?.as_array()?;
     let input = match request.get("method")?.as_str()? {
         "eth_sendRawTransaction" => {
@@ -47,22 +46,7 @@ pub fn respond_to_task_in(request: &Value) -> Option<(u64, u64, Vec<Address>)> {
         _ => return None,
     };
     let call = respondToTaskCall::abi_decode(&input).ok()?;
-    Some((call.taskId, sum_of(&call.response), call.nonSigners))
-}
-
-/// The sum in response bytes; bytes that are not `abi.encode(uint64)` (which no aggregator of
-/// the sum sends) read as `u64::MAX`, a sum no scenario's task has, so the checks flag them.
-fn sum_of(response: &[u8]) -> u64 {
-    exoavs::avs::SumAvs::decode_sum(response).unwrap_or(u64::MAX)
-}
-
-/// The sum's inputs in payload bytes; `None` for bytes that are not its payload.
-fn inputs_of(payload: &[u8]) -> Option<(u64, u64)> {
-    use exoavs::avs::Avs as _;
-    exoavs::avs::SumAvs::default()
-        .decode_payload(payload)
-        .ok()
-        .map(|p| (p.a, p.b))
+    Some((call.taskId, call.response.to_vec(), call.nonSigners))
 }
 
 /// What the observer tells the checker beyond the trace: every phase-2 commit on chain and
@@ -85,16 +69,18 @@ pub struct ChainView {
     pub two_phase: bool,
     /// Stake of each operator (by index), as the setup gave it.
     pub stakes: Vec<u64>,
-    /// The run's seed, if the generator draws its summands from it (the auditor re-derives
+    /// The run's seed, if the generator draws its payloads from it (the auditor re-derives
     /// them).
     pub seed: Option<u64>,
+    /// The AVS under test, to show its payloads and responses in the trace.
+    pub judge: Arc<dyn crate::judge::Judge>,
 }
 
 struct Open {
     deadline_epoch: u64,
     threshold: u8,
-    /// Two-phase commits: operator → (result, uncompressed signature).
-    commits: BTreeMap<usize, (u64, Vec<u8>)>,
+    /// Two-phase commits: operator → (response bytes, uncompressed signature).
+    commits: BTreeMap<usize, (Vec<u8>, Vec<u8>)>,
 }
 
 pub struct Observer {
@@ -223,14 +209,12 @@ impl Observer {
                     .unwrap_or_default();
                 let data = hex_bytes(&log["data"]);
                 if topics.first() == Some(&TaskCreated::SIGNATURE_HASH) {
-                    if let Ok(e) = TaskCreated::decode_raw_log(topics.iter().copied(), &data)
-                        && let Some((a, b)) = inputs_of(&e.payload)
-                    {
+                    if let Ok(e) = TaskCreated::decode_raw_log(topics.iter().copied(), &data) {
+                        let shown = self.view.judge.show_payload(&e.payload);
                         self.tell(Settlement::Created {
                             at_ms: at.as_millis() as u64,
                             task: e.taskId,
-                            a,
-                            b,
+                            payload: e.payload.to_vec(),
                             seed: self.view.seed,
                             params: crate::scenario::TaskPlan {
                                 threshold: e.thresholdPercentage,
@@ -253,8 +237,8 @@ impl Observer {
                         );
                         record(EventKind::TaskCreated {
                             task: e.taskId,
-                            a,
-                            b,
+                            payload: crate::judge::hex0x(&e.payload),
+                            shown,
                         });
                     }
                 } else if topics.first() == Some(&TaskSubmittedByOperator::SIGNATURE_HASH) {
@@ -263,16 +247,16 @@ impl Observer {
                         && e.phase == 2
                         && e.taskContractAddress == self.view.service
                     {
-                        if let (Some(op), true) =
-                            (self.index_of(&e.sender), e.taskResponse.len() == 64)
+                        if let Some(op) = self.index_of(&e.sender)
+                            && let Some((tid, response)) =
+                                exoavs::avs::split_signed_bytes(&e.taskResponse)
+                            && tid == e.taskID
                         {
-                            let mut r = [0u8; 8];
-                            r.copy_from_slice(&e.taskResponse[56..64]);
                             self.tell(Settlement::Commit {
                                 at_ms: at.as_millis() as u64,
                                 task: e.taskID,
                                 operator: op,
-                                result: u64::from_be_bytes(r),
+                                response: response.to_vec(),
                             });
                         }
                         self.commit(
@@ -327,7 +311,8 @@ impl Observer {
                     self.open.remove(&e.taskId);
                     record(EventKind::TaskAccepted {
                         task: e.taskId,
-                        result: sum_of(&e.response),
+                        response: crate::judge::hex0x(&e.response),
+                        shown: self.view.judge.show_response(&e.response),
                         signers,
                         signed_weight: u64::try_from(e.signedStake).unwrap_or(u64::MAX),
                         total_weight: u64::try_from(e.totalStake).unwrap_or(u64::MAX),
@@ -371,10 +356,16 @@ impl Observer {
         let Some(op) = self.index_of(sender) else {
             return;
         };
-        if response.len() != 64 || !self.registered.contains(&op) {
+        if !self.registered.contains(&op) {
             return;
         }
-        let result = u64::from_be_bytes(response[56..64].try_into().unwrap_or_default());
+        let Some((tid, result)) = exoavs::avs::split_signed_bytes(response) else {
+            return;
+        };
+        if tid != task {
+            return;
+        }
+        let result = result.to_vec();
         let Some(sig) = g2_from_eip2537(sig) else {
             return;
         };
@@ -382,7 +373,7 @@ impl Observer {
         let Some(open) = self.open.get_mut(&task) else {
             return;
         };
-        open.commits.entry(op).or_insert((result, sig));
+        open.commits.entry(op).or_insert((result.clone(), sig));
         let signers: Vec<usize> = open
             .commits
             .iter()
@@ -408,7 +399,8 @@ impl Observer {
             "chain",
             EventKind::TaskAccepted {
                 task,
-                result,
+                response: crate::judge::hex0x(&result),
+                shown: self.view.judge.show_response(&result),
                 non_signers: (0..self.view.stakes.len())
                     .filter(|i| !signers.contains(i))
                     .collect(),

@@ -2,16 +2,17 @@
 //! (`node::operator`, `node::aggregator`) and stores, adapted to the world's [`Roles`].
 //! Byzantine operators are the honest driver with a response hook; silent ones never start.
 
+use crate::judge::{Judge, SimAvs};
 use crate::observer::ChainView;
 use crate::scenario::{Behaviour, Flow as ScenarioFlow};
 use crate::trace::EventKind;
 use crate::world::{LocalFuture, NodeCtx, Reporter, Role, Roles, SetupCtx};
 use alloy::primitives::Address;
 use exoavs::avs::SumAvs;
+use exoavs::avs::response_digest;
 use exoavs::chain::avs::Avs;
 use exoavs::chain::{Client, CursorConfig, TxConfig};
 use exoavs::crypto::bls::SecretKey;
-use exoavs::crypto::messages::task_response_digest;
 use exoavs::devnet::setup::{AvsSetup, deploy_avs, register_operator};
 use exoavs::node::aggregator::{AggregatorNode, AggregatorNodeConfig};
 use exoavs::node::challenger::{ChallengerNode, ChallengerNodeConfig};
@@ -19,7 +20,7 @@ use exoavs::node::generator::{GeneratorNode, GeneratorNodeConfig};
 use exoavs::node::operator::{OperatorConfig, OperatorNode, ResponseHook};
 use exoavs::node::{ChainWatch, EventSink, NodeEvent};
 use exoavs::protocol::aggregator::AggregatorBugs;
-use exoavs::protocol::generator::{PayloadSource, RngPairs};
+use exoavs::protocol::generator::{AvsPayloads, PayloadSource};
 use exoavs::protocol::operator::OperatorBugs;
 use exoavs::protocol::{Flow, Response};
 use exoavs::store::{MemoryStore, Store};
@@ -115,15 +116,36 @@ mod planted {
     );
 }
 
-/// The real protocol. `bugs` plants the aggregator's test-only bugs, `operator_bugs` the
-/// operators' (issue 4: the sim must catch each of them) and `generator_bugs` the generator's
-/// (issue 16); all off by default.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Exoavs {
+/// The real protocol, running the AVS `app` (the sum by default, as the scenarios of `scenarios/`
+/// have it). `bugs` plants the aggregator's test-only bugs, `operator_bugs` the operators'
+/// (issue 4: the sim must catch each of them) and `generator_bugs` the generator's (issue 16);
+/// all off by default.
+#[derive(Clone, Copy, Debug)]
+pub struct Exoavs<A: SimAvs = SumAvs> {
+    pub app: A,
     pub bugs: AggregatorBugs,
     pub operator_bugs: OperatorBugs,
     pub generator_bugs: GeneratorBugs,
     pub world_bugs: WorldBugs,
+}
+
+impl Default for Exoavs<SumAvs> {
+    fn default() -> Self {
+        Exoavs::with_app(crate::judge::sum_avs())
+    }
+}
+
+impl<A: SimAvs> Exoavs<A> {
+    /// Any AVS's roles under the simulator, with no planted bug.
+    pub fn with_app(app: A) -> Self {
+        Exoavs {
+            app,
+            bugs: AggregatorBugs::default(),
+            operator_bugs: OperatorBugs::default(),
+            generator_bugs: GeneratorBugs::default(),
+            world_bugs: WorldBugs::default(),
+        }
+    }
 }
 
 /// A payload source that repeats its first payload once (the `create_twice` planted bug).
@@ -150,17 +172,28 @@ impl<S: PayloadSource> PayloadSource for RepeatFirst<S> {
     }
 }
 
-impl Roles for Exoavs {
+impl<A: SimAvs> Roles for Exoavs<A> {
     type Deployment = Deployed;
     type Store = MemoryStore;
 
+    fn judge(&self) -> Arc<dyn Judge> {
+        Arc::new(self.app.clone())
+    }
+
+    fn repro(&self, scenario: &str, seed: u64) -> String {
+        self.app.repro(scenario, seed)
+    }
+
     fn setup(&self, ctx: SetupCtx) -> LocalFuture<Result<Deployed, String>> {
         let bugs = self.world_bugs;
+        let app = self.app.clone();
         Box::pin(async move {
             let admin = Client::new(ctx.rpc(), ctx.deployer.clone(), tx_config())
                 .await
                 .map_err(|e| e.to_string())?;
             let mut setup = AvsSetup::for_flow(flow(ctx.scenario.flow));
+            setup.name = app.avs_name();
+            setup.service_code = Some(app.service_contract());
             setup.epoch_identifier = exoavs::devnet::setup::EPOCH_DEVNET_1S.into();
             if bugs.slash_non_signers {
                 setup.service_code = Some((
@@ -263,6 +296,7 @@ impl Roles for Exoavs {
             two_phase: false,
             stakes: Vec::new(),
             seed: Some(d.seed),
+            judge: Arc::new(self.app.clone()),
         }
     }
 
@@ -272,12 +306,14 @@ impl Roles for Exoavs {
         let generator_bugs = self.generator_bugs;
         let silent_answers = self.world_bugs.silent_answers;
         let bypass_proxy = self.world_bugs.bypass_proxy;
+        let app = self.app.clone();
         Box::pin(async move {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             tokio::spawn(forward(
                 rx,
                 ctx.report.clone(),
                 ctx.deployment.operators.clone(),
+                Arc::new(app.clone()),
             ));
             let events = EventSink::new(tx);
             let store: Arc<dyn Store> = Arc::new(ctx.store.clone());
@@ -286,9 +322,11 @@ impl Roles for Exoavs {
             loop {
                 let result = match ctx.role {
                     Role::Generator => {
-                        generator(&ctx, store.clone(), events.clone(), generator_bugs).await
+                        generator(&app, &ctx, store.clone(), events.clone(), generator_bugs).await
                     }
-                    Role::Aggregator => aggregator(&ctx, store.clone(), events.clone(), bugs).await,
+                    Role::Aggregator => {
+                        aggregator(&app, &ctx, store.clone(), events.clone(), bugs).await
+                    }
                     Role::Operator {
                         behaviour: Behaviour::Silent,
                         ..
@@ -298,6 +336,7 @@ impl Roles for Exoavs {
                     }
                     Role::Operator { index, behaviour } => {
                         operator(
+                            &app,
                             &ctx,
                             index,
                             behaviour,
@@ -308,7 +347,7 @@ impl Roles for Exoavs {
                         )
                         .await
                     }
-                    Role::Challenger => challenger(&ctx, store.clone(), events.clone()).await,
+                    Role::Challenger => challenger(&app, &ctx, store.clone(), events.clone()).await,
                 };
                 match result {
                     Ok(()) => return,
@@ -322,20 +361,12 @@ impl Roles for Exoavs {
     }
 }
 
-/// The sum's inputs in a payload (the simulator's scenarios run the sum AVS); `(0, 0)` for bytes
-/// that are not its payload, which the generator never sends.
-fn sum_inputs(payload: &[u8]) -> (u64, u64) {
-    use exoavs::avs::Avs as _;
-    SumAvs::default()
-        .decode_payload(payload)
-        .map_or((0, 0), |p| (p.a, p.b))
-}
-
 /// Driver events into the trace, operators named by index.
 async fn forward(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<NodeEvent>,
     report: Reporter,
     operators: Vec<Address>,
+    judge: Arc<dyn Judge>,
 ) {
     let idx = |a: &Address| operators.iter().position(|o| o == a).unwrap_or(usize::MAX);
     while let Some(ev) = rx.recv().await {
@@ -347,7 +378,8 @@ async fn forward(
             } => EventKind::ResponseSent {
                 task,
                 operator: idx(&operator),
-                result: SumAvs::decode_sum(&response).unwrap_or_default(),
+                shown: judge.show_response(&response),
+                response: crate::judge::hex0x(&response),
             },
             NodeEvent::ResponseReceived { task, operator } => EventKind::ResponseReceived {
                 task,
@@ -383,8 +415,7 @@ async fn forward(
                 gas,
             } => EventKind::TaskSubmitted {
                 task,
-                a: sum_inputs(&payload).0,
-                b: sum_inputs(&payload).1,
+                shown: judge.show_payload(&payload),
                 block,
                 gas,
             },
@@ -396,7 +427,8 @@ async fn forward(
     }
 }
 
-async fn generator(
+async fn generator<A: SimAvs>(
+    app: &A,
     ctx: &NodeCtx<Deployed, MemoryStore>,
     store: Arc<dyn Store>,
     events: EventSink,
@@ -424,11 +456,11 @@ async fn generator(
         max_tasks: Some(max_tasks),
         ..GeneratorNodeConfig::default()
     };
-    // Summands from the seed, so that a run is reproducible (the auditor re-derives them:
-    // `scenario::planned_pairs`).
-    let rng = RngPairs {
+    // Payloads from the AVS's own rule over the seed, so that a run is reproducible (the
+    // auditor re-derives them: `Judge::planned_payloads`).
+    let rng = AvsPayloads {
+        avs: app.clone(),
         rng: rand::rngs::StdRng::seed_from_u64(ctx.seed.wrapping_add(u64::from(bugs.other_source))),
-        max: crate::scenario::PAIR_MAX,
     };
     let source: Box<dyn PayloadSource> = if bugs.create_twice {
         Box::new(RepeatFirst {
@@ -447,7 +479,8 @@ async fn generator(
     Ok(())
 }
 
-async fn aggregator(
+async fn aggregator<A: SimAvs>(
+    app: &A,
     ctx: &NodeCtx<Deployed, MemoryStore>,
     store: Arc<dyn Store>,
     events: EventSink,
@@ -462,13 +495,14 @@ async fn aggregator(
         ..AggregatorNodeConfig::default()
     };
     cfg.machine.bugs = bugs;
-    let node = AggregatorNode::new(chain, ctx.deployment.avs, store, cfg, events)
+    let node = AggregatorNode::with_avs(app.clone(), chain, ctx.deployment.avs, store, cfg, events)
         .await
         .map_err(|e| e.to_string())?;
     node.run().await.map_err(|e| e.to_string())
 }
 
-async fn challenger(
+async fn challenger<A: SimAvs>(
+    app: &A,
     ctx: &NodeCtx<Deployed, MemoryStore>,
     store: Arc<dyn Store>,
     events: EventSink,
@@ -480,13 +514,15 @@ async fn challenger(
         watch: watch(ctx.deployment.start_block),
         flow: Some(flow(ctx.scenario.flow)),
     };
-    let node = ChallengerNode::new(chain, ctx.deployment.avs, store, cfg, events)
+    let node = ChallengerNode::with_avs(app.clone(), chain, ctx.deployment.avs, store, cfg, events)
         .await
         .map_err(|e| e.to_string())?;
     node.run().await.map_err(|e| e.to_string())
 }
 
-async fn operator(
+#[allow(clippy::too_many_arguments)]
+async fn operator<A: SimAvs>(
+    app: &A,
     ctx: &NodeCtx<Deployed, MemoryStore>,
     index: usize,
     behaviour: Behaviour,
@@ -507,23 +543,45 @@ async fn operator(
             ctx.aggregator_addr
         }),
         watch: watch(ctx.deployment.start_block),
-        hook: byzantine_hook(ctx.seed, index, behaviour)?,
+        hook: byzantine_hook(app.clone(), ctx.seed, index, behaviour)?,
         bugs,
         ..OperatorConfig::default()
     };
-    let node = OperatorNode::new(chain, ctx.deployment.avs, key, store, cfg, events)
-        .await
-        .map_err(|e| e.to_string())?;
+    // The AVS's compute context draws from the seed, per operator: a seeded feed differs per
+    // operator, and a restarted operator draws the same again.
+    let rng = {
+        use rand::SeedableRng;
+        let mixed = ctx.seed ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        Box::new(rand::rngs::StdRng::seed_from_u64(mixed))
+    };
+    let node = OperatorNode::with_avs(
+        app.clone(),
+        rng,
+        chain,
+        ctx.deployment.avs,
+        key,
+        store,
+        cfg,
+        events,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     node.run().await.map_err(|e| e.to_string())
 }
 
-/// The sum an honest operator's response carries (the hooks alter the sum AVS's responses).
-fn sum_of(r: &Response) -> u64 {
-    r.sum().unwrap_or_default()
+/// The AVS's provably wrong variant of an honest response's bytes
+/// ([`exoavs::app::AvsApp::wrong_response`]; for the sum, `a + b + 1`); the bytes unchanged when
+/// the AVS has none.
+fn wrong_bytes<A: SimAvs>(app: &A, honest: &[u8]) -> Vec<u8> {
+    app.decode_response(honest)
+        .ok()
+        .and_then(|r| app.wrong_response(&r))
+        .map_or_else(|| honest.to_vec(), |w| app.encode_response(&w))
 }
 
 /// The byzantine behaviours, as alterations of the honest operator's signed response.
-fn byzantine_hook(
+fn byzantine_hook<A: SimAvs>(
+    app: A,
     seed: u64,
     index: usize,
     behaviour: Behaviour,
@@ -531,26 +589,25 @@ fn byzantine_hook(
     let own = SecretKey::from_ikm(&bls_ikm(seed, index)).map_err(|e| e.to_string())?;
     let stranger =
         SecretKey::from_ikm(&bls_ikm(seed ^ 0xdead, index)).map_err(|e| e.to_string())?;
-    let sign = move |k: &SecretKey, task: u64, result: u64| {
-        k.sign(&task_response_digest(task, result))
+    let sign = move |k: &SecretKey, task: u64, response: &[u8]| {
+        k.sign(&response_digest(task, response))
             .to_uncompressed()
             .to_vec()
     };
     let hook: ResponseHook = match behaviour {
         Behaviour::Honest | Behaviour::CrashRestart | Behaviour::Silent => return Ok(None),
         Behaviour::WrongSum => Arc::new(move |r: &mut Response| {
-            let wrong = sum_of(r).wrapping_add(1);
-            r.response = SumAvs::response_bytes(wrong);
-            r.signature = sign(&own, r.task_id, wrong);
+            r.response = wrong_bytes(&app, &r.response);
+            r.signature = sign(&own, r.task_id, &r.response);
         }),
         Behaviour::InvalidSignature => {
-            Arc::new(move |r: &mut Response| r.signature = sign(&stranger, r.task_id, sum_of(r)))
+            Arc::new(move |r: &mut Response| r.signature = sign(&stranger, r.task_id, &r.response))
         }
         Behaviour::SignsAnotherTask => Arc::new(move |r: &mut Response| {
-            r.signature = sign(&own, r.task_id.wrapping_add(1), sum_of(r))
+            r.signature = sign(&own, r.task_id.wrapping_add(1), &r.response)
         }),
         Behaviour::RogueKey => {
-            Arc::new(move |r: &mut Response| r.signature = sign(&stranger, r.task_id, sum_of(r)))
+            Arc::new(move |r: &mut Response| r.signature = sign(&stranger, r.task_id, &r.response))
         }
         Behaviour::Replay => {
             let last: Arc<Mutex<Option<Response>>> = Arc::default();
@@ -570,9 +627,9 @@ fn byzantine_hook(
             Arc::new(move |r: &mut Response| {
                 let mut f = flip.lock().unwrap_or_else(|p| p.into_inner());
                 if *f {
-                    let other = sum_of(r).wrapping_add(7);
-                    r.response = SumAvs::response_bytes(other);
-                    r.signature = sign(&own, r.task_id, other);
+                    // A second, different response signed by the operator's own key.
+                    r.response = wrong_bytes(&app, &r.response);
+                    r.signature = sign(&own, r.task_id, &r.response);
                 }
                 *f = !*f;
             })

@@ -275,6 +275,10 @@ pub enum Outcome {
     AllAccepted,
     /// No task may be accepted (honest weight below the threshold).
     NoneAccepted,
+    /// Every task ends within the liveness bound: accepted, or expired with a reason. For an
+    /// AVS whose honest operators may legitimately disagree (an oracle's feeds on either side of
+    /// a rounding boundary), so that a split vote is an expiry, not a liveness failure.
+    EachEnds,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]

@@ -220,26 +220,26 @@ pub fn model(events: &[Event], info: &RunInfo) -> Model {
                 "registered",
                 format!("operator-{operator} registered its BLS key"),
             ),
-            EventKind::TaskCreated { task, a, b } => {
-                ("task_created", format!("task {task} created: {a} + {b}"))
+            EventKind::TaskCreated { task, shown, .. } => {
+                ("task_created", format!("task {task} created: {shown}"))
             }
             EventKind::TaskSubmitted {
                 task,
-                a,
-                b,
+                shown,
                 block,
                 gas,
             } => (
                 "task_submitted",
-                format!("task {task} created: {a} + {b} (block {block}, gas {gas})"),
+                format!("task {task} created: {shown} (block {block}, gas {gas})"),
             ),
             EventKind::ResponseSent {
                 task,
                 operator,
-                result,
+                shown,
+                ..
             } => (
                 "response_sent",
-                format!("operator-{operator} sent result {result} for task {task}"),
+                format!("operator-{operator} sent response {shown} for task {task}"),
             ),
             EventKind::ResponseReceived { task, operator } => (
                 "response_received",
@@ -268,14 +268,14 @@ pub fn model(events: &[Event], info: &RunInfo) -> Model {
             ),
             EventKind::TaskAccepted {
                 task,
-                result,
+                shown,
                 signers: s,
                 signed_weight,
                 ..
             } => (
                 "task_accepted",
                 format!(
-                    "task {task} accepted: sum {result}, signers {}, signed weight {signed_weight}",
+                    "task {task} accepted: response {shown}, signers {}, signed weight {signed_weight}",
                     signers(s)
                 ),
             ),
@@ -757,24 +757,8 @@ mod tests {
                     phase: "safety".into(),
                 },
             ),
-            ev(
-                1500,
-                "chain",
-                EventKind::TaskCreated {
-                    task: 1,
-                    a: 2,
-                    b: 3,
-                },
-            ),
-            ev(
-                1600,
-                "operator-1",
-                EventKind::ResponseSent {
-                    task: 1,
-                    operator: 1,
-                    result: 5,
-                },
-            ),
+            ev(1500, "chain", EventKind::sum_task_created(1, 2, 3)),
+            ev(1600, "operator-1", EventKind::sum_response_sent(1, 1, 5)),
             ev(
                 1700,
                 "aggregator",

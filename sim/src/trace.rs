@@ -17,15 +17,19 @@ pub enum EventKind {
         operator: usize,
         pubkey: String,
     },
+    /// A task on chain: its payload bytes (`0x…` hex), and as the AVS shows it.
     TaskCreated {
         task: u64,
-        a: u64,
-        b: u64,
+        payload: String,
+        shown: String,
     },
+    /// An operator's signed response (`0x…` hex of the AVS's response bytes), and as the AVS
+    /// shows it.
     ResponseSent {
         task: u64,
         operator: usize,
-        result: u64,
+        response: String,
+        shown: String,
     },
     ResponseReceived {
         task: u64,
@@ -40,8 +44,7 @@ pub enum EventKind {
     /// `TaskCreated`, seen by the auditor in confirmed blocks, comes later).
     TaskSubmitted {
         task: u64,
-        a: u64,
-        b: u64,
+        shown: String,
         block: u64,
         gas: u64,
     },
@@ -55,7 +58,9 @@ pub enum EventKind {
     },
     TaskAccepted {
         task: u64,
-        result: u64,
+        /// The accepted response bytes (`0x…` hex), and as the AVS shows them.
+        response: String,
+        shown: String,
         signers: Vec<usize>,
         /// The signed stake as the chain computed it (`TaskResponded.signedStake`).
         signed_weight: u64,
@@ -110,6 +115,28 @@ pub enum EventKind {
         invariant: String,
         detail: String,
     },
+}
+
+#[cfg(test)]
+impl EventKind {
+    /// A sum task's creation, as the observer records it (tests).
+    pub(crate) fn sum_task_created(task: u64, a: u64, b: u64) -> EventKind {
+        EventKind::TaskCreated {
+            task,
+            payload: crate::judge::hex0x(&exoavs::avs::SumAvs::payload_bytes(a, b)),
+            shown: format!("{a} + {b}"),
+        }
+    }
+
+    /// A sum response, as the operators' drivers report it (tests).
+    pub(crate) fn sum_response_sent(task: u64, operator: usize, result: u64) -> EventKind {
+        EventKind::ResponseSent {
+            task,
+            operator,
+            response: crate::judge::hex0x(&exoavs::avs::SumAvs::response_bytes(result)),
+            shown: result.to_string(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,11 +295,7 @@ mod tests {
         t.record(
             Duration::from_millis(5),
             "chain",
-            EventKind::TaskCreated {
-                task: 1,
-                a: 2,
-                b: 3,
-            },
+            EventKind::sum_task_created(1, 2, 3),
         );
         let evs = t.events();
         assert_eq!(evs.len(), 2);
@@ -291,59 +314,35 @@ mod tests {
         a.record(
             Duration::from_millis(1),
             "g",
-            EventKind::TaskCreated {
-                task: 1,
-                a: 1,
-                b: 1,
-            },
+            EventKind::sum_task_created(1, 1, 1),
         );
         a.record(
             Duration::from_millis(2),
             "g",
-            EventKind::TaskCreated {
-                task: 2,
-                a: 1,
-                b: 1,
-            },
+            EventKind::sum_task_created(2, 1, 1),
         );
         let b = Trace::new();
         b.record(
             Duration::from_millis(2),
             "g",
-            EventKind::TaskCreated {
-                task: 2,
-                a: 1,
-                b: 1,
-            },
+            EventKind::sum_task_created(2, 1, 1),
         );
         b.record(
             Duration::from_millis(1),
             "g",
-            EventKind::TaskCreated {
-                task: 1,
-                a: 1,
-                b: 1,
-            },
+            EventKind::sum_task_created(1, 1, 1),
         );
         assert_ne!(a.digest(), b.digest());
         let c = Trace::new();
         c.record(
             Duration::from_millis(1),
             "g",
-            EventKind::TaskCreated {
-                task: 1,
-                a: 1,
-                b: 1,
-            },
+            EventKind::sum_task_created(1, 1, 1),
         );
         c.record(
             Duration::from_millis(2),
             "g",
-            EventKind::TaskCreated {
-                task: 2,
-                a: 1,
-                b: 1,
-            },
+            EventKind::sum_task_created(2, 1, 1),
         );
         assert_eq!(a.digest(), c.digest());
         c.record_rpc(b"{}", b"{}");

@@ -129,6 +129,15 @@ pub trait Roles: Send + Sync + 'static {
     }
     /// The node's main future; it is dropped on crash and started again on restart.
     fn node(&self, ctx: NodeCtx<Self::Deployment, Self::Store>) -> LocalFuture<()>;
+    /// The one command that reruns `seed` of `scenario` with these roles. By default the
+    /// simulator's own, which runs the scenarios of `scenarios/`.
+    fn repro(&self, scenario: &str, seed: u64) -> String {
+        format!("cargo sim --scenario {scenario} --seed {seed}")
+    }
+    /// The AVS under test, as the auditor judges it (the sum by default).
+    fn judge(&self) -> Arc<dyn crate::judge::Judge> {
+        crate::judge::sum_judge()
+    }
 }
 
 /// The result of one seed.
@@ -142,15 +151,14 @@ pub struct Report {
     pub simulated: Duration,
     pub wall: Duration,
     pub tasks_created: usize,
+    /// The one command that reproduces this run ([`Roles::repro`]).
+    pub repro: String,
 }
 
 impl Report {
     /// The one command that reproduces this run.
     pub fn repro(&self) -> String {
-        format!(
-            "cargo sim --scenario {} --seed {}",
-            self.scenario, self.seed
-        )
+        self.repro.clone()
     }
 
     pub fn ok(&self) -> bool {
@@ -214,11 +222,16 @@ fn run_once<R: Roles>(
     slot: &mut ChainSlot,
 ) -> Report {
     let wall = std::time::Instant::now();
+    let repro = roles.repro(&scenario.name, seed);
     let trace = Trace::new();
     if std::env::var_os("EXOAVS_SIM_RPC_LOG").is_some() {
         trace.keep_rpc_log();
     }
-    let checker = Arc::new(Mutex::new(Checker::for_run(&scenario, seed)));
+    let checker = Arc::new(Mutex::new(Checker::for_run_of(
+        &scenario,
+        seed,
+        roles.judge(),
+    )));
     let c = checker.clone();
     // Violations go into the trace where they are found, so a timeline can mark them.
     trace.add_recording_listener(move |ev, t| {
@@ -295,6 +308,7 @@ fn run_once<R: Roles>(
         simulated,
         wall: wall.elapsed(),
         tasks_created,
+        repro,
     }
 }
 
@@ -482,17 +496,13 @@ pub async fn world<R: Roles>(
     }
     let c = checker.clone();
     proxy.set_wire_tap(Arc::new(move |operator, r| {
-        // The scenarios run the sum AVS: bytes that are no sum are refused by the aggregator as
-        // malformed, and sign nothing the auditor needs to judge.
-        if let Some(result) = r.sum() {
-            c.lock().unwrap_or_else(|p| p.into_inner()).observe_wire(
-                clock.elapsed().as_millis() as u64,
-                operator,
-                r.task_id,
-                result,
-                &r.signature,
-            )
-        }
+        c.lock().unwrap_or_else(|p| p.into_inner()).observe_wire(
+            clock.elapsed().as_millis() as u64,
+            operator,
+            r.task_id,
+            &r.response,
+            &r.signature,
+        )
     }));
     let aggregator_listen =
         SocketAddr::new(IpAddr::V4(node_ip(&Role::Aggregator)), AGGREGATOR_PORT);

@@ -204,7 +204,7 @@ fn plan_and_registration_bugs_are_each_caught_by_the_check_they_break() {
                     other_source: true,
                     ..Default::default()
                 }),
-                "task summands come from the generator's seeded source",
+                "task payloads come from the generator's seeded source",
             ),
             (
                 world_bugs(WorldBugs {

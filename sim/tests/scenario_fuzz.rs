@@ -73,6 +73,15 @@ fn outcome_problems(s: &Scenario, r: &Report) -> Vec<String> {
                 ));
             }
         }
+        Outcome::EachEnds => {
+            let open: Vec<_> = created
+                .iter()
+                .filter(|t| !accepted.contains(*t) && !expired.contains(*t))
+                .collect();
+            if !open.is_empty() {
+                problems.push(format!("tasks {open:?} neither accepted nor expired"));
+            }
+        }
     }
     problems
 }

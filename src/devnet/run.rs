@@ -693,11 +693,7 @@ async fn follow<A: AvsApp>(
         if let Some(want) = opts.tasks
             && report.settled >= want
         {
-            let then = if opts.hold {
-                "stays up"
-            } else {
-                "stops now"
-            };
+            let then = if opts.hold { "stays up" } else { "stops now" };
             println!(
                 "{want} task(s) settled on chain, {} accepted; done. (Anvil at {url} {then}.)",
                 report.accepted
