@@ -52,4 +52,7 @@ step "simulator: every scenario over its seeds, determinism, planted bugs (--cfg
 # Anvil answers some calls from background tasks that lag under overload (see the README).
 RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR="$root/target/madsim" cargo test -p exoavs-sim --locked -- --test-threads=1
 
+step "the price-oracle example under the simulator: its scenarios, its own invariant, its planted bug (--cfg madsim)"
+RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR="$root/target/madsim" cargo test -p exoavs-oracle --locked --features sim,planted-bugs --test sim -- --test-threads=1
+
 step "all green"

@@ -227,7 +227,7 @@ fn devnet_accepts_three_prices_on_the_grid() {
             "task {id}: (exists, responded) = {state:?}"
         );
         // The example's own invariant on what the chain holds: the query read back, the price
-        // within 3/4 tick of its reference.
+        // within ACCEPT_BOUND of its reference.
         let query = cast_call(&cast, &avs, "taskPayload(uint64)(bytes32,uint64)", id, &rpc);
         assert_eq!(query.len(), 2, "taskPayload({id}) = {query:?}");
         let asset: [u8; 32] = hex::decode(query[0].trim_start_matches("0x"))

@@ -102,8 +102,8 @@ proptest! {
         prop_assert!(avs.decode_response(&good[..64 - extra.min(64)]).is_err());
     }
 
-    /// Whatever the operator's RNG, its answer follows the contract's rule and lies within 3/4
-    /// tick of the reference, so the example's invariant accepts it.
+    /// Whatever the operator's RNG, its answer follows the contract's rule and lies within
+    /// ACCEPT_BOUND of the reference, so the example's invariant accepts it.
     #[test]
     fn honest_answers_are_on_the_grid_and_near_the_reference(p in payload(), seed: u64) {
         let avs = OracleAvs::default();
