@@ -198,12 +198,6 @@ pub struct Metrics {
     rpc: Mutex<Vec<RpcStats>>,
 }
 
-/// The slug of a rejection text (`"provably-wrong response (…)"` → `"provably-wrong"`): a bounded label value.
-pub fn reason_label(reason: &str) -> &str {
-    let slug = reason.split_whitespace().next().unwrap_or("");
-    if slug.is_empty() { "unknown" } else { slug }
-}
-
 impl Metrics {
     /// `role` becomes the `role` label of every series.
     pub fn new(role: impl Into<String>) -> Arc<Metrics> {
@@ -264,9 +258,7 @@ impl Metrics {
             // ids would push real tasks out of the bounded start-time maps.
             NodeEvent::ResponseReceived { .. } => s.responses_received += 1,
             NodeEvent::ResponseRejected { reason, .. } => {
-                *s.rejected
-                    .entry(reason_label(reason).to_owned())
-                    .or_default() += 1;
+                *s.rejected.entry(reason.slug().to_owned()).or_default() += 1;
             }
             NodeEvent::Progress { task, .. } => {
                 s.responses_accepted += 1;
@@ -311,9 +303,7 @@ impl Metrics {
                 s.forget(*task);
             }
             NodeEvent::Refused { reason, .. } => {
-                *s.refused
-                    .entry(reason_label(reason).to_owned())
-                    .or_default() += 1;
+                *s.refused.entry(reason.slug().to_owned()).or_default() += 1;
             }
         }
     }

@@ -392,7 +392,7 @@ async fn forward(
             } => EventKind::ResponseRejected {
                 task,
                 operator: idx(&operator),
-                reason: reason.split(" (").next().unwrap_or_default().to_string(),
+                reason: reason.slug().to_string(),
             },
             NodeEvent::AggregateSubmitted {
                 task,

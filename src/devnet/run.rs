@@ -18,7 +18,7 @@ use crate::node::challenger::{ChallengerNode, ChallengerNodeConfig};
 use crate::node::generator::{GeneratorNode, GeneratorNodeConfig};
 use crate::node::operator::{OperatorConfig, OperatorNode, ResponseHook};
 use crate::node::{ChainWatch, EventSink, NodeError, NodeEvent};
-use crate::protocol::{Flow, TaskId};
+use crate::protocol::{Flow, RejectReason, TaskId};
 use crate::store::MemoryStore;
 use alloy::primitives::Address;
 use std::collections::{BTreeMap, HashMap};
@@ -589,18 +589,21 @@ async fn follow<A: AvsApp>(
                 operator,
                 reason,
             } => {
-                if reason.starts_with("task-closed") {
+                if reason == RejectReason::TaskClosed {
                     let line = format!(
                         "task {task}: late response from {operator} (aggregate already submitted)"
                     );
                     say(&mut views, task, line);
-                } else if reason.starts_with("unknown-task") {
+                } else if reason == RejectReason::UnknownTask {
                     let line = format!(
                         "task {task}: early response from {operator} (the aggregator has not read the task yet; it will be sent again)"
                     );
                     say(&mut views, task, line);
                 } else {
-                    let line = format!("task {task}: rejected response from {operator}: {reason}");
+                    let line = format!(
+                        "task {task}: rejected response from {operator}: {} ({reason})",
+                        reason.slug()
+                    );
                     say(&mut views, task, line);
                 }
             }

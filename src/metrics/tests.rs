@@ -1,6 +1,8 @@
 use super::health::{HealthConfig, Probe};
 use super::*;
 use crate::chain::CursorProgress;
+use crate::protocol::RejectReason;
+use crate::protocol::aggregator::ExpiryReason;
 use alloy::primitives::{Address, B256};
 use std::collections::{HashMap, HashSet};
 
@@ -108,7 +110,9 @@ fn exposition_format_and_counters_follow_events() {
         &NodeEvent::ResponseRejected {
             task: 1,
             operator: op,
-            reason: "provably-wrong response (digest 0x05)".into(),
+            reason: RejectReason::ProvablyWrong {
+                digest: B256::repeat_byte(5),
+            },
         },
         at(100),
     );
@@ -134,7 +138,7 @@ fn exposition_format_and_counters_follow_events() {
     m.observe_at(
         &NodeEvent::TaskExpired {
             task: 2,
-            reason: "no quorum".into(),
+            reason: ExpiryReason::InvalidThreshold(0),
         },
         at(800),
     );
@@ -255,18 +259,13 @@ fn label_values_are_escaped() {
     m.observe(&NodeEvent::ResponseRejected {
         task: 1,
         operator: Address::ZERO,
-        reason: "bad\"slug rest".into(),
+        reason: RejectReason::Duplicate,
     });
     let text = m.render();
     check_exposition(&text);
     assert!(
-        text.contains(r#"exoavs_responses_rejected_total{role="we\"ird",reason="bad\"slug"} 1"#),
+        text.contains(r#"exoavs_responses_rejected_total{role="we\"ird",reason="duplicate"} 1"#),
         "{text}"
-    );
-    assert_eq!(reason_label(""), "unknown");
-    assert_eq!(
-        reason_label("task-closed (already submitted)"),
-        "task-closed"
     );
 }
 
@@ -499,4 +498,33 @@ fn unvalidated_task_ids_do_not_evict_real_tasks() {
     assert_eq!(s.first_seen.keys().collect::<Vec<_>>(), [&5]);
     assert_eq!(s.first_response.keys().collect::<Vec<_>>(), [&5]);
     assert_eq!(s.responses_received, 2 * KEEP_TASKS as u64);
+}
+
+/// Refusals are counted by their reason's slug. The label once came from the first word of the
+/// reason's text, which named a refusal `the` or `task`.
+#[test]
+fn refusals_are_counted_by_slug() {
+    use crate::protocol::operator::RefuseReason;
+    let m = Metrics::new("operator");
+    for reason in [
+        RefuseReason::NoAnswer,
+        RefuseReason::NoAnswer,
+        RefuseReason::Late,
+        RefuseReason::BadPayload("3 bytes".into()),
+    ] {
+        m.observe(&NodeEvent::Refused {
+            task: 1,
+            operator: Address::ZERO,
+            reason,
+        });
+    }
+    let text = m.render();
+    check_exposition(&text);
+    for want in [
+        r#"exoavs_tasks_refused_total{role="operator",reason="no-answer"} 2"#,
+        r#"exoavs_tasks_refused_total{role="operator",reason="late"} 1"#,
+        r#"exoavs_tasks_refused_total{role="operator",reason="bad-payload"} 1"#,
+    ] {
+        assert!(text.contains(want), "{want} not in:\n{text}");
+    }
 }

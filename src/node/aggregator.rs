@@ -13,7 +13,7 @@ mod rejections;
 mod writer;
 
 use super::NodeError;
-use super::common::{ChainWatch, DriverStart, EventSink, NodeEvent, reject_text};
+use super::common::{ChainWatch, DriverStart, EventSink, NodeEvent};
 use crate::avs::{Avs as AvsLogic, SumAvs};
 use crate::chain::Client;
 use crate::chain::avs::Avs;
@@ -371,7 +371,7 @@ impl<A: AvsLogic> AggregatorNode<A> {
                     self.events.emit(NodeEvent::ResponseRejected {
                         task: task_id,
                         operator,
-                        reason: reject_text(&reason),
+                        reason,
                     });
                 }
                 AggregatorAction::Submit(sub) => {
@@ -385,7 +385,7 @@ impl<A: AvsLogic> AggregatorNode<A> {
                     self.accepted.remove(&task_id);
                     self.events.emit(NodeEvent::TaskExpired {
                         task: task_id,
-                        reason: reason.to_string(),
+                        reason,
                     });
                 }
                 AggregatorAction::Queued { task_id, operator } => {

@@ -3,12 +3,15 @@
 
 use crate::chain::avs::Avs;
 use crate::chain::{ChainError, Client, CursorConfig, EventCursor};
+use crate::protocol::aggregator::ExpiryReason;
+use crate::protocol::operator::RefuseReason;
 use crate::protocol::{Epoch, RejectReason, TaskId};
 use alloy::primitives::{Address, B256};
 use std::time::Duration;
 
 /// What a driver reports as it works. The devnet display prints these; the simulator's trace
-/// records them. Sending never blocks and a closed sink is ignored.
+/// records them; metrics count them by the reasons' slugs. Reasons stay typed, so no consumer
+/// parses text. Sending never blocks and a closed sink is ignored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NodeEvent {
     TaskCreated {
@@ -36,7 +39,7 @@ pub enum NodeEvent {
     ResponseRejected {
         task: TaskId,
         operator: Address,
-        reason: String,
+        reason: RejectReason,
     },
     /// Responses accepted so far for the task, and how many operators it snapshotted.
     Progress {
@@ -65,7 +68,7 @@ pub enum NodeEvent {
     },
     TaskExpired {
         task: TaskId,
-        reason: String,
+        reason: ExpiryReason,
     },
     PhaseSubmitted {
         task: TaskId,
@@ -82,7 +85,7 @@ pub enum NodeEvent {
     Refused {
         task: TaskId,
         operator: Address,
-        reason: String,
+        reason: RefuseReason,
     },
 }
 
@@ -206,9 +209,4 @@ impl DriverStart {
             cursor,
         })
     }
-}
-
-/// Log line and event for a rejected response.
-pub fn reject_text(reason: &RejectReason) -> String {
-    format!("{} ({reason})", reason.slug())
 }

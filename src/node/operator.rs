@@ -302,7 +302,7 @@ impl<A: AvsLogic> OperatorNode<A> {
                     self.events.emit(NodeEvent::Refused {
                         task: task_id,
                         operator: self.address(),
-                        reason: reason.to_string(),
+                        reason,
                     });
                 }
             }

@@ -167,6 +167,17 @@ pub enum ExpiryReason {
     },
 }
 
+impl ExpiryReason {
+    /// Short kebab-case name for metrics labels and logs.
+    pub fn slug(&self) -> &'static str {
+        match self {
+            ExpiryReason::ThresholdNotReached { .. } => "threshold-not-reached",
+            ExpiryReason::InvalidThreshold(_) => "invalid-threshold",
+            ExpiryReason::SubmissionFailed { .. } => "submission-failed",
+        }
+    }
+}
+
 impl std::fmt::Display for ExpiryReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

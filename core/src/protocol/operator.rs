@@ -61,6 +61,19 @@ pub enum RefuseReason {
     LedgerConflict { signed_for: B256, now: B256 },
 }
 
+impl RefuseReason {
+    /// Short kebab-case name for metrics labels and logs.
+    pub fn slug(&self) -> &'static str {
+        match self {
+            RefuseReason::NoAnswer => "no-answer",
+            RefuseReason::BadPayload(_) => "bad-payload",
+            RefuseReason::ResponseTooLong { .. } => "response-too-long",
+            RefuseReason::Late => "late",
+            RefuseReason::LedgerConflict { .. } => "ledger-conflict",
+        }
+    }
+}
+
 impl std::fmt::Display for RefuseReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
