@@ -23,7 +23,7 @@ pub trait SimAvs: AvsApp + std::fmt::Debug {
     /// `payload`: `Err(why)` when it is wrong. By default: both decode and the AVS's slashing
     /// condition does not hold.
     fn check_accepted(&self, payload: &[u8], response: &[u8]) -> Result<(), String> {
-        if exoavs::protocol::challenger::is_correct(self, &task_with(payload), response) {
+        if exoavs::protocol::challenger::is_correct(self, payload, response) {
             Ok(())
         } else {
             Err(format!(
@@ -32,19 +32,6 @@ pub trait SimAvs: AvsApp + std::fmt::Debug {
                 show_payload_bytes(self, payload)
             ))
         }
-    }
-}
-
-fn task_with(payload: &[u8]) -> exoavs::protocol::Task {
-    exoavs::protocol::Task {
-        id: 0,
-        payload: payload.to_vec(),
-        threshold_percentage: 0,
-        starting_epoch: 0,
-        response_period: 0,
-        challenge_period: 0,
-        statistical_period: 0,
-        created_block: 0,
     }
 }
 
@@ -97,7 +84,7 @@ impl<A: SimAvs> Judge for A {
     }
 
     fn is_correct(&self, payload: &[u8], response: &[u8]) -> bool {
-        exoavs::protocol::challenger::is_correct(self, &task_with(payload), response)
+        exoavs::protocol::challenger::is_correct(self, payload, response)
     }
 
     fn show_payload(&self, payload: &[u8]) -> String {

@@ -76,11 +76,9 @@ impl GeneratorNode {
         cfg: GeneratorNodeConfig,
         events: EventSink,
     ) -> Result<GeneratorNode, NodeError> {
-        use rand::SeedableRng;
         let source = AvsPayloads {
             avs: logic,
-            rng: rand::rngs::StdRng::from_rng(rand::rngs::OsRng)
-                .map_err(|e| NodeError::Io(format!("rng: {e}")))?,
+            rng: super::operator::os_seeded_rng()?,
         };
         GeneratorNode::with_source(chain, avs, store, cfg, Box::new(source), events)
     }

@@ -157,14 +157,11 @@ impl<A: Avs> Challenger<A> {
     }
 }
 
-/// Whether `response` (the AVS's bytes) is a correct answer to `task`: both decode and the AVS's
-/// slashing condition does not hold. This is the Rust twin of the base contract's
+/// Whether `response` (the AVS's bytes) is a correct answer to a task with `payload`: both decode
+/// and the AVS's slashing condition does not hold. This is the Rust twin of the base contract's
 /// `_isCorrectCommit` and `_isProvablyWrong` hooks, which an AVS's contract defines alike.
-pub fn is_correct<A: Avs>(avs: &A, task: &Task, response: &[u8]) -> bool {
-    match (
-        avs.decode_payload(&task.payload),
-        avs.decode_response(response),
-    ) {
+pub fn is_correct<A: Avs>(avs: &A, payload: &[u8], response: &[u8]) -> bool {
+    match (avs.decode_payload(payload), avs.decode_response(response)) {
         (Ok(p), Ok(r)) => !avs.is_provably_wrong(&p, &r),
         _ => false,
     }
@@ -195,7 +192,7 @@ pub fn settle_with<A: Avs>(avs: &A, r: &TaskReport) -> ChallengeCall {
                     .iter()
                     .filter(|m| m.pubkey.is_some() && !non.contains(&m.operator))
                     .map(|m| m.operator);
-                let right = is_correct(avs, &r.task, &agg.response);
+                let right = is_correct(avs, &r.task.payload, &agg.response);
                 for s in signers {
                     if right {
                         correct.insert(s);
@@ -218,7 +215,7 @@ pub fn settle_with<A: Avs>(avs: &A, r: &TaskReport) -> ChallengeCall {
                     && results
                         .iter()
                         .next()
-                        .is_some_and(|res| is_correct(avs, &r.task, res))
+                        .is_some_and(|res| is_correct(avs, &r.task.payload, res))
                 {
                     correct.insert(op);
                 } else {
