@@ -6,7 +6,7 @@ use super::bindings::{
 };
 use super::client::{Client, Reader, TxOutcome};
 use super::error::ChainError;
-use crate::crypto::bls::PublicKey;
+use crate::crypto::bls::{PublicKey, Signature};
 use crate::protocol::{Task, TaskId, TaskOperator};
 use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, Bytes, U256, address};
@@ -20,6 +20,80 @@ pub const PRECOMPILE: Address = address!("00000000000000000000000000000000000009
 
 /// The chain id string the emulation puts in the key-registration message on devnets.
 pub const DEVNET_CHAIN_ID: &str = "exoavs_31337";
+
+/// Which operator registry the roles talk to, and so which calls and encodings they use.
+///
+/// - `Emulation`: exoavs's own registry — the Anvil emulation of the avs precompile at 0x…0901,
+///   or the `OperatorRegistry` contract on any Prague chain. EIP-2537 points (128-byte keys,
+///   256-byte signatures), epochs from block timestamps (`epochDuration`), snapshots through
+///   the registry's extension views (`taskSnapshot`, `operatorAt`, `getKnownOperators`).
+/// - `Imua`: Imua's avs precompile as the chain has it (or the strict emulation of it): only
+///   `IAVSManager` functions, compressed points (48-byte keys, 96-byte signatures), the epoch as
+///   x/epochs' counter (`getCurrentEpoch`), a task's operators from `getTaskInfo`, USD values
+///   scaled by 10^18; only the two-phase flow (Imua's EVM has no EIP-2537).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profile {
+    #[default]
+    Emulation,
+    Imua,
+}
+
+impl Profile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Emulation => "emulation",
+            Profile::Imua => "imua",
+        }
+    }
+
+    /// The bytes of a BLS public key as this registry takes them.
+    pub fn encode_key(self, pk: &PublicKey) -> Vec<u8> {
+        match self {
+            Profile::Emulation => pk.to_eip2537().to_vec(),
+            Profile::Imua => pk.to_bytes().to_vec(),
+        }
+    }
+
+    /// The bytes of a BLS signature as this registry takes them.
+    pub fn encode_signature(self, sig: &Signature) -> Vec<u8> {
+        match self {
+            Profile::Emulation => sig.to_eip2537().to_vec(),
+            Profile::Imua => sig.to_bytes().to_vec(),
+        }
+    }
+
+    /// A key as this registry returns it (`getRegisteredPubkey`).
+    pub fn decode_key(self, raw: &[u8]) -> Result<PublicKey, crate::crypto::bls::BlsError> {
+        match self {
+            Profile::Emulation => PublicKey::from_eip2537(raw),
+            Profile::Imua => PublicKey::from_bytes(raw),
+        }
+    }
+}
+
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Profile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Profile, String> {
+        match s {
+            "emulation" => Ok(Profile::Emulation),
+            "imua" => Ok(Profile::Imua),
+            _ => Err(format!(
+                "unknown chain profile {s:?}: expected `emulation` (exoavs's registry: the Anvil \
+                 emulation or OperatorRegistry on a Prague chain) or `imua` (Imua's avs precompile)"
+            )),
+        }
+    }
+}
+
+/// USD values on Imua are `LegacyDec.BigInt()`: the value × 10^18.
+const IMUA_USD_SCALE: u128 = 1_000_000_000_000_000_000;
 
 /// A view call: encode, `eth_call`, decode.
 pub async fn view<C: SolCall>(
@@ -110,6 +184,10 @@ pub struct AvsParams {
     pub reward_proportion: u64,
     pub slash_proportion: u64,
     pub min_opt_in_operators: u64,
+    /// The staking assets whose value counts for the AVS (Imua asset ids, `<token>_<chain id>`,
+    /// e.g. `0xdac17f958d2ee523a2206206994597c13d831ec7_0x65`). Imua refuses an AVS without any;
+    /// exoavs's registry ignores them.
+    pub asset_ids: Vec<String>,
 }
 
 /// The base contract's record of one task (`taskState(id)`).
@@ -141,6 +219,8 @@ pub struct Avs {
     /// Where its operators, keys and snapshots live: [`PRECOMPILE`] on Imua and under the
     /// emulation, an ordinary contract elsewhere.
     pub registry: Address,
+    /// What that registry is (see [`Profile`]).
+    pub profile: Profile,
 }
 
 impl Avs {
@@ -154,18 +234,40 @@ impl Avs {
         c.send(what, call_tx(self.address, &call)).await
     }
 
+    /// [`Avs::tx`] for a pass-through whose return value is the precompile's success flag:
+    /// simulated first, a `false` (or the contract's `PrecompileFailed`) fails naming `what`.
+    async fn tx_expecting_true<C: SolCall>(
+        &self,
+        c: &Client,
+        what: &str,
+        call: C,
+    ) -> Result<TxOutcome, ChainError> {
+        c.send_expecting_true(what, call_tx(self.address, &call))
+            .await
+    }
+
     /// The contract at `address`, its registry at [`PRECOMPILE`] (Imua, the emulation).
     pub fn at(address: Address) -> Avs {
         Avs {
             address,
             registry: PRECOMPILE,
+            profile: Profile::Emulation,
         }
     }
 
     /// The contract at `address`, with the registry it names (`registry()`).
     pub async fn connect(r: &Reader, address: Address) -> Result<Avs, ChainError> {
         let registry = view(r, address, "registry", B::registryCall {}).await?;
-        Ok(Avs { address, registry })
+        Ok(Avs {
+            address,
+            registry,
+            profile: Profile::Emulation,
+        })
+    }
+
+    /// The same contract, its registry taken as `profile`.
+    pub fn with_profile(self, profile: Profile) -> Avs {
+        Avs { profile, ..self }
     }
 
     /// A view call on this AVS's registry.
@@ -193,12 +295,38 @@ impl Avs {
     ) -> Result<(Avs, TxOutcome), ChainError> {
         let code = [code.as_ref(), &registry.abi_encode()].concat();
         let (address, out) = deploy(c, &format!("deploy {name}"), code).await?;
-        Ok((Avs { address, registry }, out))
+        Ok((
+            Avs {
+                address,
+                registry,
+                profile: Profile::Emulation,
+            },
+            out,
+        ))
     }
 
     /// `registerAVS`, sent by the AVS owner (it becomes `params.sender`).
+    ///
+    /// On Imua, follow it with [`Avs::update`]: the chain stores a newly registered AVS's
+    /// address in lower case (`x/avs/keeper/keeper.go`, `strings.ToLower` in the registration)
+    /// and compares it with the EIP-55 form in `challenge` (`precompiles/avs/tx.go`), so an AVS
+    /// whose checksummed address has an upper-case letter cannot settle its tasks until an
+    /// `updateAVS` has stored the EIP-55 form. The strict emulation reproduces this.
     pub async fn register(&self, c: &Client, p: &AvsParams) -> Result<TxOutcome, ChainError> {
-        let params = B::AVSParams {
+        let params = self.params(c, p);
+        self.tx_expecting_true(c, "registerAVS", B::registerAVSCall { params })
+            .await
+    }
+
+    /// `updateAVS` with `p` (Imua merges the non-empty fields; exoavs's registry overwrites).
+    pub async fn update(&self, c: &Client, p: &AvsParams) -> Result<TxOutcome, ChainError> {
+        let params = self.params(c, p);
+        self.tx_expecting_true(c, "updateAVS", B::updateAVSCall { params })
+            .await
+    }
+
+    fn params(&self, c: &Client, p: &AvsParams) -> B::AVSParams {
+        B::AVSParams {
             sender: c.address(),
             avsName: p.name.clone(),
             minStakeAmount: p.min_stake,
@@ -207,7 +335,7 @@ impl Avs {
             rewardAddress: self.address,
             avsOwnerAddresses: p.owners.clone(),
             whitelistAddresses: Vec::new(),
-            assetIDs: Vec::new(),
+            assetIDs: p.asset_ids.clone(),
             avsUnbondingPeriod: 0,
             minSelfDelegation: 0,
             epochIdentifier: p.epoch_identifier.clone(),
@@ -215,13 +343,11 @@ impl Avs {
             minTotalStakeAmount: 0,
             avsRewardProportion: p.reward_proportion,
             avsSlashProportion: p.slash_proportion,
-        };
-        self.tx(c, "registerAVS", B::registerAVSCall { params })
-            .await
+        }
     }
 
     pub async fn opt_in(&self, c: &Client) -> Result<TxOutcome, ChainError> {
-        self.tx(
+        self.tx_expecting_true(
             c,
             "registerOperatorToAVS (opt in)",
             B::registerOperatorToAVSCall {},
@@ -230,7 +356,7 @@ impl Avs {
     }
 
     pub async fn opt_out(&self, c: &Client) -> Result<TxOutcome, ChainError> {
-        self.tx(
+        self.tx_expecting_true(
             c,
             "deregisterOperatorFromAVS (opt out)",
             B::deregisterOperatorFromAVSCall {},
@@ -238,7 +364,8 @@ impl Avs {
         .await
     }
 
-    /// Register the operator's BLS key: 128-byte EIP-2537 G1 key, 256-byte EIP-2537 G2 PoP.
+    /// Register the operator's BLS key and its proof of possession, encoded as the registry
+    /// takes them ([`Profile::encode_key`], [`Profile::encode_signature`]).
     pub async fn register_bls_key(
         &self,
         c: &Client,
@@ -249,7 +376,8 @@ impl Avs {
             pubKey: Bytes::copy_from_slice(pubkey),
             signature: Bytes::copy_from_slice(pop),
         };
-        self.tx(c, "registerBLSPublicKey", call).await
+        self.tx_expecting_true(c, "registerBLSPublicKey", call)
+            .await
     }
 
     /// `createNewTask(payload, …)`; returns the task as its event announced it.
@@ -366,22 +494,23 @@ impl Avs {
         self.tx(c, &format!("respondToTask({task_id})"), call).await
     }
 
-    /// Two-phase flow: phase 1 (prepare: empty response) or 2 (commit: the 64 response bytes).
+    /// Two-phase flow: phase 1 (prepare: empty response) or 2 (commit: the response bytes);
+    /// `signature` encoded as the registry takes it ([`Profile::encode_signature`]).
     pub async fn operator_submit(
         &self,
         c: &Client,
         task_id: TaskId,
         response: Vec<u8>,
-        signature_eip2537: Vec<u8>,
+        signature: Vec<u8>,
         phase: u8,
     ) -> Result<TxOutcome, ChainError> {
         let call = B::operatorSubmitTaskCall {
             taskID: task_id,
             taskResponse: response.into(),
-            blsSignature: signature_eip2537.into(),
+            blsSignature: signature.into(),
             phase,
         };
-        self.tx(
+        self.tx_expecting_true(
             c,
             &format!("operatorSubmitTask({task_id}, phase {phase})"),
             call,
@@ -400,7 +529,8 @@ impl Avs {
             taskId: task_id,
             nonSigners: non_signers,
         };
-        self.tx(c, &format!("challenge({task_id})"), call).await
+        self.tx_expecting_true(c, &format!("challenge({task_id})"), call)
+            .await
     }
 
     /// The fraud proof of any AVS (`proveWrongResponse`): `operator` signed `response`, which
@@ -590,6 +720,18 @@ impl Avs {
         r: &Reader,
         task_id: TaskId,
     ) -> Result<Vec<TaskOperator>, ChainError> {
+        match self.profile {
+            Profile::Emulation => self.snapshot_by_version(r, task_id).await,
+            Profile::Imua => self.snapshot_from_task_info(r, task_id).await,
+        }
+    }
+
+    /// exoavs's registry: the task's set version, then each known operator at that version.
+    async fn snapshot_by_version(
+        &self,
+        r: &Reader,
+        task_id: TaskId,
+    ) -> Result<Vec<TaskOperator>, ChainError> {
         let snap = self
             .registry_view(
                 r,
@@ -624,18 +766,7 @@ impl Avs {
                 continue;
             }
             let pubkey = if at.hasKey {
-                let raw = self
-                    .registry_view(
-                        r,
-                        P::getRegisteredPubkeyCall {
-                            operatorAddress: op,
-                            avsAddress: self.address,
-                        },
-                    )
-                    .await?;
-                // A key the precompile accepted is valid; if it does not parse, the operator
-                // simply cannot sign (it still counts in the total stake).
-                PublicKey::from_eip2537(&raw).ok()
+                self.pubkey_of(r, op).await?
             } else {
                 None
             };
@@ -649,21 +780,80 @@ impl Avs {
         Ok(out)
     }
 
-    /// The AVS's current epoch (from the latest block's timestamp, as the emulation computes it).
-    pub async fn current_epoch(&self, r: &Reader) -> Result<u64, ChainError> {
-        let id = self
+    /// Imua: the operators `getTaskInfo` lists as opted in at the task's creation, each with
+    /// its registered key and its current opted-in USD value (Imua keeps no stake snapshot;
+    /// its statistics use live power too), in whole USD.
+    async fn snapshot_from_task_info(
+        &self,
+        r: &Reader,
+        task_id: TaskId,
+    ) -> Result<Vec<TaskOperator>, ChainError> {
+        let info = self
             .registry_view(
                 r,
-                P::getAVSEpochIdentifierCall {
-                    avsAddress: self.address,
+                P::getTaskInfoCall {
+                    taskAddress: self.address,
+                    taskID: task_id,
                 },
             )
             .await?;
+        let mut out = Vec::new();
+        for op in info.optInOperators {
+            let usd = self
+                .registry_view(
+                    r,
+                    P::getOperatorOptedUSDValueCall {
+                        avsAddress: self.address,
+                        operatorAddress: op,
+                    },
+                )
+                .await?;
+            out.push(TaskOperator {
+                operator: op,
+                stake: (usd / U256::from(IMUA_USD_SCALE)).saturating_to(),
+                pubkey: self.pubkey_of(r, op).await?,
+            });
+        }
+        out.sort_by_key(|o| o.operator);
+        out.dedup_by_key(|o| o.operator);
+        Ok(out)
+    }
+
+    /// `op`'s registered key, if it has one that parses. A key the registry accepted is valid;
+    /// if it does not parse, the operator simply cannot sign (it still counts in the stake).
+    async fn pubkey_of(&self, r: &Reader, op: Address) -> Result<Option<PublicKey>, ChainError> {
+        let raw = self.registered_pubkey(r, op).await?;
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        Ok(self.profile.decode_key(&raw).ok())
+    }
+
+    /// The AVS's current epoch, as its registry numbers it (`getCurrentEpoch` of its epoch
+    /// identifier).
+    pub async fn current_epoch(&self, r: &Reader) -> Result<u64, ChainError> {
+        let id = self.epoch_identifier(r).await?;
+        self.epoch_of(r, &id).await
+    }
+
+    /// The AVS's epoch identifier (`getAVSEpochIdentifier`).
+    pub async fn epoch_identifier(&self, r: &Reader) -> Result<String, ChainError> {
+        self.registry_view(
+            r,
+            P::getAVSEpochIdentifierCall {
+                avsAddress: self.address,
+            },
+        )
+        .await
+    }
+
+    /// The current epoch of `identifier` (`getCurrentEpoch`; negative reads as 0).
+    pub async fn epoch_of(&self, r: &Reader, identifier: &str) -> Result<u64, ChainError> {
         let e = self
             .registry_view(
                 r,
                 P::getCurrentEpochCall {
-                    epochIdentifier: id,
+                    epochIdentifier: identifier.to_owned(),
                 },
             )
             .await?;
@@ -751,7 +941,7 @@ pub mod emulation {
     /// The operator registers itself as an Imua operator (Exocore's operator module) at
     /// `registry`.
     pub async fn register_operator(c: &Client, registry: Address) -> Result<TxOutcome, ChainError> {
-        c.send(
+        c.send_expecting_true(
             "registerOperator",
             call_tx(registry, &P::registerOperatorCall {}),
         )
@@ -815,8 +1005,16 @@ impl Avs {
                     taskID: task_id,
                 },
             )
-            .await?;
-        Ok((info.phase, info.taskResponse))
+            .await;
+        match info {
+            Ok(info) => Ok((info.phase, info.taskResponse)),
+            // Imua's query fails for an operator without a result (x/avs keeper's
+            // GetTaskResultInfo), where exoavs's registry returns phase 0.
+            Err(e) if self.profile == Profile::Imua && e.revert().is_some() => {
+                Ok((0, Bytes::new()))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// `WrongSumProven` (the sum AVS's own event): (task, operator, wrong sum).

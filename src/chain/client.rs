@@ -407,6 +407,41 @@ impl Client {
         Ok(outcome)
     }
 
+    /// [`Client::send`] for a call whose ABI return value is a success flag (the avs
+    /// precompile's transaction methods and the service contract's pass-throughs to them). It
+    /// is simulated from this signer first, and a `false` fails with
+    /// [`ChainError::ReturnedFalse`] naming `what` before anything is sent: on Imua a failed
+    /// call returns `false` and drops its state change, so a mined status-1 receipt alone does
+    /// not mean it worked. A `PrecompileFailed(call)` revert becomes the same error.
+    pub async fn send_expecting_true(
+        &self,
+        what: &str,
+        tx: TransactionRequest,
+    ) -> Result<TxOutcome, ChainError> {
+        let out = self
+            .call_as(what, tx.clone())
+            .await
+            .map_err(ChainError::precompile_false)?;
+        match <bool as alloy::sol_types::SolValue>::abi_decode(&out) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(ChainError::ReturnedFalse {
+                    what: what.to_owned(),
+                    call: what.split(' ').next().unwrap_or(what).to_owned(),
+                });
+            }
+            Err(e) => {
+                return Err(ChainError::Unexpected {
+                    what: what.to_owned(),
+                    detail: format!("the call's return value is not a bool: {e} ({out})"),
+                });
+            }
+        }
+        self.send(what, tx)
+            .await
+            .map_err(ChainError::precompile_false)
+    }
+
     /// Sign and broadcast `tx`; returns its hash without waiting for it to be mined.
     pub async fn submit(&self, what: &str, tx: TransactionRequest) -> Result<B256, ChainError> {
         Ok(self.submit_raw(what, tx).await?.0)

@@ -54,6 +54,14 @@ pub enum ChainError {
     Artifact { name: String, reason: String },
     #[error("no contract code at {0}")]
     NoCode(Address),
+    /// Imua's avs precompile reports a failed call by returning `false` (and dropping the
+    /// call's state change), not by reverting: seen in the simulated return value, or in the
+    /// service contract's `PrecompileFailed(call)` revert.
+    #[error(
+        "{what}: the avs precompile returned false for {call} (Imua reports a failed call this \
+         way and drops its state change; the chain's log says why)"
+    )]
+    ReturnedFalse { what: String, call: String },
 }
 
 impl ChainError {
@@ -91,6 +99,7 @@ impl ChainError {
             ChainError::TxFailed { .. } => "tx-failed",
             ChainError::ReceiptTimeout { .. } | ChainError::RequestTimeout { .. } => "timeout",
             ChainError::RetriesExhausted { .. } => "exhausted",
+            ChainError::ReturnedFalse { .. } => "returned-false",
             _ => "other",
         }
     }
@@ -147,6 +156,23 @@ impl ChainError {
             // (the simulator's gateway drops and mangles replies on purpose).
             _ => ChainError::Transport(format!("{method}: {e}")),
         }
+    }
+
+    /// A `PrecompileFailed(call)` revert of the service contract, as [`ChainError::ReturnedFalse`];
+    /// any other error unchanged.
+    pub fn precompile_false(self) -> ChainError {
+        let call = match self.revert() {
+            Some(Revert_::Custom { name, args }) if name == "PrecompileFailed" => args
+                .first()
+                .map(|a| a.trim_matches('"').to_owned())
+                .unwrap_or_default(),
+            _ => return self,
+        };
+        let what = match &self {
+            ChainError::Revert { what, .. } | ChainError::TxFailed { what, .. } => what.clone(),
+            _ => String::new(),
+        };
+        ChainError::ReturnedFalse { what, call }
     }
 
     /// Is this the node telling us our nonce was already used?

@@ -230,3 +230,63 @@ async fn rpc_errors_and_retries_are_counted() {
         "{counts:?}"
     );
 }
+
+#[test]
+fn profiles_encode_points_as_their_registry_takes_them() {
+    use crate::chain::avs::Profile;
+    use crate::crypto::bls::SecretKey;
+    let sk = SecretKey::from_ikm(&[7u8; 32]).expect("key");
+    let pk = sk.public_key();
+    let sig = sk.sign(&[1u8; 32]);
+    assert_eq!(Profile::Emulation.encode_key(&pk).len(), 128);
+    assert_eq!(Profile::Imua.encode_key(&pk).len(), 48);
+    assert_eq!(Profile::Emulation.encode_signature(&sig).len(), 256);
+    assert_eq!(Profile::Imua.encode_signature(&sig).len(), 96);
+    for p in [Profile::Emulation, Profile::Imua] {
+        let back = p.decode_key(&p.encode_key(&pk)).expect("decodes");
+        assert_eq!(back.to_bytes(), pk.to_bytes(), "{p}");
+        assert_eq!(p.to_string().parse::<Profile>(), Ok(p));
+    }
+    // A key in the other profile's encoding is refused, not misread.
+    assert!(
+        Profile::Imua
+            .decode_key(&Profile::Emulation.encode_key(&pk))
+            .is_err()
+    );
+    assert!(
+        Profile::Emulation
+            .decode_key(&Profile::Imua.encode_key(&pk))
+            .is_err()
+    );
+    let err = "strict".parse::<Profile>().expect_err("unknown");
+    assert!(err.contains("emulation") && err.contains("imua"), "{err}");
+}
+
+#[test]
+fn a_precompile_failed_revert_names_the_call_that_returned_false() {
+    let e = ChainError::Revert {
+        what: "registerAVS".into(),
+        reason: Revert_::Custom {
+            name: "PrecompileFailed".into(),
+            args: vec!["\"registerAVS\"".into()],
+        },
+    }
+    .precompile_false();
+    let text = e.to_string();
+    assert!(
+        matches!(&e, ChainError::ReturnedFalse { call, .. } if call == "registerAVS"),
+        "{e:?}"
+    );
+    assert!(text.contains("returned false for registerAVS"), "{text}");
+    assert_eq!(e.kind(), "returned-false");
+    // Any other revert stays what it was.
+    let other = ChainError::Revert {
+        what: "x".into(),
+        reason: Revert_::Custom {
+            name: "ThresholdNotMet".into(),
+            args: vec![],
+        },
+    }
+    .precompile_false();
+    assert_eq!(other.revert_name(), Some("ThresholdNotMet"));
+}

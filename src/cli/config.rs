@@ -39,6 +39,8 @@ pub enum ConfigError {
 /// poll_interval = "500ms"
 /// metrics = "127.0.0.1:9464"        # serve GET /metrics, /health, /ready (off if absent)
 /// ready_max_lag = 64                # /ready: 503 once an event cursor is more blocks behind
+/// profile = "emulation"             # or "imua": Imua's avs precompile (two-phase flow only)
+/// cosmos_chain_id = "imuachainlocalnet_232"  # key-registration message; required on imua
 ///
 /// [operator]
 /// bls_keystore = "bls.json"         # EIP-2335; password from EXOAVS_KEY_PASSWORD or password_file
@@ -69,6 +71,11 @@ pub struct FileConfig {
     pub metrics: Option<String>,
     /// Blocks an event cursor may be behind the chain before `/ready` says 503.
     pub ready_max_lag: Option<u64>,
+    /// `emulation` (default) or `imua`: what the AVS's operator registry is (`--profile`).
+    pub profile: Option<crate::chain::avs::Profile>,
+    /// The Cosmos chain id without revision in the key-registration message
+    /// (`--cosmos-chain-id`; required on the imua profile).
+    pub cosmos_chain_id: Option<String>,
     #[serde(default)]
     pub operator: OperatorSection,
     #[serde(default)]

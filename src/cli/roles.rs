@@ -4,7 +4,7 @@
 use super::config::{FileConfig, config_duration, parse_duration};
 use super::keys::{load_bls_key, load_ecdsa_keystore};
 use crate::app::AvsApp;
-use crate::chain::avs::{self, Avs, AvsParams, DEVNET_CHAIN_ID, PRECOMPILE, emulation};
+use crate::chain::avs::{self, Avs, AvsParams, DEVNET_CHAIN_ID, PRECOMPILE, Profile, emulation};
 use crate::chain::{Client, CursorConfig, TxConfig};
 use crate::devnet::run::FlowArg;
 use crate::devnet::setup::{self, Deployment};
@@ -63,6 +63,17 @@ pub struct ChainArgs {
     /// Between two polls of the chain (e.g. 500ms).
     #[arg(long, value_parser = parse_duration)]
     pub poll_interval: Option<Duration>,
+    /// What the AVS's operator registry is: `emulation` (exoavs's own: the Anvil emulation of
+    /// the avs precompile, or OperatorRegistry on a Prague chain; the default) or `imua` (Imua's
+    /// avs precompile, or the strict emulation of it: compressed BLS points, only IAVSManager
+    /// calls, x/epochs' epoch counter, the two-phase flow). Config key `profile`.
+    #[arg(long, value_name = "emulation|imua")]
+    pub profile: Option<Profile>,
+    /// The Cosmos chain id, without its revision, that the operators' key-registration message
+    /// names (e.g. `imuachainlocalnet_232` for `imuachainlocalnet_232-1`). Required on the imua
+    /// profile; on the emulation it defaults to the registry's own. Config key `cosmos_chain_id`.
+    #[arg(long, value_name = "ID")]
+    pub cosmos_chain_id: Option<String>,
 }
 
 /// Flags merged over the config file.
@@ -71,6 +82,8 @@ struct Resolved {
     client: Client,
     avs: Option<Avs>,
     watch: ChainWatch,
+    profile: Profile,
+    cosmos_chain_id: Option<String>,
 }
 
 impl ChainArgs {
@@ -98,6 +111,14 @@ impl ChainArgs {
                 .or(file.ecdsa_key_file.as_deref()),
             insecure_plaintext: self.insecure_plaintext_key,
         })?;
+        let profile = match self.profile {
+            Some(p) => p,
+            None => file.profile.unwrap_or_default(),
+        };
+        let cosmos_chain_id = self
+            .cosmos_chain_id
+            .clone()
+            .or_else(|| file.cosmos_chain_id.clone());
         let client = Client::http(&url, signer, TxConfig::default())
             .await
             .with_context(|| format!("connecting to {url}"))?;
@@ -105,7 +126,8 @@ impl ChainArgs {
             Some(a) => Some(
                 Avs::connect(client.reader(), a)
                     .await
-                    .with_context(|| format!("reading the registry of the AVS contract {a}"))?,
+                    .with_context(|| format!("reading the registry of the AVS contract {a}"))?
+                    .with_profile(profile),
             ),
             None => None,
         };
@@ -128,6 +150,8 @@ impl ChainArgs {
             client,
             avs,
             watch,
+            profile,
+            cosmos_chain_id,
         })
     }
 }
@@ -136,6 +160,35 @@ impl Resolved {
     fn avs(&self) -> anyhow::Result<Avs> {
         self.avs
             .context("missing the AVS address: pass --avs or set `avs` in the config file")
+    }
+
+    /// The chain id string of the key-registration message: the flag or config key; else, on
+    /// exoavs's registry, the registry's own (`chainIdWithoutRevision`). Imua's precompile has
+    /// no such view, so there it must be given.
+    async fn registration_chain_id(&self, avs: &Avs) -> anyhow::Result<String> {
+        match (&self.cosmos_chain_id, self.profile) {
+            (Some(id), _) => Ok(id.clone()),
+            (None, Profile::Emulation) => {
+                Ok(emulation::chain_id_string(self.client.reader(), avs.registry).await?)
+            }
+            (None, Profile::Imua) => bail!(
+                "missing the Cosmos chain id of the key-registration message: on the imua \
+                 profile pass --cosmos-chain-id (the chain id without its revision, e.g. \
+                 imuachainlocalnet_232) or set `cosmos_chain_id` in the config file"
+            ),
+        }
+    }
+
+    /// Refuse the aggregated flow where the registry cannot verify an aggregate.
+    fn require_aggregated_support(&self, role: &str) -> anyhow::Result<()> {
+        if self.profile == Profile::Imua {
+            bail!(
+                "{role}: the aggregated flow needs EIP-2537 and exoavs's registry; Imua's EVM \
+                 has neither, so on the imua profile run the two-phase flow (operators with \
+                 --flow two-phase, and a challenger; no aggregator)"
+            );
+        }
+        Ok(())
     }
 }
 
@@ -340,11 +393,17 @@ pub enum AvsCommand {
         /// Percent of stake slashed from slashed operators.
         #[arg(long, default_value_t = 10)]
         slash_proportion: u64,
+        /// The minimum stake of each operator (Imua refuses 0).
         #[arg(long, default_value_t = 0)]
         min_stake: u64,
         /// Additional owners allowed to create tasks (the sender always is one).
         #[arg(long)]
         owner: Vec<Address>,
+        /// A staking asset whose value counts for the AVS, as an Imua asset id
+        /// `<token address>_<chain id in hex>` (repeatable). Imua refuses an AVS without one;
+        /// exoavs's registry ignores them.
+        #[arg(long = "asset-id", value_name = "ASSET_ID")]
+        asset_ids: Vec<String>,
     },
     /// Emulation admin only: set an operator's stake for the AVS (stands in for Exocore restaking).
     SetStake {
@@ -535,6 +594,7 @@ pub async fn avs<A: AvsApp>(app: &A, cmd: AvsCommand) -> anyhow::Result<()> {
             slash_proportion,
             min_stake,
             owner,
+            asset_ids,
         } => {
             let r = chain.resolve().await?;
             let avs = r.avs()?;
@@ -548,9 +608,21 @@ pub async fn avs<A: AvsApp>(app: &A, cmd: AvsCommand) -> anyhow::Result<()> {
                 reward_proportion,
                 slash_proportion,
                 min_opt_in_operators: 0,
+                asset_ids,
             };
             let out = avs.register(&r.client, &p).await?;
             println!("AVS {} registered (gas {})", avs.address, out.gas_used);
+            if r.profile == Profile::Imua {
+                // See `Avs::register`: until an update, Imua refuses the AVS's own challenges.
+                let out = avs
+                    .update(&r.client, &p)
+                    .await
+                    .context("updating the AVS right after registering it")?;
+                println!(
+                    "AVS {} updated with the same parameters, so that Imua accepts its challenges (gas {})",
+                    avs.address, out.gas_used
+                );
+            }
             Ok(())
         }
         AvsCommand::SetStake {
@@ -574,33 +646,39 @@ pub async fn operator<A: AvsApp>(app: &A, cmd: OperatorCommand) -> anyhow::Resul
             let avs = r.avs()?;
             let key = bls.load(&r.file)?;
             let reader = r.client.reader();
-            if !emulation::is_operator(reader, avs.registry, r.client.address()).await? {
-                emulation::register_operator(&r.client, avs.registry)
-                    .await
-                    .context("registering as an Imua operator")?;
+            let me = r.client.address();
+            if !emulation::is_operator(reader, avs.registry, me).await? {
+                match r.profile {
+                    Profile::Emulation => emulation::register_operator(&r.client, avs.registry)
+                        .await
+                        .context("registering as an Imua operator")?,
+                    // Imua's operator module, not the avs precompile, registers operators.
+                    Profile::Imua => bail!(
+                        "{me} is not an Imua operator: register it with the chain's operator \
+                         module first (imuad tx operator register-operator …), then run this again"
+                    ),
+                };
             }
             let opted = avs.opted_in_operators(reader).await?;
-            if !opted.contains(&r.client.address()) {
+            if !opted.contains(&me) {
                 avs.opt_in(&r.client).await.context("opting in")?;
             }
             let dep = Deployment {
                 avs,
                 admin: r.client.clone(),
                 start_block: 0,
-                chain_id_string: emulation::chain_id_string(reader, avs.registry).await?,
+                chain_id_string: r.registration_chain_id(&avs).await?,
             };
-            if avs
-                .registered_pubkey(reader, r.client.address())
-                .await?
-                .is_empty()
-            {
+            if avs.registered_pubkey(reader, me).await?.is_empty() {
                 setup::register_bls_key(&dep, &r.client, &key).await?;
             }
+            let stored = avs.registered_pubkey(reader, me).await?;
             println!(
-                "operator {} opted in to {} with BLS key {}",
-                r.client.address(),
+                "operator {me} opted in to {} with BLS key {} ({} bytes at the registry, {} profile)",
                 avs.address,
-                hex::encode(key.public_key().to_bytes())
+                hex::encode(key.public_key().to_bytes()),
+                stored.len(),
+                r.profile
             );
             Ok(())
         }
@@ -627,6 +705,9 @@ pub async fn operator<A: AvsApp>(app: &A, cmd: OperatorCommand) -> anyhow::Resul
             let avs = r.avs()?;
             let key = bls.load(&r.file)?;
             let flow: Flow = flow.into();
+            if flow == Flow::Aggregated {
+                r.require_aggregated_support("operator run --flow aggregated")?;
+            }
             let aggregator = match aggregator.or_else(|| r.file.operator.aggregator.clone()) {
                 Some(a) => Some(parse_addr(&a, "aggregator")?),
                 None if flow == Flow::Aggregated => {
@@ -676,6 +757,7 @@ pub async fn aggregator<A: AvsApp>(app: &A, cmd: AggregatorCommand) -> anyhow::R
         metrics,
     } = cmd;
     let r = chain.resolve().await?;
+    r.require_aggregated_support("aggregator run")?;
     let avs = r.avs()?;
     let listen = listen
         .or_else(|| r.file.aggregator.listen.clone())

@@ -123,6 +123,7 @@ pub async fn deploy_avs(admin: &Client, setup: &AvsSetup) -> Result<Deployment, 
         reward_proportion: setup.reward_proportion,
         slash_proportion: setup.slash_proportion,
         min_opt_in_operators: 0,
+        asset_ids: Vec::new(),
     };
     avs.register(admin, &params)
         .await
@@ -170,8 +171,13 @@ pub async fn register_bls_key(
 ) -> Result<(), SetupError> {
     let who = op.address();
     let pop = pop_prove(bls, &dep.chain_id_string, who);
+    let profile = dep.avs.profile;
     dep.avs
-        .register_bls_key(op, &bls.public_key().to_eip2537(), &pop.to_eip2537())
+        .register_bls_key(
+            op,
+            &profile.encode_key(&bls.public_key()),
+            &profile.encode_signature(&pop),
+        )
         .await
         .map_err(at(format!("registerBLSPublicKey {who}")))?;
     Ok(())

@@ -1,7 +1,7 @@
 //! What every driver shares: the chain it talks to, the epoch clock read from block
 //! timestamps, and the optional event sink the devnet display and the simulator listen on.
 
-use crate::chain::avs::Avs;
+use crate::chain::avs::{Avs, Profile};
 use crate::chain::{ChainError, Client, CursorConfig, EventCursor};
 use crate::protocol::aggregator::ExpiryReason;
 use crate::protocol::operator::RefuseReason;
@@ -142,31 +142,48 @@ impl Default for ChainWatch {
     }
 }
 
-/// The AVS's epoch as the emulation computes it: latest block timestamp / epoch length.
+/// The AVS's epoch, numbered as its contract numbers it.
+///
+/// On exoavs's registry ([`Profile::Emulation`]) the epoch is the latest block's timestamp
+/// divided by the epoch length (`epochDuration`, read once). On Imua ([`Profile::Imua`]) it is
+/// x/epochs' counter, which no timestamp arithmetic reproduces: each reading asks the
+/// precompile (`getCurrentEpoch`).
 #[derive(Clone, Debug)]
-pub struct EpochClock {
-    seconds: u64,
+pub enum EpochClock {
+    Timestamp { seconds: u64 },
+    Counter { avs: Avs, identifier: String },
 }
 
 impl EpochClock {
     pub async fn for_avs(chain: &Client, avs: &Avs) -> Result<EpochClock, ChainError> {
-        let seconds = avs.epoch_seconds(chain.reader()).await?.max(1);
-        Ok(EpochClock { seconds })
-    }
-
-    pub fn seconds(&self) -> u64 {
-        self.seconds
+        match avs.profile {
+            Profile::Emulation => {
+                let seconds = avs.epoch_seconds(chain.reader()).await?.max(1);
+                Ok(EpochClock::Timestamp { seconds })
+            }
+            Profile::Imua => Ok(EpochClock::Counter {
+                avs: *avs,
+                identifier: avs.epoch_identifier(chain.reader()).await?,
+            }),
+        }
     }
 
     /// The epoch of the chain's latest block.
     pub async fn now(&self, chain: &Client) -> Result<Epoch, ChainError> {
-        let head = chain.block_number().await?;
-        let ts = chain
-            .block_hash(head)
-            .await?
-            .map(|(_, ts)| ts)
-            .unwrap_or_default();
-        Ok(ts / self.seconds)
+        match self {
+            EpochClock::Timestamp { seconds } => {
+                let head = chain.block_number().await?;
+                let ts = chain
+                    .block_hash(head)
+                    .await?
+                    .map(|(_, ts)| ts)
+                    .unwrap_or_default();
+                Ok(ts / seconds)
+            }
+            EpochClock::Counter { avs, identifier } => {
+                avs.epoch_of(chain.reader(), identifier).await
+            }
+        }
     }
 }
 

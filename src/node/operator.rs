@@ -259,7 +259,7 @@ impl<A: AvsLogic> OperatorNode<A> {
                         .submit(
                             task_id,
                             Vec::new(),
-                            signature.to_eip2537().to_vec(),
+                            self.avs.profile.encode_signature(&signature),
                             Phase::Prepare,
                         )
                         .await
@@ -283,7 +283,7 @@ impl<A: AvsLogic> OperatorNode<A> {
                         .submit(
                             task_id,
                             response_bytes.to_vec(),
-                            signature.to_eip2537().to_vec(),
+                            self.avs.profile.encode_signature(&signature),
                             Phase::Commit,
                         )
                         .await

@@ -1,6 +1,8 @@
 //! A provisioned AVS on a fresh Anvil, and helpers to start the real node drivers on it.
 #![allow(dead_code)]
 
+pub mod rpc_proxy;
+
 use exoavs::chain::avs::Avs;
 use exoavs::chain::{Client, CursorConfig, TxConfig};
 use exoavs::crypto::bls::SecretKey;
