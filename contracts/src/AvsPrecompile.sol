@@ -527,7 +527,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         address taskContractAddress,
         bytes calldata taskResponse,
         bytes calldata blsSignature
-    ) internal {
+    ) internal virtual {
         (address avs, int64 epoch, int64 responseEnd, int64 statisticalEnd) =
             _windows(sender, taskContractAddress, taskID);
         if (epoch <= responseEnd) revert SubmitTooSoon();
@@ -580,6 +580,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
     /// Rewards and slashes of a challenged task, on the emulation's balances (see the contract comment).
     function _execute(address avs, Task storage t, address[] calldata rewardOps, address[] calldata slashOps)
         internal
+        virtual
     {
         uint64 v = t.setVersion;
         uint256 rewardStake;
@@ -781,7 +782,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         return _tasks[taskAddress][taskID].challenger;
     }
 
-    function getTaskInfo(address taskAddress, uint64 taskID) external view returns (TaskInfo memory info) {
+    function getTaskInfo(address taskAddress, uint64 taskID) public view virtual returns (TaskInfo memory info) {
         Task storage t = _tasks[taskAddress][taskID];
         if (!t.exists) revert TaskNotExist();
         address avs = _avsOfTask[taskAddress];
@@ -833,8 +834,9 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
     }
 
     function getOperatorTaskResponseList(address taskAddress, uint64 taskID)
-        external
+        public
         view
+        virtual
         returns (OperatorResInfo[] memory list)
     {
         address avs = _avsOfTask[taskAddress];
@@ -857,8 +859,9 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
     }
 
     function getOperatorTaskResponse(address taskAddress, address operator, uint64 taskID)
-        external
+        public
         view
+        virtual
         returns (TaskResultInfo memory)
     {
         Result storage r = _results[taskAddress][taskID][operator];
