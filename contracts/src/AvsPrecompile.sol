@@ -15,7 +15,8 @@ import {Bech32} from "./Bech32.sol";
 /// aggregated flow: deployed with `constructor(admin, chainId)`, which initialises it in the creating
 /// transaction (so nobody can initialise it first).
 ///
-/// Rules reproduced from the chain (x/avs/keeper): every `sender` equals tx.origin; the AVS is the calling
+/// Rules reproduced from the chain (x/avs/keeper): every `sender` equals tx.origin, except challenge's, which is
+/// the AVS that owns the task (as on Imua since Aug 2025); the AVS is the calling
 /// contract; createTask is for AVS owners only, numbers tasks per task contract from 1, starts at
 /// current epoch + 1, needs AVS stake > 0 and at least one opted-in operator, and snapshots the opted-in
 /// operators; one BLS key per (operator, AVS), a key used anywhere is never accepted again, and a key is
@@ -931,17 +932,18 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         return amount;
     }
 
-    /// challenge's authorisation: returns the AVS that owns the task contract.
+    /// challenge's authorisation: returns the AVS that owns the task contract. As on Imua since Aug 2025
+    /// (precompiles/avs/tx.go, Challenge), `sender` is not tx.origin but the registered AVS that owns the
+    /// task; here the calling contract must be that AVS too.
     function _checkChallenger(address sender, address taskContractAddress)
         internal
         view
         virtual
         returns (address avs)
     {
-        _checkOrigin(sender);
         avs = _avsOfTask[taskContractAddress];
         if (avs == address(0)) revert AVSNotRegistered();
-        if (avs != msg.sender) revert CallerNotTaskAVS();
+        if (sender != avs || msg.sender != avs) revert CallerNotTaskAVS();
     }
 
     function _emitChallengeInitiated(
