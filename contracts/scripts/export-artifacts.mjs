@@ -16,6 +16,10 @@ const contracts = [
   ["AvsServiceBase.sol", "AvsServiceBase"],
   ["IAVSManager.sol", "IAVSManager"],
   ["IAVSManagerExt.sol", "IAVSManagerExt"],
+  // the strict Imua profile: the front's runtime goes to 0x…0901, ImuaAvsPrecompile's to the front's IMPL
+  // (0x0000000000000000000000000000000000Ab0901), both with anvil_setCode (the latter exceeds EIP-170)
+  ["ImuaPrecompileFront.sol", "ImuaPrecompileFront"],
+  ["ImuaAvsPrecompile.sol", "ImuaAvsPrecompile"],
   // test-only harnesses for the Rust differential tests (tests/differential_*.rs)
   ["QuorumHarness.sol", "QuorumHarness"],
   ["BlsHarness.sol", "BlsHarness"],

@@ -15,7 +15,8 @@ import {Bech32} from "./Bech32.sol";
 /// aggregated flow: deployed with `constructor(admin, chainId)`, which initialises it in the creating
 /// transaction (so nobody can initialise it first).
 ///
-/// Rules reproduced from the chain (x/avs/keeper): every `sender` equals tx.origin; the AVS is the calling
+/// Rules reproduced from the chain (x/avs/keeper): every `sender` equals tx.origin, except challenge's, which is
+/// the AVS that owns the task (as on Imua since Aug 2025); the AVS is the calling
 /// contract; createTask is for AVS owners only, numbers tasks per task contract from 1, starts at
 /// current epoch + 1, needs AVS stake > 0 and at least one opted-in operator, and snapshots the opted-in
 /// operators; one BLS key per (operator, AVS), a key used anywhere is never accepted again, and a key is
@@ -145,33 +146,33 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
     address public admin;
     string public chainIdWithoutRevision;
 
-    mapping(address => bool) private _isOperator;
-    mapping(address avs => AvsInfo) private _avs;
-    mapping(address task => address avs) private _avsOfTask;
+    mapping(address => bool) internal _isOperator;
+    mapping(address avs => AvsInfo) internal _avs;
+    mapping(address task => address avs) internal _avsOfTask;
 
-    mapping(address avs => address[]) private _optedList;
-    mapping(address avs => mapping(address op => uint256)) private _optedIndex; // index + 1
-    mapping(address avs => address[]) private _known;
-    mapping(address avs => mapping(address op => bool)) private _isKnown;
+    mapping(address avs => address[]) internal _optedList;
+    mapping(address avs => mapping(address op => uint256)) internal _optedIndex; // index + 1
+    mapping(address avs => address[]) internal _known;
+    mapping(address avs => mapping(address op => bool)) internal _isKnown;
 
-    mapping(address avs => uint64) private _version;
-    mapping(address avs => bool) private _versionUsed;
-    mapping(address avs => Agg) private _cur;
-    mapping(address avs => mapping(uint64 => Agg)) private _aggAt;
-    mapping(address avs => mapping(address op => OpState)) private _latest;
-    mapping(address avs => mapping(address op => mapping(uint256 => OpState))) private _history;
+    mapping(address avs => uint64) internal _version;
+    mapping(address avs => bool) internal _versionUsed;
+    mapping(address avs => Agg) internal _cur;
+    mapping(address avs => mapping(uint64 => Agg)) internal _aggAt;
+    mapping(address avs => mapping(address op => OpState)) internal _latest;
+    mapping(address avs => mapping(address op => mapping(uint256 => OpState))) internal _history;
 
-    mapping(address op => mapping(address avs => bytes)) private _pubkey;
-    mapping(address op => mapping(address avs => bytes32)) private _pubkeyHash;
-    mapping(bytes32 => bool) private _keyUsed;
+    mapping(address op => mapping(address avs => bytes)) internal _pubkey;
+    mapping(address op => mapping(address avs => bytes32)) internal _pubkeyHash;
+    mapping(bytes32 => bool) internal _keyUsed;
 
-    mapping(address task => uint64) private _lastTaskID;
-    mapping(address task => mapping(uint64 => Task)) private _tasks;
-    mapping(address task => mapping(uint64 => mapping(address op => Result))) private _results;
-    mapping(address task => mapping(uint64 => address[])) private _resultOps;
+    mapping(address task => uint64) internal _lastTaskID;
+    mapping(address task => mapping(uint64 => Task)) internal _tasks;
+    mapping(address task => mapping(uint64 => mapping(address op => Result))) internal _results;
+    mapping(address task => mapping(uint64 => address[])) internal _resultOps;
 
-    mapping(address avs => mapping(address op => uint256)) private _reward;
-    mapping(address avs => mapping(address op => uint256)) private _slashed;
+    mapping(address avs => mapping(address op => uint256)) internal _reward;
+    mapping(address avs => mapping(address op => uint256)) internal _slashed;
 
     // ---------------------------------------------------------------- set-up (extension)
     /// `admin_` zero leaves it uninitialised (the code at 0x…0901 is installed without running this).
@@ -183,12 +184,13 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         _initialize(admin_, chainId);
     }
 
-    function _initialize(address admin_, string memory chainId) private {
+    function _initialize(address admin_, string memory chainId) internal {
         if (initialized) revert AlreadyInitialized();
         initialized = true;
         admin = admin_;
         chainIdWithoutRevision = chainId;
         emit EmulationInitialized(admin_, chainId);
+        _onInitialize();
     }
 
     function registerOperator() external returns (bool) {
@@ -207,7 +209,8 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
 
     // ---------------------------------------------------------------- AVS registration
     function registerAVS(AVSParams calldata p) external returns (bool) {
-        _checkOrigin(p.sender);
+        _validateAVS(p);
+        _checkAvsSender(p.sender);
         if (!_contains(p.avsOwnerAddresses, p.sender)) revert CallerNotOwner();
         AvsInfo storage a = _avs[msg.sender];
         if (a.registered) revert AVSAlreadyRegistered();
@@ -221,7 +224,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
     }
 
     function updateAVS(AVSParams calldata p) external returns (bool) {
-        _checkOrigin(p.sender);
+        _checkAvsSender(p.sender);
         AvsInfo storage a = _avs[msg.sender];
         if (!a.registered) revert AVSNotRegistered();
         if (!_contains(a.owners, p.sender)) revert CallerNotOwner();
@@ -230,8 +233,9 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
             if (_avsOfTask[taskAddress] != address(0)) revert TaskAddressInUse();
             delete _avsOfTask[a.taskAddress];
             _avsOfTask[taskAddress] = msg.sender;
+            a.taskAddress = taskAddress;
         }
-        _storeParams(a, p, taskAddress);
+        _applyUpdate(a, p);
         emit AVSUpdated(msg.sender, p.sender, p.avsName);
         return true;
     }
@@ -249,7 +253,13 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         return true;
     }
 
-    function _storeParams(AvsInfo storage a, AVSParams calldata p, address taskAddress) private {
+    /// updateAVS's write of the new parameters (a.taskAddress already holds the new task address). The
+    /// emulation overwrites every field; a stricter profile may keep fields the update leaves unset.
+    function _applyUpdate(AvsInfo storage a, AVSParams calldata p) internal virtual {
+        _storeParams(a, p, a.taskAddress);
+    }
+
+    function _storeParams(AvsInfo storage a, AVSParams calldata p, address taskAddress) internal {
         if (p.avsRewardProportion > 100 || p.avsSlashProportion > 100) revert InvalidProportion();
         epochDuration(p.epochIdentifier); // reverts on an unknown identifier
         a.name = p.avsName;
@@ -312,14 +322,17 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
     ) external returns (bool) {
         _checkOrigin(sender);
         if (!initialized) revert NotInitialized();
-        if (!BLS.isValidPublicKey(pubKey)) revert InvalidPublicKey();
+        bytes memory key = _decodeKey(pubKey);
+        if (!BLS.isValidPublicKey(key)) revert InvalidPublicKey();
         bytes32 digest = keccak256(bytes(registrationMessage(sender)));
-        if (!BLS.verify(pubKey, abi.encodePacked(digest), pubKeyRegistrationSignature)) revert InvalidPopSignature();
+        if (!BLS.verify(key, abi.encodePacked(digest), _decodeSig(pubKeyRegistrationSignature))) {
+            revert InvalidPopSignature();
+        }
         if (_pubkeyHash[sender][avsAddress] != bytes32(0)) revert PublicKeyAlreadySet();
-        bytes32 h = keccak256(pubKey);
+        bytes32 h = keccak256(key);
         if (_keyUsed[h]) revert PublicKeyInUse();
         _keyUsed[h] = true;
-        _pubkey[sender][avsAddress] = pubKey;
+        _pubkey[sender][avsAddress] = key;
         _pubkeyHash[sender][avsAddress] = h;
         OpState memory s = _latest[avsAddress][sender];
         if (s.optedIn) _update(avsAddress, sender, s.stake, true, true);
@@ -338,7 +351,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
     }
 
     // ---------------------------------------------------------------- the versioned operator set
-    function _setStake(address avs, address op, uint128 amount) private {
+    function _setStake(address avs, address op, uint128 amount) internal {
         OpState memory s = _latest[avs][op];
         _update(avs, op, amount, s.optedIn, s.keyed || _pubkeyHash[op][avs] != bytes32(0));
     }
@@ -346,7 +359,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
     /// Moves `op` of `avs` to a new state, keeping the old state for snapshots taken before, and adjusts
     /// the running aggregates. The version only advances when a task has snapshotted the current one, so
     /// changes between tasks cost no history.
-    function _update(address avs, address op, uint128 stake, bool optedIn, bool keyed) private {
+    function _update(address avs, address op, uint128 stake, bool optedIn, bool keyed) internal {
         uint64 v = _version[avs];
         if (_versionUsed[avs]) {
             v += 1;
@@ -385,7 +398,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         }
     }
 
-    function _opAt(address avs, address op, uint64 v) private view returns (OpState memory s) {
+    function _opAt(address avs, address op, uint64 v) internal view returns (OpState memory s) {
         s = _latest[avs][op];
         if (!s.exists || s.fromVersion <= v) return s;
         // Binary search the history (ascending fromVersion) for the last state with fromVersion <= v.
@@ -411,6 +424,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         uint64 taskStatisticalPeriod
     ) external returns (uint64 taskID) {
         _checkOrigin(sender);
+        _validateTaskName(name);
         if (thresholdPercentage > 100) revert InvalidThreshold();
         (uint64 startingEpoch, uint64 v) = _snapshotForTask(sender);
         taskID = ++_lastTaskID[msg.sender];
@@ -430,7 +444,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
 
     /// Checks that the calling task contract may create a task now and pins the operator-set version it
     /// will use: the current aggregates are copied once per version (O(1) writes, whatever the set size).
-    function _snapshotForTask(address sender) private returns (uint64 startingEpoch, uint64 v) {
+    function _snapshotForTask(address sender) internal returns (uint64 startingEpoch, uint64 v) {
         address avs = _avsOfTask[msg.sender];
         if (avs == address(0)) revert AVSNotRegistered();
         AvsInfo storage a = _avs[avs];
@@ -445,7 +459,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         }
     }
 
-    function _emitTaskCreated(Task storage t, address sender) private {
+    function _emitTaskCreated(Task storage t, address sender) internal {
         emit TaskCreated(
             msg.sender,
             t.taskID,
@@ -484,7 +498,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
 
     /// The task, its AVS, and the epochs that end its response and statistical windows.
     function _windows(address sender, address taskContractAddress, uint64 taskID)
-        private
+        internal
         view
         returns (address avs, int64 epoch, int64 responseEnd, int64 statisticalEnd)
     {
@@ -498,7 +512,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         statisticalEnd = responseEnd + int64(t.taskStatisticalPeriod);
     }
 
-    function _prepare(address sender, uint64 taskID, address taskContractAddress, bytes calldata blsSignature) private {
+    function _prepare(address sender, uint64 taskID, address taskContractAddress, bytes calldata blsSignature) internal {
         (, int64 epoch, int64 responseEnd,) = _windows(sender, taskContractAddress, taskID);
         Result storage r = _results[taskContractAddress][taskID][sender];
         if (r.phase != 0) revert ResultAlreadyExists();
@@ -514,14 +528,14 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         address taskContractAddress,
         bytes calldata taskResponse,
         bytes calldata blsSignature
-    ) private {
+    ) internal virtual {
         (address avs, int64 epoch, int64 responseEnd, int64 statisticalEnd) =
             _windows(sender, taskContractAddress, taskID);
         if (epoch <= responseEnd) revert SubmitTooSoon();
         if (epoch > statisticalEnd) revert SubmitTooLate();
         Result storage r = _results[taskContractAddress][taskID][sender];
         if (r.phase != 1 || keccak256(r.blsSignature) != keccak256(blsSignature)) revert InconsistentSignature();
-        if (!BLS.verify(_pubkey[sender][avs], abi.encodePacked(keccak256(taskResponse)), blsSignature)) {
+        if (!BLS.verify(_pubkey[sender][avs], abi.encodePacked(keccak256(taskResponse)), _decodeSig(blsSignature))) {
             revert InvalidTaskSignature();
         }
         r.phase = 2;
@@ -537,10 +551,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         address[] calldata eligibleRewardOperators,
         address[] calldata eligibleSlashOperators
     ) external returns (bool) {
-        _checkOrigin(sender);
-        address avs = _avsOfTask[taskContractAddress];
-        if (avs == address(0)) revert AVSNotRegistered();
-        if (avs != msg.sender) revert CallerNotTaskAVS();
+        address avs = _checkChallenger(sender, taskContractAddress);
         Task storage t = _tasks[taskContractAddress][taskID];
         if (!t.exists) revert TaskNotExist();
         if (t.challenged) revert AlreadyChallenged();
@@ -555,7 +566,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         t.eligibleRewardOperators = eligibleRewardOperators;
         t.eligibleSlashOperators = eligibleSlashOperators;
         _execute(avs, t, eligibleRewardOperators, eligibleSlashOperators);
-        emit ChallengeInitiated(
+        _emitChallengeInitiated(
             taskID,
             taskContractAddress,
             sender,
@@ -569,7 +580,8 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
 
     /// Rewards and slashes of a challenged task, on the emulation's balances (see the contract comment).
     function _execute(address avs, Task storage t, address[] calldata rewardOps, address[] calldata slashOps)
-        private
+        internal
+        virtual
     {
         uint64 v = t.setVersion;
         uint256 rewardStake;
@@ -604,7 +616,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
 
     /// Rejects an operator listed twice in the same list of one challenge (transient storage, O(1) each). The
     /// key names the task contract and task, so several challenges in one transaction do not collide.
-    function _markOnce(uint64 taskID, uint256 list, address op) private {
+    function _markOnce(uint64 taskID, uint256 list, address op) internal {
         bytes32 slot = keccak256(abi.encode("AvsPrecompile.markOnce", msg.sender, taskID, list, op));
         uint256 seen;
         assembly {
@@ -633,7 +645,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
 
     /// The signers' aggregate key (snapshot aggregate minus the non-signers) and stakes.
     function _signers(address taskContractAddress, uint64 taskID, address[] calldata nonSigners, bytes calldata keys)
-        private
+        internal
         view
         returns (bytes memory apk, uint256 signedStake, uint256 totalStake)
     {
@@ -650,7 +662,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
     /// Sum and stake of the non-signers, each checked: strictly ascending (so no duplicates), its key the
     /// one registered (hash compare), and a member of the snapshot. One G1ADD and two cold SLOADs each.
     function _sumNonSigners(address avs, uint64 v, address[] calldata nonSigners, bytes calldata keys)
-        private
+        internal
         view
         returns (bytes memory sum, uint256 stake)
     {
@@ -677,7 +689,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         }
     }
 
-    function _keyHashAt(bytes memory buf, bytes calldata keys, uint256 i) private pure returns (bytes32 h) {
+    function _keyHashAt(bytes memory buf, bytes calldata keys, uint256 i) internal pure returns (bytes32 h) {
         assembly ("memory-safe") {
             let keyPtr := add(buf, 0xa0)
             calldatacopy(keyPtr, add(keys.offset, mul(i, 128)), 128)
@@ -732,7 +744,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         revert EpochNotFound();
     }
 
-    function _currentEpoch(string memory epochIdentifier) private view returns (int64) {
+    function _currentEpoch(string memory epochIdentifier) internal view virtual returns (int64) {
         return int64(uint64(block.timestamp / epochDuration(epochIdentifier)));
     }
 
@@ -742,7 +754,8 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
 
     // ---------------------------------------------------------------- views
     function getRegisteredPubkey(address operatorAddress, address avsAddress) external view returns (bytes memory) {
-        return _pubkey[operatorAddress][avsAddress];
+        bytes memory key = _pubkey[operatorAddress][avsAddress];
+        return key.length == 0 ? key : _encodeKey(key);
     }
 
     function getOptInOperators(address avsAddress) external view returns (address[] memory) {
@@ -750,12 +763,12 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
     }
 
     function getAVSUSDValue(address avsAddress) external view returns (uint256) {
-        return _cur[avsAddress].optedStake;
+        return _usd(_cur[avsAddress].optedStake);
     }
 
     function getOperatorOptedUSDValue(address avsAddress, address operatorAddress) external view returns (uint256) {
         OpState memory s = _latest[avsAddress][operatorAddress];
-        return s.optedIn ? s.stake : 0;
+        return _usd(s.optedIn ? s.stake : 0);
     }
 
     function getAVSEpochIdentifier(address avsAddress) external view returns (string memory) {
@@ -770,7 +783,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         return _tasks[taskAddress][taskID].challenger;
     }
 
-    function getTaskInfo(address taskAddress, uint64 taskID) external view returns (TaskInfo memory info) {
+    function getTaskInfo(address taskAddress, uint64 taskID) public view virtual returns (TaskInfo memory info) {
         Task storage t = _tasks[taskAddress][taskID];
         if (!t.exists) revert TaskNotExist();
         address avs = _avsOfTask[taskAddress];
@@ -822,8 +835,9 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
     }
 
     function getOperatorTaskResponseList(address taskAddress, uint64 taskID)
-        external
+        public
         view
+        virtual
         returns (OperatorResInfo[] memory list)
     {
         address avs = _avsOfTask[taskAddress];
@@ -846,8 +860,9 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
     }
 
     function getOperatorTaskResponse(address taskAddress, address operator, uint64 taskID)
-        external
+        public
         view
+        virtual
         returns (TaskResultInfo memory)
     {
         Result storage r = _results[taskAddress][taskID][operator];
@@ -862,7 +877,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         });
     }
 
-    function _snapshotOperators(address avs, uint64 v) private view returns (address[] memory out) {
+    function _snapshotOperators(address avs, uint64 v) internal view returns (address[] memory out) {
         address[] storage known = _known[avs];
         address[] memory tmp = new address[](known.length);
         uint256 n;
@@ -873,19 +888,94 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         for (uint256 i = 0; i < n; i++) out[i] = tmp[i];
     }
 
-    // ---------------------------------------------------------------- helpers
-    function _checkOrigin(address sender) private view {
+    // ---------------------------------------------------------------- hooks
+    // Where a stricter profile of the chain (a subclass) departs from the emulation's defaults. Each
+    // default is the emulation's own behaviour; keys and signatures stay EIP-2537 inside (all curve
+    // arithmetic, hashing and storage use that form), the hooks only translate at the edge.
+
+    /// A `sender` argument names the transaction's signer.
+    function _checkOrigin(address sender) internal view virtual {
         if (sender != tx.origin) revert SenderNotOrigin();
     }
 
-    function _contains(address[] memory list, address x) private pure returns (bool) {
+    /// The sender check of registerAVS and updateAVS (Imua's CheckOriginAndSender applies only there).
+    function _checkAvsSender(address sender) internal view virtual {
+        _checkOrigin(sender);
+    }
+
+    /// registerAVS's parameter checks beyond the emulation's own (run first).
+    function _validateAVS(AVSParams calldata p) internal view virtual {}
+
+    /// createTask's check of the task name.
+    function _validateTaskName(string calldata name) internal pure virtual {}
+
+    /// The 128-byte EIP-2537 G1 form of a public key as the caller sent it.
+    function _decodeKey(bytes calldata pubKey) internal view virtual returns (bytes memory) {
+        return pubKey;
+    }
+
+    /// How getRegisteredPubkey shows a stored (EIP-2537) key (only called for a registered, non-empty key).
+    function _encodeKey(bytes memory eip2537Key) internal view virtual returns (bytes memory) {
+        return eip2537Key;
+    }
+
+    /// The 256-byte EIP-2537 G2 form of a signature as sent (proof of possession, two-phase signature).
+    function _decodeSig(bytes calldata sig) internal view virtual returns (bytes memory) {
+        return sig;
+    }
+
+    /// Runs at the end of `_initialize`.
+    function _onInitialize() internal virtual {}
+
+    /// The USD value the stake views report for an emulated stake amount.
+    function _usd(uint256 amount) internal pure virtual returns (uint256) {
+        return amount;
+    }
+
+    /// challenge's authorisation: returns the AVS that owns the task contract. As on Imua since Aug 2025
+    /// (precompiles/avs/tx.go, Challenge), `sender` is not tx.origin but the registered AVS that owns the
+    /// task; here the calling contract must be that AVS too.
+    function _checkChallenger(address sender, address taskContractAddress)
+        internal
+        view
+        virtual
+        returns (address avs)
+    {
+        avs = _avsOfTask[taskContractAddress];
+        if (avs == address(0)) revert AVSNotRegistered();
+        if (sender != avs || msg.sender != avs) revert CallerNotTaskAVS();
+    }
+
+    function _emitChallengeInitiated(
+        uint64 taskID,
+        address taskContractAddress,
+        address sender,
+        uint8 actualThreshold,
+        bool isExpected,
+        address[] calldata eligibleRewardOperators,
+        address[] calldata eligibleSlashOperators
+    ) internal virtual {
+        emit ChallengeInitiated(
+            taskID,
+            taskContractAddress,
+            sender,
+            actualThreshold,
+            isExpected,
+            eligibleRewardOperators,
+            eligibleSlashOperators
+        );
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    function _contains(address[] memory list, address x) internal pure returns (bool) {
         for (uint256 i = 0; i < list.length; i++) {
             if (list[i] == x) return true;
         }
         return false;
     }
 
-    function _decimal(uint256 v) private pure returns (string memory) {
+    function _decimal(uint256 v) internal pure returns (string memory) {
         if (v == 0) return "0";
         uint256 len;
         for (uint256 x = v; x != 0; x /= 10) len++;
@@ -894,7 +984,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         return string(b);
     }
 
-    function _hex(bytes32 h) private pure returns (string memory) {
+    function _hex(bytes32 h) internal pure returns (string memory) {
         bytes memory digits = "0123456789abcdef";
         bytes memory b = new bytes(66);
         b[0] = "0";

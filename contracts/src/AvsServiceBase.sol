@@ -41,15 +41,25 @@ error AlreadySettled(uint64 taskId);
 /// An AVS may choose a stricter rule through `_slashAbsent` (for example: slash after K missed tasks in a
 /// row); the default never slashes for absence.
 ///
+/// The aggregated rule reads the registry's snapshot (IAVSManagerExt) and no phase-2 commit.
+///
 /// Two-phase flow (Imua's semantics; a task with no accepted aggregate and at least one phase-2 commit):
 /// the precompile's two phases (phase 1: an empty response and the signature; phase 2: the response and the
 /// same signature) are the operators' answers. An operator opted in at creation is rewarded if it committed
 /// a correct response (`_isCorrectCommit`) in phase 2, and slashed otherwise: a wrong commit, or no commit
 /// within the windows, as Imua's statistical rule for this flow has it. Proven faults slash in both flows.
 /// A task that received neither an aggregate nor a commit slashes only proven faults and rewards nobody.
+/// This rule uses IAVSManager's functions only (Imua has no IAVSManagerExt): the operators come from
+/// `getTaskInfo(…).optInOperators` (opted in at creation), the commits from `getOperatorTaskResponse`, and
+/// the stake behind the actual threshold from `getOperatorOptedUSDValue`, the live value at settlement (as
+/// Imua's statistics use live power), not the snapshot at creation.
+///
+/// Failures cannot hide: Imua's precompile does not revert, a failed transaction method returns false and
+/// drops its state change. Every call here that returns a bool checks it and reverts
+/// `PrecompileFailed(method name)`; a createTask that returns id 0 does too.
 ///
 /// Every function that names an operator or owner uses msg.sender, which the precompile requires to be
-/// tx.origin: call these from EOAs.
+/// tx.origin: call these from EOAs. `challenge` names this contract instead (anyone may settle).
 abstract contract AvsServiceBase {
     IAVSManager internal immutable AVS;
     IAVSManagerExt internal immutable EXT;
@@ -119,6 +129,9 @@ abstract contract AvsServiceBase {
     error InvalidAggregateSignature();
     error InvalidParams();
     error TaskNotExist();
+    /// The registry returned false for `call` (its method's name): on Imua a failed precompile call does not
+    /// revert, it returns false and drops the state change.
+    error PrecompileFailed(string call);
 
     // ---------------------------------------------------------------- hooks (the AVS's rules)
     /// The name the precompile records for the AVS's tasks.
@@ -170,29 +183,39 @@ abstract contract AvsServiceBase {
     // ---------------------------------------------------------------- registration pass-throughs
     /// params.sender must be tx.origin and one of params.avsOwnerAddresses; params.taskAddress is this
     /// contract (0 is filled in).
+    // Each pass-through checks the registry's bool: Imua's precompile does not revert on failure, it returns
+    // false and drops the state change. They return true (kept in the ABI) or revert PrecompileFailed(method).
     function registerAVS(AVSParams calldata params) external returns (bool) {
-        return AVS.registerAVS(params);
+        if (!AVS.registerAVS(params)) revert PrecompileFailed("registerAVS");
+        return true;
     }
 
     function updateAVS(AVSParams calldata params) external returns (bool) {
-        return AVS.updateAVS(params);
+        if (!AVS.updateAVS(params)) revert PrecompileFailed("updateAVS");
+        return true;
     }
 
     function deregisterAVS(string calldata avsName) external returns (bool) {
-        return AVS.deregisterAVS(msg.sender, avsName);
+        if (!AVS.deregisterAVS(msg.sender, avsName)) revert PrecompileFailed("deregisterAVS");
+        return true;
     }
 
     function registerOperatorToAVS() external returns (bool) {
-        return AVS.registerOperatorToAVS(msg.sender);
+        if (!AVS.registerOperatorToAVS(msg.sender)) revert PrecompileFailed("registerOperatorToAVS");
+        return true;
     }
 
     function deregisterOperatorFromAVS() external returns (bool) {
-        return AVS.deregisterOperatorFromAVS(msg.sender);
+        if (!AVS.deregisterOperatorFromAVS(msg.sender)) revert PrecompileFailed("deregisterOperatorFromAVS");
+        return true;
     }
 
     /// pubKey: 128-byte EIP-2537 G1; signature: 256-byte EIP-2537 G2 over keccak256 of the registration message.
     function registerBLSPublicKey(bytes calldata pubKey, bytes calldata signature) external returns (bool) {
-        return AVS.registerBLSPublicKey(msg.sender, address(this), pubKey, signature);
+        if (!AVS.registerBLSPublicKey(msg.sender, address(this), pubKey, signature)) {
+            revert PrecompileFailed("registerBLSPublicKey");
+        }
+        return true;
     }
 
     // ---------------------------------------------------------------- tasks: the shared entry points
@@ -253,6 +276,7 @@ abstract contract AvsServiceBase {
             thresholdPercentage,
             taskStatisticalPeriod
         );
+        if (taskId == 0) revert PrecompileFailed("createTask"); // Imua's failure value: ids start at 1
         startingEpoch = uint64(_epoch()) + 1;
         _tasks[taskId] = TaskCore({
             exists: true,
@@ -335,7 +359,10 @@ abstract contract AvsServiceBase {
         external
         returns (bool)
     {
-        return AVS.operatorSubmitTask(msg.sender, taskID, taskResponse, blsSignature, address(this), phase);
+        if (!AVS.operatorSubmitTask(msg.sender, taskID, taskResponse, blsSignature, address(this), phase)) {
+            revert PrecompileFailed("operatorSubmitTask");
+        }
+        return true;
     }
 
     // ---------------------------------------------------------------- fraud proofs
@@ -400,6 +427,8 @@ abstract contract AvsServiceBase {
     // ---------------------------------------------------------------- settlement
     /// Settles a task once its statistical window is over (the precompile enforces the timing and that it
     /// happens once). `nonSigners` must be the list of the accepted response (empty if none was accepted).
+    /// Anyone may call it; the precompile's challenge is called with this contract as its first argument (on
+    /// Imua the registered AVS that owns the task).
     function challenge(uint64 taskId, address[] calldata nonSigners) external returns (bool) {
         TaskCore storage t = _tasks[taskId];
         if (!t.exists) revert TaskUnknown(taskId);
@@ -409,8 +438,11 @@ abstract contract AvsServiceBase {
             revert NonSignersMismatch(taskId);
         }
         t.settled = true;
-        (address[] memory rewarded, address[] memory slashed, uint8 actual) = _judge(taskId, responded, nonSigners);
-        AVS.challenge(msg.sender, taskId, address(this), actual, actual >= t.thresholdPercentage, rewarded, slashed);
+        (address[] memory rewarded, address[] memory slashed, uint8 actual) =
+            responded ? _judgeAggregated(taskId, nonSigners) : _judgeTwoPhase(taskId);
+        if (!AVS.challenge(address(this), taskId, address(this), actual, actual >= t.thresholdPercentage, rewarded, slashed)) {
+            revert PrecompileFailed("challenge");
+        }
         emit TaskSettled(taskId, actual, rewarded, slashed);
         return true;
     }
@@ -421,7 +453,6 @@ abstract contract AvsServiceBase {
         uint256 nr;
         uint256 ns;
         uint256 rewardedStake;
-        uint64 version;
         bool twoPhase;
     }
 
@@ -433,24 +464,67 @@ abstract contract AvsServiceBase {
         bool signedAggregate;
     }
 
-    function _judge(uint64 taskId, bool responded, address[] calldata nonSigners)
+    /// A task with an accepted aggregate, judged on the registry's snapshot (IAVSManagerExt: the operator-set
+    /// version, its total stake, and each known operator's state at that version). Phase-2 commits are not
+    /// read (a registry without the two-phase flow has none).
+    function _judgeAggregated(uint64 taskId, address[] calldata nonSigners)
         private
-        returns (address[] memory rewarded, address[] memory slashed, uint8 actual)
+        returns (address[] memory, address[] memory, uint8)
     {
-        Tally memory y;
-        uint256 totalStake;
-        (y.version, totalStake,,) = EXT.taskSnapshot(address(this), taskId);
+        (uint64 version, uint256 totalStake,,) = EXT.taskSnapshot(address(this), taskId);
         address[] memory known = EXT.getKnownOperators(address(this));
-        y.rewarded = new address[](known.length);
-        y.slashed = new address[](known.length);
-        Seen[] memory seen = new Seen[](known.length);
-        uint256 n;
+        Tally memory y = _tally(known.length);
+        Seen memory s;
         for (uint256 i = 0; i < known.length; i++) {
-            if (_observe(taskId, y, known[i], responded, nonSigners, seen[n])) n++;
+            (bool optedIn, bool keyed, uint256 stake) = EXT.operatorAt(address(this), known[i], version);
+            if (!optedIn) continue;
+            s.op = known[i];
+            s.stake = stake;
+            s.signedAggregate = keyed && !_sortedContains(nonSigners, known[i]);
+            _judgeOne(taskId, y, s);
         }
-        for (uint256 i = 0; i < n; i++) {
+        return _result(y, totalStake);
+    }
+
+    /// A task without an accepted aggregate, judged with IAVSManager's functions only (Imua has no
+    /// IAVSManagerExt): the operators opted in at creation (`getTaskInfo(…).optInOperators`), each one's
+    /// phase-2 commit (`getOperatorTaskResponse`) and, for the actual threshold, each one's stake as the
+    /// registry reports it now (`getOperatorOptedUSDValue`: the live value, as Imua's statistics use live
+    /// power; an operator that has opted out since counts 0).
+    function _judgeTwoPhase(uint64 taskId) private returns (address[] memory, address[] memory, uint8) {
+        address[] memory ops = AVS.getTaskInfo(address(this), taskId).optInOperators;
+        Tally memory y = _tally(ops.length);
+        Seen[] memory seen = new Seen[](ops.length);
+        for (uint256 i = 0; i < ops.length; i++) {
+            Seen memory s = seen[i];
+            s.op = ops[i];
+            TaskResultInfo memory r = AVS.getOperatorTaskResponse(address(this), ops[i], taskId);
+            s.committed = r.phase == 2;
+            s.committedCorrect = s.committed && _isCorrectCommit(taskId, r.taskResponse);
+            if (s.committed) y.twoPhase = true;
+        }
+        uint256 totalStake;
+        for (uint256 i = 0; i < ops.length; i++) {
+            // Without a commit nobody is rewarded and the actual threshold is 0: no stake to read.
+            if (y.twoPhase) {
+                seen[i].stake = AVS.getOperatorOptedUSDValue(address(this), ops[i]);
+                totalStake += seen[i].stake;
+            }
             _judgeOne(taskId, y, seen[i]);
         }
+        return _result(y, totalStake);
+    }
+
+    function _tally(uint256 n) private pure returns (Tally memory y) {
+        y.rewarded = new address[](n);
+        y.slashed = new address[](n);
+    }
+
+    function _result(Tally memory y, uint256 totalStake)
+        private
+        pure
+        returns (address[] memory rewarded, address[] memory slashed, uint8 actual)
+    {
         rewarded = y.rewarded;
         slashed = y.slashed;
         uint256 nr = y.nr;
@@ -460,27 +534,6 @@ abstract contract AvsServiceBase {
             mstore(slashed, ns)
         }
         actual = totalStake == 0 ? 0 : uint8(y.rewardedStake * 100 / totalStake);
-    }
-
-    /// Fills `s` for operator `op`; false if it was not opted in at the task's creation.
-    function _observe(
-        uint64 taskId,
-        Tally memory y,
-        address op,
-        bool responded,
-        address[] calldata nonSigners,
-        Seen memory s
-    ) private view returns (bool) {
-        (bool optedIn, bool keyed, uint256 stake) = EXT.operatorAt(address(this), op, y.version);
-        if (!optedIn) return false;
-        s.op = op;
-        s.stake = stake;
-        s.signedAggregate = responded && keyed && !_sortedContains(nonSigners, op);
-        TaskResultInfo memory r = AVS.getOperatorTaskResponse(address(this), op, taskId);
-        s.committed = r.phase == 2;
-        s.committedCorrect = s.committed && _isCorrectCommit(taskId, r.taskResponse);
-        if (s.committed && !responded) y.twoPhase = true;
-        return true;
     }
 
     function _judgeOne(uint64 taskId, Tally memory y, Seen memory s) private {

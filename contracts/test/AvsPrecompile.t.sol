@@ -309,9 +309,12 @@ contract AvsPrecompileTest is AvsBase {
         vm.prank(owner, owner);
         vm.expectRevert(AvsPrecompile.CallerNotTaskAVS.selector);
         pre.challenge(owner, id, address(avs), 0, false, none, none);
+        vm.expectRevert(AvsPrecompile.CallerNotTaskAVS.selector);
+        pre.challenge(address(avs), id, address(avs), 0, false, none, none);
+        // anyone may settle through the AVS, which names itself as the challenger
         vm.prank(owner, owner);
         avs.challenge(id, none);
-        assertEq(pre.getChallengeInfo(address(avs), id), owner);
+        assertEq(pre.getChallengeInfo(address(avs), id), address(avs));
         vm.prank(owner, owner);
         vm.expectRevert(abi.encodeWithSelector(AvsServiceContract.AlreadySettled.selector, id));
         avs.challenge(id, none);

@@ -72,10 +72,30 @@ contract AvsPrecompileRawTest is AvsBase {
         vm.expectRevert(AvsPrecompile.SenderNotOrigin.selector);
         raw.optIn(owner);
         vm.expectRevert(AvsPrecompile.SenderNotOrigin.selector);
-        raw.challenge(owner, 1, new address[](0), new address[](0));
-        vm.expectRevert(AvsPrecompile.SenderNotOrigin.selector);
         AVSMANAGER_CONTRACT.operatorSubmitTask(owner, 1, "", hex"01", address(raw), 1);
         vm.stopPrank();
+    }
+
+    /// challenge's first argument is the AVS that owns the task (Imua since Aug 2025), not tx.origin, and the
+    /// calling contract must be that AVS too.
+    function test_challengeSenderIsTheTaskAVS() public {
+        vm.prank(owner, owner);
+        uint64 id = raw.createTask(owner, 50);
+        _warpToEpoch(_epoch() + 1 + 1 + 1 + 1);
+        address[] memory none = new address[](0);
+        vm.prank(owner, owner);
+        vm.expectRevert(AvsPrecompile.CallerNotTaskAVS.selector);
+        raw.challenge(owner, id, none, none);
+        RawAvs other = new RawAvs();
+        vm.prank(owner, owner);
+        other.registerAVS(_params(address(0)));
+        vm.prank(owner, owner);
+        vm.expectRevert(AvsPrecompile.CallerNotTaskAVS.selector);
+        raw.challenge(address(other), id, none, none);
+        // the AVS names itself; tx.origin is irrelevant
+        vm.prank(address(0xBEEF), address(0xBEEF));
+        raw.challenge(address(raw), id, none, none);
+        assertEq(pre.getChallengeInfo(address(raw), id), address(raw));
     }
 
     function test_thresholdAbove100Refused() public {
@@ -141,19 +161,19 @@ contract AvsPrecompileRawTest is AvsBase {
         address[] memory none = new address[](0);
         vm.prank(owner, owner);
         vm.expectRevert(abi.encodeWithSelector(AvsPrecompile.DuplicateOperator.selector, op1));
-        raw.challenge(owner, id, dup, none);
+        raw.challenge(address(raw), id, dup, none);
         address[] memory stranger = new address[](1);
         stranger[0] = address(0x9999);
         vm.prank(owner, owner);
         vm.expectRevert(abi.encodeWithSelector(AvsPrecompile.NotInSnapshot.selector, address(0x9999)));
-        raw.challenge(owner, id, none, stranger);
+        raw.challenge(address(raw), id, none, stranger);
         // the same operator may be in both lists (the AVS decides); here: reward op1, slash op2
         address[] memory r = new address[](1);
         r[0] = op1;
         address[] memory s = new address[](1);
         s[0] = op2;
         vm.prank(owner, owner);
-        raw.challenge(owner, id, r, s);
+        raw.challenge(address(raw), id, r, s);
         // pool = 100 * 10 % = 10, all to op1; op2 loses 20 % of 50
         assertEq(pre.rewardOf(address(raw), op1), 10);
         assertEq(pre.slashedOf(address(raw), op2), 10);
@@ -163,7 +183,7 @@ contract AvsPrecompileRawTest is AvsBase {
         assertTrue(info.isExpected);
         vm.prank(owner, owner);
         vm.expectRevert(AvsPrecompile.AlreadyChallenged.selector);
-        raw.challenge(owner, id, r, s);
+        raw.challenge(address(raw), id, r, s);
     }
 
     function test_responseListAndRepeatedCommit() public {
@@ -226,7 +246,7 @@ contract AvsPrecompileBatchTest is AvsBase {
         address[] memory reward = new address[](1);
         reward[0] = op;
         vm.prank(owner, owner);
-        b.challengeTwo(owner, t1, t2, reward);
+        b.challengeTwo(address(b), t1, t2, reward);
         assertEq(pre.rewardOf(address(b), op), 2); // 1 per task: 10 * 10 %
     }
 }
