@@ -498,10 +498,12 @@ abstract contract AvsServiceBase {
         for (uint256 i = 0; i < ops.length; i++) {
             Seen memory s = seen[i];
             s.op = ops[i];
-            TaskResultInfo memory r = AVS.getOperatorTaskResponse(address(this), ops[i], taskId);
-            s.committed = r.phase == 2;
-            s.committedCorrect = s.committed && _isCorrectCommit(taskId, r.taskResponse);
-            if (s.committed) y.twoPhase = true;
+            // Imua's query fails for an operator without a result (it submitted nothing): no commit.
+            try AVS.getOperatorTaskResponse(address(this), ops[i], taskId) returns (TaskResultInfo memory r) {
+                s.committed = r.phase == 2;
+                s.committedCorrect = s.committed && _isCorrectCommit(taskId, r.taskResponse);
+                if (s.committed) y.twoPhase = true;
+            } catch {}
         }
         uint256 totalStake;
         for (uint256 i = 0; i < ops.length; i++) {

@@ -264,6 +264,42 @@ contract ImuaStrictTest is AvsBase {
         _settle(id);
     }
 
+    /// An operator that submitted nothing has no result, and Imua's query for it fails: the settlement
+    /// must still run, and slash it as the two-phase rule has it.
+    function test_twoPhase_silentOperator_isSlashed_settlementRuns() public {
+        a = _addStrict(1, 10);
+        b = _addStrict(2, 20);
+        c = _addStrict(3, 30);
+        vm.prank(owner, owner);
+        uint64 id = avs.createNewTask(_payload(2, 3), 50, RESP, CHAL, STAT);
+        uint64 start = imua.getTaskInfo(address(avs), id).startingEpoch;
+        bytes memory good = abi.encode(id, uint64(5));
+        bytes memory sa = _sig96(skOf[a], good);
+        bytes memory sb = _sig96(skOf[b], good);
+        vm.prank(a, a);
+        avs.operatorSubmitTask(id, "", sa, 1);
+        vm.prank(b, b);
+        avs.operatorSubmitTask(id, "", sb, 1);
+        vm.warp(genesis + start + RESP + 1);
+        vm.prank(a, a);
+        avs.operatorSubmitTask(id, good, sa, 2);
+        vm.prank(b, b);
+        avs.operatorSubmitTask(id, good, sb, 2);
+        vm.warp(genesis + start + RESP + STAT + 1);
+        vm.expectRevert();
+        imua.getOperatorTaskResponse(address(avs), c, id); // c has no result
+        vm.prank(owner, owner);
+        avs.updateAVS(_strictParams(address(avs)));
+        address[] memory rewarded = new address[](2);
+        rewarded[0] = a;
+        rewarded[1] = b;
+        address[] memory slashed = new address[](1);
+        slashed[0] = c;
+        vm.expectEmit(true, false, false, true, address(avs));
+        emit AvsServiceBase.TaskSettled(id, 50, rewarded, slashed);
+        avs.challenge(id, new address[](0));
+    }
+
     function _submitBothPhases(uint64 id) internal returns (uint64 start) {
         TaskInfo memory info = imua.getTaskInfo(address(avs), id);
         start = info.startingEpoch;

@@ -61,6 +61,9 @@ pub struct ChainView {
     pub service: Address,
     /// Seconds per epoch of the AVS's epoch identifier.
     pub epoch_seconds: u64,
+    /// On the imua profile, the timestamp x/epochs' counter starts from: the epoch of time `t`
+    /// is then 1 up to the origin and ⌈(t − origin) / seconds⌉ after it, not t / seconds.
+    pub epoch_origin: Option<u64>,
     /// Operator chain addresses by operator index.
     pub operators: Vec<Address>,
     /// Blocks an event must be under before the auditor believes it (deeper than any reorg).
@@ -93,7 +96,13 @@ pub struct Observer {
 }
 
 /// EIP-2537 G1 (128 B: two 64-byte padded Fp) → 96-byte uncompressed (x ‖ y) that blst reads.
+/// A 48-byte compressed key (the imua profile's) is decompressed to the same form.
 pub fn g1_from_eip2537(b: &[u8]) -> Option<Vec<u8>> {
+    if b.len() == 48 {
+        return blst::min_pk::PublicKey::from_bytes(b)
+            .ok()
+            .map(|p| p.serialize().to_vec());
+    }
     if b.len() != 128 {
         return None;
     }
@@ -102,7 +111,13 @@ pub fn g1_from_eip2537(b: &[u8]) -> Option<Vec<u8>> {
 
 /// EIP-2537 G2 (256 B: x.c0 ‖ x.c1 ‖ y.c0 ‖ y.c1, each padded to 64) → 192-byte uncompressed
 /// in the zcash order blst reads (x.c1 ‖ x.c0 ‖ y.c1 ‖ y.c0).
+/// A 96-byte compressed signature (the imua profile's) is decompressed to the same form.
 pub fn g2_from_eip2537(b: &[u8]) -> Option<Vec<u8>> {
+    if b.len() == 96 {
+        return blst::min_pk::Signature::from_bytes(b)
+            .ok()
+            .map(|s| s.serialize().to_vec());
+    }
     if b.len() != 256 {
         return None;
     }
@@ -323,7 +338,12 @@ impl Observer {
             }
         }
         // A task whose response period has ended without an accepted response is expired.
-        let epoch = ts / self.view.epoch_seconds.max(1);
+        let d = self.view.epoch_seconds.max(1);
+        let epoch = match self.view.epoch_origin {
+            None => ts / d,
+            Some(o) if ts <= o => 1,
+            Some(o) => (ts - o).div_ceil(d),
+        };
         let expired: Vec<(u64, u64)> = self
             .open
             .iter()

@@ -37,6 +37,8 @@ pub struct Deployed {
     pub admin: alloy::signers::local::PrivateKeySigner,
     /// The run's seed: the auditor re-derives the generator's summands from it.
     pub seed: u64,
+    /// The imua profile's epoch origin (see `Deployment::epoch_origin`).
+    pub epoch_origin: Option<u64>,
 }
 
 /// The operator's BLS key material, derived from the seed (the sim hands it to the node and
@@ -195,6 +197,7 @@ impl<A: SimAvs> Roles for Exoavs<A> {
             setup.name = app.avs_name();
             setup.service_code = Some(app.service_contract());
             setup.epoch_identifier = exoavs::devnet::setup::EPOCH_DEVNET_1S.into();
+            setup.profile = ctx.scenario.profile;
             if bugs.slash_non_signers {
                 setup.service_code = Some((
                     "SlashNonSignersAvs".into(),
@@ -248,7 +251,11 @@ impl<A: SimAvs> Roles for Exoavs<A> {
                     .await;
                     let rogue_reg = dep
                         .avs
-                        .register_bls_key(&op, &rogue.public_key().to_eip2537(), &pop.to_eip2537())
+                        .register_bls_key(
+                            &op,
+                            &dep.avs.profile.encode_key(&rogue.public_key()),
+                            &dep.avs.profile.encode_signature(&pop),
+                        )
                         .await;
                     ctx.report.event(EventKind::Note {
                         text: format!(
@@ -274,6 +281,7 @@ impl<A: SimAvs> Roles for Exoavs<A> {
                 operators,
                 admin: ctx.deployer.clone(),
                 seed: ctx.seed,
+                epoch_origin: dep.epoch_origin,
             })
         })
     }
@@ -291,6 +299,7 @@ impl<A: SimAvs> Roles for Exoavs<A> {
         ChainView {
             service: d.avs.address,
             epoch_seconds: EPOCH_SECONDS,
+            epoch_origin: d.epoch_origin,
             operators: d.operators.clone(),
             confirmations: 1,
             two_phase: false,

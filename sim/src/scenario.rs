@@ -301,6 +301,11 @@ pub struct Scenario {
     #[serde(default)]
     pub description: String,
     pub flow: Flow,
+    /// The registry the AVS runs on: `emulation` (default; exoavs's emulation of Imua's avs
+    /// precompile) or `imua` (the strict emulation, as a real Imua chain behaves: compressed BLS
+    /// points, x/epochs' counter, failures as `false`, no extension; two-phase flow only).
+    #[serde(default)]
+    pub profile: exoavs::chain::avs::Profile,
     /// Percentage of total stake weight that must sign for a task to be accepted.
     pub threshold_percent: u8,
     pub operators: Operators,
@@ -435,6 +440,12 @@ impl Scenario {
                 message,
             })
         };
+        if self.profile == exoavs::chain::avs::Profile::Imua && self.flow != Flow::TwoPhase {
+            return bad(
+                "profile",
+                "\"imua\" runs the two-phase flow only (Imua's EVM has no EIP-2537)".into(),
+            );
+        }
         let o = &self.operators;
         if o.count == 0 {
             return bad("operators.count", "at least one operator".into());

@@ -929,6 +929,42 @@ pub mod emulation {
             .await
     }
 
+    /// Where the strict Imua profile's implementation lives (`ImuaPrecompileFront.IMPL`): the
+    /// front at 0x…0901 delegatecalls it, so the state stays at 0x…0901.
+    pub const IMUA_IMPL: Address = address!("0000000000000000000000000000000000Ab0901");
+
+    /// `anvil_setCode` the strict Imua profile — the front at 0x…0901, the implementation at
+    /// [`IMUA_IMPL`] — and initialize it through the front with `admin` as admin. Its epoch
+    /// counter starts at this transaction's block. Anvil only.
+    pub async fn install_imua(
+        admin: &Client,
+        chain_id_without_revision: &str,
+    ) -> Result<TxOutcome, ChainError> {
+        use crate::chain::bindings::imua::{ImuaAvsPrecompile, ImuaPrecompileFront};
+        let _: serde_json::Value = admin
+            .raw(
+                "anvil_setCode",
+                (IMUA_IMPL, ImuaAvsPrecompile::DEPLOYED_BYTECODE.clone()),
+            )
+            .await?;
+        let _: serde_json::Value = admin
+            .raw(
+                "anvil_setCode",
+                (PRECOMPILE, ImuaPrecompileFront::DEPLOYED_BYTECODE.clone()),
+            )
+            .await?;
+        let call = P::initializeCall {
+            admin_: admin.address(),
+            chainId: chain_id_without_revision.to_owned(),
+        };
+        admin
+            .send(
+                "initialize the strict Imua emulation",
+                call_tx(PRECOMPILE, &call),
+            )
+            .await
+    }
+
     /// Is the emulation installed and initialized?
     pub async fn installed(r: &Reader) -> Result<bool, ChainError> {
         if r.code_at(PRECOMPILE).await?.is_empty() {

@@ -35,7 +35,25 @@ pub mod precompile {
     );
 }
 
-const ARTIFACTS: [(&str, &str); 2] = [
+/// The strict Imua profile of the emulation (`contracts/src/ImuaPrecompileFront.sol`,
+/// `ImuaAvsPrecompile.sol`): the front at 0x…0901 delegatecalls the implementation installed at
+/// [`crate::chain::avs::emulation::IMUA_IMPL`]. Only their runtime code is used, and the
+/// implementation's errors.
+#[allow(clippy::too_many_arguments)]
+pub mod imua {
+    alloy::sol!(
+        #[derive(Debug)]
+        ImuaPrecompileFront,
+        "contracts/artifacts/ImuaPrecompileFront.json"
+    );
+    alloy::sol!(
+        #[derive(Debug)]
+        ImuaAvsPrecompile,
+        "contracts/artifacts/ImuaAvsPrecompile.json"
+    );
+}
+
+const ARTIFACTS: [(&str, &str); 4] = [
     (
         "AvsServiceContract",
         include_str!("../../contracts/artifacts/AvsServiceContract.json"),
@@ -43,6 +61,14 @@ const ARTIFACTS: [(&str, &str); 2] = [
     (
         "AvsPrecompile",
         include_str!("../../contracts/artifacts/AvsPrecompile.json"),
+    ),
+    (
+        "ImuaAvsPrecompile",
+        include_str!("../../contracts/artifacts/ImuaAvsPrecompile.json"),
+    ),
+    (
+        "ImuaPrecompileFront",
+        include_str!("../../contracts/artifacts/ImuaPrecompileFront.json"),
     ),
 ];
 

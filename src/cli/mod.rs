@@ -80,6 +80,12 @@ pub struct DevnetArgs {
     /// two-phase: each operator submits prepare then commit itself; a challenger settles (Imua's flow).
     #[arg(long, value_enum, default_value_t = FlowArg::Aggregated)]
     pub flow: FlowArg,
+    /// emulation: exoavs's emulation of Imua's avs precompile (EIP-2537 points, both flows).
+    /// imua: the strict emulation, which behaves as a real Imua chain's precompile does
+    /// (failures return false, compressed BLS points, x/epochs' epoch counter, no extension
+    /// functions); two-phase flow only.
+    #[arg(long, default_value = "emulation", value_name = "emulation|imua")]
+    pub profile: crate::chain::avs::Profile,
     /// Stake threshold of each task, in percent.
     #[arg(long, default_value_t = 67, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub threshold: u8,
@@ -163,6 +169,7 @@ pub async fn run_with<A: AvsApp>(app: &A, cli: Cli) -> anyhow::Result<()> {
                 tasks: a.tasks,
                 interval: a.interval,
                 flow: a.flow,
+                profile: a.profile,
                 threshold: a.threshold,
                 wrong_operators: a.wrong_operators,
                 anvil: a.anvil,

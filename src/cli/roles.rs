@@ -668,6 +668,7 @@ pub async fn operator<A: AvsApp>(app: &A, cmd: OperatorCommand) -> anyhow::Resul
                 admin: r.client.clone(),
                 start_block: 0,
                 chain_id_string: r.registration_chain_id(&avs).await?,
+                epoch_origin: None,
             };
             if avs.registered_pubkey(reader, me).await?.is_empty() {
                 setup::register_bls_key(&dep, &r.client, &key).await?;

@@ -9,6 +9,7 @@ use super::anvil::{Anvil, AnvilError, AnvilOptions};
 use super::setup::{self, AvsSetup, Deployment, SetupError};
 use crate::app::AvsApp;
 use crate::avs::SumAvs;
+use crate::chain::avs::Profile;
 use crate::chain::{ChainError, Client, TxConfig};
 use crate::crypto::bls::SecretKey;
 use crate::metrics::health::{self, Health, HealthConfig};
@@ -54,6 +55,8 @@ pub struct DevnetOptions {
     pub tasks: Option<u64>,
     pub interval: Duration,
     pub flow: FlowArg,
+    /// The registry's profile: exoavs's emulation, or the strict Imua one (two-phase only).
+    pub profile: Profile,
     pub threshold: u8,
     pub wrong_operators: usize,
     pub anvil: Option<PathBuf>,
@@ -72,6 +75,7 @@ impl Default for DevnetOptions {
             tasks: None,
             interval: Duration::from_secs(2),
             flow: FlowArg::Aggregated,
+            profile: Profile::Emulation,
             threshold: 67,
             wrong_operators: 0,
             anvil: None,
@@ -207,6 +211,13 @@ pub async fn run_with<A: AvsApp>(
         ));
     }
     let flow: Flow = opts.flow.into();
+    if opts.profile == Profile::Imua && flow != Flow::TwoPhase {
+        return Err(DevnetError::Invalid(
+            "--profile imua runs the two-phase flow only (Imua's EVM has no EIP-2537): add \
+             --flow two-phase"
+                .into(),
+        ));
+    }
     let accounts = u32::try_from(opts.operators + 2)
         .map_err(|_| DevnetError::Invalid("too many operators".into()))?;
     let anvil_opts = AnvilOptions {
@@ -261,12 +272,13 @@ pub async fn run_with<A: AvsApp>(
         name: app.avs_name(),
         epoch_identifier: setup::EPOCH_DEVNET_1S.into(),
         service_code: Some(app.service_contract()),
+        profile: opts.profile,
         ..AvsSetup::for_flow(flow)
     };
     let dep = setup::deploy_avs(&admin, &avs_setup).await?;
     println!(
-        "AVS contract {} (precompile emulation at 0x0000000000000000000000000000000000000901), flow {:?}",
-        dep.avs.address, flow
+        "AVS contract {} (precompile emulation at 0x0000000000000000000000000000000000000901, {} profile), flow {:?}",
+        dep.avs.address, opts.profile, flow
     );
 
     for line in app.read_back_hint(dep.avs.address, &url) {

@@ -2,7 +2,9 @@
 //! register operators (Imua operator, stake, opt-in, BLS key with proof of possession).
 //! Used by `exoavs devnet`, the integration tests and the simulator.
 
-use crate::chain::avs::{Avs, AvsParams, DEVNET_CHAIN_ID, PRECOMPILE, deploy_registry, emulation};
+use crate::chain::avs::{
+    Avs, AvsParams, DEVNET_CHAIN_ID, PRECOMPILE, Profile, deploy_registry, emulation,
+};
 use crate::chain::{ChainError, Client};
 use crate::crypto::bls::{SecretKey, pop_prove};
 use crate::protocol::Flow;
@@ -42,7 +44,14 @@ pub struct AvsSetup {
     /// Deploy the operator registry as an ordinary contract (as on a Prague chain without the
     /// precompile) instead of installing the emulation at 0x…0901 with `anvil_setCode`.
     pub ordinary_registry: bool,
+    /// Which registry the AVS runs on: exoavs's emulation, or the strict emulation of Imua's
+    /// precompile ([`Profile::Imua`]: two-phase flow only).
+    pub profile: Profile,
 }
+
+/// The staking asset the devnet's AVS names on the imua profile: USDT on imuachain's localnet
+/// (LayerZero chain 101), one of the assets the strict emulation knows.
+pub const IMUA_DEVNET_ASSET: &str = "0xdac17f958d2ee523a2206206994597c13d831ec7_0x65";
 
 impl AvsSetup {
     /// Aggregated flow: minute epochs (a task's response window is minutes of wall clock).
@@ -58,6 +67,7 @@ impl AvsSetup {
             slash_proportion: 10,
             service_code: None,
             ordinary_registry: false,
+            profile: Profile::Emulation,
         }
     }
 }
@@ -83,12 +93,28 @@ pub struct Deployment {
     /// Block of the AVS deployment: drivers read events from here.
     pub start_block: u64,
     pub chain_id_string: String,
+    /// On the imua profile: the timestamp x/epochs' counter starts from (epoch 1 until then;
+    /// epoch n covers `(origin + (n−2)·d, origin + (n−1)·d]`). `None` on exoavs's registry, whose
+    /// epoch is timestamp / d.
+    pub epoch_origin: Option<u64>,
 }
 
 /// Install the emulation (if absent) or deploy an ordinary registry, then deploy + register the
 /// AVS, as `admin`.
 pub async fn deploy_avs(admin: &Client, setup: &AvsSetup) -> Result<Deployment, SetupError> {
-    let registry = if setup.ordinary_registry {
+    let mut epoch_origin = None;
+    let registry = if setup.profile == Profile::Imua {
+        let out = emulation::install_imua(admin, DEVNET_CHAIN_ID)
+            .await
+            .map_err(at("install the strict Imua emulation at 0x…0901"))?;
+        epoch_origin = admin
+            .reader()
+            .block_hash(out.block)
+            .await
+            .map_err(at("read the emulation's genesis block"))?
+            .map(|(_, ts)| ts);
+        PRECOMPILE
+    } else if setup.ordinary_registry {
         deploy_registry(admin, DEVNET_CHAIN_ID)
             .await
             .map_err(at("deploy the operator registry"))?
@@ -104,9 +130,13 @@ pub async fn deploy_avs(admin: &Client, setup: &AvsSetup) -> Result<Deployment, 
         }
         PRECOMPILE
     };
-    let chain_id_string = emulation::chain_id_string(admin.reader(), registry)
-        .await
-        .map_err(at("read the registry's chain id"))?;
+    // Imua's precompile has no view of it: the devnet knows what it installed.
+    let chain_id_string = match setup.profile {
+        Profile::Imua => DEVNET_CHAIN_ID.to_owned(),
+        Profile::Emulation => emulation::chain_id_string(admin.reader(), registry)
+            .await
+            .map_err(at("read the registry's chain id"))?,
+    };
     let (avs, out) = match &setup.service_code {
         None => Avs::deploy(admin, registry)
             .await
@@ -115,24 +145,39 @@ pub async fn deploy_avs(admin: &Client, setup: &AvsSetup) -> Result<Deployment, 
             .await
             .map_err(at(format!("deploy {name}")))?,
     };
+    let avs = avs.with_profile(setup.profile);
+    let imua = setup.profile == Profile::Imua;
     let params = AvsParams {
         name: setup.name.clone(),
         owners: vec![admin.address()],
         epoch_identifier: setup.epoch_identifier.clone(),
-        min_stake: 0,
+        // Imua refuses a zero minimum stake and an AVS without a staking asset.
+        min_stake: u64::from(imua),
         reward_proportion: setup.reward_proportion,
         slash_proportion: setup.slash_proportion,
         min_opt_in_operators: 0,
-        asset_ids: Vec::new(),
+        asset_ids: if imua {
+            vec![IMUA_DEVNET_ASSET.to_owned()]
+        } else {
+            Vec::new()
+        },
     };
     avs.register(admin, &params)
         .await
         .map_err(at("registerAVS"))?;
+    if imua {
+        // See `Avs::register`'s note: without an update the chain refuses the AVS's own
+        // challenge.
+        avs.update(admin, &params).await.map_err(at(
+            "updateAVS (so that the chain accepts the AVS's challenges)",
+        ))?;
+    }
     Ok(Deployment {
         avs,
         admin: admin.clone(),
         start_block: out.block,
         chain_id_string,
+        epoch_origin,
     })
 }
 
