@@ -51,8 +51,8 @@ error AlreadySettled(uint64 taskId);
 /// A task that received neither an aggregate nor a commit slashes only proven faults and rewards nobody.
 /// This rule uses IAVSManager's functions only (Imua has no IAVSManagerExt): the operators come from
 /// `getTaskInfo(…).optInOperators` (opted in at creation), the commits from `getOperatorTaskResponse`, and
-/// the stake behind the actual threshold from `getOperatorOptedUSDValue`, the live value at settlement (as
-/// Imua's statistics use live power), not the snapshot at creation.
+/// the power behind the actual threshold from the same task's statistics (`operatorActivePower` over
+/// `taskTotalPower`): the snapshot stake on the emulation, the power at the epoch end on Imua.
 ///
 /// Failures cannot hide: Imua's precompile does not revert, a failed transaction method returns false and
 /// drops its state change. Every call here that returns a bool checks it and reverts
@@ -488,33 +488,51 @@ abstract contract AvsServiceBase {
 
     /// A task without an accepted aggregate, judged with IAVSManager's functions only (Imua has no
     /// IAVSManagerExt): the operators opted in at creation (`getTaskInfo(…).optInOperators`), each one's
-    /// phase-2 commit (`getOperatorTaskResponse`) and, for the actual threshold, each one's stake as the
-    /// registry reports it now (`getOperatorOptedUSDValue`: the live value, as Imua's statistics use live
-    /// power; an operator that has opted out since counts 0).
+    /// phase-2 commit (`getOperatorTaskResponse`; Imua's query fails for an operator without a result, which
+    /// counts as no commit) and, for the actual threshold, the power the chain's own statistics gave the task
+    /// (`getTaskInfo(…).operatorActivePower` of the committers over `taskTotalPower`): the emulation's
+    /// snapshot stake, Imua's power at the epoch end. A decimal `taskTotalPower` ("60.000000000000000000",
+    /// LegacyDec) is read with its fraction digits, in the same unit as Imua's powers (× 10^18).
     function _judgeTwoPhase(uint64 taskId) private returns (address[] memory, address[] memory, uint8) {
-        address[] memory ops = AVS.getTaskInfo(address(this), taskId).optInOperators;
+        TaskInfo memory info = AVS.getTaskInfo(address(this), taskId);
+        address[] memory ops = info.optInOperators;
         Tally memory y = _tally(ops.length);
         Seen[] memory seen = new Seen[](ops.length);
         for (uint256 i = 0; i < ops.length; i++) {
             Seen memory s = seen[i];
             s.op = ops[i];
-            // Imua's query fails for an operator without a result (it submitted nothing): no commit.
             try AVS.getOperatorTaskResponse(address(this), ops[i], taskId) returns (TaskResultInfo memory r) {
                 s.committed = r.phase == 2;
                 s.committedCorrect = s.committed && _isCorrectCommit(taskId, r.taskResponse);
                 if (s.committed) y.twoPhase = true;
             } catch {}
         }
-        uint256 totalStake;
+        // Without a commit nobody is rewarded and the actual threshold is 0: no power to read.
+        uint256 totalStake = y.twoPhase ? _decimalUnits(info.taskTotalPower) : 0;
         for (uint256 i = 0; i < ops.length; i++) {
-            // Without a commit nobody is rewarded and the actual threshold is 0: no stake to read.
-            if (y.twoPhase) {
-                seen[i].stake = AVS.getOperatorOptedUSDValue(address(this), ops[i]);
-                totalStake += seen[i].stake;
-            }
+            if (y.twoPhase) seen[i].stake = _powerOf(info.operatorActivePower, ops[i]);
             _judgeOne(taskId, y, seen[i]);
         }
         return _result(y, totalStake);
+    }
+
+    function _powerOf(OperatorActivePower[] memory powers, address op) private pure returns (uint256) {
+        for (uint256 i = 0; i < powers.length; i++) {
+            if (powers[i].operator == op) return powers[i].power;
+        }
+        return 0;
+    }
+
+    /// The digits of a decimal string as one integer, its point ignored ("60.5" → 605, "60" → 60); 0 for ""
+    /// or anything that is not a decimal.
+    function _decimalUnits(string memory d) private pure returns (uint256 v) {
+        bytes memory b = bytes(d);
+        for (uint256 i = 0; i < b.length; i++) {
+            bytes1 c = b[i];
+            if (c == ".") continue;
+            if (c < "0" || c > "9") return 0;
+            v = v * 10 + (uint8(c) - 48);
+        }
     }
 
     function _tally(uint256 n) private pure returns (Tally memory y) {

@@ -89,7 +89,7 @@ contract SettlementTest is AvsBase {
         }
     }
 
-    function test_twoPhaseSettlement_usesIAVSManagerOnly_withLiveStake() public {
+    function test_twoPhaseSettlement_usesIAVSManagerOnly_withTheStatisticsPower() public {
         // op 0 commits the right sum, op 1 a wrong one, ops 2 and 3 nothing
         bytes memory right = abi.encode(id, uint64(42));
         bytes memory wrong = abi.encode(id, uint64(41));
@@ -105,8 +105,8 @@ contract SettlementTest is AvsBase {
         avs.operatorSubmitTask(id, right, s0, 2);
         vm.prank(ops[1], ops[1]);
         avs.operatorSubmitTask(id, wrong, s1, 2);
-        // op 0's stake grows after creation: the actual threshold uses the live value (60 of 150 = 40 %),
-        // not the snapshot's (10 of 100)
+        // op 0's stake grows after creation: the actual threshold uses the power the task's statistics
+        // give it (the emulation's snapshot: 10 of 100 = 10 %), not the live value (60 of 150)
         pre.setOperatorStake(address(avs), ops[0], 60);
         _warpToEpoch(start + RESP + STAT + 1);
         _noExt();
@@ -117,19 +117,20 @@ contract SettlementTest is AvsBase {
         slashed[1] = ops[2];
         slashed[2] = ops[3];
         vm.expectEmit(true, false, false, true, address(avs));
-        emit AvsServiceBase.TaskSettled(id, 40, rewarded, slashed);
+        emit AvsServiceBase.TaskSettled(id, 10, rewarded, slashed);
         avs.challenge(id, new address[](0));
         vm.clearMockedCalls();
         TaskInfo memory info = pre.getTaskInfo(address(avs), id);
         assertEq(info.eligibleRewardOperators.length, 1);
         assertEq(info.eligibleSlashOperators.length, 3);
-        assertEq(info.actualThreshold, "40");
+        assertEq(info.actualThreshold, "10");
         assertFalse(info.isExpected); // threshold 60
         assertEq(pre.getChallengeInfo(address(avs), id), address(avs));
     }
 
     /// The operators come from getTaskInfo's optInOperators: an operator that opted in after creation is
-    /// neither rewarded nor slashed, one that opted out since is still judged (its live stake counts 0).
+    /// neither rewarded nor slashed, one that opted out since is still judged, and the power is the task's
+    /// statistics' (the emulation's snapshot: 10 + 20 + 30 + 40).
     function test_twoPhaseSettlement_judgesTheOperatorsOptedInAtCreation() public {
         address late = _addOperator(7, 1000);
         vm.prank(ops[3], ops[3]);
@@ -153,8 +154,8 @@ contract SettlementTest is AvsBase {
         for (uint256 i = 0; i < 3; i++) {
             assertTrue(info.eligibleSlashOperators[i] != late);
         }
-        // live stake: op0 10 + op1 20 + op2 30 + op3 0 (opted out) = 60; 10 of 60 = 16 %
-        assertEq(info.actualThreshold, "16");
+        // the statistics' power, the snapshot's: 10 of 100 = 10 %
+        assertEq(info.actualThreshold, "10");
     }
 
     /// A task with an accepted aggregate is judged on the snapshot; commits are not read (a Prague registry
