@@ -10,144 +10,16 @@
 //! setting, not a method any role calls). The test checks the size, so it fails, and says to
 //! drop the setting, once the registry fits.
 
+mod common;
+
+use common::rpc_proxy::{self, Seen};
 use exoavs::chain::avs::{Avs, PRECOMPILE};
 use exoavs::chain::{Reader, TxConfig};
 use exoavs::devnet::anvil::{Anvil, AnvilOptions};
-use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-
-/// The methods a node without test cheats does not serve.
-fn is_cheat(method: &str) -> bool {
-    ["anvil_", "evm_", "hardhat_"]
-        .iter()
-        .any(|p| method.starts_with(p))
-}
-
-/// Every method the proxy saw, and those it refused.
-#[derive(Default)]
-struct Seen {
-    methods: Vec<String>,
-    refused: Vec<String>,
-}
-
-/// Answer one JSON-RPC call object: refuse a cheat, forward anything else.
-async fn answer(
-    call: Value,
-    upstream: &str,
-    http: &alloy::transports::http::reqwest::Client,
-    seen: &Mutex<Seen>,
-) -> Value {
-    let method = call["method"].as_str().unwrap_or_default().to_owned();
-    let cheat = is_cheat(&method);
-    {
-        let mut s = seen.lock().expect("lock");
-        s.methods.push(method.clone());
-        if cheat {
-            s.refused.push(method.clone());
-        }
-    }
-    if cheat {
-        return json!({
-            "jsonrpc": "2.0",
-            "id": call["id"],
-            "error": {"code": -32601, "message": format!("method {method} refused: not a test chain")},
-        });
-    }
-    let reply = http
-        .post(upstream)
-        .header("content-type", "application/json")
-        .body(call.to_string())
-        .send()
-        .await
-        .expect("forward to anvil")
-        .text()
-        .await
-        .expect("anvil's reply");
-    serde_json::from_str(&reply).expect("anvil's reply is JSON")
-}
-
-/// One client connection: HTTP/1.1 requests with a body, kept alive.
-async fn serve_conn(
-    stream: tokio::net::TcpStream,
-    upstream: String,
-    http: alloy::transports::http::reqwest::Client,
-    seen: Arc<Mutex<Seen>>,
-) {
-    let (rd, mut wr) = stream.into_split();
-    let mut rd = BufReader::new(rd);
-    loop {
-        let mut len = 0usize;
-        let mut line = String::new();
-        let mut first = true;
-        loop {
-            line.clear();
-            if rd.read_line(&mut line).await.unwrap_or(0) == 0 {
-                return;
-            }
-            if line == "\r\n" && !first {
-                break;
-            }
-            first = false;
-            if let Some((k, v)) = line.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse().expect("content-length");
-            }
-        }
-        let mut body = vec![0u8; len];
-        if rd.read_exact(&mut body).await.is_err() {
-            return;
-        }
-        let req: Value = serde_json::from_slice(&body).expect("JSON-RPC request");
-        let reply = match req {
-            Value::Array(calls) => {
-                let mut out = Vec::new();
-                for c in calls {
-                    out.push(answer(c, &upstream, &http, &seen).await);
-                }
-                Value::Array(out)
-            }
-            call => answer(call, &upstream, &http, &seen).await,
-        };
-        let body = reply.to_string();
-        let head = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        if wr.write_all(head.as_bytes()).await.is_err()
-            || wr.write_all(body.as_bytes()).await.is_err()
-        {
-            return;
-        }
-    }
-}
-
-/// Start the proxy in front of `upstream`; returns its URL.
-async fn proxy(upstream: String, seen: Arc<Mutex<Seen>>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind proxy");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let http = alloy::transports::http::reqwest::Client::new();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            tokio::spawn(serve_conn(
-                stream,
-                upstream.clone(),
-                http.clone(),
-                seen.clone(),
-            ));
-        }
-    });
-    url
-}
 
 /// Kills the role processes however the test ends.
 struct Procs(Vec<Child>);
@@ -201,7 +73,7 @@ async fn aggregated_flow_without_cheat_methods() {
     })
     .expect("anvil");
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let url = proxy(anvil.url(), seen.clone()).await;
+    let url = rpc_proxy::start(anvil.url(), seen.clone()).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let key = |i: usize| {
@@ -368,10 +240,13 @@ async fn aggregated_flow_without_cheat_methods() {
     );
     // The roles did go through the proxy: transactions sent, logs and state read.
     for m in ["eth_sendRawTransaction", "eth_getLogs", "eth_call"] {
-        assert!(s.methods.iter().any(|x| x == m), "no {m} through the proxy");
+        assert!(
+            s.calls.iter().any(|c| c.method == *m),
+            "no {m} through the proxy"
+        );
     }
     println!(
         "{} JSON-RPC calls through the proxy, none refused",
-        s.methods.len()
+        s.calls.len()
     );
 }

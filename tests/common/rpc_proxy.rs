@@ -35,12 +35,6 @@ pub struct Seen {
     pub refused: Vec<String>,
 }
 
-impl Seen {
-    pub fn methods(&self) -> Vec<String> {
-        self.calls.iter().map(|c| c.method.clone()).collect()
-    }
-}
-
 fn selector_of(data: &[u8]) -> Option<[u8; 4]> {
     data.get(..4).map(|s| [s[0], s[1], s[2], s[3]])
 }
