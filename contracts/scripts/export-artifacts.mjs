@@ -16,6 +16,9 @@ const contracts = [
   ["AvsServiceBase.sol", "AvsServiceBase"],
   ["IAVSManager.sol", "IAVSManager"],
   ["IAVSManagerExt.sol", "IAVSManagerExt"],
+  // the registry on a Prague chain without the precompile: AvsPrecompile cut in two within EIP-170
+  ["OperatorRegistry.sol", "OperatorRegistry"],
+  ["OperatorRegistry.sol", "OperatorRegistryAux"],
   // the strict Imua profile: the front's runtime goes to 0x…0901, ImuaAvsPrecompile's to the front's IMPL
   // (0x0000000000000000000000000000000000Ab0901), both with anvil_setCode (the latter exceeds EIP-170)
   ["ImuaPrecompileFront.sol", "ImuaPrecompileFront"],

@@ -193,14 +193,14 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         _onInitialize();
     }
 
-    function registerOperator() external returns (bool) {
+    function registerOperator() external virtual returns (bool) {
         if (msg.sender != tx.origin) revert SenderNotOrigin();
         _isOperator[msg.sender] = true;
         emit OperatorRegistered(msg.sender);
         return true;
     }
 
-    function setOperatorStake(address avsAddress, address operator, uint128 amount) external {
+    function setOperatorStake(address avsAddress, address operator, uint128 amount) external virtual {
         if (!initialized) revert NotInitialized();
         if (msg.sender != admin) revert NotAdmin();
         _setStake(avsAddress, operator, amount);
@@ -208,7 +208,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
     }
 
     // ---------------------------------------------------------------- AVS registration
-    function registerAVS(AVSParams calldata p) external returns (bool) {
+    function registerAVS(AVSParams calldata p) external virtual returns (bool) {
         _validateAVS(p);
         _checkAvsSender(p.sender);
         if (!_contains(p.avsOwnerAddresses, p.sender)) revert CallerNotOwner();
@@ -223,7 +223,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         return true;
     }
 
-    function updateAVS(AVSParams calldata p) external returns (bool) {
+    function updateAVS(AVSParams calldata p) external virtual returns (bool) {
         _checkAvsSender(p.sender);
         AvsInfo storage a = _avs[msg.sender];
         if (!a.registered) revert AVSNotRegistered();
@@ -240,7 +240,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         return true;
     }
 
-    function deregisterAVS(address sender, string calldata avsName) external returns (bool) {
+    function deregisterAVS(address sender, string calldata avsName) external virtual returns (bool) {
         _checkOrigin(sender);
         AvsInfo storage a = _avs[msg.sender];
         if (!a.registered) revert AVSNotRegistered();
@@ -283,7 +283,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
     }
 
     // ---------------------------------------------------------------- operators
-    function registerOperatorToAVS(address sender) external returns (bool) {
+    function registerOperatorToAVS(address sender) external virtual returns (bool) {
         _checkOrigin(sender);
         if (!_isOperator[sender]) revert OperatorNotExist();
         AvsInfo storage a = _avs[msg.sender];
@@ -298,7 +298,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         return true;
     }
 
-    function deregisterOperatorFromAVS(address sender) external returns (bool) {
+    function deregisterOperatorFromAVS(address sender) external virtual returns (bool) {
         _checkOrigin(sender);
         uint256 idx = _optedIndex[msg.sender][sender];
         if (idx == 0) revert NotOptedIn();
@@ -319,7 +319,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         address avsAddress,
         bytes calldata pubKey,
         bytes calldata pubKeyRegistrationSignature
-    ) external returns (bool) {
+    ) external virtual returns (bool) {
         _checkOrigin(sender);
         if (!initialized) revert NotInitialized();
         bytes memory key = _decodeKey(pubKey);
@@ -341,7 +341,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         return true;
     }
 
-    function registrationMessage(address operator) public view returns (string memory) {
+    function registrationMessage(address operator) public view virtual returns (string memory) {
         return string.concat(
             "BLS12-381 Signed Message\nChainIDWithoutRevision: ",
             chainIdWithoutRevision,
@@ -422,7 +422,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         uint64 taskChallengePeriod,
         uint8 thresholdPercentage,
         uint64 taskStatisticalPeriod
-    ) external returns (uint64 taskID) {
+    ) external virtual returns (uint64 taskID) {
         _checkOrigin(sender);
         _validateTaskName(name);
         if (thresholdPercentage > 100) revert InvalidThreshold();
@@ -480,7 +480,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         bytes calldata blsSignature,
         address taskContractAddress,
         uint8 phase
-    ) external returns (bool) {
+    ) external virtual returns (bool) {
         _checkOrigin(sender);
         if (!_isOperator[sender]) revert OperatorNotExist();
         if (phase == 1) {
@@ -550,7 +550,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         bool, /* isExpected: recomputed from actualThreshold, as the chain does */
         address[] calldata eligibleRewardOperators,
         address[] calldata eligibleSlashOperators
-    ) external returns (bool) {
+    ) external virtual returns (bool) {
         address avs = _checkChallenger(sender, taskContractAddress);
         Task storage t = _tasks[taskContractAddress][taskID];
         if (!t.exists) revert TaskNotExist();
@@ -636,7 +636,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         address[] calldata nonSigners,
         bytes calldata nonSignerPubKeys,
         bytes calldata signature
-    ) external view returns (uint256 signedStake, uint256 totalStake) {
+    ) external view virtual returns (uint256 signedStake, uint256 totalStake) {
         if (nonSignerPubKeys.length != nonSigners.length * 128 || signature.length != 256) revert InvalidParams();
         bytes memory apk;
         (apk, signedStake, totalStake) = _signers(taskContractAddress, taskID, nonSigners, nonSignerPubKeys);
@@ -700,6 +700,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
     function taskSnapshot(address taskContractAddress, uint64 taskID)
         external
         view
+        virtual
         returns (uint64 version, uint256 optedStake, uint256 keyedStake, bytes memory aggregatePubKey)
     {
         Task storage t = _tasks[taskContractAddress][taskID];
@@ -714,6 +715,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
     function operatorAt(address avsAddress, address operator, uint64 version)
         external
         view
+        virtual
         returns (bool optedIn, bool hasKey, uint256 stake)
     {
         OpState memory s = _opAt(avsAddress, operator, version);
