@@ -5,15 +5,17 @@
 //! `aggregator run`, three `operator run` and `generator run` get 3 tasks accepted. The proxy
 //! refused nothing, because nothing tried.
 //!
-//! One deviation from a stock chain remains: the registry's runtime code (31 kB) is over
-//! EIP-170's 24,576 bytes, so this Anvil admits larger contracts (`--code-size-limit`, a node
-//! setting, not a method any role calls). The test checks the size, so it fails, and says to
-//! drop the setting, once the registry fits.
+//! The Anvil is a stock one: EIP-170's 24,576-byte limit holds, and the registry, cut in two
+//! (`OperatorRegistry` and its aux half), fits it.
 
 mod common;
 
+use alloy::network::TransactionBuilder;
+use alloy::providers::Provider;
+use alloy::sol_types::SolValue;
 use common::rpc_proxy::{self, Seen};
 use exoavs::chain::avs::{Avs, PRECOMPILE};
+use exoavs::chain::bindings::precompile::AvsPrecompile;
 use exoavs::chain::{Reader, TxConfig};
 use exoavs::devnet::anvil::{Anvil, AnvilOptions};
 use std::path::Path;
@@ -62,16 +64,13 @@ fn address_after(out: &Output, prefix: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aggregated_flow_without_cheat_methods() {
-    let size = exoavs::chain::avs::registry_code_size();
-    assert!(
-        size > exoavs::chain::avs::CODE_SIZE_LIMIT,
-        "the registry ({size} bytes) fits EIP-170 now: start this Anvil without --code-size-limit"
-    );
-    let anvil = Anvil::start(AnvilOptions {
-        extra_args: vec!["--code-size-limit".into(), "40000".into()],
-        ..AnvilOptions::default()
-    })
-    .expect("anvil");
+    for size in exoavs::chain::avs::registry_code_sizes() {
+        assert!(
+            size <= exoavs::chain::avs::CODE_SIZE_LIMIT,
+            "a half of the registry ({size} bytes) is over EIP-170's limit"
+        );
+    }
+    let anvil = Anvil::start(AnvilOptions::default()).expect("anvil");
     let seen = Arc::new(Mutex::new(Seen::default()));
     let url = rpc_proxy::start(anvil.url(), seen.clone()).await;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -118,6 +117,26 @@ async fn aggregated_flow_without_cheat_methods() {
     assert!(
         r.code_at(PRECOMPILE).await.expect("code").is_empty(),
         "nothing was installed at the precompile's address"
+    );
+    // The limit is in force on this chain: the emulation in one piece is refused.
+    let whole = alloy::providers::ProviderBuilder::new()
+        .connect_http(anvil.url().parse().expect("url"))
+        .estimate_gas(
+            alloy::rpc::types::TransactionRequest::default()
+                .from(anvil.signer(0).expect("key").address())
+                .with_deploy_code(
+                    [
+                        AvsPrecompile::BYTECODE.as_ref(),
+                        &(alloy::primitives::Address::ZERO, String::new()).abi_encode_params(),
+                    ]
+                    .concat(),
+                ),
+        )
+        .await;
+    assert!(
+        format!("{whole:?}").contains("CreateContractSizeLimit"),
+        "a stock Anvil should refuse AvsPrecompile's {} bytes: {whole:?}",
+        AvsPrecompile::DEPLOYED_BYTECODE.len()
     );
 
     // Operators 1..=3: stake (the registry admin's stand-in for restaking), then their own

@@ -2,7 +2,10 @@
 //! Anvil): calldata from the `sol!` bindings, sent through [`Client`] / read through [`Reader`].
 
 use super::bindings::{
-    base::AvsServiceBase as B, precompile::AvsPrecompile as P, service::AvsServiceContract as S,
+    base::AvsServiceBase as B,
+    precompile::AvsPrecompile as P,
+    registry::{OperatorRegistry, OperatorRegistryAux},
+    service::AvsServiceContract as S,
 };
 use super::client::{Client, Reader, TxOutcome};
 use super::error::ChainError;
@@ -126,28 +129,54 @@ async fn registry_view<C: SolCall>(
 /// EIP-170's limit on a contract's runtime code, in bytes.
 pub const CODE_SIZE_LIMIT: usize = 0x6000;
 
-/// The operator registry's runtime code size, in bytes. Above [`CODE_SIZE_LIMIT`] today: a chain
-/// that keeps EIP-170's limit refuses to deploy it (`CreateContractSizeLimit`).
-pub fn registry_code_size() -> usize {
-    P::DEPLOYED_BYTECODE.len()
+/// The runtime code sizes of the operator registry's two halves on a Prague chain
+/// (`OperatorRegistry`, `OperatorRegistryAux`), in bytes; each is within [`CODE_SIZE_LIMIT`].
+pub fn registry_code_sizes() -> [usize; 2] {
+    [
+        OperatorRegistry::DEPLOYED_BYTECODE.len(),
+        OperatorRegistryAux::DEPLOYED_BYTECODE.len(),
+    ]
 }
 
-/// Deploy the operator registry as an ordinary contract (the aggregated flow on a Prague chain
-/// without the precompile, no `anvil_*` methods needed): `AvsPrecompile`, initialised in its
+/// A deployed operator registry: the address every caller uses and its aux half.
+#[derive(Clone, Copy, Debug)]
+pub struct DeployedRegistry {
+    pub address: Address,
+    pub aux: Address,
+    /// Gas of the two creating transactions together.
+    pub gas_used: u64,
+    /// The block of the registry's own creation (the second transaction).
+    pub block: u64,
+}
+
+/// Deploy the operator registry as ordinary contracts (the aggregated flow on a Prague chain
+/// without the precompile, no `anvil_*` methods needed): `AvsPrecompile` cut in two within
+/// EIP-170, first `OperatorRegistryAux`, then `OperatorRegistry` naming it, initialised in its
 /// creating transaction with `c` as admin and `chain_id_without_revision` in the
-/// key-registration message. Needs a chain whose code-size limit admits
-/// [`registry_code_size`] bytes.
+/// key-registration message. The roles then call it with the [`P`] ABI.
 pub async fn deploy_registry(
     c: &Client,
     chain_id_without_revision: &str,
-) -> Result<(Address, TxOutcome), ChainError> {
-    let args = (c.address(), chain_id_without_revision.to_owned()).abi_encode_params();
-    deploy(
+) -> Result<DeployedRegistry, ChainError> {
+    let (aux, first) = deploy(
         c,
-        "deploy the operator registry (AvsPrecompile)",
-        [P::BYTECODE.as_ref(), &args].concat(),
+        "deploy the operator registry's aux half (OperatorRegistryAux)",
+        OperatorRegistryAux::BYTECODE.to_vec(),
     )
-    .await
+    .await?;
+    let args = (c.address(), chain_id_without_revision.to_owned(), aux).abi_encode_params();
+    let (address, out) = deploy(
+        c,
+        "deploy the operator registry (OperatorRegistry)",
+        [OperatorRegistry::BYTECODE.as_ref(), &args].concat(),
+    )
+    .await?;
+    Ok(DeployedRegistry {
+        address,
+        aux,
+        gas_used: first.gas_used + out.gas_used,
+        block: out.block,
+    })
 }
 
 /// Send `code` (creation code with its constructor arguments) from `c`; the new contract's

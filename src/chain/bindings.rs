@@ -35,6 +35,24 @@ pub mod precompile {
     );
 }
 
+/// The operator registry on a Prague chain without the precompile
+/// (`contracts/src/OperatorRegistry.sol`): `AvsPrecompile` cut in two within EIP-170. The roles
+/// call it through the [`precompile`] binding (same ABI); only the creation code and the errors
+/// are used from here.
+#[allow(clippy::too_many_arguments)]
+pub mod registry {
+    alloy::sol!(
+        #[derive(Debug)]
+        OperatorRegistry,
+        "contracts/artifacts/OperatorRegistry.json"
+    );
+    alloy::sol!(
+        #[derive(Debug)]
+        OperatorRegistryAux,
+        "contracts/artifacts/OperatorRegistryAux.json"
+    );
+}
+
 /// The strict Imua profile of the emulation (`contracts/src/ImuaPrecompileFront.sol`,
 /// `ImuaAvsPrecompile.sol`): the front at 0x…0901 delegatecalls the implementation installed at
 /// [`crate::chain::avs::emulation::IMUA_IMPL`]. Only their runtime code is used, and the
@@ -53,7 +71,7 @@ pub mod imua {
     );
 }
 
-const ARTIFACTS: [(&str, &str); 4] = [
+const ARTIFACTS: [(&str, &str); 6] = [
     (
         "AvsServiceContract",
         include_str!("../../contracts/artifacts/AvsServiceContract.json"),
@@ -61,6 +79,14 @@ const ARTIFACTS: [(&str, &str); 4] = [
     (
         "AvsPrecompile",
         include_str!("../../contracts/artifacts/AvsPrecompile.json"),
+    ),
+    (
+        "OperatorRegistry",
+        include_str!("../../contracts/artifacts/OperatorRegistry.json"),
+    ),
+    (
+        "OperatorRegistryAux",
+        include_str!("../../contracts/artifacts/OperatorRegistryAux.json"),
     ),
     (
         "ImuaAvsPrecompile",

@@ -365,9 +365,9 @@ pub enum AvsCommand {
         install_emulation: bool,
         /// First deploy a new operator registry (stake stand-in, BLS keys with proof of
         /// possession, opt-in/out, versioned snapshots, aggregate verification) as an ordinary
-        /// contract, with the sender as its admin; the AVS uses it. Its runtime code is over
-        /// EIP-170's 24,576 bytes today: the chain must admit larger contracts
-        /// (`anvil --code-size-limit 40000`, or an L2 with a raised limit).
+        /// contracts, with the sender as its admin; the AVS uses it. Two transactions: the
+        /// registry is the emulation cut in two within EIP-170's 24,576 bytes (an aux half, then
+        /// the registry naming it), so any Prague chain takes it.
         #[arg(long, conflicts_with = "registry")]
         deploy_registry: bool,
         /// With --deploy-registry: the chain id in the operators' key-registration message
@@ -552,23 +552,15 @@ pub async fn avs<A: AvsApp>(app: &A, cmd: AvsCommand) -> anyhow::Result<()> {
             let registry = if deploy_registry {
                 let id = registry_chain_id
                     .unwrap_or_else(|| format!("exoavs_{}", r.client.reader().chain_id()));
-                let size = avs::registry_code_size();
-                let (at, out) = avs::deploy_registry(&r.client, &id).await.with_context(|| {
-                    if size > avs::CODE_SIZE_LIMIT {
-                        format!(
-                            "deploying the operator registry ({size}-byte runtime code: a chain \
-                             that keeps EIP-170's {}-byte limit refuses it)",
-                            avs::CODE_SIZE_LIMIT
-                        )
-                    } else {
-                        "deploying the operator registry".to_owned()
-                    }
-                })?;
+                let reg = avs::deploy_registry(&r.client, &id)
+                    .await
+                    .context("deploying the operator registry")?;
                 println!(
-                    "operator registry deployed at {at} (block {}, gas {}; key-registration chain id {id:?})",
-                    out.block, out.gas_used
+                    "operator registry deployed at {} (aux half {}; block {}, gas {} for both; \
+                     key-registration chain id {id:?})",
+                    reg.address, reg.aux, reg.block, reg.gas_used
                 );
-                at
+                reg.address
             } else {
                 registry.unwrap_or(PRECOMPILE)
             };

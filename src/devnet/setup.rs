@@ -118,7 +118,7 @@ pub async fn deploy_avs(admin: &Client, setup: &AvsSetup) -> Result<Deployment, 
         deploy_registry(admin, DEVNET_CHAIN_ID)
             .await
             .map_err(at("deploy the operator registry"))?
-            .0
+            .address
     } else {
         if !emulation::installed(admin.reader())
             .await
