@@ -198,6 +198,7 @@ impl<A: SimAvs> Roles for Exoavs<A> {
             setup.service_code = Some(app.service_contract());
             setup.epoch_identifier = exoavs::devnet::setup::EPOCH_DEVNET_1S.into();
             setup.profile = ctx.scenario.profile;
+            setup.ordinary_registry = ctx.scenario.registry == crate::scenario::Registry::Ordinary;
             if bugs.slash_non_signers {
                 setup.service_code = Some((
                     "SlashNonSignersAvs".into(),
@@ -207,6 +208,12 @@ impl<A: SimAvs> Roles for Exoavs<A> {
             let dep = deploy_avs(&admin, &setup)
                 .await
                 .map_err(|e| e.to_string())?;
+            if setup.ordinary_registry == (dep.avs.registry == exoavs::chain::avs::PRECOMPILE) {
+                return Err(format!(
+                    "the registry is at {} where the scenario asks for registry = {:?}",
+                    dep.avs.registry, ctx.scenario.registry
+                ));
+            }
             let mut operators = Vec::new();
             for (role, key) in &ctx.keys {
                 let Role::Operator { index, behaviour } = role else {

@@ -45,6 +45,18 @@ pub enum Flow {
     TwoPhase,
 }
 
+/// Where the operator registry lives.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Registry {
+    /// At the avs precompile's address, 0x…0901, installed with `anvil_setCode` (as on Imua).
+    #[default]
+    Precompile,
+    /// Deployed as ordinary contracts within EIP-170 (`OperatorRegistry` and its aux half), as on
+    /// a Prague chain without the precompile.
+    Ordinary,
+}
+
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Special {
@@ -306,6 +318,10 @@ pub struct Scenario {
     /// points, x/epochs' counter, failures as `false`, no extension; two-phase flow only).
     #[serde(default)]
     pub profile: exoavs::chain::avs::Profile,
+    /// Where the registry lives: `precompile` (default, at 0x…0901) or `ordinary` (ordinary
+    /// contracts, as on a Prague chain without the precompile; the `emulation` profile only).
+    #[serde(default)]
+    pub registry: Registry,
     /// Percentage of total stake weight that must sign for a task to be accepted.
     pub threshold_percent: u8,
     pub operators: Operators,
@@ -444,6 +460,15 @@ impl Scenario {
             return bad(
                 "profile",
                 "\"imua\" runs the two-phase flow only (Imua's EVM has no EIP-2537)".into(),
+            );
+        }
+        if self.registry == Registry::Ordinary
+            && self.profile != exoavs::chain::avs::Profile::Emulation
+        {
+            return bad(
+                "registry",
+                "\"ordinary\" is exoavs's registry as ordinary contracts: profile \"emulation\" only"
+                    .into(),
             );
         }
         let o = &self.operators;
