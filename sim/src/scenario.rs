@@ -45,6 +45,9 @@ pub enum Flow {
     TwoPhase,
 }
 
+/// The most operators a scenario may have (each gets its own address and frame-proxy port).
+pub const MAX_OPERATORS: usize = 4096;
+
 /// Where the operator registry lives.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
@@ -474,6 +477,12 @@ impl Scenario {
         let o = &self.operators;
         if o.count == 0 {
             return bad("operators.count", "at least one operator".into());
+        }
+        if o.count > MAX_OPERATORS {
+            return bad(
+                "operators.count",
+                format!("{} operators; at most {MAX_OPERATORS}", o.count),
+            );
         }
         if !o.weights.is_empty() && o.weights.len() != o.count {
             return bad(

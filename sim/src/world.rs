@@ -53,8 +53,16 @@ pub fn node_ip(role: &Role) -> Ipv4Addr {
         Role::Generator => Ipv4Addr::new(10, 0, 0, 10),
         Role::Aggregator => Ipv4Addr::new(10, 0, 0, 11),
         Role::Challenger => Ipv4Addr::new(10, 0, 0, 12),
-        Role::Operator { index, .. } => Ipv4Addr::new(10, 0, 1, *index as u8 + 1),
+        Role::Operator { index, .. } => operator_ip(*index),
     }
+}
+
+/// Operator `i`'s address: 10.0.1.1 – 10.0.1.254 for the first 254 (as before larger worlds),
+/// then 10.1.1.x, 10.2.1.x, … — never 10.0.0.x (the other roles) or 10.0.2.1 (the frame proxy).
+/// Scenario validation keeps `i` below [`crate::scenario::MAX_OPERATORS`].
+pub fn operator_ip(i: usize) -> Ipv4Addr {
+    let hi = u8::try_from(i / 254).expect("operator index within MAX_OPERATORS");
+    Ipv4Addr::new(10, hi, 1, (i % 254) as u8 + 1)
 }
 
 /// Records what a node did into the run's trace (and so through the invariant checker).
