@@ -69,6 +69,7 @@ fn extension_selectors() -> Vec<[u8; 4]> {
     vec![
         P::verifyTaskAggregateCall::SELECTOR,
         P::taskSnapshotCall::SELECTOR,
+        P::taskOperatorsCall::SELECTOR,
         P::operatorAtCall::SELECTOR,
         P::getKnownOperatorsCall::SELECTOR,
         P::epochDurationCall::SELECTOR,

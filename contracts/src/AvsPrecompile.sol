@@ -375,9 +375,8 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
             _history[avs][op][old.histLen] = old;
             old.histLen += 1;
         }
-        _latest[avs][op] = OpState({
-            fromVersion: v, stake: stake, optedIn: optedIn, keyed: keyed, exists: true, histLen: old.histLen
-        });
+        _latest[avs][op] =
+            OpState({fromVersion: v, stake: stake, optedIn: optedIn, keyed: keyed, exists: true, histLen: old.histLen});
 
         Agg storage c = _cur[avs];
         if (old.optedIn) c.optedStake -= old.stake;
@@ -512,7 +511,9 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         statisticalEnd = responseEnd + int64(t.taskStatisticalPeriod);
     }
 
-    function _prepare(address sender, uint64 taskID, address taskContractAddress, bytes calldata blsSignature) internal {
+    function _prepare(address sender, uint64 taskID, address taskContractAddress, bytes calldata blsSignature)
+        internal
+    {
         (, int64 epoch, int64 responseEnd,) = _windows(sender, taskContractAddress, taskID);
         Result storage r = _results[taskContractAddress][taskID][sender];
         if (r.phase != 0) revert ResultAlreadyExists();
@@ -637,7 +638,9 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         bytes calldata nonSignerPubKeys,
         bytes calldata signature
     ) external view virtual returns (uint256 signedStake, uint256 totalStake) {
-        if (nonSignerPubKeys.length != nonSigners.length * 128 || signature.length != 256) revert InvalidParams();
+        if (nonSignerPubKeys.length != nonSigners.length * 128 || signature.length != 256) {
+            revert InvalidParams();
+        }
         bytes memory apk;
         (apk, signedStake, totalStake) = _signers(taskContractAddress, taskID, nonSigners, nonSignerPubKeys);
         if (!BLS.verify(apk, abi.encodePacked(message), signature)) revert InvalidAggregateSignature();
@@ -720,6 +723,38 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
     {
         OpState memory s = _opAt(avsAddress, operator, version);
         return (s.optedIn, s.keyed, s.stake);
+    }
+
+    function taskOperators(address taskContractAddress, uint64 taskID)
+        external
+        view
+        virtual
+        returns (address[] memory operators, uint256[] memory stakes, bytes[] memory pubKeys)
+    {
+        Task storage t = _tasks[taskContractAddress][taskID];
+        if (!t.exists) revert TaskNotExist();
+        address avs = _avsOfTask[taskContractAddress];
+        uint64 v = t.setVersion;
+        address[] storage known = _known[avs];
+        uint256 total = known.length;
+        operators = new address[](total);
+        stakes = new uint256[](total);
+        pubKeys = new bytes[](total);
+        uint256 n;
+        for (uint256 i; i < total; ++i) {
+            address op = known[i];
+            OpState memory s = _opAt(avs, op, v);
+            if (!s.optedIn) continue;
+            operators[n] = op;
+            stakes[n] = s.stake;
+            if (s.keyed) pubKeys[n] = _encodeKey(_pubkey[op][avs]);
+            ++n;
+        }
+        assembly ("memory-safe") {
+            mstore(operators, n)
+            mstore(stakes, n)
+            mstore(pubKeys, n)
+        }
     }
 
     function getKnownOperators(address avsAddress) external view returns (address[] memory) {
@@ -887,7 +922,9 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
             if (_opAt(avs, known[i], v).optedIn) tmp[n++] = known[i];
         }
         out = new address[](n);
-        for (uint256 i = 0; i < n; i++) out[i] = tmp[i];
+        for (uint256 i = 0; i < n; i++) {
+            out[i] = tmp[i];
+        }
     }
 
     // ---------------------------------------------------------------- hooks
@@ -937,12 +974,7 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
     /// challenge's authorisation: returns the AVS that owns the task contract. As on Imua since Aug 2025
     /// (precompiles/avs/tx.go, Challenge), `sender` is not tx.origin but the registered AVS that owns the
     /// task; here the calling contract must be that AVS too.
-    function _checkChallenger(address sender, address taskContractAddress)
-        internal
-        view
-        virtual
-        returns (address avs)
-    {
+    function _checkChallenger(address sender, address taskContractAddress) internal view virtual returns (address avs) {
         avs = _avsOfTask[taskContractAddress];
         if (avs == address(0)) revert AVSNotRegistered();
         if (sender != avs || msg.sender != avs) revert CallerNotTaskAVS();
@@ -980,9 +1012,13 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
     function _decimal(uint256 v) internal pure returns (string memory) {
         if (v == 0) return "0";
         uint256 len;
-        for (uint256 x = v; x != 0; x /= 10) len++;
+        for (uint256 x = v; x != 0; x /= 10) {
+            len++;
+        }
         bytes memory b = new bytes(len);
-        for (; v != 0; v /= 10) b[--len] = bytes1(uint8(48 + v % 10));
+        for (; v != 0; v /= 10) {
+            b[--len] = bytes1(uint8(48 + v % 10));
+        }
         return string(b);
     }
 

@@ -61,6 +61,14 @@ interface IAVSManagerExt {
         view
         returns (bool optedIn, bool hasKey, uint256 stake);
 
+    /// The task's operator set in one call (a snapshot read costs one eth_call, not 2 + 2N): every operator
+    /// opted in at the task's set version, in `getKnownOperators` order, its stake then, and its registered
+    /// key (empty if it had none at that version).
+    function taskOperators(address taskContractAddress, uint64 taskID)
+        external
+        view
+        returns (address[] memory operators, uint256[] memory stakes, bytes[] memory pubKeys);
+
     /// Every operator that ever touched the AVS's set (for iterating snapshots).
     function getKnownOperators(address avsAddress) external view returns (address[] memory);
 

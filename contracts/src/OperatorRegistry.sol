@@ -11,7 +11,8 @@ import {AvsPrecompile} from "./AvsPrecompile.sol";
 ///   createTask, verifyTaskAggregate, operatorSubmitTask, challenge, getTaskInfo, the snapshot views and
 ///   the epoch.
 /// - `OperatorRegistryAux` holds the set-up (operators, stake, AVS registration, opt-in/out, BLS keys with
-///   proof of possession and the registration message) and the two-phase response views. The front
+///   proof of possession and the registration message), the two-phase response views and
+///   `taskOperators` (the roles' one-call snapshot read). The front
 ///   reaches it with DELEGATECALL, so its code runs on the front's storage and its events are the front's;
 ///   each of those transactions pays one DELEGATECALL more (EIP-2929: 2,600 gas for the aux's first
 ///   access), while the hot path runs as on the emulation.
@@ -98,6 +99,16 @@ contract OperatorRegistry is AvsPrecompile {
     function getOperatorTaskResponseList(address, uint64) public view override returns (OperatorResInfo[] memory list) {
         _delegateView();
         return list; // not reached: _delegateView returns from assembly
+    }
+
+    function taskOperators(address, uint64)
+        external
+        view
+        override
+        returns (address[] memory operators, uint256[] memory stakes, bytes[] memory pubKeys)
+    {
+        _delegateView();
+        return (operators, stakes, pubKeys); // not reached: _delegateView returns from assembly
     }
 
     function getOperatorTaskResponse(address, address, uint64)

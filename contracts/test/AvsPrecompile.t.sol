@@ -220,6 +220,50 @@ contract AvsPrecompileTest is AvsBase {
         assertEq(keyed, 10);
     }
 
+    function test_taskOperatorsIsTheSnapshotInOneCall() public {
+        address a = _addOperator(1, 10);
+        address b = _addOperator(2, 20);
+        address k = _opAddr(9);
+        vm.startPrank(k, k);
+        pre.registerOperator();
+        avs.registerOperatorToAVS();
+        vm.stopPrank();
+        pre.setOperatorStake(address(avs), k, 5);
+        uint64 id = _createTask(1, 2, 50);
+        vm.prank(a, a);
+        avs.deregisterOperatorFromAVS();
+        pre.setOperatorStake(address(avs), b, 1000);
+        address c = _addOperator(3, 30);
+        uint64 id2 = _createTask(1, 2, 50);
+
+        (address[] memory ops, uint256[] memory stakes, bytes[] memory keys) = pre.taskOperators(address(avs), id);
+        assertEq(ops.length, 3);
+        assertEq(stakes.length, 3);
+        assertEq(keys.length, 3);
+        assertEq(ops[0], a);
+        assertEq(ops[1], b);
+        assertEq(ops[2], k);
+        assertEq(stakes[0], 10);
+        assertEq(stakes[1], 20);
+        assertEq(stakes[2], 5);
+        assertEq(keys[0], pre.getRegisteredPubkey(a, address(avs)));
+        assertEq(keys[1], pre.getRegisteredPubkey(b, address(avs)));
+        assertEq(keys[0].length, 128);
+        assertEq(keys[2].length, 0);
+
+        (ops, stakes, keys) = pre.taskOperators(address(avs), id2);
+        assertEq(ops.length, 3);
+        assertEq(ops[0], b);
+        assertEq(ops[1], k);
+        assertEq(ops[2], c);
+        assertEq(stakes[0], 1000);
+        assertEq(stakes[2], 30);
+        assertEq(keys[2], pre.getRegisteredPubkey(c, address(avs)));
+
+        vm.expectRevert(AvsPrecompile.TaskNotExist.selector);
+        pre.taskOperators(address(avs), id2 + 1);
+    }
+
     // ---------------------------------------------------------------- two-phase flow
     function _twoPhaseSetup() internal returns (uint64 id, address op, uint256 sk, bytes memory resp, bytes memory sig) {
         op = _addOperator(1, 10);

@@ -156,9 +156,10 @@ contract ImuaStrictTest is AvsBase {
 
     // ---------------------------------------------------------------- the extension is not there
     function test_extensionSelectors_NotOnImua() public {
-        bytes4[9] memory sels = [
+        bytes4[10] memory sels = [
             IAVSManagerExt.verifyTaskAggregate.selector,
             IAVSManagerExt.taskSnapshot.selector,
+            IAVSManagerExt.taskOperators.selector,
             IAVSManagerExt.operatorAt.selector,
             IAVSManagerExt.getKnownOperators.selector,
             IAVSManagerExt.epochDuration.selector,

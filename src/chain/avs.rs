@@ -755,57 +755,53 @@ impl Avs {
         }
     }
 
-    /// exoavs's registry: the task's set version, then each known operator at that version.
+    /// exoavs's registry: the task's operator set in one `taskOperators` call (it was 2 + 2N
+    /// sequential calls, which at 256 operators outlasted a task's response window in the
+    /// simulator).
     async fn snapshot_by_version(
         &self,
         r: &Reader,
         task_id: TaskId,
     ) -> Result<Vec<TaskOperator>, ChainError> {
-        let snap = self
+        let set = self
             .registry_view(
                 r,
-                P::taskSnapshotCall {
+                P::taskOperatorsCall {
                     taskContractAddress: self.address,
                     taskID: task_id,
                 },
             )
             .await?;
-        let version = snap.version;
-        let known = self
-            .registry_view(
-                r,
-                P::getKnownOperatorsCall {
-                    avsAddress: self.address,
-                },
-            )
-            .await?;
-        let mut out = Vec::new();
-        for op in known {
-            let at = self
-                .registry_view(
-                    r,
-                    P::operatorAtCall {
-                        avsAddress: self.address,
-                        operator: op,
-                        version,
-                    },
-                )
-                .await?;
-            if !at.optedIn {
-                continue;
-            }
-            let pubkey = if at.hasKey {
-                self.pubkey_of(r, op).await?
-            } else {
-                None
-            };
-            out.push(TaskOperator {
-                operator: op,
-                stake: at.stake.saturating_to(),
-                pubkey,
+        if set.stakes.len() != set.operators.len() || set.pubKeys.len() != set.operators.len() {
+            return Err(ChainError::Unexpected {
+                what: "taskOperators".into(),
+                detail: format!(
+                    "{} operators, {} stakes, {} keys",
+                    set.operators.len(),
+                    set.stakes.len(),
+                    set.pubKeys.len()
+                ),
             });
         }
+        let mut out: Vec<TaskOperator> = set
+            .operators
+            .into_iter()
+            .zip(set.stakes)
+            .zip(set.pubKeys)
+            .map(|((operator, stake), raw)| TaskOperator {
+                operator,
+                stake: stake.saturating_to(),
+                // A key the registry accepted is valid; one that does not parse only means the
+                // operator cannot sign (it still counts in the stake).
+                pubkey: if raw.is_empty() {
+                    None
+                } else {
+                    self.profile.decode_key(&raw).ok()
+                },
+            })
+            .collect();
         out.sort_by_key(|o| o.operator);
+        out.dedup_by_key(|o| o.operator);
         Ok(out)
     }
 
