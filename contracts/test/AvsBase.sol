@@ -118,6 +118,16 @@ abstract contract AvsBase is Test {
         pre.setOperatorStake(address(avs), op, stake);
     }
 
+    /// An opted-in operator with stake but no BLS key (it counts in the total, never signs).
+    function _addKeylessOperator(uint256 i, uint128 stake) internal returns (address op) {
+        op = _opAddr(i);
+        vm.startPrank(op, op);
+        pre.registerOperator();
+        avs.registerOperatorToAVS();
+        vm.stopPrank();
+        pre.setOperatorStake(address(avs), op, stake);
+    }
+
     function _pop(uint256 sk, address op) internal view returns (bytes memory) {
         return TestBLS.sign32(sk, keccak256(bytes(pre.registrationMessage(op))));
     }
@@ -146,7 +156,9 @@ abstract contract AvsBase is Test {
     {
         uint256 skSum;
         uint256 n;
-        for (uint256 i = 0; i < ops.length; i++) if (skip[i]) n++;
+        for (uint256 i = 0; i < ops.length; i++) {
+            if (skip[i]) n++;
+        }
         nonSigners = new address[](n);
         n = 0;
         for (uint256 i = 0; i < ops.length; i++) {

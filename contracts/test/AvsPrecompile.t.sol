@@ -208,12 +208,7 @@ contract AvsPrecompileTest is AvsBase {
 
     function test_keylessOperatorCountsInTotalOnly() public {
         _addOperator(1, 10);
-        address k = _opAddr(9);
-        vm.startPrank(k, k);
-        pre.registerOperator();
-        avs.registerOperatorToAVS();
-        vm.stopPrank();
-        pre.setOperatorStake(address(avs), k, 5);
+        _addKeylessOperator(9, 5);
         uint64 id = _createTask(1, 2, 50);
         (, uint256 opted, uint256 keyed,) = pre.taskSnapshot(address(avs), id);
         assertEq(opted, 15);
@@ -223,12 +218,7 @@ contract AvsPrecompileTest is AvsBase {
     function test_taskOperatorsIsTheSnapshotInOneCall() public {
         address a = _addOperator(1, 10);
         address b = _addOperator(2, 20);
-        address k = _opAddr(9);
-        vm.startPrank(k, k);
-        pre.registerOperator();
-        avs.registerOperatorToAVS();
-        vm.stopPrank();
-        pre.setOperatorStake(address(avs), k, 5);
+        address k = _addKeylessOperator(9, 5);
         uint64 id = _createTask(1, 2, 50);
         vm.prank(a, a);
         avs.deregisterOperatorFromAVS();

@@ -275,12 +275,7 @@ contract AvsServiceContractTest is AvsBase {
 
     function test_respond_keylessOperatorCannotHelp() public {
         // an opted-in operator without a key adds stake to the total but can never sign
-        address k = _opAddr(9);
-        vm.startPrank(k, k);
-        pre.registerOperator();
-        avs.registerOperatorToAVS();
-        vm.stopPrank();
-        pre.setOperatorStake(address(avs), k, 100);
+        _addKeylessOperator(9, 100);
         uint64 id2 = _createTask(1, 1, 51);
         (address[] memory ns, bytes memory keys, bytes memory sig) = _aggregate(id2, 2, _none());
         vm.expectRevert(abi.encodeWithSelector(AvsServiceBase.ThresholdNotMet.selector, 100, 200, 51));
