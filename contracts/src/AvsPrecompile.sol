@@ -735,25 +735,13 @@ contract AvsPrecompile is IAVSManager, IAVSManagerExt {
         if (!t.exists) revert TaskNotExist();
         address avs = _avsOfTask[taskContractAddress];
         uint64 v = t.setVersion;
-        address[] storage known = _known[avs];
-        uint256 total = known.length;
-        operators = new address[](total);
-        stakes = new uint256[](total);
-        pubKeys = new bytes[](total);
-        uint256 n;
-        for (uint256 i; i < total; ++i) {
-            address op = known[i];
-            OpState memory s = _opAt(avs, op, v);
-            if (!s.optedIn) continue;
-            operators[n] = op;
-            stakes[n] = s.stake;
-            if (s.keyed) pubKeys[n] = _encodeKey(_pubkey[op][avs]);
-            ++n;
-        }
-        assembly ("memory-safe") {
-            mstore(operators, n)
-            mstore(stakes, n)
-            mstore(pubKeys, n)
+        operators = _snapshotOperators(avs, v);
+        stakes = new uint256[](operators.length);
+        pubKeys = new bytes[](operators.length);
+        for (uint256 i; i < operators.length; ++i) {
+            OpState memory s = _opAt(avs, operators[i], v);
+            stakes[i] = s.stake;
+            if (s.keyed) pubKeys[i] = _encodeKey(_pubkey[operators[i]][avs]);
         }
     }
 

@@ -791,13 +791,7 @@ impl Avs {
             .map(|((operator, stake), raw)| TaskOperator {
                 operator,
                 stake: stake.saturating_to(),
-                // A key the registry accepted is valid; one that does not parse only means the
-                // operator cannot sign (it still counts in the stake).
-                pubkey: if raw.is_empty() {
-                    None
-                } else {
-                    self.profile.decode_key(&raw).ok()
-                },
+                pubkey: self.parse_key(&raw),
             })
             .collect();
         out.sort_by_key(|o| o.operator);
@@ -847,11 +841,15 @@ impl Avs {
     /// `op`'s registered key, if it has one that parses. A key the registry accepted is valid;
     /// if it does not parse, the operator simply cannot sign (it still counts in the stake).
     async fn pubkey_of(&self, r: &Reader, op: Address) -> Result<Option<PublicKey>, ChainError> {
-        let raw = self.registered_pubkey(r, op).await?;
+        Ok(self.parse_key(&self.registered_pubkey(r, op).await?))
+    }
+
+    /// A key as the registry returns it: empty for none; one that does not parse reads as none.
+    fn parse_key(&self, raw: &[u8]) -> Option<PublicKey> {
         if raw.is_empty() {
-            return Ok(None);
+            return None;
         }
-        Ok(self.profile.decode_key(&raw).ok())
+        self.profile.decode_key(raw).ok()
     }
 
     /// The AVS's current epoch, as its registry numbers it (`getCurrentEpoch` of its epoch
